@@ -1,0 +1,262 @@
+"""The Linux system calls the runtime needs that Python 3.11's ``os`` lacks, through ctypes.
+
+Every symbol is resolved at import time, in the parent: a freshly cloned child must not
+dlsym (it costs per container) and must not import (after pivot_root the modules are gone).
+Failures are translated to Wharf's error kinds here, at the seam, keeping ``errno``.
+
+``clone`` goes through ``ctypes.PyDLL`` so the GIL stays held across the call: the child
+resumes in the interpreter exactly where the parent was, as after ``os.fork``, but without
+the fork hooks and with the namespace flags applied. The child may only use ``os.*``,
+pre-resolved functions from this module and then ``os._exit``/``os.execve``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno as _errno
+import os
+import signal
+from typing import Final
+
+from wharf.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    WharfError,
+)
+
+__all__ = [
+    "CLONE_INTO_CGROUP",
+    "CLONE_NEWCGROUP",
+    "CLONE_NEWIPC",
+    "CLONE_NEWNET",
+    "CLONE_NEWNS",
+    "CLONE_NEWPID",
+    "CLONE_NEWUSER",
+    "CLONE_NEWUTS",
+    "CLONE_PIDFD",
+    "NAMESPACE_FLAGS",
+    "SyscallError",
+    "capget",
+    "capset",
+    "clone",
+    "clone3",
+    "error_from_errno",
+    "pidfd_open",
+    "pidfd_send_signal",
+    "pivot_root",
+    "prctl",
+    "setdomainname",
+    "sethostname",
+    "setns",
+    "unshare",
+]
+
+CLONE_NEWTIME: Final = 0x00000080
+CLONE_PIDFD: Final = 0x00001000
+CLONE_PARENT: Final = 0x00008000
+CLONE_NEWNS: Final = 0x00020000
+CLONE_NEWCGROUP: Final = 0x02000000
+CLONE_NEWUTS: Final = 0x04000000
+CLONE_NEWIPC: Final = 0x08000000
+CLONE_NEWUSER: Final = 0x10000000
+CLONE_NEWPID: Final = 0x20000000
+CLONE_NEWNET: Final = 0x40000000
+CLONE_INTO_CGROUP: Final = 0x200000000
+
+# OCI runtime-spec namespace type -> clone flag.
+NAMESPACE_FLAGS: Final[dict[str, int]] = {
+    "pid": CLONE_NEWPID,
+    "network": CLONE_NEWNET,
+    "mount": CLONE_NEWNS,
+    "ipc": CLONE_NEWIPC,
+    "uts": CLONE_NEWUTS,
+    "user": CLONE_NEWUSER,
+    "cgroup": CLONE_NEWCGROUP,
+    "time": CLONE_NEWTIME,
+}
+
+# x86_64 syscall numbers.
+_SYS_CLONE: Final = 56
+_SYS_PIVOT_ROOT: Final = 155
+_SYS_CAPGET: Final = 125
+_SYS_CAPSET: Final = 126
+_SYS_PIDFD_SEND_SIGNAL: Final = 424
+_SYS_PIDFD_OPEN: Final = 434
+_SYS_CLONE3: Final = 435
+
+_LINUX_CAPABILITY_VERSION_3: Final = 0x20080522
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+# PyDLL: the GIL is not released, so the cloned child continues in a consistent interpreter.
+_pylibc = ctypes.PyDLL(ctypes.util.find_library("c"), use_errno=True)
+
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+_pysyscall = _pylibc.syscall
+_pysyscall.restype = ctypes.c_long
+_unshare = _libc.unshare
+_unshare.argtypes = [ctypes.c_int]
+_setns = _libc.setns
+_setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_sethostname = _libc.sethostname
+_sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_setdomainname = _libc.setdomainname
+_setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_prctl = _libc.prctl
+_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_get_errno = ctypes.get_errno
+
+
+class SyscallError(WharfError, OSError):
+    """A system call failed with an errno that has no better kind."""
+
+
+_KINDS: Final[dict[int, type[WharfError]]] = {
+    _errno.ENOENT: NotFound,
+    _errno.EEXIST: AlreadyExists,
+    _errno.EPERM: PermissionDenied,
+    _errno.EACCES: PermissionDenied,
+    _errno.EBUSY: Conflict,
+    _errno.EINVAL: InvalidArgument,
+}
+
+
+def error_from_errno(err: int, what: str) -> WharfError:
+    """The Wharf error kind for ``err``, with ``what`` (the call and its object) in the
+    message and the errno kept as ``.errno``."""
+    kind = _KINDS.get(err, SyscallError)
+    exc = kind(f"{what}: {os.strerror(err)}")
+    exc.errno = err  # type: ignore[attr-defined]
+    return exc
+
+
+def _check(rc: int, what: str) -> int:
+    if rc < 0:
+        raise error_from_errno(_get_errno(), what)
+    return rc
+
+
+def clone(flags: int) -> int:
+    """Raw clone(2) with the given CLONE_* flags and SIGCHLD; fork semantics.
+
+    Returns:
+        0 in the child, the child's pid (in the caller's pid namespace) in the parent.
+    """
+    return _check(
+        _pysyscall(_SYS_CLONE, ctypes.c_ulong(flags | signal.SIGCHLD), 0, 0, 0, 0), "clone"
+    )
+
+
+class _CloneArgs(ctypes.Structure):
+    _fields_ = [
+        ("flags", ctypes.c_uint64),
+        ("pidfd", ctypes.c_uint64),
+        ("child_tid", ctypes.c_uint64),
+        ("parent_tid", ctypes.c_uint64),
+        ("exit_signal", ctypes.c_uint64),
+        ("stack", ctypes.c_uint64),
+        ("stack_size", ctypes.c_uint64),
+        ("tls", ctypes.c_uint64),
+        ("set_tid", ctypes.c_uint64),
+        ("set_tid_size", ctypes.c_uint64),
+        ("cgroup", ctypes.c_uint64),
+    ]
+
+
+def clone3(flags: int, *, cgroup_fd: int = -1) -> tuple[int, int]:
+    """clone3(2) with CLONE_PIDFD, and CLONE_INTO_CGROUP when ``cgroup_fd`` is given
+    (a cgroup v2 directory fd: the child starts in it, no migration).
+
+    Returns:
+        (0, -1) in the child; (child pid, pidfd) in the parent.
+    """
+    pidfd = ctypes.c_int(-1)
+    args = _CloneArgs()
+    args.flags = flags | CLONE_PIDFD | (CLONE_INTO_CGROUP if cgroup_fd >= 0 else 0)
+    args.pidfd = ctypes.addressof(pidfd)
+    args.exit_signal = signal.SIGCHLD
+    if cgroup_fd >= 0:
+        args.cgroup = cgroup_fd
+    pid = _check(
+        _pysyscall(_SYS_CLONE3, ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args))),
+        "clone3",
+    )
+    return (0, -1) if pid == 0 else (pid, pidfd.value)
+
+
+def unshare(flags: int) -> None:
+    _check(_unshare(flags), f"unshare({flags:#x})")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """Join the namespace behind ``fd`` (an open ``/proc/PID/ns/*`` or bind-mounted file)."""
+    _check(_setns(fd, nstype), f"setns({fd}, {nstype:#x})")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    _check(
+        _syscall(_SYS_PIVOT_ROOT, new_root.encode(), put_old.encode()),
+        f"pivot_root({new_root!r}, {put_old!r})",
+    )
+
+
+def sethostname(name: str) -> None:
+    data = name.encode()
+    _check(_sethostname(data, len(data)), f"sethostname({name!r})")
+
+
+def setdomainname(name: str) -> None:
+    data = name.encode()
+    _check(_setdomainname(data, len(data)), f"setdomainname({name!r})")
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    return _check(_prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+
+
+def pidfd_open(pid: int) -> int:
+    """A pidfd for ``pid``: readable (poll) once the process exits, any parent or not."""
+    return _check(_syscall(_SYS_PIDFD_OPEN, pid, 0), f"pidfd_open({pid})")
+
+
+def pidfd_send_signal(pidfd: int, sig: int) -> None:
+    _check(_syscall(_SYS_PIDFD_SEND_SIGNAL, pidfd, sig, None, 0), f"pidfd_send_signal({sig})")
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def capget(pid: int = 0) -> tuple[int, int, int]:
+    """(effective, permitted, inheritable) capability masks of ``pid`` (0: the caller)."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, pid)
+    data = (_CapData * 2)()
+    _check(_syscall(_SYS_CAPGET, ctypes.byref(header), data), "capget")
+    return (
+        data[0].effective | data[1].effective << 32,
+        data[0].permitted | data[1].permitted << 32,
+        data[0].inheritable | data[1].inheritable << 32,
+    )
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """Set the caller's effective, permitted and inheritable capability masks (64-bit)."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    mask = 0xFFFFFFFF
+    data[0].effective, data[1].effective = effective & mask, effective >> 32
+    data[0].permitted, data[1].permitted = permitted & mask, permitted >> 32
+    data[0].inheritable, data[1].inheritable = inheritable & mask, inheritable >> 32
+    _check(_syscall(_SYS_CAPSET, ctypes.byref(header), data), "capset")
