@@ -36,6 +36,7 @@ import signal
 import socket
 import stat
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, NoReturn, Protocol
 
@@ -53,7 +54,6 @@ __all__ = [
 ]
 
 _PR_SET_PDEATHSIG: Final = 1
-_PR_SET_KEEPCAPS: Final = 8
 _PR_SET_NO_NEW_PRIVS: Final = 38
 _TIOCSCTTY: Final = 0x540E
 _TIOCSWINSZ: Final = 0x5414
@@ -61,9 +61,10 @@ _RLIM_INFINITY_FROM: Final = 2**63
 
 
 class CapabilityApplier(Protocol):
-    """Prepared capability sets (``wharf.runtime.capabilities``), applied in the child."""
+    """Prepared capability sets (``wharf.runtime.capabilities.PreparedCapabilities``):
+    drops the bounding set, switches to the user keeping capabilities, sets the rest."""
 
-    def apply(self) -> None: ...
+    def apply(self, *, uid: int, gid: int, additional_gids: Sequence[int]) -> None: ...
 
 
 class FilterLoader(Protocol):
@@ -148,16 +149,14 @@ def _setup_process(process: ProcessPlan, handles: ChildHandles) -> str:
                 resource.RLIM_INFINITY if hard >= _RLIM_INFINITY_FROM else hard,
             ),
         )
-    keep = handles.capabilities is not None and process.uid != 0
-    if keep:
-        syscalls.prctl(_PR_SET_KEEPCAPS, 1)
-    os.setgroups(list(process.additional_gids))
-    os.setresgid(process.gid, process.gid, process.gid)
-    os.setresuid(process.uid, process.uid, process.uid)
-    if keep:
-        syscalls.prctl(_PR_SET_KEEPCAPS, 0)
     if handles.capabilities is not None:
-        handles.capabilities.apply()
+        handles.capabilities.apply(
+            uid=process.uid, gid=process.gid, additional_gids=process.additional_gids
+        )
+    else:
+        os.setgroups(list(process.additional_gids))
+        os.setresgid(process.gid, process.gid, process.gid)
+        os.setresuid(process.uid, process.uid, process.uid)
     os.umask(0o022 if process.umask is None else process.umask)
     try:
         os.chdir(process.cwd)

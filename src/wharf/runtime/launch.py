@@ -15,13 +15,16 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from wharf.errors import NotFound
 from wharf.runtime import syscalls
+from wharf.runtime.capabilities import CapabilitySets, PreparedCapabilities
 from wharf.runtime.config import Plan, ProcessPlan
 from wharf.runtime.init import ChildHandles, child_main, exec_child_main
+from wharf.runtime.seccomp import PreparedFilter, compile_filter, prepare_filter
 from wharf.runtime.sync import (
     FAILED,
     HOOKS,
@@ -35,7 +38,7 @@ from wharf.runtime.sync import (
     sync_pair,
 )
 
-__all__ = ["Launched", "cgroup_join_fds", "launch", "launch_exec"]
+__all__ = ["Launched", "cgroup_join_fds", "launch", "launch_exec", "prepare_security"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,24 @@ class Launched:
 
     pid: int
     sync: SyncChannel
+
+
+def prepare_security(
+    process: ProcessPlan, seccomp: Mapping[str, Any] | None
+) -> tuple[PreparedCapabilities | None, PreparedFilter | None]:
+    """Capability sets and the seccomp filter, compiled in the parent for the child.
+
+    Raises:
+        InvalidArgument: an unknown capability name or a bad seccomp rule, naming the field.
+    """
+    caps = None
+    if process.capabilities is not None:
+        caps = CapabilitySets.from_spec(process.capabilities.to_json()).prepare()
+    bpf = None
+    if seccomp is not None:
+        flags = seccomp.get("flags") or ()
+        bpf = prepare_filter(compile_filter(seccomp), flags=flags)
+    return caps, bpf
 
 
 def _abort(pid: int, sync: SyncChannel) -> None:

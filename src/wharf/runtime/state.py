@@ -19,7 +19,7 @@ import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Final
 
 from wharf.errors import AlreadyExists, DataLoss, InvalidArgument, NotFound
@@ -37,7 +37,7 @@ OCI_VERSION: Final = "1.0.2"
 _ID: Final = re.compile(r"^[\w+\-.]{1,1024}$")
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """The runtime-spec's container statuses."""
 
     CREATING = "creating"
