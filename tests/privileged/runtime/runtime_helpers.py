@@ -228,6 +228,7 @@ def _own_cgroup_dirs(ctrl: str) -> list[str]:
 @pytest.fixture(scope="session")
 def rootfs() -> Iterator[Path]:
     base = Path(tempfile.mkdtemp(prefix="rtcore-rootfs-"))
+    base.chmod(0o755)  # root of a user namespace is "other" here
     try:
         make_rootfs(base / "rootfs")
         yield base / "rootfs"
