@@ -14,12 +14,12 @@ left behind (the mounts live in pid 1's mount namespace and die with it).
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import json
 import os
 import select
 import signal
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +44,8 @@ class ContainerInfo:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
 
 
 def _connect_console(path: str) -> int:

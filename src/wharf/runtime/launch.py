@@ -17,14 +17,13 @@ import os
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wharf.errors import NotFound
 from wharf.runtime import syscalls
 from wharf.runtime.capabilities import CapabilitySets, PreparedCapabilities
 from wharf.runtime.config import Plan, ProcessPlan
 from wharf.runtime.init import ChildHandles, child_main, exec_child_main
-from wharf.runtime.seccomp import PreparedFilter, compile_filter, prepare_filter
 from wharf.runtime.sync import (
     FAILED,
     HOOKS,
@@ -37,6 +36,9 @@ from wharf.runtime.sync import (
     error_from_failure,
     sync_pair,
 )
+
+if TYPE_CHECKING:
+    from wharf.runtime.seccomp import PreparedFilter
 
 __all__ = ["Launched", "cgroup_join_fds", "launch", "launch_exec", "prepare_security"]
 
@@ -68,6 +70,9 @@ def prepare_security(
         caps = CapabilitySets.from_spec(process.capabilities.to_json()).prepare()
     bpf = None
     if seccomp is not None:
+        # Imported on demand: libseccomp and the profile data cost ~10 ms of CLI start-up.
+        from wharf.runtime.seccomp import compile_filter, prepare_filter
+
         flags = seccomp.get("flags") or ()
         bpf = prepare_filter(compile_filter(seccomp), flags=flags)
     return caps, bpf

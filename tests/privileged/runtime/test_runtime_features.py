@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -295,3 +296,48 @@ def test_kill_unknown_signal_and_delete_running(
     assert "--force" in r.err
     assert runtimes.call("wharf", "delete", "--force", cid).rc == 0
     assert leftovers(cid) == []
+
+
+SAFETY = r"""
+grep '^Seccomp:' /proc/self/status
+unshare -U true 2>/dev/null && echo unshare=allowed || echo unshare=denied
+date -s 2000-01-01 >/dev/null 2>&1
+[ "$(date +%Y)" = 2000 ] && echo clock=changed || echo clock=kept
+insmod /nonexistent.ko 2>/dev/null && echo insmod=ok || echo insmod=denied
+ls /dev | grep -c -E '^(vd|sd|nvme|loop)' || true
+mknod /dev/vda b 254 0 2>/dev/null  # allowed ("b *:* m"), but the devices cgroup:
+head -c1 /dev/vda >/dev/null 2>&1 && echo blockdev=read || echo blockdev=denied
+(echo 1 > /proc/sys/kernel/sysrq) 2>/dev/null && echo sysctl=written || echo sysctl=ro
+"""
+
+
+def test_docker_default_seccomp_and_host_safety(
+    runtimes: Runtimes, make_bundle: BundleFactory
+) -> None:
+    from wharf.runtime.capabilities import DOCKER_DEFAULT
+    from wharf.runtime.seccomp import default_profile
+
+    caps = sorted(DOCKER_DEFAULT)
+
+    def edit(config: dict[str, Any]) -> None:
+        config["process"]["capabilities"] = {
+            k: caps for k in ("bounding", "effective", "permitted")
+        }
+        config["linux"]["seccomp"] = default_profile(caps)
+
+    bundle = make_bundle(["sh", "-c", SAFETY], edit)
+    results = {}
+    for rt in RUNTIMES:
+        results[rt] = runtimes.call(rt, "run", "--bundle", bundle, runtimes.new_id(rt, "safe"))
+        assert results[rt].rc == 0, results[rt].err
+    assert results["wharf"].out.split("\n")[:7] == [
+        "Seccomp:\t2",
+        "unshare=denied",
+        "clock=kept",
+        "insmod=denied",
+        "0",
+        "blockdev=denied",
+        "sysctl=ro",
+    ]
+    assert results["wharf"].out == results["runc"].out
+    assert time.gmtime().tm_year > 2000
