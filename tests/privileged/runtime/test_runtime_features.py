@@ -3,9 +3,13 @@ to runc where runc has the feature."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
+import struct
+import subprocess
+import termios
 import threading
 import time
 from pathlib import Path
@@ -341,3 +345,36 @@ def test_docker_default_seccomp_and_host_safety(
     ]
     assert results["wharf"].out == results["runc"].out
     assert time.gmtime().tm_year > 2000
+
+
+@pytest.mark.parametrize("rt", RUNTIMES)
+def test_foreground_terminal_is_relayed(
+    rt: str, runtimes: Runtimes, make_bundle: BundleFactory
+) -> None:
+    """``run`` of a terminal process without --console-socket: the pty is relayed to the
+    caller's terminal, which lends its size."""
+
+    def edit(config: dict[str, Any]) -> None:
+        config["process"]["terminal"] = True
+
+    bundle = make_bundle(["sh", "-c", "stty size; read line; echo got:$line; exit 4"], edit)
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    proc = subprocess.Popen(
+        runtimes.cmd(rt, "run", "--bundle", bundle, runtimes.new_id(rt, "fg")),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    try:
+        os.write(master, b"hello\r")
+        out = _read_all(master).decode().replace("\r", "")
+        assert proc.wait(timeout=30) == 4
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "40 100" in out
+    assert "got:hello" in out
