@@ -346,7 +346,7 @@ def plan_container(
         devices=devices,
         masked_paths=spec.linux.masked_paths,
         readonly_paths=spec.linux.readonly_paths,
-        hostname=spec.hostname if uts else None,
+        hostname=spec.hostname if uts and spec.hostname else None,
         domainname=spec.domainname if uts and spec.domainname else None,
         sysctls=tuple(
             ("/proc/sys/" + name.replace(".", "/"), value)

@@ -108,15 +108,17 @@ def _clone_in_pid_ns(flags: int, join_pid: str) -> int:
         return syscalls.clone(flags)
     own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     target = os.open(join_pid, os.O_RDONLY | os.O_CLOEXEC)
+    pid = -1
     try:
         syscalls.setns(target, syscalls.CLONE_NEWPID)
-        try:
-            return syscalls.clone(flags)
-        finally:
-            syscalls.setns(own, syscalls.CLONE_NEWPID)
+        pid = syscalls.clone(flags)
     finally:
-        os.close(own)
-        os.close(target)
+        # Only the parent steps back: the child lives in the joined namespace.
+        if pid != 0:
+            syscalls.setns(own, syscalls.CLONE_NEWPID)
+            os.close(own)
+            os.close(target)
+    return pid
 
 
 def launch(

@@ -378,3 +378,47 @@ def test_foreground_terminal_is_relayed(
             proc.wait()
     assert "40 100" in out
     assert "got:hello" in out
+
+
+@pytest.mark.parametrize("rt", RUNTIMES)
+def test_join_pid_uts_ipc_namespaces_by_path(
+    rt: str, runtimes: Runtimes, make_bundle: BundleFactory
+) -> None:
+    def first_edit(config: dict[str, Any]) -> None:
+        config["hostname"] = "rtcore-first"
+
+    first = runtimes.new_id(rt, "pidA")
+    bundle = make_bundle(["sleep", "100"], first_edit)
+    assert runtimes.call(rt, "run", "-d", "--bundle", bundle, first).rc == 0
+    pid = runtimes.state(rt, first)["pid"]
+
+    def edit(config: dict[str, Any]) -> None:
+        del config["hostname"]
+        for ns in config["linux"]["namespaces"]:
+            if ns["type"] in ("pid", "uts", "ipc"):
+                ns["path"] = f"/proc/{pid}/ns/{ns['type']}"
+
+    second = runtimes.new_id(rt, "pidB")
+    script = "hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; readlink /proc/self/ns/ipc"
+    r = runtimes.call(rt, "run", "--bundle", make_bundle(["sh", "-c", script], edit), second)
+    assert r.rc == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0] == "rtcore-first"
+    assert lines[1].strip() == "sleep 100"  # pid 1 is the first container's process
+    assert lines[2] == os.readlink(f"/proc/{pid}/ns/ipc")
+
+
+@pytest.mark.parametrize("rt", RUNTIMES)
+def test_delete_created_container(rt: str, runtimes: Runtimes, make_bundle: BundleFactory) -> None:
+    cid = runtimes.new_id(rt, "delc")
+    assert runtimes.call(rt, "create", "--bundle", make_bundle(["true"]), cid).rc == 0
+    pid = runtimes.state(rt, cid)["pid"]
+    r = runtimes.call(rt, "delete", cid)
+    assert r.rc == 0, r.err
+    for _ in range(100):  # killed, then reaped by whoever inherited it
+        if not os.path.exists(f"/proc/{pid}"):
+            break
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{pid}")
+    assert runtimes.call(rt, "state", cid).rc != 0
+    assert leftovers(cid) == []
