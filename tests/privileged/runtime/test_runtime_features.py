@@ -422,3 +422,21 @@ def test_delete_created_container(rt: str, runtimes: Runtimes, make_bundle: Bund
     assert not os.path.exists(f"/proc/{pid}")
     assert runtimes.call(rt, "state", cid).rc != 0
     assert leftovers(cid) == []
+
+
+@pytest.mark.parametrize("rt", RUNTIMES)
+def test_start_container_hook_runs_inside(
+    rt: str, runtimes: Runtimes, make_bundle: BundleFactory
+) -> None:
+    """startContainer hooks resolve in the container and run just before the process."""
+
+    def edit(config: dict[str, Any]) -> None:
+        config["hooks"] = {"startContainer": [{"path": "/hook-start.sh"}]}
+
+    cid = runtimes.new_id(rt, "starthook")
+    bundle = make_bundle(["cat", "/dev/shm/start-state.json"], edit)
+    r = runtimes.call(rt, "run", "--bundle", bundle, cid)
+    assert r.rc == 0, r.err
+    state = json.loads(r.out)
+    assert state["id"] == cid
+    assert state["bundle"] == bundle
