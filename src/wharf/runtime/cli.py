@@ -48,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--pid-file", default="", help="write pid 1's host pid here")
         q.add_argument("--no-pivot", action="store_true", help="accepted; pivot_root is used")
         q.add_argument("--no-new-keyring", action="store_true", help="accepted")
-        q.add_argument("--preserve-fds", type=int, default=0, help="accepted; must be 0")
+        q.add_argument(
+            "--preserve-fds", type=int, default=0, help="pass fds 3..3+N-1 to the process"
+        )
         if name == "run":
             q.add_argument("-d", "--detach", action="store_true")
             q.add_argument("--keep", action="store_true", help="do not delete after exit")
@@ -127,7 +129,11 @@ def _run(args: argparse.Namespace) -> int:
     cmd = args.command
     if cmd == "create":
         rt.create(
-            args.id, bundle=args.bundle, console_socket=args.console_socket, pid_file=args.pid_file
+            args.id,
+            bundle=args.bundle,
+            console_socket=args.console_socket,
+            pid_file=args.pid_file,
+            preserve_fds=args.preserve_fds,
         )
     elif cmd == "run":
         return rt.run(
@@ -137,6 +143,7 @@ def _run(args: argparse.Namespace) -> int:
             pid_file=args.pid_file,
             detach=args.detach,
             keep=args.keep,
+            preserve_fds=args.preserve_fds,
         )
     elif cmd == "start":
         rt.start(args.id)

@@ -157,6 +157,7 @@ class Runtime:
         console_socket: str = "",
         console_fd: int = -1,
         pid_file: str = "",
+        preserve_fds: int = 0,
     ) -> Record:
         """Create the container from ``bundle`` and leave pid 1 waiting for :meth:`start`.
 
@@ -204,6 +205,7 @@ class Runtime:
                     start_fifo=opened[0],
                     capabilities=caps,
                     seccomp=seccomp,
+                    preserve_fds=preserve_fds,
                 ),
                 on_hooks=on_hooks,
             )
@@ -378,6 +380,7 @@ class Runtime:
         pid_file: str = "",
         detach: bool = False,
         keep: bool = False,
+        preserve_fds: int = 0,
     ) -> int:
         """create + start, then (unless ``detach``) wait and delete; returns the exit code.
 
@@ -397,6 +400,7 @@ class Runtime:
                 console_socket=console_socket,
                 console_fd=relay[1].fileno() if relay else -1,
                 pid_file=pid_file,
+                preserve_fds=preserve_fds,
             )
             if relay:
                 master = _receive_master(relay[0])

@@ -86,6 +86,8 @@ class ChildHandles:
         stdio: fds to put on 0, 1, 2 (the monitor's pipes); None keeps the inherited ones.
         seccomp: the compiled filter to load last, or None.
         capabilities: the sets to apply after the user switch, or None to keep root's.
+        preserve_fds: how many fds after stdio (3, 4, ...) the process keeps (runc's
+            ``--preserve-fds``, systemd socket activation); every other fd is closed.
     """
 
     cgroup_fds: tuple[int, ...] = ()
@@ -94,6 +96,7 @@ class ChildHandles:
     stdio: tuple[int, int, int] | None = None
     seccomp: FilterLoader | None = None
     capabilities: CapabilityApplier | None = None
+    preserve_fds: int = 0
 
 
 class _Failure(Exception):
@@ -193,7 +196,7 @@ def _reset_and_exec(path: str, process: ProcessPlan, handles: ChildHandles) -> N
         ):
             signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    os.closerange(3, 1 << 20)
+    os.closerange(3 + handles.preserve_fds, 1 << 20)
     env = dict(e.split("=", 1) for e in process.env)
     if "HOME" not in env:
         env["HOME"] = _home(process.uid)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shlex
 import socket
 import struct
 import subprocess
@@ -440,3 +441,25 @@ def test_start_container_hook_runs_inside(
     state = json.loads(r.out)
     assert state["id"] == cid
     assert state["bundle"] == bundle
+
+
+@pytest.mark.parametrize("rt", RUNTIMES)
+def test_preserve_fds_and_nothing_else_leaks(
+    rt: str, runtimes: Runtimes, make_bundle: BundleFactory
+) -> None:
+    data = runtimes.base / "fd3.txt"
+    data.write_text("preserved\n")
+    bundle = make_bundle(["sh", "-c", "cat <&3; ls /proc/self/fd | tr '\\n' ' '"])
+    cid = runtimes.new_id(rt, "fds")
+    command = " ".join(shlex.quote(a) for a in runtimes.cmd(rt, "run", "--preserve-fds", "1"))
+    proc = subprocess.run(
+        ["sh", "-c", f"exec 3<{data} 4<{data}; {command} --bundle {bundle} {cid}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "preserved"
+    assert lines[1].split() == ["0", "1", "2", "3", "4"]  # 4: ls's own directory fd
