@@ -165,6 +165,11 @@ def _setup_process(process: ProcessPlan, handles: ChildHandles) -> str:
                 resource.RLIM_INFINITY if hard >= _RLIM_INFINITY_FROM else hard,
             ),
         )
+    if handles.seccomp is not None and not process.no_new_privileges:
+        # Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it while we
+        # still have it (runc's order). The rest of the set-up is allowed by any sane
+        # profile (set*id, capset, prctl, read, execve).
+        handles.seccomp.load()
     if handles.capabilities is not None:
         handles.capabilities.apply(
             uid=process.uid, gid=process.gid, additional_gids=process.additional_gids
@@ -187,8 +192,8 @@ def _reset_and_exec(path: str, process: ProcessPlan, handles: ChildHandles) -> N
     """The last steps before execve; failures here go to stderr as exit 127/126."""
     if process.no_new_privileges:
         syscalls.prctl(_PR_SET_NO_NEW_PRIVS, 1)
-    if handles.seccomp is not None:
-        handles.seccomp.load()
+        if handles.seccomp is not None:
+            handles.seccomp.load()
     for sig in signal.valid_signals():
         if sig not in (signal.SIGKILL, signal.SIGSTOP) and signal.getsignal(sig) not in (
             signal.SIG_DFL,
@@ -235,6 +240,15 @@ def _become_session_leader(slave: int) -> None:
         os.dup2(slave, fd)
     if slave > 2:
         os.close(slave)
+
+
+def _die(exc: BaseException) -> NoReturn:
+    """After ``READY`` nobody listens on the sync channel: say why on stderr and exit.
+    Never let an exception climb into the parent's code, which this process shares."""
+    try:
+        os.write(2, f"container init: {exc or type(exc).__name__}\n".encode())
+    finally:
+        os._exit(1)
 
 
 def _report(sync: SyncChannel, step: str, exc: BaseException) -> NoReturn:
@@ -329,21 +343,19 @@ def child_main(plan: Plan, sync: SyncChannel, *, handles: ChildHandles) -> NoRet
         sync.send(READY)
     except BaseException as exc:
         _report(sync, step, exc)
-    if handles.start_fifo >= 0:
-        started = os.read(handles.start_fifo, 1)
-    else:
-        tag, _ = sync.recv()
-        started = b"x" if tag == START else b""
-    if not started:
-        os._exit(1)
-    sync.close()
-    if hooks.start_container:
-        try:
-            run_hooks(hooks.start_container, state, point="startContainer")
-        except BaseException as exc:
-            os.write(2, f"{exc}\n".encode())
+    try:
+        if handles.start_fifo >= 0:
+            started = os.read(handles.start_fifo, 1)
+        else:
+            tag, _ = sync.recv()
+            started = b"x" if tag == START else b""
+        if not started:
             os._exit(1)
-    _reset_and_exec(executable, plan.process, handles)
+        sync.close()
+        run_hooks(hooks.start_container, state, point="startContainer")
+        _reset_and_exec(executable, plan.process, handles)
+    except BaseException as exc:
+        _die(exc)
 
 
 def exec_child_main(
@@ -397,4 +409,7 @@ def exec_child_main(
         sync.close()
     except BaseException as exc:
         _report(sync, step, exc)
-    _reset_and_exec(executable, process, handles)
+    try:
+        _reset_and_exec(executable, process, handles)
+    except BaseException as exc:
+        _die(exc)

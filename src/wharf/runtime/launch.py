@@ -143,8 +143,11 @@ def launch(
     parent, child = sync_pair()
     pid = _clone_in_pid_ns(plan.clone_flags, plan.join_pid)
     if pid == 0:
-        parent.close()
-        child_main(plan, child, handles=handles)
+        try:
+            parent.close()
+            child_main(plan, child, handles=handles)
+        finally:
+            os._exit(1)  # never return into the caller's code
     child.close()
     try:
         if plan.user_namespace:
@@ -214,8 +217,11 @@ def launch_exec(
     parent, child = sync_pair()
     helper = syscalls.clone(0)
     if helper == 0:
-        parent.close()
-        exec_child_main(process, namespaces, child, handles=handles)
+        try:
+            parent.close()
+            exec_child_main(process, namespaces, child, handles=handles)
+        finally:
+            os._exit(1)  # never return into the caller's code
     child.close()
     pid = 0
     try:
