@@ -60,6 +60,7 @@ def docker(rootfs: Path) -> Iterator[Docker]:
             "--iptables=false",
             "--ip-masq=false",
             f"--add-runtime=wharf={WHARF_RUNTIME}",
+            f"--cgroup-parent=/{base.name}",
         ],
         stdout=log,
         stderr=log,
@@ -100,6 +101,9 @@ def docker(rootfs: Path) -> Iterator[Docker]:
             stale = [line.split()[4] for line in f if str(base) in line]
         for target in reversed(stale):
             subprocess.run(["umount", "-l", target], check=False, capture_output=True)
+        for ctrl in os.listdir("/sys/fs/cgroup"):
+            with contextlib.suppress(OSError):
+                os.rmdir(f"/sys/fs/cgroup/{ctrl}/{base.name}")
         with contextlib.suppress(OSError):
             shutil.rmtree(base)
 
