@@ -184,8 +184,9 @@ class Runtime:
             console = _open_console(console_socket, console_fd)
             if console >= 0:
                 opened.append(console)
-            cgroup = open_cgroup(plan.cgroups_path or f"/{container_id}")
-            cgroup.create(resources)
+            wanted = open_cgroup(plan.cgroups_path or f"/{container_id}")
+            wanted.create(resources)  # Conflict if it exists: then it is not ours to remove
+            cgroup = wanted
             cgroup_fds = tuple(cgroup.join_fds())
             opened.extend(cgroup_fds)
             created = _now()
@@ -225,7 +226,7 @@ class Runtime:
             if pid_file:
                 _write_pid_file(pid_file, launched.pid)
         except BaseException:
-            if cgroup is not None and cgroup.exists():
+            if cgroup is not None:
                 cgroup.destroy(kill=True)
             self.store.remove(container_id)
             raise

@@ -463,3 +463,45 @@ def test_preserve_fds_and_nothing_else_leaks(
     lines = proc.stdout.splitlines()
     assert lines[0] == "preserved"
     assert lines[1].split() == ["0", "1", "2", "3", "4"]  # 4: ls's own directory fd
+
+
+@pytest.mark.parametrize("rt", RUNTIMES)
+def test_exec_process_file_detached_with_pid_file(
+    rt: str, runtimes: Runtimes, make_bundle: BundleFactory
+) -> None:
+    cid = runtimes.new_id(rt, "procfile")
+    assert runtimes.call(rt, "run", "-d", "--bundle", make_bundle(["sleep", "100"]), cid).rc == 0
+    process = {
+        "args": ["sh", "-c", "echo $X > /dev/shm/x; exec sleep 99"],
+        "cwd": "/",
+        "env": ["PATH=/bin", "X=from-process-json"],
+        "user": {"uid": 0, "gid": 0},
+    }
+    (runtimes.base / "process.json").write_text(json.dumps(process))
+    pid_file = runtimes.base / f"exec-{rt}.pid"
+    r = runtimes.call(
+        rt,
+        "exec",
+        "-d",
+        "--pid-file",
+        str(pid_file),
+        "--process",
+        str(runtimes.base / "process.json"),
+        cid,
+    )
+    assert r.rc == 0, r.err
+    pid = int(pid_file.read_text())
+    for _ in range(100):  # the exec'd sh becomes sleep 99
+        if Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\x0099\x00":
+            break
+        time.sleep(0.05)
+    assert Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\x0099\x00"
+    for _ in range(100):
+        r = runtimes.call(rt, "exec", cid, "cat", "/dev/shm/x")
+        if r.out:
+            break
+        time.sleep(0.05)
+    assert r.out == "from-process-json\n"
+    table = runtimes.call(rt, "ps", cid)
+    assert table.rc == 0, table.err
+    assert str(pid) in table.out.split()
