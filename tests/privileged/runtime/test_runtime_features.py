@@ -505,3 +505,24 @@ def test_exec_process_file_detached_with_pid_file(
     table = runtimes.call(rt, "ps", cid)
     assert table.rc == 0, table.err
     assert str(pid) in table.out.split()
+
+
+def test_existing_cgroup_is_refused_and_kept(
+    runtimes: Runtimes, make_bundle: BundleFactory
+) -> None:
+    cid = runtimes.new_id("wharf", "cgtaken")
+    taken = f"/sys/fs/cgroup/pids/{cid}"
+    os.mkdir(taken)
+    try:
+
+        def edit(config: dict[str, Any]) -> None:
+            config["linux"]["cgroupsPath"] = f"/{cid}"
+
+        r = runtimes.call("wharf", "create", "--bundle", make_bundle(["true"], edit), cid)
+        assert r.rc == 1
+        assert cid in r.err
+        assert os.path.isdir(taken)  # someone else's: not removed
+        assert not os.path.exists(os.path.join(runtimes.roots["wharf"], cid))
+    finally:
+        os.rmdir(taken)
+    assert leftovers(cid) == []
