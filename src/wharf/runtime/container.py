@@ -25,8 +25,9 @@ import struct
 import termios
 import time
 import tty
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from wharf.runtime.cgroups import Cgroup, FreezerState, Resources, open_cgroup
@@ -97,6 +98,40 @@ def _relay_console(master: int) -> None:
     finally:
         if saved is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
+
+
+# What a foreground run/exec passes on to its process instead of dying (runc's list).
+_FORWARDED: Final = (
+    signal.SIGHUP,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGTERM,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGCONT,
+    signal.SIGWINCH,
+)
+
+
+@contextlib.contextmanager
+def _forwarding_signals(pid: int, master: int = -1) -> Iterator[None]:
+    """While waiting for ``pid``, forward the signals we get to it; with a relayed pty
+    (``master``), a resize of our terminal resizes the container's instead."""
+
+    def forward(sig: int, _frame: object) -> None:
+        if sig == signal.SIGWINCH and master >= 0 and os.isatty(0):
+            size = fcntl.ioctl(0, termios.TIOCGWINSZ, bytes(8))
+            fcntl.ioctl(master, termios.TIOCSWINSZ, size)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+    saved = {sig: signal.signal(sig, forward) for sig in _FORWARDED}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def _receive_master(sock: socket.socket) -> int:
@@ -417,10 +452,11 @@ class Runtime:
         if detach:
             return 0
         try:
-            if master >= 0:
-                _relay_console(master)
-                os.close(master)
-            _, wait_status = os.waitpid(record.pid, 0)
+            with _forwarding_signals(record.pid, master):
+                if master >= 0:
+                    _relay_console(master)
+                    os.close(master)
+                _, wait_status = os.waitpid(record.pid, 0)
         finally:
             if not keep:
                 self.delete(container_id, force=True)
@@ -488,10 +524,11 @@ class Runtime:
             _write_pid_file(pid_file, pid)
         if detach:
             return 0
-        if master >= 0:
-            _relay_console(master)
-            os.close(master)
-        _, wait_status = os.waitpid(pid, 0)
+        with _forwarding_signals(pid, master):
+            if master >= 0:
+                _relay_console(master)
+                os.close(master)
+            _, wait_status = os.waitpid(pid, 0)
         return _exit_code(wait_status)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from typing import Any
@@ -258,3 +259,27 @@ def test_hostname_and_env_and_rlimits_from_spec(
     assert lines[:3] == ["rtcore-host", "hello world", "/tmp"]
     assert re.fullmatch(r"uid=1234 gid=99 groups=5\(tty\),7", lines[3]), lines[3]
     assert lines[4:] == ["123", "321", "0022", "rtcore.example"]
+
+
+@pytest.mark.parametrize("rt", RUNTIMES)
+def test_foreground_run_forwards_signals(
+    rt: str, runtimes: Runtimes, make_bundle: BundleFactory
+) -> None:
+    """A signal sent to the ``run`` process itself reaches the container's process."""
+    bundle = make_bundle(["sh", "-c", 'trap "exit 43" USR2; while true; do sleep 0.05; done'])
+    cid = runtimes.new_id(rt, "fwd")
+    proc = subprocess.Popen(
+        runtimes.cmd(rt, "run", "--bundle", bundle, cid),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_status(runtimes, rt, cid, "running")
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGUSR2)
+        assert proc.wait(timeout=30) == 43
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
