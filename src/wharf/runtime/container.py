@@ -377,6 +377,21 @@ class Runtime:
             raise Conflict(f'container {container_id}: cannot resume, status is "{status}"')
         self.cgroup(record).thaw()
 
+    def update(self, container_id: str, resources: Any) -> None:
+        """Change the limits of a live container (a ``linux.resources`` object; fields
+        left out keep their values; device rules are fixed at creation, as in runc).
+
+        Raises:
+            InvalidArgument: a bad resources object, naming the field.
+            Conflict: the container is stopped.
+        """
+        parsed = Resources.from_spec(resources)
+        record = self.store.load(container_id)
+        status = self.status(record)
+        if status is Status.STOPPED:
+            raise Conflict(f"container {container_id}: cannot update, it is stopped")
+        self.cgroup(record).update(parsed)
+
     # -- delete -----------------------------------------------------------------------
 
     def delete(self, container_id: str, *, force: bool = False) -> None:

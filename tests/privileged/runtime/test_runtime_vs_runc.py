@@ -283,3 +283,24 @@ def test_foreground_run_forwards_signals(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("rt", RUNTIMES)
+def test_update_changes_limits(rt: str, runtimes: Runtimes, make_bundle: BundleFactory) -> None:
+    cid = runtimes.new_id(rt, "upd")
+    assert runtimes.call(rt, "run", "-d", "--bundle", make_bundle(["sleep", "100"]), cid).rc == 0
+    r = runtimes.call(rt, "update", "--pids-limit", "33", "--memory", str(96 << 20), cid)
+    assert r.rc == 0, r.err
+    r = runtimes.call(rt, "update", "-r", "-", cid, stdin=json.dumps({"cpu": {"shares": 512}}))
+    assert r.rc == 0, r.err
+    script = "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes "
+    script += "/sys/fs/cgroup/cpu/cpu.shares"
+    r = runtimes.call(rt, "exec", cid, "sh", "-c", script)
+    assert r.out.split() == ["33", str(96 << 20), "512"]
+    if rt == "wharf":
+        r = runtimes.call(rt, "update", "--memory", "lots", cid)
+        assert r.rc == 1
+        assert "--memory" in r.err
+        r = runtimes.call(rt, "update", "-r", "-", cid, stdin='{"memory": {"limit": 5}}')
+        assert r.rc == 1
+        assert "linux.resources.memory.limit" in r.err
