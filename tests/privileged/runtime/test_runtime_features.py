@@ -358,7 +358,10 @@ def test_foreground_terminal_is_relayed(
     def edit(config: dict[str, Any]) -> None:
         config["process"]["terminal"] = True
 
-    bundle = make_bundle(["sh", "-c", "stty size; read line; echo got:$line; exit 4"], edit)
+    # runc sizes the pty after starting the process: give it a moment; we size it before.
+    delay = "sleep 0.5; " if rt == "runc" else ""
+    script = delay + "stty size; read line; echo got:$line; exit 4"
+    bundle = make_bundle(["sh", "-c", script], edit)
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
     proc = subprocess.Popen(

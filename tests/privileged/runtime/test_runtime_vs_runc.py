@@ -304,3 +304,26 @@ def test_update_changes_limits(rt: str, runtimes: Runtimes, make_bundle: BundleF
         r = runtimes.call(rt, "update", "-r", "-", cid, stdin='{"memory": {"limit": 5}}')
         assert r.rc == 1
         assert "linux.resources.memory.limit" in r.err
+
+
+@pytest.mark.parametrize("rt", RUNTIMES)
+def test_kill_all_reaches_every_process(
+    rt: str, runtimes: Runtimes, make_bundle: BundleFactory
+) -> None:
+    cid = runtimes.new_id(rt, "killall")
+    bundle = make_bundle(["sh", "-c", "sleep 100 & sleep 100 & wait"])
+    assert runtimes.call(rt, "run", "-d", "--bundle", bundle, cid).rc == 0
+    pids = []
+    for _ in range(100):
+        pids = json.loads(runtimes.call(rt, "ps", "--format", "json", cid).out)
+        if len(pids) == 3:
+            break
+        time.sleep(0.05)
+    assert len(pids) == 3
+    assert runtimes.call(rt, "kill", "--all", cid, "KILL").rc == 0
+    _wait_status(runtimes, rt, cid, "stopped")
+    for _ in range(100):
+        if not any(os.path.exists(f"/proc/{p}") for p in pids):
+            break
+        time.sleep(0.05)
+    assert not any(os.path.exists(f"/proc/{p}") for p in pids)
