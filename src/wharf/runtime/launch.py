@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from wharf.errors import NotFound
+from wharf.errors import NotFound, WharfError
 from wharf.runtime import syscalls
 from wharf.runtime.capabilities import CapabilitySets, PreparedCapabilities
 from wharf.runtime.config import Plan, ProcessPlan
@@ -223,25 +223,28 @@ def launch_exec(
         finally:
             os._exit(1)  # never return into the caller's code
     child.close()
+    # The helper sends P<pid> and exits; the new process sends R or E: in either order.
     pid = 0
+    ready = False
+    failure: WharfError | None = None
     try:
-        tag, payload = parent.recv()
+        while not (pid and (ready or failure)):
+            tag, payload = parent.recv()
+            if tag == PID:
+                pid = int(payload)
+            elif tag == READY:
+                ready = True
+            elif tag == FAILED:
+                failure = error_from_failure(payload, container_id)
+            else:
+                break  # both ends closed: the helper failed before cloning, or crashed
+    finally:
         os.waitpid(helper, 0)
-        if tag == FAILED:
-            raise error_from_failure(payload, container_id)
-        if tag != PID:
-            raise SetupFailed(f"container {container_id}: exec helper died")
-        pid = int(payload)
-        tag, payload = parent.recv()
-        if tag == FAILED:
-            raise error_from_failure(payload, container_id)
-        if tag != READY:
-            raise SetupFailed(f"container {container_id}: exec process died during set-up")
+    if ready and pid:
         parent.close()
         return pid
-    except BaseException:
-        if pid:
-            _abort(pid, parent)
-        else:
-            parent.close()
-        raise
+    if pid:
+        _abort(pid, parent)
+    else:
+        parent.close()
+    raise failure or SetupFailed(f"container {container_id}: exec process died during set-up")
