@@ -133,9 +133,12 @@ def plan_writes(resources: Resources, *, bfq: bool = True) -> list[Write]:
 def discover_hierarchies(mountinfo: str = "/proc/self/mountinfo") -> dict[str, str]:
     """Mounted v1 hierarchies: ``{"cpu": "/sys/fs/cgroup/cpu", "name=systemd": ...}``.
 
-    Co-mounted controllers (``cpu,cpuacct``) appear under each controller's name and the
-    joined name, all pointing at the same mount point.
+    Controllers are the mount options the kernel lists in ``/proc/cgroups``, plus named
+    hierarchies (``name=systemd``). Co-mounted controllers (``cpu,cpuacct``) appear under
+    each controller's name and the joined name, all pointing at the same mount point.
     """
+    with open("/proc/cgroups", encoding="ascii") as f:
+        known = {line.split()[0] for line in f if not line.startswith("#")}
     out: dict[str, str] = {}
     with open(mountinfo, encoding="utf-8") as f:
         for line in f:
@@ -144,8 +147,7 @@ def discover_hierarchies(mountinfo: str = "/proc/self/mountinfo") -> dict[str, s
             if len(rfields) < 3 or rfields[0] != "cgroup":
                 continue
             mountpoint = left.split()[4]
-            names = [o for o in rfields[2].split(",") if o not in ("rw", "ro")]
-            names = [o for o in names if "=" not in o or o.startswith("name=")]
+            names = [o for o in rfields[2].split(",") if o in known or o.startswith("name=")]
             for name in names:
                 out[name] = mountpoint
             if len(names) > 1:
