@@ -165,3 +165,24 @@ def test_v2_clone_into_cgroup(cg_path: str) -> None:
     finally:
         os.close(dfd)
         os.close(r)
+
+
+def test_controllers_limit_the_hierarchies(cg_path: str) -> None:
+    with pytest.raises(FailedPrecondition, match="controller 'bogus' is not mounted"):
+        open_cgroup(cg_path, controllers=["memory", "bogus"])
+    cg = open_cgroup(cg_path, controllers=["memory", "pids", "freezer"])
+    assert not cg.devices_enforced
+    with pytest.raises(FailedPrecondition, match=r"cpu\.shares: .* does not span the cpu"):
+        cg.create(Resources.from_spec({"cpu": {"shares": 512}}))
+    assert leftovers(cg_path) == []
+    cg.create(Resources.from_spec({"pids": {"limit": 4}}))
+    assert sorted(d.split("/")[4] for d in leftovers(cg_path)) == ["freezer", "memory", "pids"]
+    p = run_in(cg, "import time; time.sleep(30)")
+    try:
+        lines = _cgroup_lines(p.pid)
+        assert (lines["memory"], lines["pids"], lines["freezer"]) == (cg_path,) * 3
+        assert lines["cpu"] != cg_path
+        assert cg.stats().pids.limit == 4
+    finally:
+        p.kill()
+        p.wait()

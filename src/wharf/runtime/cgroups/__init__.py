@@ -28,6 +28,7 @@ program, which Wharf does not build (``Cgroup.devices_enforced`` is False there)
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Literal
 
 from wharf.errors import InvalidArgument
@@ -84,13 +85,17 @@ def host_version(root: str = "/sys/fs/cgroup") -> int:
     return 2 if os.path.exists(f"{root}/cgroup.controllers") else 1
 
 
-def open_cgroup(path: str, *, version: Version = "auto") -> Cgroup:
+def open_cgroup(
+    path: str, *, version: Version = "auto", controllers: Iterable[str] | None = None
+) -> Cgroup:
     """The container cgroup named by an OCI cgroupsPath; nothing is created yet.
 
     Args:
         path: ``linux.cgroupsPath`` (``/wharf/<id>``).
         version: "auto" (the host's: v1 on hybrid hosts, where v2 holds only hugetlb),
             "v1" or "v2" (on a hybrid host, the ``unified`` mount).
+        controllers: v1 only: the hierarchies to span (default: all mounted ones); see
+            :class:`V1Cgroup`. v2 enables the controllers its limits need.
 
     Raises:
         InvalidArgument: a bad path or version.
@@ -99,7 +104,7 @@ def open_cgroup(path: str, *, version: Version = "auto") -> Cgroup:
     if version == "auto":
         version = "v2" if host_version() == 2 else "v1"
     if version == "v1":
-        return V1Cgroup(path)
+        return V1Cgroup(path, controllers=controllers)
     if version == "v2":
         return V2Cgroup(path)
     raise InvalidArgument(f"cgroup version: must be 'auto', 'v1' or 'v2', got {version!r}")
