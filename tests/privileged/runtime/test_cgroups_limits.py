@@ -7,8 +7,10 @@ import signal
 import subprocess
 import time
 
+import pytest
 from cgroup_helpers import cg_path, run_in
 
+from wharf.errors import Conflict, InvalidArgument
 from wharf.runtime.cgroups import Resources, open_cgroup
 
 __all__ = ["cg_path"]
@@ -219,3 +221,51 @@ while True:
         p.kill()
         p.wait()
         os.unlink(counter)
+
+
+def test_refused_update_leaves_the_old_limits(cg_path: str) -> None:
+    cg = open_cgroup(cg_path)
+    cg.create(
+        Resources.from_spec(
+            {
+                "memory": {"limit": 64 * MiB},
+                "pids": {"limit": 10},
+                "cpu": {"quota": 20000, "period": 100000},
+            }
+        )
+    )
+    with pytest.raises(InvalidArgument, match=r"blockIO\.throttleReadBpsDevice\[0\]"):
+        cg.update(
+            Resources.from_spec(
+                {
+                    "memory": {"limit": 128 * MiB},
+                    "pids": {"limit": 50},
+                    "cpu": {"quota": 50000},
+                    "blockIO": {"throttleReadBpsDevice": [{"major": 4095, "minor": 7, "rate": 1}]},
+                }
+            )
+        )
+    stats = cg.stats()
+    assert stats.memory.limit == 64 * MiB
+    assert stats.pids.limit == 10
+    with open(f"/sys/fs/cgroup/cpu{cg_path}/cpu.cfs_quota_us", encoding="ascii") as f:
+        assert f.read().strip() == "20000"
+
+
+def test_memory_limit_below_usage_is_refused_and_kept(cg_path: str) -> None:
+    cg = open_cgroup(cg_path)
+    cg.create(Resources.from_spec({"memory": {"limit": 128 * MiB, "swap": 128 * MiB}}))
+    code = "import sys\nb = bytearray(48 << 20)\nprint('ready', flush=True)\nsys.stdin.read()"
+    p = run_in(cg, code, stdout=subprocess.PIPE, stdin=subprocess.PIPE)
+    assert p.stdout is not None
+    assert p.stdin is not None
+    try:
+        assert p.stdout.readline() == b"ready\n"
+        with pytest.raises(Conflict, match=r"linux\.resources\.memory"):
+            cg.update(Resources.from_spec({"memory": {"limit": 16 * MiB, "swap": 16 * MiB}}))
+        assert cg.stats().memory.limit == 128 * MiB
+        assert p.poll() is None  # refusing the limit did not OOM-kill the container
+    finally:
+        p.stdin.close()
+        p.wait(timeout=30)
+        p.stdout.close()

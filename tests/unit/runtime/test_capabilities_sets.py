@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wharf.errors import InvalidArgument
 from wharf.runtime.capabilities import (
@@ -92,3 +94,24 @@ def test_bad_input_names_the_field(spec: Any, field: str) -> None:
     with pytest.raises(InvalidArgument) as exc:
         CapabilitySets.from_spec(spec)
     assert field in str(exc.value)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.sampled_from(["CAP_KILL", "KILL"]),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(["bounding", "ambient", "x"]), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_JSON)
+def test_any_json_is_accepted_or_refused_with_a_kind(spec: Any) -> None:
+    try:
+        sets = CapabilitySets.from_spec(spec)
+    except InvalidArgument as exc:
+        assert str(exc).startswith("process.capabilities")
+    else:
+        sets.prepare(last_cap=40)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wharf.errors import InvalidArgument, Unimplemented
 from wharf.runtime.cgroups import (
@@ -149,3 +151,29 @@ def test_parse_cpu_list() -> None:
     assert parse_cpu_list("", "f") == frozenset()
     with pytest.raises(InvalidArgument, match="f: '1,,2'"):
         parse_cpu_list("1,,2", "f")
+
+
+_KEYS = st.sampled_from(
+    [
+        "memory", "cpu", "pids", "blockIO", "devices", "limit", "swap", "reservation",
+        "shares", "quota", "period", "cpus", "mems", "weight", "major", "minor", "rate",
+        "allow", "type", "access", "throttleReadBpsDevice", "weightDevice", "swappiness",
+    ]
+)  # fmt: skip
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**65), 2**65) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=5),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON)
+def test_any_json_is_accepted_or_refused_with_a_kind(spec: Any) -> None:
+    try:
+        r = Resources.from_spec(spec)
+    except (InvalidArgument, Unimplemented) as exc:
+        assert str(exc).startswith("linux.resources")
+    else:
+        assert isinstance(r, Resources)
+        r.device_rules()

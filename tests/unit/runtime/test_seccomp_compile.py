@@ -6,6 +6,8 @@ import struct
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wharf.errors import InvalidArgument, Unimplemented
 from wharf.runtime.capabilities import DOCKER_DEFAULT
@@ -199,3 +201,34 @@ def test_prepare_rejects_non_programs() -> None:
         prepare_filter(b"\0" * 8, flags=["BOGUS"])
     p = prepare_filter(b"\x06\0\0\0\0\0\xff\x7f", flags=["SECCOMP_FILTER_FLAG_LOG"])
     assert p.flags == 2
+
+
+_KEYS = st.sampled_from(
+    [
+        "defaultAction", "defaultErrnoRet", "architectures", "flags", "syscalls", "names",
+        "action", "errnoRet", "args", "index", "value", "valueTwo", "op",
+    ]
+)  # fmt: skip
+_LEAF = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**65), 2**65)
+    | st.sampled_from(["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_CMP_EQ", "read", "SCMP_ARCH_X86"])
+    | st.text(max_size=6)
+)
+_JSON = st.recursive(
+    _LEAF,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=5),
+    max_leaves=16,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(_KEYS, _JSON, max_size=5))
+def test_any_json_compiles_or_is_refused_with_a_kind(spec: dict[str, Any]) -> None:
+    try:
+        bpf = compile_filter(spec)
+    except (InvalidArgument, Unimplemented) as exc:
+        assert str(exc).startswith("linux.seccomp")
+    else:
+        assert len(bpf) % 8 == 0

@@ -18,7 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, Unimplemented
+from wharf.errors import (
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unimplemented,
+    WharfError,
+)
 from wharf.runtime.cgroups import _fs
 from wharf.runtime.cgroups.base import FreezerState, check_path, remove_dirs, rollback, signal_all
 from wharf.runtime.cgroups.resources import Resources, parse_cpu_list
@@ -128,6 +135,21 @@ def plan_writes(resources: Resources, *, bfq: bool = True) -> list[Write]:
         field = f"{_R}.devices[{i - 1}]" if 0 < i <= len(resources.devices) else f"{_R}.devices"
         w.append(Write("devices", file, rule.line(), field))
     return w
+
+
+def _old_value(path: str, new: str) -> str:
+    """What to write back to ``path`` to undo writing ``new`` to it."""
+    text = _fs.read(path)
+    first = new.split(" ", 1)[0]
+    if ":" in first:
+        # Per-device files list one "major:minor value" line per device; 0 removes it.
+        for line in text.splitlines():
+            if line.startswith(first + " "):
+                return line
+        return f"{first} 0"
+    if path.endswith("memory.oom_control"):
+        return str(parse_flat_keyed(text).get("oom_kill_disable", 0))
+    return text.split()[-1] if text.startswith("default ") else text.strip()
 
 
 def discover_hierarchies(mountinfo: str = "/proc/self/mountinfo") -> dict[str, str]:
@@ -296,18 +318,26 @@ class V1Cgroup:
         if update or not self.devices_enforced:
             # Devices are set at creation only (runc does the same on update).
             writes = [w for w in writes if w.controller != "devices"]
-        swap_first = update and self._swap_must_go_first(resources)
-        for w in writes:
-            if w.file == "memory.limit_in_bytes" and swap_first:
-                continue
-            if w.file == "memory.memsw.limit_in_bytes":
-                self._write_swap(w)
-                if swap_first:
-                    limit = str(resources.memory.limit)
-                    d = self._dir("memory", w.field)
-                    _fs.write(f"{d}/memory.limit_in_bytes", limit, field=f"{_R}.memory.limit")
-                continue
-            _fs.write(f"{self._dir(w.controller, w.field)}/{w.file}", w.value, field=w.field)
+        if update and self._swap_must_go_first(resources):
+            # Growing past the current memory+swap: memsw first, or the limit is refused.
+            swap = [w for w in writes if w.file == "memory.memsw.limit_in_bytes"]
+            writes = swap + [w for w in writes if w not in swap]
+        # On update, a refused value must not leave the cgroup half-changed: note each
+        # file's value before writing it and put them back if a later write fails.
+        undo: list[tuple[str, str]] = []
+        try:
+            for w in writes:
+                path = self._target(w)
+                if path is None:
+                    continue
+                if update:
+                    undo.append((path, _old_value(path, w.value)))
+                _fs.write(path, w.value, field=w.field)
+        except BaseException:
+            for path, old in reversed(undo):
+                with contextlib.suppress(WharfError):
+                    _fs.write(path, old, field=f"cgroup {self._path}: restore")
+            raise
 
     def _swap_must_go_first(self, resources: Resources) -> bool:
         m = resources.memory
@@ -317,16 +347,17 @@ class V1Cgroup:
         current = _fs.read_or_none(f"{d}/memory.memsw.limit_in_bytes")
         return current is not None and (m.limit == -1 or m.limit > int(current))
 
-    def _write_swap(self, w: Write) -> None:
-        path = f"{self._dir('memory', w.field)}/{w.file}"
-        if not os.path.exists(path):
+    def _target(self, w: Write) -> str | None:
+        """The control file for ``w``; None for an unlimited swap without swap accounting."""
+        path = f"{self._dir(w.controller, w.field)}/{w.file}"
+        if w.file == "memory.memsw.limit_in_bytes" and not os.path.exists(path):
             if w.value == "-1":
-                return
+                return None
             raise FailedPrecondition(
                 f"{w.field}: swap accounting is off on this host (no {w.file}); boot with"
                 " swapaccount=1 or leave memory.swap unset"
             )
-        _fs.write(path, w.value, field=w.field)
+        return path
 
     # -- joining ---------------------------------------------------------------------
 
