@@ -88,8 +88,8 @@ def _disk_of(path: str) -> tuple[int, int]:
     return major, minor
 
 
-def test_blkio_write_bps_limits_the_rate(cg_path: str, tmp_path: object) -> None:
-    workdir = f"/var/tmp/rtcg-blkio-{os.getpid()}"
+def test_blkio_write_bps_limits_the_rate(cg_path: str) -> None:
+    workdir = f"/var/tmp/rtcg-blkio-{os.getpid()}"  # on the disk (/tmp could be tmpfs)
     os.makedirs(workdir, exist_ok=True)
     try:
         major, minor = _disk_of(workdir)

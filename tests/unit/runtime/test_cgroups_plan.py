@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from wharf.errors import InvalidArgument
+from wharf.errors import InvalidArgument, NotFound
 from wharf.runtime.cgroups import BlkioEntry, Resources
-from wharf.runtime.cgroups.base import check_path
+from wharf.runtime.cgroups.base import check_path, old_value, write_all
 from wharf.runtime.cgroups.stats import (
     limit_or_none,
     parse_flat_keyed,
@@ -19,6 +22,17 @@ from wharf.runtime.cgroups.v1 import discover_hierarchies, plan_writes
 from wharf.runtime.cgroups.v2 import find_unified_mount, plan_v2_writes, shares_to_weight
 
 MiB = 1024 * 1024
+
+
+@pytest.fixture
+def rtcg_dir() -> Iterator[Path]:
+    """A private temp dir under /tmp/rtcg-* (pytest's shared tmp_path base is avoided)."""
+    d = Path(tempfile.mkdtemp(prefix="rtcg-"))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d)
+
 
 SPEC = {
     "memory": {"limit": 64 * MiB, "swap": 96 * MiB, "reservation": 32 * MiB},
@@ -101,8 +115,8 @@ MOUNTINFO = """\
 """
 
 
-def test_discover_hierarchies(tmp_path: Path) -> None:
-    f = tmp_path / "mountinfo"
+def test_discover_hierarchies(rtcg_dir: Path) -> None:
+    f = rtcg_dir / "mountinfo"
     f.write_text(MOUNTINFO)
     assert discover_hierarchies(str(f)) == {
         "name=systemd": "/sys/fs/cgroup/systemd",
@@ -128,3 +142,43 @@ def test_stats_parsers() -> None:
     assert limit_or_none("max") is None
     assert limit_or_none("9223372036854771712") is None
     assert limit_or_none("67108864") == 67108864
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "new", "old"),
+    [
+        ("memory.limit_in_bytes", "67108864\n", "134217728", "67108864"),
+        ("pids.max", "max\n", "50", "max"),
+        ("cpu.max", "max 100000\n", "50000 100000", "max 100000"),
+        ("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\n", "1", "0"),
+        ("blkio.throttle.read_bps_device", "254:0 1000\n8:0 5\n", "8:0 7", "8:0 5"),
+        ("blkio.throttle.read_bps_device", "", "8:0 7", "8:0 0"),
+        ("io.max", "8:0 rbps=5 wbps=max riops=max wiops=max\n", "8:0 rbps=9", None),
+        ("io.max", "", "8:0 wiops=9", "8:0 wiops=max"),
+        ("io.bfq.weight", "default 100\n", "300", "default 100"),
+        ("io.bfq.weight", "default 100\n", "8:0 300", "8:0 default"),
+    ],
+)
+def test_old_value_undoes_a_write(
+    rtcg_dir: Path, name: str, content: str, new: str, old: str | None
+) -> None:
+    f = rtcg_dir / name
+    f.write_text(content)
+    assert old_value(str(f), new) == (old or content.strip())
+
+
+def test_write_all_restores_on_failure(rtcg_dir: Path) -> None:
+    a, b = rtcg_dir / "pids.max", rtcg_dir / "memory.max"
+    a.write_text("10")
+    b.write_text("max")
+    with pytest.raises(NotFound, match=r"^memory\.limit: "):
+        write_all(
+            [
+                (str(a), "50", "pids"),
+                (str(b), "100", "memory"),
+                (str(rtcg_dir / "missing"), "1", "memory.limit"),
+            ],
+            undo=True,
+            what="cgroup /t",
+        )
+    assert (a.read_text(), b.read_text()) == ("10", "max")

@@ -24,10 +24,16 @@ from wharf.errors import (
     InvalidArgument,
     NotFound,
     Unimplemented,
-    WharfError,
 )
 from wharf.runtime.cgroups import _fs
-from wharf.runtime.cgroups.base import FreezerState, check_path, remove_dirs, rollback, signal_all
+from wharf.runtime.cgroups.base import (
+    FreezerState,
+    check_path,
+    remove_dirs,
+    rollback,
+    signal_all,
+    write_all,
+)
 from wharf.runtime.cgroups.resources import Resources, parse_cpu_list
 from wharf.runtime.cgroups.stats import (
     BlkioStats,
@@ -135,21 +141,6 @@ def plan_writes(resources: Resources, *, bfq: bool = True) -> list[Write]:
         field = f"{_R}.devices[{i - 1}]" if 0 < i <= len(resources.devices) else f"{_R}.devices"
         w.append(Write("devices", file, rule.line(), field))
     return w
-
-
-def _old_value(path: str, new: str) -> str:
-    """What to write back to ``path`` to undo writing ``new`` to it."""
-    text = _fs.read(path)
-    first = new.split(" ", 1)[0]
-    if ":" in first:
-        # Per-device files list one "major:minor value" line per device; 0 removes it.
-        for line in text.splitlines():
-            if line.startswith(first + " "):
-                return line
-        return f"{first} 0"
-    if path.endswith("memory.oom_control"):
-        return str(parse_flat_keyed(text).get("oom_kill_disable", 0))
-    return text.split()[-1] if text.startswith("default ") else text.strip()
 
 
 def discover_hierarchies(mountinfo: str = "/proc/self/mountinfo") -> dict[str, str]:
@@ -322,22 +313,8 @@ class V1Cgroup:
             # Growing past the current memory+swap: memsw first, or the limit is refused.
             swap = [w for w in writes if w.file == "memory.memsw.limit_in_bytes"]
             writes = swap + [w for w in writes if w not in swap]
-        # On update, a refused value must not leave the cgroup half-changed: note each
-        # file's value before writing it and put them back if a later write fails.
-        undo: list[tuple[str, str]] = []
-        try:
-            for w in writes:
-                path = self._target(w)
-                if path is None:
-                    continue
-                if update:
-                    undo.append((path, _old_value(path, w.value)))
-                _fs.write(path, w.value, field=w.field)
-        except BaseException:
-            for path, old in reversed(undo):
-                with contextlib.suppress(WharfError):
-                    _fs.write(path, old, field=f"cgroup {self._path}: restore")
-            raise
+        targets = [(path, w.value, w.field) for w in writes if (path := self._target(w))]
+        write_all(targets, undo=update, what=f"cgroup {self._path}")
 
     def _swap_must_go_first(self, resources: Resources) -> bool:
         m = resources.memory

@@ -21,7 +21,14 @@ from typing import Final
 
 from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from wharf.runtime.cgroups import _fs
-from wharf.runtime.cgroups.base import FreezerState, check_path, remove_dirs, rollback, signal_all
+from wharf.runtime.cgroups.base import (
+    FreezerState,
+    check_path,
+    remove_dirs,
+    rollback,
+    signal_all,
+    write_all,
+)
 from wharf.runtime.cgroups.resources import Resources, parse_cpu_list
 from wharf.runtime.cgroups.stats import (
     BlkioStats,
@@ -221,8 +228,8 @@ class V2Cgroup:
         if not self.exists():
             raise NotFound(f"cgroup {self._path}: does not exist")
         self._check_cpuset(resources)
-        for w in plan_v2_writes(resources):
-            _fs.write(f"{self._dir}/{w.file}", w.value, field=w.field)
+        targets = [(f"{self._dir}/{w.file}", w.value, w.field) for w in plan_v2_writes(resources)]
+        write_all(targets, undo=True, what=f"cgroup {self._path}")
 
     def join_fds(self) -> list[int]:
         try:
