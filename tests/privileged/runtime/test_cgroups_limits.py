@@ -130,11 +130,14 @@ print(time.monotonic() - start)
         os.rmdir(workdir)
 
 
-def test_devices_deny_all_blocks_other_devices(cg_path: str) -> None:
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_devices_deny_all_blocks_other_devices(cg_path: str, version: str) -> None:
+    # v1: devices.deny/allow; v2 (the unified mount): the eBPF program.
     workdir = f"/tmp/rtcg-dev-{os.getpid()}"
     os.makedirs(workdir)
     try:
-        cg = open_cgroup(cg_path)
+        cg = open_cgroup(cg_path, version=version)  # type: ignore[arg-type]
+        assert cg.devices_enforced
         cg.create(Resources())
         disk = os.stat("/").st_dev
         code = f"""

@@ -20,9 +20,11 @@ hierarchy's ``tasks`` file (stall-free), never by the parent writing ``cgroup.pr
 (5-17 ms stalls in ~19 % of joins; ``reference/runtime-latency.md``). ``add_process``
 (``cgroup.procs``) is for exec'd processes and runc-style joins.
 
-Device rules: v1 ``devices.deny``/``devices.allow`` (deny all, the spec's rules, then
-runc's default allow list :data:`DEFAULT_DEVICE_RULES`). v2 would need an eBPF device
-program, which Wharf does not build (``Cgroup.devices_enforced`` is False there).
+Device rules (deny all, the spec's rules, then runc's default allow list
+:data:`DEFAULT_DEVICE_RULES`): v1 writes them to ``devices.deny``/``devices.allow``; v2
+compiles them to an eBPF ``cgroup/dev`` program attached to the cgroup
+(:mod:`wharf.runtime.cgroups.devices`). On a hybrid host both work: the v1 devices
+hierarchy and a program on the task's unified cgroup are each checked.
 """
 
 from __future__ import annotations
