@@ -7,7 +7,7 @@ import signal
 import subprocess
 
 import pytest
-from cgroup_helpers import cg_path, leftovers, new_path, run_in
+from rtcg_helpers import cg_path, leftovers, new_path, run_in
 
 from wharf.errors import Conflict, FailedPrecondition, InvalidArgument
 from wharf.runtime import syscalls

@@ -8,7 +8,7 @@ import subprocess
 import time
 
 import pytest
-from cgroup_helpers import cg_path, run_in
+from rtcg_helpers import cg_path, run_in
 
 from wharf.errors import Conflict, InvalidArgument
 from wharf.runtime.cgroups import Resources, open_cgroup

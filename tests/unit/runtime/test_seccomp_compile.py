@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -232,3 +233,11 @@ def test_any_json_compiles_or_is_refused_with_a_kind(spec: dict[str, Any]) -> No
         assert str(exc).startswith("linux.seccomp")
     else:
         assert len(bpf) % 8 == 0
+
+
+def test_compile_is_cached_and_accepts_any_mapping() -> None:
+    profile = default_profile(DOCKER_DEFAULT, machine="x86_64")
+    first = compile_filter(profile)
+    assert compile_filter(MappingProxyType(dict(profile))) == first
+    with pytest.raises(InvalidArgument, match="not a JSON object"):
+        compile_filter({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [object()]})
