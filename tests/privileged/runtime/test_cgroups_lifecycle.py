@@ -186,3 +186,38 @@ def test_controllers_limit_the_hierarchies(cg_path: str) -> None:
     finally:
         p.kill()
         p.wait()
+
+
+def test_relative_path_is_under_the_callers_cgroup() -> None:
+    name = new_path().lstrip("/")
+    cg = open_cgroup(name)
+    own = {
+        line.split(":")[1]: line.rstrip("\n").split(":", 2)[2]
+        for line in open("/proc/self/cgroup", encoding="ascii")  # noqa: SIM115
+    }
+    cg.create(Resources.from_spec({"pids": {"limit": 3}}))
+    try:
+        memory = f"/sys/fs/cgroup/memory{own['memory'].rstrip('/')}/{name}"
+        pids = f"/sys/fs/cgroup/pids{own['pids'].rstrip('/')}/{name}"
+        assert os.path.isdir(memory)
+        with open(f"{pids}/pids.max", encoding="ascii") as f:
+            assert f.read().strip() == "3"
+    finally:
+        cg.destroy(kill=True)
+    assert not os.path.exists(memory)
+    assert not cg.exists()
+
+
+def test_nested_path_keeps_the_shared_parent(cg_path: str) -> None:
+    a = open_cgroup(f"{cg_path}/a")
+    b = open_cgroup(f"{cg_path}/b")
+    a.create(Resources())
+    b.create(Resources.from_spec({"cpu": {"cpus": "0"}}))
+    a.destroy()
+    assert not a.exists()
+    assert b.exists()
+    # The new cpuset parent was given the host's cpus and mems so tasks can join.
+    with open(f"/sys/fs/cgroup/cpuset{cg_path}/cpuset.mems", encoding="ascii") as f:
+        assert f.read().strip() != ""
+    b.destroy()
+    assert os.path.isdir(f"/sys/fs/cgroup/pids{cg_path}")  # the parent stays

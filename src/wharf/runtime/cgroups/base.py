@@ -68,11 +68,23 @@ class Cgroup(Protocol):
         ...
 
     def create(self, resources: Resources) -> None:
-        """Make the cgroup and write its limits; on failure remove everything it made."""
+        """Make the cgroup (and missing parents) and write its limits.
+
+        Raises:
+            Conflict: the cgroup exists already.
+            InvalidArgument: the kernel refused a value, or cpus/mems the parent lacks;
+                the message names the ``linux.resources`` field.
+            FailedPrecondition: a limit needs a controller this host (or this cgroup's
+                ``controllers``) lacks.
+            On any failure, every directory it made is removed again.
+        """
         ...
 
     def update(self, resources: Resources) -> None:
-        """Write new limits to the existing cgroup (``runc update``, ``docker update``)."""
+        """Write new limits to the existing cgroup (``runc update``, ``docker update``).
+        Device rules are left as created. If the kernel refuses a value (e.g. a memory
+        limit below what the container uses: Conflict), the values already written are
+        put back, so the cgroup keeps its previous limits."""
         ...
 
     def join_fds(self) -> list[int]:
@@ -123,7 +135,11 @@ class Cgroup(Protocol):
     def destroy(self, *, kill: bool = False, timeout: float = 5.0) -> None:
         """Remove the cgroup's directories, waiting up to ``timeout`` for exiting tasks to
         drain; with ``kill``, SIGKILL what is left first. Removing a missing cgroup is a
-        no-op."""
+        no-op. Parents (``/wharf`` of ``/wharf/<id>``) stay: other containers share them.
+
+        Raises:
+            Conflict: tasks are still there after ``timeout`` (without ``kill``).
+        """
         ...
 
 
