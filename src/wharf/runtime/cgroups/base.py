@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import errno
+import itertools
 import os
 import time
 from collections.abc import Iterable
@@ -227,14 +228,17 @@ def old_value(path: str, new: str) -> str:
 def write_all(targets: Iterable[tuple[str, str, str]], *, undo: bool, what: str) -> None:
     """Write each (path, value, field) in order. With ``undo``, a failure puts back the
     values already replaced (best effort), so a refused update changes nothing."""
+    if not undo:
+        for path, group in itertools.groupby(targets, key=lambda t: t[0]):
+            _fs.write_each(path, [(value, field) for _, value, field in group])
+        return
     done: list[tuple[str, str]] = []
     try:
         for path, value, field in targets:
-            if undo:
-                try:
-                    done.append((path, old_value(path, value)))
-                except WharfError as exc:
-                    raise type(exc)(f"{field}: {exc}") from exc
+            try:
+                done.append((path, old_value(path, value)))
+            except WharfError as exc:
+                raise type(exc)(f"{field}: {exc}") from exc
             _fs.write(path, value, field=field)
     except BaseException:
         for path, old in reversed(done):

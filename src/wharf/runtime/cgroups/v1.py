@@ -14,8 +14,10 @@ import errno
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
+from types import MappingProxyType
 from typing import Final
 
 from wharf.errors import (
@@ -143,6 +145,13 @@ def plan_writes(resources: Resources, *, bfq: bool = True) -> list[Write]:
     return w
 
 
+@cache
+def _mounted_hierarchies() -> Mapping[str, str]:
+    """The host's v1 hierarchies, read once per process (cgroup mounts do not move while
+    an engine runs; parsing mountinfo costs ~0.2 ms per container otherwise)."""
+    return MappingProxyType(discover_hierarchies())
+
+
 def discover_hierarchies(mountinfo: str = "/proc/self/mountinfo") -> dict[str, str]:
     """Mounted v1 hierarchies: ``{"cpu": "/sys/fs/cgroup/cpu", "name=systemd": ...}``.
 
@@ -197,7 +206,7 @@ class V1Cgroup:
 
     def __init__(self, path: str, *, controllers: Iterable[str] | None = None) -> None:
         self._path = check_path(path)
-        found = discover_hierarchies()
+        found = dict(_mounted_hierarchies())
         if controllers is not None:
             wanted = set(controllers)
             unknown = sorted(wanted - set(found))
