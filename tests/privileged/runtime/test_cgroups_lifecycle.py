@@ -221,3 +221,34 @@ def test_nested_path_keeps_the_shared_parent(cg_path: str) -> None:
         assert f.read().strip() != ""
     b.destroy()
     assert os.path.isdir(f"/sys/fs/cgroup/pids{cg_path}")  # the parent stays
+
+
+def test_hybrid_unified_membership_like_runc(cg_path: str) -> None:
+    cg = open_cgroup(cg_path, unified=True)
+    cg.create(Resources.from_spec({"pids": {"limit": 5}}))
+    assert os.path.isdir(f"/sys/fs/cgroup/unified{cg_path}")
+    fds = cg.join_fds()
+    dfd = cg.dir_fd()
+    r, w = os.pipe()
+    try:
+        pid, pidfd = syscalls.clone3(0, cgroup_fd=dfd)
+        if pid == 0:
+            try:
+                for fd in fds:
+                    os.write(fd, b"0")
+                with open("/proc/self/cgroup", "rb") as f:
+                    os.write(w, f.read())
+            finally:
+                os._exit(0)
+        os.close(w)
+        os.close(pidfd)
+        assert os.waitpid(pid, 0)[1] == 0
+        lines = os.read(r, 4096).decode().splitlines()
+    finally:
+        for fd in (*fds, dfd, r):
+            os.close(fd)
+    # Every hierarchy, the unified one included: what runc shows on this host.
+    assert lines
+    assert all(line.endswith(f":{cg_path}") for line in lines), lines
+    cg.destroy()
+    assert leftovers(cg_path) == []

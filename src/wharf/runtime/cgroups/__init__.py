@@ -88,7 +88,11 @@ def host_version(root: str = "/sys/fs/cgroup") -> int:
 
 
 def open_cgroup(
-    path: str, *, version: Version = "auto", controllers: Iterable[str] | None = None
+    path: str,
+    *,
+    version: Version = "auto",
+    controllers: Iterable[str] | None = None,
+    unified: bool = False,
 ) -> Cgroup:
     """The container cgroup named by an OCI cgroupsPath; nothing is created yet.
 
@@ -98,6 +102,8 @@ def open_cgroup(
             "v1" or "v2" (on a hybrid host, the ``unified`` mount).
         controllers: v1 only: the hierarchies to span (default: all mounted ones); see
             :class:`V1Cgroup`. v2 enables the controllers its limits need.
+        unified: v1 on a hybrid host only: span the unified hierarchy too (runc's
+            ``0::`` membership), joined with clone3 and :meth:`Cgroup.dir_fd`.
 
     Raises:
         InvalidArgument: a bad path or version.
@@ -106,7 +112,7 @@ def open_cgroup(
     if version == "auto":
         version = "v2" if host_version() == 2 else "v1"
     if version == "v1":
-        return V1Cgroup(path, controllers=controllers)
+        return V1Cgroup(path, controllers=controllers, unified=unified)
     if version == "v2":
         return V2Cgroup(path)
     raise InvalidArgument(f"cgroup version: must be 'auto', 'v1' or 'v2', got {version!r}")

@@ -48,6 +48,7 @@ from wharf.runtime.cgroups.stats import (
     parse_ints,
     parse_v1_blkio,
 )
+from wharf.runtime.cgroups.v2 import find_unified_mount
 from wharf.runtime.syscalls import error_from_errno
 
 __all__ = ["V1Cgroup", "Write", "discover_hierarchies", "plan_writes"]
@@ -177,6 +178,11 @@ def discover_hierarchies(mountinfo: str = "/proc/self/mountinfo") -> dict[str, s
     return out
 
 
+def _own_unified_cgroup() -> str:
+    """The caller's cgroup in the unified hierarchy (the ``0::`` line)."""
+    return _own_cgroup().get("", "/")
+
+
 def _own_cgroup() -> dict[str, str]:
     """The caller's cgroup per v1 hierarchy, from ``/proc/self/cgroup``."""
     out: dict[str, str] = {}
@@ -184,8 +190,7 @@ def _own_cgroup() -> dict[str, str]:
         for line in f:
             _, controllers, path = line.rstrip("\n").split(":", 2)
             for c in controllers.split(","):
-                if c:
-                    out[c] = path
+                out[c] = path
     return out
 
 
@@ -200,11 +205,16 @@ class V1Cgroup:
             out ``cpu`` when there are no cpu limits saves the scheduler move that makes one
             join in five take ~3 ms on a loaded host (``benchmarks/runtime_cgroups.py``),
             at the price of cpu limits not being settable by a later :meth:`update`.
+        unified: on a hybrid host, also make the cgroup in the unified (cgroup2)
+            hierarchy, as runc does, so that a child cloned with
+            ``clone3(CLONE_INTO_CGROUP, dir_fd())`` shows ``0::<path>`` like runc's.
     """
 
     version = 1
 
-    def __init__(self, path: str, *, controllers: Iterable[str] | None = None) -> None:
+    def __init__(
+        self, path: str, *, controllers: Iterable[str] | None = None, unified: bool = False
+    ) -> None:
         self._path = check_path(path)
         found = dict(_mounted_hierarchies())
         if controllers is not None:
@@ -230,6 +240,15 @@ class V1Cgroup:
             self._ctrl_dir[name] = full
         if not self._dirs:
             raise FailedPrecondition("cgroup v1: no v1 hierarchy is mounted on this host")
+        self._unified: tuple[str, str] | None = None
+        if unified:
+            mount = find_unified_mount()
+            if mount is None:
+                raise FailedPrecondition(
+                    f"cgroup {self._path}: unified=True needs a cgroup2 mount (hybrid host)"
+                )
+            base = "/" if self._path.startswith("/") else _own_unified_cgroup()
+            self._unified = (mount, os.path.normpath(f"{mount}/{base}/{self._path}"))
 
     @property
     def devices_enforced(self) -> bool:
@@ -253,14 +272,22 @@ class V1Cgroup:
             ) from None
 
     def exists(self) -> bool:
-        return any(os.path.isdir(d) for d in self._dirs.values())
+        return any(os.path.isdir(d) for d in self._all_dirs())
+
+    def _all_dirs(self) -> list[str]:
+        """The v1 directories, then the unified one when asked for (hybrid hosts)."""
+        dirs = sorted(set(self._dirs.values()))
+        return [*dirs, self._unified[1]] if self._unified else dirs
 
     # -- create / update -------------------------------------------------------------
 
     def create(self, resources: Resources) -> None:
         created: list[str] = []
         try:
-            for mountpoint, d in sorted(self._dirs.items()):
+            for mountpoint, d in [
+                *sorted(self._dirs.items()),
+                *([self._unified] if self._unified else []),
+            ]:
                 if os.path.isdir(d):
                     raise Conflict(f"cgroup {self._path}: {d} exists already")
                 self._mkdirs(mountpoint, d, created)
@@ -361,12 +388,21 @@ class V1Cgroup:
         return fds
 
     def dir_fd(self) -> int:
-        raise Unimplemented(
-            f"cgroup {self._path}: CLONE_INTO_CGROUP needs cgroup v2; use join_fds() on v1"
-        )
+        """The unified directory (opened with ``unified=True`` on a hybrid host), for
+        ``clone3(CLONE_INTO_CGROUP)``: the child is born in it, as runc's child ends up
+        (``0::/path``); the v1 hierarchies are still joined through :meth:`join_fds`."""
+        if self._unified is None:
+            raise Unimplemented(
+                f"cgroup {self._path}: CLONE_INTO_CGROUP needs cgroup v2; use join_fds() on"
+                " v1, or open with unified=True on a hybrid host"
+            )
+        try:
+            return os.open(self._unified[1], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise error_from_errno(exc.errno or errno.EIO, f"cgroup {self._path}: open") from exc
 
     def add_process(self, pid: int) -> None:
-        for d in sorted(set(self._dirs.values())):
+        for d in self._all_dirs():
             _fs.write(f"{d}/cgroup.procs", str(pid), field=f"cgroup {self._path}: pid {pid}")
 
     def pids(self) -> list[int]:
@@ -488,4 +524,4 @@ class V1Cgroup:
         if kill and self.exists():
             with contextlib.suppress(NotFound):
                 self.kill_all(signal.SIGKILL)
-        remove_dirs(sorted(set(self._dirs.values())), timeout=timeout, what=f"cgroup {self._path}")
+        remove_dirs(self._all_dirs(), timeout=timeout, what=f"cgroup {self._path}")
