@@ -270,7 +270,13 @@ class PreparedCapabilities:
         """
         self.drop_bounding()
         syscalls.prctl(_PR_SET_KEEPCAPS, 1)
-        os.setgroups(list(additional_gids))
+        try:
+            os.setgroups(list(additional_gids))
+        except PermissionError:
+            # In a user namespace with setgroups "deny" (written before a gid_map by an
+            # unprivileged mapper), only clearing to no groups is impossible and moot.
+            if additional_gids:
+                raise
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
         syscalls.prctl(_PR_SET_KEEPCAPS, 0)

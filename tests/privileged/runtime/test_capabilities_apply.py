@@ -12,6 +12,7 @@ from typing import Any
 
 from rtcg_helpers import BUSYBOX, exec_in_child, in_child, run_runc, runc_bundle
 
+from wharf.runtime import syscalls
 from wharf.runtime.capabilities import DOCKER_DEFAULT, CapabilitySets
 
 __all__ = ["runc_bundle"]
@@ -159,3 +160,21 @@ def test_as_root_without_dropping_the_kernel_answers() -> None:
     assert results["reboot"] == errno.EINVAL
     assert results["sethostname"] == 0
     assert results["raw_socket"] == 0
+
+
+def test_apply_in_a_user_namespace_with_setgroups_denied() -> None:
+    prepared = CapabilitySets.docker_default().prepare()
+
+    def child() -> str:
+        syscalls.unshare(syscalls.CLONE_NEWUSER)
+        for name, text in (("setgroups", "deny"), ("uid_map", "0 0 1"), ("gid_map", "0 0 1")):
+            with open(f"/proc/self/{name}", "w", encoding="ascii") as f:
+                f.write(text)
+        prepared.apply()
+        with open("/proc/self/status", encoding="ascii") as f:
+            return f.read()
+
+    status, out = in_child(child)
+    assert status == 0, out
+    caps = {k: v.strip() for k, v in (line.split(":", 1) for line in out.splitlines())}
+    assert caps["CapEff"] == caps["CapBnd"] == "00000000a80425fb"
