@@ -252,3 +252,16 @@ def test_hybrid_unified_membership_like_runc(cg_path: str) -> None:
     assert all(line.endswith(f":{cg_path}") for line in lines), lines
     cg.destroy()
     assert leftovers(cg_path) == []
+
+
+def test_destroy_kill_works_on_a_frozen_cgroup(cg_path: str) -> None:
+    cg = open_cgroup(cg_path)
+    cg.create(Resources())
+    p = run_in(cg, "import time; time.sleep(60)")
+    while not cg.pids():
+        pass
+    cg.freeze()
+    assert cg.state() == FreezerState.FROZEN
+    cg.destroy(kill=True)
+    assert p.wait(timeout=30) == -signal.SIGKILL
+    assert leftovers(cg_path) == []

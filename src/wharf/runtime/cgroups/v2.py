@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Final
 
-from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
+from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, Unimplemented
 from wharf.runtime.cgroups import _fs
 from wharf.runtime.cgroups.base import (
     FreezerState,
@@ -70,8 +70,20 @@ def _max(value: int) -> str:
 
 
 def plan_v2_writes(resources: Resources) -> list[V2Write]:
-    """The v2 control-file writes that express ``resources``."""
+    """The v2 control-file writes that express ``resources``.
+
+    Raises:
+        Unimplemented: a v1-only setting (swappiness, disableOOMKiller, realtime CPU).
+    """
     m, c, b = resources.memory, resources.cpu, resources.blkio
+    for setting, name in (
+        (m.swappiness, "memory.swappiness"),
+        (m.disable_oom_killer or None, "memory.disableOOMKiller"),
+        (c.realtime_runtime, "cpu.realtimeRuntime"),
+        (c.realtime_period, "cpu.realtimePeriod"),
+    ):
+        if setting is not None:
+            raise Unimplemented(f"{_R}.{name}: cgroup v2 has no such setting")
     w: list[V2Write] = []
     if m.limit is not None:
         w.append(V2Write("memory", "memory.max", _max(m.limit), f"{_R}.memory.limit"))
