@@ -154,9 +154,13 @@ def _action(obj: Mapping[str, Any], key: str, errno_key: str, field: str) -> int
     if name == "SCMP_ACT_NOTIFY":
         raise Unimplemented(f"{field}.{key}: SCMP_ACT_NOTIFY (seccomp user notification)")
     ret = obj.get(errno_key)
-    if ret is not None and (isinstance(ret, bool) or not isinstance(ret, int) or ret < 0):
-        raise InvalidArgument(f"{field}.{errno_key}: must be an errno number >= 0, got {ret!r}")
-    code = errno.EPERM if ret is None else ret & 0xFFFF
+    if ret is not None and (
+        isinstance(ret, bool) or not isinstance(ret, int) or not 0 <= ret <= 0xFFFF
+    ):
+        raise InvalidArgument(
+            f"{field}.{errno_key}: must be an errno number in [0, 65535], got {ret!r}"
+        )
+    code = errno.EPERM if ret is None else ret
     return {
         "SCMP_ACT_KILL": _ACT_KILL_THREAD,
         "SCMP_ACT_KILL_THREAD": _ACT_KILL_THREAD,
@@ -292,6 +296,8 @@ def _list(obj: Mapping[str, Any], key: str, field: str) -> list[Any]:
 def _flags(spec: Mapping[str, Any], field: str) -> int:
     out = 0
     for i, flag in enumerate(_list(spec, "flags", field)):
+        if flag == "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV":
+            raise Unimplemented(f"{field}.flags[{i}]: {flag} applies to user notification")
         if not isinstance(flag, str) or flag not in _FLAGS:
             raise InvalidArgument(
                 f"{field}.flags[{i}]: must be one of {', '.join(sorted(_FLAGS))}, got {flag!r}"

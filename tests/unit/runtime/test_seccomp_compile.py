@@ -118,6 +118,7 @@ def test_default_profile_depends_on_capabilities() -> None:
         ({}, "linux.seccomp.defaultAction"),
         ({"defaultAction": "ALLOW"}, "linux.seccomp.defaultAction"),
         ({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": -1}, "defaultErrnoRet"),
+        ({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 70000}, "defaultErrnoRet"),
         ({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["x86_64"]}, "architectures[0]"),
         (
             {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_VAX"]},
@@ -191,6 +192,10 @@ def test_notify_is_unimplemented() -> None:
         compile_filter({"defaultAction": "SCMP_ACT_NOTIFY"})
     with pytest.raises(Unimplemented):
         compile_filter({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/x.sock"})
+    with pytest.raises(Unimplemented, match=r"flags\[0\]"):
+        compile_filter(
+            {"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}
+        )
 
 
 def test_prepare_rejects_non_programs() -> None:
