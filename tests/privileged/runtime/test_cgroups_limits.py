@@ -272,3 +272,15 @@ def test_memory_limit_below_usage_is_refused_and_kept(cg_path: str) -> None:
         p.stdin.close()
         p.wait(timeout=30)
         p.stdout.close()
+
+
+def test_cpuset_pins_the_process(cg_path: str) -> None:
+    last = max(os.sched_getaffinity(0))
+    cg = open_cgroup(cg_path)
+    cg.create(Resources.from_spec({"cpu": {"cpus": str(last), "mems": "0", "shares": 256}}))
+    code = "import os; print(sorted(os.sched_getaffinity(0)))"
+    p = run_in(cg, code, stdout=subprocess.PIPE)
+    out, _ = p.communicate(timeout=30)
+    assert out.decode().strip() == f"[{last}]"
+    with open(f"/sys/fs/cgroup/cpu{cg_path}/cpu.shares", encoding="ascii") as f:
+        assert f.read().strip() == "256"

@@ -196,3 +196,20 @@ def test_write_all_restores_on_failure(rtcg_dir: Path) -> None:
 def test_v1_only_settings_are_refused_on_v2(spec: dict[str, Any], field: str) -> None:
     with pytest.raises(Unimplemented, match=rf"linux\.resources\.{field}"):
         plan_v2_writes(Resources.from_spec(spec))
+
+
+def test_exported_members() -> None:
+    import wharf.runtime.capabilities
+    import wharf.runtime.cgroups
+    import wharf.runtime.cgroups.devices
+    import wharf.runtime.seccomp
+
+    for module in (
+        wharf.runtime.cgroups,
+        wharf.runtime.cgroups.devices,
+        wharf.runtime.seccomp,
+        wharf.runtime.capabilities,
+    ):
+        public = {n for n in vars(module) if not n.startswith("_")}
+        assert set(module.__all__) <= public, module.__name__
+        assert module.__doc__, module.__name__
