@@ -25,6 +25,7 @@ def test_memory_hog_is_oom_killed_at_the_limit(cg_path: str) -> None:
     assert hog.wait(timeout=60) == -signal.SIGKILL
     stats = cg.stats()
     assert stats.memory.oom_kills >= 1
+    assert cg.oom_kills() == stats.memory.oom_kills
     assert stats.memory.limit == 32 * MiB
     assert stats.memory.max_usage is not None
     assert 16 * MiB < stats.memory.max_usage <= 32 * MiB

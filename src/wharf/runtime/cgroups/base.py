@@ -133,6 +133,12 @@ class Cgroup(Protocol):
         """A snapshot of the counters."""
         ...
 
+    def oom_kills(self) -> int:
+        """How many processes the OOM killer killed in this cgroup (one small read; for
+        deciding "OOMKilled" at exit without a full :meth:`stats`). 0 when the memory
+        controller is not in this cgroup."""
+        ...
+
     def destroy(self, *, kill: bool = False, timeout: float = 5.0) -> None:
         """Remove the cgroup's directories, waiting up to ``timeout`` for exiting tasks to
         drain; with ``kill``, SIGKILL what is left first. Removing a missing cgroup is a

@@ -464,6 +464,10 @@ class V1Cgroup:
             blkio=self._blkio_stats(),
         )
 
+    def oom_kills(self) -> int:
+        text = self._read("memory", "memory.oom_control")
+        return parse_flat_keyed(text or "").get("oom_kill", 0)
+
     def _read(self, controller: str, file: str) -> str | None:
         d = self._ctrl_dir.get(controller)
         return None if d is None else _fs.read_or_none(f"{d}/{file}")
@@ -475,14 +479,13 @@ class V1Cgroup:
     def _memory_stats(self) -> MemoryStats:
         raw = parse_flat_keyed(self._read("memory", "memory.stat") or "")
         limit_text = self._read("memory", "memory.limit_in_bytes")
-        oom = parse_flat_keyed(self._read("memory", "memory.oom_control") or "")
         return MemoryStats(
             usage=self._read_int("memory", "memory.usage_in_bytes") or 0,
             limit=None if limit_text is None else limit_or_none(limit_text),
             max_usage=self._read_int("memory", "memory.max_usage_in_bytes"),
             cache=raw.get("total_cache", raw.get("cache", 0)),
             inactive_file=raw.get("total_inactive_file", raw.get("inactive_file", 0)),
-            oom_kills=oom.get("oom_kill", 0),
+            oom_kills=self.oom_kills(),
             failcnt=self._read_int("memory", "memory.failcnt"),
             raw=raw,
         )

@@ -313,12 +313,14 @@ class V2Cgroup:
             blkio=self._io_stats(),
         )
 
+    def oom_kills(self) -> int:
+        return parse_flat_keyed(self._read("memory.events") or "").get("oom_kill", 0)
+
     def _read(self, file: str) -> str | None:
         return _fs.read_or_none(f"{self._dir}/{file}")
 
     def _memory_stats(self) -> MemoryStats:
         raw = parse_flat_keyed(self._read("memory.stat") or "")
-        events = parse_flat_keyed(self._read("memory.events") or "")
         limit = self._read("memory.max")
         peak = self._read("memory.peak")
         return MemoryStats(
@@ -327,7 +329,7 @@ class V2Cgroup:
             max_usage=None if peak is None else int(peak),
             cache=raw.get("file", 0),
             inactive_file=raw.get("inactive_file", 0),
-            oom_kills=events.get("oom_kill", 0),
+            oom_kills=self.oom_kills(),
             raw=raw,
         )
 
