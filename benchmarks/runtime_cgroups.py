@@ -19,12 +19,12 @@ import statistics
 import sys
 import time
 
-from wharf.runtime.cgroups import Resources, open_cgroup
+from wharf.runtime.cgroups import Resources, lean_controllers, open_cgroup
 
 MiB = 1024 * 1024
 RESOURCES = Resources.from_spec({"memory": {"limit": 256 * MiB}, "pids": {"limit": 512}})
 MODES = ("tasks", "tasks-nocpu", "procs-child", "procs-parent")
-NO_CPU = ("blkio", "cpuacct", "cpuset", "devices", "freezer", "memory", "pids", "name=systemd")
+NO_CPU = lean_controllers(RESOURCES)
 
 
 def _procs_fds(path: str) -> list[int]:

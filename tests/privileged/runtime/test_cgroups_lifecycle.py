@@ -11,7 +11,7 @@ from rtcg_helpers import cg_path, leftovers, new_path, run_in
 
 from wharf.errors import Conflict, FailedPrecondition, InvalidArgument
 from wharf.runtime import syscalls
-from wharf.runtime.cgroups import FreezerState, Resources, open_cgroup
+from wharf.runtime.cgroups import FreezerState, Resources, lean_controllers, open_cgroup
 from wharf.runtime.cgroups.v1 import discover_hierarchies
 
 __all__ = ["cg_path"]
@@ -265,3 +265,11 @@ def test_destroy_kill_works_on_a_frozen_cgroup(cg_path: str) -> None:
     cg.destroy(kill=True)
     assert p.wait(timeout=30) == -signal.SIGKILL
     assert leftovers(cg_path) == []
+
+
+def test_lean_controllers_skip_cpu_only_without_cpu_limits() -> None:
+    lean = lean_controllers(Resources.from_spec({"memory": {"limit": 64 * MiB}}))
+    assert lean is not None
+    assert "cpu" not in lean
+    assert {"memory", "pids", "freezer", "devices", "cpuacct"} <= set(lean)
+    assert lean_controllers(Resources.from_spec({"cpu": {"shares": 512}})) is None

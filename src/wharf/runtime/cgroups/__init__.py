@@ -9,6 +9,7 @@ Lifecycle::
 
     res = Resources.from_spec(spec["linux"].get("resources"))  # InvalidArgument names the field
     cg = open_cgroup("/wharf/" + cid)                          # v1 or v2, by the host
+    # (engine fast path on v1: controllers=lean_controllers(res) skips the cpu move)
     cg.create(res)            # mkdir + limits; on failure nothing is left behind
     fds = cg.join_fds()       # v1: the clone child writes b"0" to each, then execve
     ...                       # (v2: clone3(CLONE_INTO_CGROUP, cg.dir_fd()) instead)
@@ -53,7 +54,7 @@ from wharf.runtime.cgroups.stats import (
     MemoryStats,
     PidsStats,
 )
-from wharf.runtime.cgroups.v1 import V1Cgroup
+from wharf.runtime.cgroups.v1 import V1Cgroup, lean_controllers
 from wharf.runtime.cgroups.v2 import V2Cgroup
 
 __all__ = [
@@ -76,6 +77,7 @@ __all__ = [
     "V1Cgroup",
     "V2Cgroup",
     "host_version",
+    "lean_controllers",
     "open_cgroup",
 ]
 

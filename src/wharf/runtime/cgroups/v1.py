@@ -51,7 +51,7 @@ from wharf.runtime.cgroups.stats import (
 from wharf.runtime.cgroups.v2 import find_unified_mount
 from wharf.runtime.syscalls import error_from_errno
 
-__all__ = ["V1Cgroup", "Write", "discover_hierarchies", "plan_writes"]
+__all__ = ["V1Cgroup", "Write", "discover_hierarchies", "lean_controllers", "plan_writes"]
 
 _FREEZE_TIMEOUT_S: Final = 10.0
 _USER_HZ: Final = os.sysconf("SC_CLK_TCK")
@@ -146,6 +146,16 @@ def plan_writes(resources: Resources, *, bfq: bool = True) -> list[Write]:
     return w
 
 
+def lean_controllers(resources: Resources) -> list[str] | None:
+    """The v1 hierarchies a fast container start needs: all mounted ones but ``cpu`` when
+    ``resources`` sets no cpu limit (None: keep all). Pass to ``controllers=``."""
+    c = resources.cpu
+    limits = (c.shares, c.quota, c.period, c.realtime_runtime, c.realtime_period)
+    if any(v is not None for v in limits):
+        return None
+    return sorted(n for n in _mounted_hierarchies() if "," not in n and n != "cpu")
+
+
 @cache
 def _mounted_hierarchies() -> Mapping[str, str]:
     """The host's v1 hierarchies, read once per process (cgroup mounts do not move while
@@ -202,9 +212,11 @@ class V1Cgroup:
             the caller's own cgroup in each hierarchy (runc's rule).
         controllers: the hierarchies to span, by controller name (``"memory"``,
             ``"name=systemd"``); default: every mounted v1 hierarchy, as runc does. Leaving
-            out ``cpu`` when there are no cpu limits saves the scheduler move that makes one
-            join in five take ~3 ms on a loaded host (``benchmarks/runtime_cgroups.py``),
-            at the price of cpu limits not being settable by a later :meth:`update`.
+            out ``cpu`` when there are no cpu limits (:func:`lean_controllers`) avoids the
+            move to a new CPU task group, after which the child waited ~2.6 ms on the run
+            queue in one join out of five on this loaded 2-CPU host (schedstat run delay,
+            not a lock; ``benchmarks/runtime_cgroups.py``), at the price of cpu limits not
+            being settable by a later :meth:`update`.
         unified: on a hybrid host, also make the cgroup in the unified (cgroup2)
             hierarchy, as runc does, so that a child cloned with
             ``clone3(CLONE_INTO_CGROUP, dir_fd())`` shows ``0::<path>`` like runc's.
