@@ -211,3 +211,20 @@ def test_default_profile_behaves_like_runc_with_the_same_profile(runc_bundle: Pa
     assert results == [0, 1, 0, 0, 0, 1]
     unshare_err = exec_in_child(prepare, [BUSYBOX, *_COMMANDS[1]])[2]
     assert "Operation not permitted" in unshare_err
+
+
+def test_syscalls_newer_than_the_profile_get_enosys(docker_default_filter: bytes) -> None:
+    # fchmodat2 (452, Linux 6.6) is newer than anything Docker's profile names: glibc
+    # falls back to fchmodat on ENOSYS but would fail on EPERM.
+    fchmodat2 = (452, -100, 0, 0o644, 0)  # AT_FDCWD, NULL path: EFAULT if it ran
+    prepared = prepare_filter(docker_default_filter)
+
+    def child() -> str:
+        syscalls.prctl(_PR_SET_NO_NEW_PRIVS, 1)
+        prepared.load()
+        return errno.errorcode[_errno_of(fchmodat2)]
+
+    status, out = in_child(child)
+    assert (status, out) == (0, "ENOSYS")
+    status, out = in_child(lambda: errno.errorcode[_errno_of(fchmodat2)])
+    assert (status, out) == (0, "EFAULT")
