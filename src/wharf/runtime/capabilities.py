@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Final
 
 from wharf.errors import InvalidArgument
@@ -135,8 +136,9 @@ def cap_name(number: int) -> str:
     return CAPABILITIES[number]
 
 
+@cache
 def cap_last_cap() -> int:
-    """The highest capability number the running kernel knows."""
+    """The highest capability number the running kernel knows (read once)."""
     with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as f:
         return int(f.read())
 
