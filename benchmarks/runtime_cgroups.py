@@ -107,7 +107,7 @@ def main() -> None:
     for m in MODES[1:]:
         p99 = _pct([r["join"] for r in results[m]], 0.99)
         p99_tasks = _pct([r["join"] for r in results["tasks"]], 0.99)
-        print(f"p99 ratio {m}/tasks: {p99 / p99_tasks:.1f}x")
+        print(f"p99 ratio {m}/tasks: {p99 / p99_tasks:.2f}x")
 
 
 if __name__ == "__main__":
