@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from rtcg_helpers import cg_path, leftovers, new_path, run_in
 
-from wharf.errors import Conflict, FailedPrecondition, InvalidArgument
+from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from wharf.runtime import syscalls
 from wharf.runtime.cgroups import FreezerState, Resources, lean_controllers, open_cgroup
 from wharf.runtime.cgroups.v1 import discover_hierarchies
@@ -273,3 +273,15 @@ def test_lean_controllers_skip_cpu_only_without_cpu_limits() -> None:
     assert "cpu" not in lean
     assert {"memory", "pids", "freezer", "devices", "cpuacct"} <= set(lean)
     assert lean_controllers(Resources.from_spec({"cpu": {"shares": 512}})) is None
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_operations_on_a_missing_cgroup(version: str) -> None:
+    cg = open_cgroup(new_path(), version=version)  # type: ignore[arg-type]
+    assert not cg.exists()
+    for op in (cg.stats, cg.pids, cg.freeze, lambda: cg.update(Resources())):
+        with pytest.raises(NotFound, match="rtcg-test-"):
+            op()
+    cg.destroy()  # a no-op
+    with pytest.raises(InvalidArgument, match="cgroup version"):
+        open_cgroup(new_path(), version="v3")  # type: ignore[arg-type]

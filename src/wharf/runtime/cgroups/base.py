@@ -130,7 +130,11 @@ class Cgroup(Protocol):
         ...
 
     def stats(self) -> CgroupStats:
-        """A snapshot of the counters."""
+        """A snapshot of the counters.
+
+        Raises:
+            NotFound: the cgroup does not exist (any more).
+        """
         ...
 
     def oom_kills(self) -> int:

@@ -469,6 +469,8 @@ class V1Cgroup:
     # -- stats -----------------------------------------------------------------------
 
     def stats(self) -> CgroupStats:
+        if not self.exists():
+            raise NotFound(f"cgroup {self._path}: does not exist")
         return CgroupStats(
             memory=self._memory_stats(),
             cpu=self._cpu_stats(),

@@ -306,6 +306,8 @@ class V2Cgroup:
             self.thaw()
 
     def stats(self) -> CgroupStats:
+        if not self.exists():
+            raise NotFound(f"cgroup {self._path}: does not exist")
         return CgroupStats(
             memory=self._memory_stats(),
             cpu=self._cpu_stats(),
