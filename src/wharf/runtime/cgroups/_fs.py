@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Sequence
 
 from wharf.errors import Conflict, InvalidArgument, NotFound, WharfError
 from wharf.runtime.syscalls import error_from_errno
 
-__all__ = ["read", "read_or_none", "write"]
+__all__ = ["read", "read_or_none", "write", "write_each"]
 
 
 def write(path: str, value: str, *, field: str) -> None:
@@ -18,7 +19,18 @@ def write(path: str, value: str, *, field: str) -> None:
         field: the spec field the value comes from, named in errors.
 
     Raises:
-        InvalidArgument: the kernel rejected the value (EINVAL, ERANGE, EOVERFLOW).
+        see :func:`write_each`.
+    """
+    write_each(path, [(value, field)])
+
+
+def write_each(path: str, items: Sequence[tuple[str, str]]) -> None:
+    """Write each (value, field) to the control file at ``path``, one write(2) per value
+    through one open file (``devices.allow`` takes one rule per write).
+
+    Raises:
+        InvalidArgument: the kernel rejected the value (EINVAL, ERANGE, EOVERFLOW; ENODEV
+            for a device that does not exist).
         Conflict: the value conflicts with the cgroup's current use (EBUSY; e.g. a
             memory limit below current usage that cannot be reclaimed).
         NotFound: the control file does not exist (controller missing on this host).
@@ -26,11 +38,13 @@ def write(path: str, value: str, *, field: str) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     except OSError as exc:
-        raise _error(exc, f"{field}: cannot open {path}") from exc
+        raise _error(exc, f"{items[0][1]}: cannot open {path}") from exc
     try:
-        os.write(fd, value.encode())
-    except OSError as exc:
-        raise _error(exc, f"{field}: {path} rejected {value!r}") from exc
+        for value, field in items:
+            try:
+                os.write(fd, value.encode())
+            except OSError as exc:
+                raise _error(exc, f"{field}: {path} rejected {value!r}") from exc
     finally:
         os.close(fd)
 
@@ -57,7 +71,7 @@ def read_or_none(path: str) -> str | None:
 
 def _error(exc: OSError, what: str) -> WharfError:
     err = exc.errno or errno.EIO
-    if err in (errno.EINVAL, errno.ERANGE, errno.EOVERFLOW):
+    if err in (errno.EINVAL, errno.ERANGE, errno.EOVERFLOW, errno.ENODEV):
         return InvalidArgument(f"{what}: {os.strerror(err)}")
     if err == errno.EBUSY:
         return Conflict(f"{what}: {os.strerror(err)}")

@@ -4,9 +4,9 @@ New containers should start inside the cgroup with ``clone3(CLONE_INTO_CGROUP)``
 :meth:`V2Cgroup.dir_fd`: no migration, no ``cgroup.procs`` stall. ``join_fds`` still
 works (the child writes ``b"0"`` to ``cgroup.procs``) for callers that cannot use clone3.
 
-Devices: v2 enforces device rules only through an eBPF program attached to the cgroup;
-Wharf does not build one, so :attr:`V2Cgroup.devices_enforced` is False and device
-rules are not applied on v2 (this host's devices controller is v1).
+Devices: v2 enforces device rules through an eBPF program attached to the cgroup, which
+:mod:`wharf.runtime.cgroups.devices` builds from the same rule list v1 gets. It is
+attached at creation; :meth:`V2Cgroup.update` leaves device rules alone (as on v1).
 """
 
 from __future__ import annotations
@@ -19,9 +19,17 @@ import time
 from dataclasses import dataclass
 from typing import Final
 
-from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
+from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, Unimplemented
 from wharf.runtime.cgroups import _fs
-from wharf.runtime.cgroups.base import FreezerState, check_path, remove_dirs, rollback, signal_all
+from wharf.runtime.cgroups.base import (
+    FreezerState,
+    check_path,
+    remove_dirs,
+    rollback,
+    signal_all,
+    write_all,
+)
+from wharf.runtime.cgroups.devices import attach_program, compile_program
 from wharf.runtime.cgroups.resources import Resources, parse_cpu_list
 from wharf.runtime.cgroups.stats import (
     BlkioStats,
@@ -62,8 +70,20 @@ def _max(value: int) -> str:
 
 
 def plan_v2_writes(resources: Resources) -> list[V2Write]:
-    """The v2 control-file writes that express ``resources``."""
+    """The v2 control-file writes that express ``resources``.
+
+    Raises:
+        Unimplemented: a v1-only setting (swappiness, disableOOMKiller, realtime CPU).
+    """
     m, c, b = resources.memory, resources.cpu, resources.blkio
+    for setting, name in (
+        (m.swappiness, "memory.swappiness"),
+        (m.disable_oom_killer or None, "memory.disableOOMKiller"),
+        (c.realtime_runtime, "cpu.realtimeRuntime"),
+        (c.realtime_period, "cpu.realtimePeriod"),
+    ):
+        if setting is not None:
+            raise Unimplemented(f"{_R}.{name}: cgroup v2 has no such setting")
     w: list[V2Write] = []
     if m.limit is not None:
         w.append(V2Write("memory", "memory.max", _max(m.limit), f"{_R}.memory.limit"))
@@ -136,7 +156,7 @@ class V2Cgroup:
     """
 
     version = 2
-    devices_enforced = False
+    devices_enforced = True
 
     def __init__(self, path: str, *, mountpoint: str | None = None) -> None:
         self._path = check_path(path)
@@ -192,6 +212,11 @@ class V2Cgroup:
             self._check_cpuset(resources)
             for w in writes:
                 _fs.write(f"{self._dir}/{w.file}", w.value, field=w.field)
+            fd = self.dir_fd()
+            try:
+                attach_program(fd, compile_program(resources.device_rules()))
+            finally:
+                os.close(fd)
         except BaseException:
             rollback(created)
             raise
@@ -221,8 +246,8 @@ class V2Cgroup:
         if not self.exists():
             raise NotFound(f"cgroup {self._path}: does not exist")
         self._check_cpuset(resources)
-        for w in plan_v2_writes(resources):
-            _fs.write(f"{self._dir}/{w.file}", w.value, field=w.field)
+        targets = [(f"{self._dir}/{w.file}", w.value, w.field) for w in plan_v2_writes(resources)]
+        write_all(targets, undo=True, what=f"cgroup {self._path}")
 
     def join_fds(self) -> list[int]:
         try:
@@ -281,6 +306,8 @@ class V2Cgroup:
             self.thaw()
 
     def stats(self) -> CgroupStats:
+        if not self.exists():
+            raise NotFound(f"cgroup {self._path}: does not exist")
         return CgroupStats(
             memory=self._memory_stats(),
             cpu=self._cpu_stats(),
@@ -288,12 +315,14 @@ class V2Cgroup:
             blkio=self._io_stats(),
         )
 
+    def oom_kills(self) -> int:
+        return parse_flat_keyed(self._read("memory.events") or "").get("oom_kill", 0)
+
     def _read(self, file: str) -> str | None:
         return _fs.read_or_none(f"{self._dir}/{file}")
 
     def _memory_stats(self) -> MemoryStats:
         raw = parse_flat_keyed(self._read("memory.stat") or "")
-        events = parse_flat_keyed(self._read("memory.events") or "")
         limit = self._read("memory.max")
         peak = self._read("memory.peak")
         return MemoryStats(
@@ -302,7 +331,7 @@ class V2Cgroup:
             max_usage=None if peak is None else int(peak),
             cache=raw.get("file", 0),
             inactive_file=raw.get("inactive_file", 0),
-            oom_kills=events.get("oom_kill", 0),
+            oom_kills=self.oom_kills(),
             raw=raw,
         )
 
