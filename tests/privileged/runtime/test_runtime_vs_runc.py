@@ -327,3 +327,15 @@ def test_kill_all_reaches_every_process(
             break
         time.sleep(0.05)
     assert not any(os.path.exists(f"/proc/{p}") for p in pids)
+
+
+@pytest.mark.parametrize("rt", RUNTIMES)
+def test_missing_cwd_is_created(rt: str, runtimes: Runtimes, make_bundle: BundleFactory) -> None:
+    cwd = f"/work-{rt}/a/b"
+
+    def edit(config: dict[str, Any]) -> None:
+        config["process"]["cwd"] = cwd
+
+    r = runtimes.call(rt, "run", "--bundle", make_bundle(["pwd"], edit), runtimes.new_id(rt, "cwd"))
+    assert r.rc == 0, r.err
+    assert r.out.strip() == cwd
