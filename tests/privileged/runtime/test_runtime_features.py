@@ -529,3 +529,24 @@ def test_existing_cgroup_is_refused_and_kept(
     finally:
         os.rmdir(taken)
     assert leftovers(cid) == []
+
+
+def test_spec_devices_are_created(runtimes: Runtimes, make_bundle: BundleFactory) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        config["linux"]["devices"] = [
+            {"path": "/dev/extra/null2", "type": "c", "major": 1, "minor": 3, "fileMode": 0o640}
+        ]
+        config["linux"]["resources"]["devices"].append(
+            {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
+        )
+
+    script = "ls -l /dev/extra/null2 | cut -c1-10; echo x > /dev/extra/null2 && echo writable"
+    results = {}
+    for rt in RUNTIMES:
+        cid = runtimes.new_id(rt, "dev")
+        results[rt] = runtimes.call(
+            rt, "run", "--bundle", make_bundle(["sh", "-c", script], edit), cid
+        )
+        assert results[rt].rc == 0, results[rt].err
+    assert results["wharf"].out.split() == ["crw-r-----", "writable"]
+    assert results["wharf"].out == results["runc"].out
