@@ -5,7 +5,7 @@
     wharf-runtime run [--bundle DIR] [-d] [--pid-file F] [--console-socket S] [--keep] ID
     wharf-runtime exec [--process FILE | ARGS...] [-t] [--console-socket S] [-d] ID
     wharf-runtime list [--format table|json] [-q] | ps [--format table|json] ID | pause ID
-    | resume ID | update [-r FILE|-] [--memory N --pids-limit N ...] ID
+    | resume ID | update [-r FILE|-] [--memory N --pids-limit N ...] ID | spec [--bundle DIR]
 
 Errors go to stderr as one line naming the container (and to ``--log`` in runc's JSON
 form with ``--log-format json``, where shims look for them); the exit status is 1, or
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -70,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     q = with_id("ps", "list the processes of a container")
     q.add_argument("-f", "--format", default="table", choices=["table", "json"])
     q.add_argument("ps_args", nargs=argparse.REMAINDER, help="options for ps(1)")
+    q = sub.add_parser("spec", help="write a default config.json into the bundle")
+    q.add_argument("-b", "--bundle", default=".", help="bundle directory (default: .)")
     q = sub.add_parser("list", help="list containers")
     q.add_argument("-f", "--format", default="table", choices=["table", "json"])
     q.add_argument("-q", "--quiet", action="store_true", help="ids only")
@@ -180,11 +183,27 @@ def _print_table(rows: list[list[str]]) -> None:
         print("   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
+def _write_spec(bundle: str) -> None:
+    from wharf.errors import AlreadyExists
+    from wharf.runtime.template import default_config
+
+    path = os.path.join(bundle, "config.json")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise AlreadyExists(f"{path}: exists already; remove it first") from None
+    with os.fdopen(fd, "w") as f:
+        json.dump(default_config(), f, indent="\t")
+
+
 def _run(args: argparse.Namespace) -> int:
+    cmd = args.command
+    if cmd == "spec":
+        _write_spec(args.bundle)
+        return 0
     from wharf.runtime.container import Runtime, signal_number
 
     rt = Runtime(args.root)
-    cmd = args.command
     if cmd == "create":
         rt.create(
             args.id,

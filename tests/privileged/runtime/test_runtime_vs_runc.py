@@ -8,10 +8,13 @@ import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from runtime_helpers import (  # type: ignore[import-not-found]
+    RUNC,
+    WHARF_RUNTIME,
     BundleFactory,
     Runtimes,
     leftovers,
@@ -339,3 +342,12 @@ def test_missing_cwd_is_created(rt: str, runtimes: Runtimes, make_bundle: Bundle
     r = runtimes.call(rt, "run", "--bundle", make_bundle(["pwd"], edit), runtimes.new_id(rt, "cwd"))
     assert r.rc == 0, r.err
     assert r.out.strip() == cwd
+
+
+def test_spec_command_matches_runc_spec(tmp_path: Path) -> None:
+    for rt, binary in (("wharf", WHARF_RUNTIME), ("runc", RUNC)):
+        (tmp_path / rt).mkdir()
+        subprocess.run([binary, "spec", "--bundle", str(tmp_path / rt)], check=True)
+    ours = json.loads((tmp_path / "wharf" / "config.json").read_text())
+    theirs = json.loads((tmp_path / "runc" / "config.json").read_text())
+    assert ours == theirs

@@ -83,3 +83,15 @@ def test_errors_are_one_line_and_logged(tmp_path: Path, capsys: pytest.CaptureFi
     assert capsys.readouterr().err == "wharf-runtime: container nope: does not exist\n"
     entry = json.loads(log.read_text())
     assert (entry["level"], entry["msg"]) == ("error", "container nope: does not exist")
+
+
+def test_spec_writes_runc_default_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from wharf.runtime.spec import Spec
+
+    assert main(["spec", "--bundle", str(tmp_path)]) == 0
+    config = json.loads((tmp_path / "config.json").read_text())
+    spec = Spec.from_json(config)
+    assert spec.process is not None and spec.process.terminal
+    assert spec.root is not None and spec.root.path == "rootfs"
+    assert main(["spec", "--bundle", str(tmp_path)]) == 1
+    assert "exists already" in capsys.readouterr().err
