@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from wharf.errors import InvalidArgument
+from wharf.errors import InvalidArgument, NotFound
 
 __all__ = [
     "NAMESPACE_TYPES",
@@ -563,8 +563,6 @@ class Spec:
             NotFound: no such file.
             InvalidArgument: not JSON, or not a valid spec.
         """
-        from wharf.errors import NotFound
-
         try:
             with open(path, "rb") as f:
                 data = f.read()
