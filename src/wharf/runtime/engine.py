@@ -91,8 +91,15 @@ class Runtime(Protocol):
     def attach_path(self, container_id: str) -> str: ...
     def resize(self, container_id: str, height: int, width: int) -> None: ...
     def exec(
-        self, container_id: str, exec_id: str, *, process: dict[str, Any], io: ContainerIO
+        self,
+        container_id: str,
+        exec_id: str,
+        *,
+        process: dict[str, Any],
+        io: ContainerIO,
+        start: bool = True,
     ) -> ExecState: ...
+    def exec_start(self, container_id: str, exec_id: str) -> None: ...
     def exec_state(self, container_id: str, exec_id: str) -> ExecState: ...
     def exec_exit_fd(self, container_id: str, exec_id: str) -> int: ...
     def exec_attach_path(self, container_id: str, exec_id: str) -> str: ...
@@ -316,7 +323,7 @@ class MonitoredRuntime:
         """Every container under the state root, running or not (re-adoption)."""
         out = []
         for name in sorted(os.listdir(self.state_root)):
-            if name.startswith("."):
+            if name.startswith(".") or not os.path.isdir(os.path.join(self.state_root, name)):
                 continue
             with contextlib.suppress(NotFound, InvalidArgument):
                 out.append(self.state(name))
@@ -434,12 +441,21 @@ class MonitoredRuntime:
     # -- exec ------------------------------------------------------------------------------
 
     def exec(
-        self, container_id: str, exec_id: str, *, process: dict[str, Any], io: ContainerIO
+        self,
+        container_id: str,
+        exec_id: str,
+        *,
+        process: dict[str, Any],
+        io: ContainerIO,
+        start: bool = True,
     ) -> ExecState:
-        """Start ``process`` inside the running container now (its namespaces and cgroup).
+        """Run ``process`` (an OCI ``process`` object) inside the running container, in
+        its namespaces and cgroup.
 
-        Its output goes to attach clients only (the first one also gets what was printed
-        before it connected); ``io.log_path`` is normally empty.
+        With ``start`` false the process waits (set up, before execve) until
+        :meth:`exec_start`, so an attach client can connect first, as ``docker exec``
+        does. Output goes to attach clients only (the first one also gets what was
+        printed before it connected, up to 1 MiB); ``io.log_path`` is normally empty.
 
         Raises:
             Conflict: the container is not running.
@@ -468,6 +484,7 @@ class MonitoredRuntime:
             io=io,
             binary=self.binary,
             binary_root=os.path.join(self.state_root, ".binary"),
+            start_now=start,
         )
         try:
             session, state = self._request(req)
@@ -492,6 +509,16 @@ class MonitoredRuntime:
             finished_at=exit_info["finished_at"] if exit_info else None,
             monitor_pid=int(state["monitor_pid"]) if alive else 0,
         )
+
+    def exec_start(self, container_id: str, exec_id: str) -> None:
+        """Let an exec created with ``start=False`` execve; returns once it has.
+
+        Raises:
+            NotFound / PermissionDenied: its ``args[0]`` (runc and crun report it here).
+            Conflict: it was started already, or has exited.
+        """
+        d, _ = self._load(container_id, exec_id)
+        self._control(d, d, {"op": "start"})
 
     def exec_state(self, container_id: str, exec_id: str) -> ExecState:
         d, state = self._load(container_id, exec_id)

@@ -114,6 +114,7 @@ class LaunchRequest:
     io: ContainerIO
     binary: str = ""  # "" for the native fast path, else a runc-compatible binary
     binary_root: str = ""
+    start_now: bool = False  # an exec started at once (else at the "start" control op)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -130,6 +131,7 @@ class LaunchRequest:
             "io": self.io.to_json(),
             "binary": self.binary,
             "binary_root": self.binary_root,
+            "start_now": self.start_now,
         }
 
     @classmethod
@@ -146,6 +148,7 @@ class LaunchRequest:
             io=ContainerIO.from_json(v["io"]),
             binary=v["binary"],
             binary_root=v["binary_root"],
+            start_now=v["start_now"],
         )
 
 
@@ -185,6 +188,9 @@ class _Monitor:
         self.sel = selectors.DefaultSelector()
         self.log = LogWriter(req.io.log_path)
         self.state: dict[str, Any] = {}
+        self.binary_stdio: tuple[int, int, int] = (-1, -1, -1)
+        self.serving = False
+        self.pidfd = -1
 
     # -- launch ----------------------------------------------------------------------
 
@@ -272,15 +278,12 @@ class _Monitor:
             self.pid = pid
             for fd in {report_w, start_r, stdin, stdout, stderr, *tasks} | {f for f, _ in ns_fds}:
                 os.close(fd)
-            if req.kind == "exec":
-                os.write(self.start_w, b"1")
             report = self._read_report()
             if "kind" in report:
                 os.waitpid(pid, 0)
                 raise ERROR_KINDS.get(report["kind"], WharfError)(report["message"])
-            if req.kind == "exec":
-                self._await_exec()
-                self.started_at = now_rfc3339()
+            if req.kind == "exec" and req.start_now:
+                self._start()
         except BaseException:
             if req.kind == "container" and self.cgroup is not None:
                 self.cgroup.destroy()
@@ -310,49 +313,66 @@ class _Monitor:
             raise ERROR_KINDS.get(report["kind"], WharfError)(report["message"])
 
     def _launch_binary(self) -> None:
-        """pid 1 through a runc-compatible binary; we become the container's subreaper."""
+        """pid 1 through a runc-compatible binary; we become the container's subreaper.
+
+        An exec that is not started at once runs ``BINARY exec`` only at ``start``.
+        """
         req = self.req
         syscalls.prctl(_PR_SET_CHILD_SUBREAPER, 1)
-        stdin, stdout, stderr, _ = (-1, -1, -1, "") if self.io.terminal else self._child_stdio()
-        log_file = os.path.join(req.state_dir, "runtime.log")
-        base = ["--log", log_file, "--log-format", "json"]
+        if not self.io.terminal:
+            self.binary_stdio = self._child_stdio()[:3]
+        if req.kind == "container":
+            pid_file = os.path.join(req.state_dir, "init.pid")
+            self._binary_run(["create", "--bundle", req.bundle_dir, "--pid-file", pid_file])
+        else:
+            process_file = os.path.join(req.state_dir, "process.json")
+            with open(process_file, "w") as f:
+                json.dump(req.spec["process"], f)
+            if req.start_now:
+                self._binary_start_exec()
+        self.cgroup = Cgroup(_binary_cgroup(req))
+
+    def _binary_start_exec(self) -> None:
+        req = self.req
+        process_file = os.path.join(req.state_dir, "process.json")
         pid_file = os.path.join(req.state_dir, "init.pid")
-        console_args: list[str] = []
+        self._binary_run(["exec", "--detach", "--process", process_file, "--pid-file", pid_file])
+        self.started_at = now_rfc3339()
+
+    def _binary_run(self, args: list[str]) -> None:
+        """Run ``BINARY create|exec ...`` with our stdio (or console socket); sets self.pid."""
+        req = self.req
+        log_file = os.path.join(req.state_dir, "runtime.log")
+        pid_file = os.path.join(req.state_dir, "init.pid")
         listener = None
+        console_args: list[str] = []
         if self.io.terminal:
             console_sock = os.path.join(req.state_dir, "console.sock")
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             listener.bind(console_sock)
             listener.listen(1)
             console_args = ["--console-socket", console_sock]
-            stdin = stdout = stderr = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
-        if req.kind == "container":
-            argv = [*base, "create", "--bundle", req.bundle_dir, "--pid-file", pid_file]
-            argv += [*console_args, req.container_id]
+            null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+            stdio = (null, null, null)
         else:
-            process_file = os.path.join(req.state_dir, "process.json")
-            with open(process_file, "w") as f:
-                json.dump(req.spec["process"], f)
-            argv = [*base, "exec", "--detach", "--process", process_file, "--pid-file", pid_file]
-            argv += [*console_args, req.container_id]
+            stdio = self.binary_stdio
+        argv = ["--log", log_file, "--log-format", "json", *args, *console_args, req.container_id]
         proc = subprocess.Popen(
             binary_command(req.binary, req.binary_root, *argv),
-            stdin=stdin,
-            stdout=stdout,
-            stderr=stderr,
+            stdin=stdio[0],
+            stdout=stdio[1],
+            stderr=stdio[2],
         )
         if listener is not None:
             self._receive_console(listener, proc)
         rc = proc.wait()
-        for fd in {stdin, stdout, stderr}:
+        for fd in set(stdio):
             os.close(fd)
         if rc != 0:
             raise _binary_error(req, _last_error(log_file) or f"{req.binary} exited with {rc}")
         with open(pid_file) as f:
             self.pid = int(f.read().strip())
-        if req.kind == "exec":
-            self.started_at = now_rfc3339()
-        self.cgroup = Cgroup(_binary_cgroup(req))
+        self._watch()
 
     def _receive_console(self, listener: socket.socket, proc: subprocess.Popen[bytes]) -> None:
         listener.settimeout(30)
@@ -393,24 +413,19 @@ class _Monitor:
 
     def serve(self, session: socket.socket) -> None:
         sel = self.sel
-        pidfd = syscalls.pidfd_open(self.pid)
-        sel.register(pidfd, selectors.EVENT_READ, self._on_exit)
-        for fd in self.outputs:
-            _nonblock(fd)
-            sel.register(fd, selectors.EVENT_READ, self._on_output)
+        self.serving = True
+        self._watch()
         if self.stdin_w >= 0:
             _nonblock(self.stdin_w)
-        control = self._listen(CONTROL_SOCK, socket.SOCK_SEQPACKET)
-        attach = self._listen(ATTACH_SOCK, socket.SOCK_STREAM)
-        sel.register(control, selectors.EVENT_READ, self._on_control_accept)
-        sel.register(attach, selectors.EVENT_READ, self._on_attach_accept)
+        sel.register(self.control, selectors.EVENT_READ, self._on_control_accept)
+        sel.register(self.attach, selectors.EVENT_READ, self._on_attach_accept)
         self._add_control(session)
         deadline: float | None = None
         while self.outputs or self.status is None:
             if self.status is not None and deadline is None:
                 deadline = time.monotonic() + _DRAIN_SECONDS
-                sel.unregister(pidfd)
-                os.close(pidfd)
+                sel.unregister(self.pidfd)
+                os.close(self.pidfd)
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             events = sel.select(timeout)
             if deadline is not None and not events and time.monotonic() >= deadline:
@@ -418,7 +433,25 @@ class _Monitor:
             for key, mask in events:
                 callback: Callable[[int, int], None] = key.data
                 callback(key.fd, mask)
-        self._finish(control, attach)
+        self._finish()
+
+    def _watch(self) -> None:
+        """Once serving: poll pid 1's pidfd and every output fd not yet watched."""
+        if not self.serving:
+            return
+        if self.pid and self.pidfd < 0:
+            self.pidfd = syscalls.pidfd_open(self.pid)
+            self.sel.register(self.pidfd, selectors.EVENT_READ, self._on_exit)
+        watched = self.sel.get_map()
+        for fd in self.outputs:
+            if fd not in watched:
+                _nonblock(fd)
+                self.sel.register(fd, selectors.EVENT_READ, self._on_output)
+
+    def listen(self) -> None:
+        """Bind control.sock and attach.sock (before the engine hears of the container)."""
+        self.control = self._listen(CONTROL_SOCK, socket.SOCK_SEQPACKET)
+        self.attach = self._listen(ATTACH_SOCK, socket.SOCK_STREAM)
 
     def _listen(self, name: str, kind: int) -> socket.socket:
         path = os.path.join(self.req.state_dir, name)
@@ -647,6 +680,15 @@ class _Monitor:
             raise Conflict(f"{self._name()}: already started")
         if self.status is not None:
             raise Conflict(f"{self._name()}: cannot start, it has exited")
+        if self.req.binary and self.req.kind == "exec":
+            try:
+                self._binary_start_exec()
+            except WharfError as exc:
+                # Nothing runs: record the shell's code for "not found" / "not executable".
+                self.status = (126 if isinstance(exc, PermissionDenied) else 127) << 8
+                raise
+            self.write_state("running")
+            return
         if self.req.binary:
             proc = subprocess.run(
                 binary_command(
@@ -669,7 +711,7 @@ class _Monitor:
 
     # -- exit ------------------------------------------------------------------------
 
-    def _finish(self, control: socket.socket, attach: socket.socket) -> None:
+    def _finish(self) -> None:
         self.log.flush()
         self.log.close()
         status = self.status if self.status is not None else 255 << 8
@@ -687,8 +729,8 @@ class _Monitor:
         for name in (CONTROL_SOCK, ATTACH_SOCK):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.req.state_dir, name))
-        control.close()
-        attach.close()
+        self.control.close()
+        self.attach.close()
         end = time.monotonic() + 1.0
         for client in list(self.clients.values()):
             client.sock.setblocking(True)
@@ -753,6 +795,7 @@ def run_monitor(req: LaunchRequest, reply: socket.socket) -> NoReturn:
         monitor = _Monitor(req)
         try:
             monitor.launch()
+            monitor.listen()
             monitor.write_state("running" if monitor.started_at else "created")
         except WharfError as exc:
             reply.send(json.dumps({"kind": error_kind(exc), "message": str(exc)}).encode())
