@@ -2,7 +2,7 @@
 
 Layout under the engine's ``state_root``::
 
-    <id>/request.json      what the engine asked for (kind, spec, mounts, io); read by exec
+    <id>/config.json       the container's OCI spec (exec reads its seccomp profile)
     <id>/state.json        written by the monitor: pids, start times, status, started_at
     <id>/exit.json         written by the monitor once pid 1 has exited and its output is logged
     <id>/control.sock      the monitor's control channel (SOCK_SEQPACKET, JSON messages)
@@ -27,7 +27,7 @@ __all__ = [
     "ATTACH_SOCK",
     "CONTROL_SOCK",
     "EXIT_FILE",
-    "REQUEST_FILE",
+    "SPEC_FILE",
     "STATE_FILE",
     "check_id",
     "now_rfc3339",
@@ -37,7 +37,7 @@ __all__ = [
     "write_json_atomic",
 ]
 
-REQUEST_FILE: Final = "request.json"
+SPEC_FILE: Final = "config.json"
 STATE_FILE: Final = "state.json"
 EXIT_FILE: Final = "exit.json"
 CONTROL_SOCK: Final = "control.sock"

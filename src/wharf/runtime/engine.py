@@ -37,8 +37,6 @@ from typing import Any, Protocol
 from wharf.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, Unavailable, WharfError
 from wharf.mount import Mount
 from wharf.runtime import syscalls
-from wharf.runtime._engine_cgroups import Cgroup, CgroupStats
-from wharf.runtime._engine_child import ContainerPlan, ProcessPlan
 from wharf.runtime._engine_state import (
     ATTACH_SOCK,
     CONTROL_SOCK,
@@ -49,7 +47,10 @@ from wharf.runtime._engine_state import (
     read_json,
 )
 from wharf.runtime._engine_types import ContainerIO, ContainerState, ExecState, Status
+from wharf.runtime.cgroups import Cgroup, CgroupStats, FreezerState, Resources, open_cgroup
+from wharf.runtime.config import plan_container, plan_process
 from wharf.runtime.monitor import ERROR_KINDS, LaunchRequest, wait_readable
+from wharf.runtime.spec import Process, Spec
 from wharf.runtime.zygote import Zygote, start_zygote
 
 __all__ = [
@@ -109,6 +110,25 @@ class Runtime(Protocol):
 def _raise_reply(reply: dict[str, Any]) -> None:
     if "kind" in reply:
         raise ERROR_KINDS.get(reply["kind"], WharfError)(reply["message"])
+
+
+def _cgroup(state: dict[str, Any]) -> Cgroup | None:
+    return open_cgroup(state["cgroup"]) if state.get("cgroup") else None
+
+
+def _cgroup_of(container_id: str, state: dict[str, Any]) -> Cgroup:
+    cgroup = _cgroup(state)
+    if cgroup is None:
+        raise NotFound(f"container {container_id}: has no cgroup")
+    return cgroup
+
+
+def _frozen(state: dict[str, Any]) -> bool:
+    cgroup = _cgroup(state)
+    try:
+        return cgroup is not None and cgroup.state() is not FreezerState.THAWED
+    except (WharfError, OSError):
+        return False
 
 
 def _exited_fd() -> int:
@@ -226,9 +246,25 @@ class MonitoredRuntime:
         rootfs: Sequence[Mount],
         io: ContainerIO,
     ) -> dict[str, Any]:
-        """Check the request and return the spec to launch (hook for the binary runtime)."""
-        ContainerPlan.from_spec(
-            spec, bundle_dir=bundle_dir, rootfs_mounts=rootfs, rootfs=bundle_dir
+        """Check the request and return the spec to launch: ``process.terminal`` and
+        ``consoleSize`` from ``io``; with rootfs Mounts, ``root.path`` is a directory in the
+        container's state dir that they are mounted on (inside its mount namespace)."""
+        spec = json.loads(json.dumps(spec))
+        process = spec.get("process")
+        if not isinstance(process, dict):
+            raise InvalidArgument("process: expected an object")
+        process["terminal"] = io.terminal
+        if io.console_size:
+            process["consoleSize"] = {"height": io.console_size[0], "width": io.console_size[1]}
+        if rootfs:
+            target = os.path.join(self._dir(container_id), "rootfs")
+            os.makedirs(target, exist_ok=True)
+            spec["root"] = {**(spec.get("root") or {}), "path": target}
+        plan_container(
+            Spec.from_json(spec),
+            container_id=container_id,
+            bundle=os.path.abspath(bundle_dir),
+            rootfs=rootfs,
         )
         return spec
 
@@ -300,7 +336,7 @@ class MonitoredRuntime:
             status = state.get("status", "created")
             if not monitor_alive:
                 error = "the monitor has exited; output is no longer logged"
-            if status == "running" and state.get("cgroup") and Cgroup(state["cgroup"]).frozen():
+            if status == "running" and _frozen(state):
                 status = "paused"
         return ContainerState(
             id=container_id,
@@ -347,7 +383,7 @@ class MonitoredRuntime:
             raise InvalidArgument(f"signal {signal}: expected a number from 1 to 64")
         _, state = self._running(container_id, "kill")
         pids = [int(state["pid"])]
-        cgroup = Cgroup(state["cgroup"]) if state.get("cgroup") else None
+        cgroup = _cgroup(state)
         if all and cgroup is not None:
             pids = cgroup.pids() or pids
         for pid in pids:
@@ -363,16 +399,16 @@ class MonitoredRuntime:
                     raise
             finally:
                 os.close(fd)
-        if signal == 9 and cgroup is not None and cgroup.frozen():
-            cgroup.freeze(False)  # frozen tasks die only once thawed
+        if signal == 9 and _frozen(state) and cgroup is not None:
+            cgroup.thaw()  # frozen tasks die only once thawed
 
     def pause(self, container_id: str) -> None:
         _, state = self._running(container_id, "pause")
-        Cgroup(state["cgroup"]).freeze(True)
+        _cgroup_of(container_id, state).freeze()
 
     def resume(self, container_id: str) -> None:
         _, state = self._running(container_id, "resume")
-        Cgroup(state["cgroup"]).freeze(False)
+        _cgroup_of(container_id, state).thaw()
 
     def delete(self, container_id: str, *, force: bool = False) -> None:
         """Remove the container's state, cgroup and monitor.
@@ -401,18 +437,19 @@ class MonitoredRuntime:
         for sock in [k for k in self._sessions if k == container_id or k.startswith(f"{d}/")]:
             self._sessions.pop(sock).close()
         self._unprepare(container_id, state.get("bundle", ""))
-        if state.get("cgroup"):
-            Cgroup(state["cgroup"]).destroy()
+        cgroup = _cgroup(state)
+        if cgroup is not None and cgroup.exists():
+            cgroup.destroy(kill=True)
         shutil.rmtree(d, ignore_errors=True)
 
     def update(self, container_id: str, resources: dict[str, Any]) -> None:
         """Change the running container's cgroup limits (OCI ``linux.resources`` shape)."""
         _, state = self._running(container_id, "update")
-        Cgroup(state["cgroup"]).update(resources)
+        _cgroup_of(container_id, state).update(Resources.from_spec(resources))
 
     def stats(self, container_id: str) -> CgroupStats:
         _, state = self._running(container_id, "read stats of")
-        return Cgroup(state["cgroup"]).stats()
+        return _cgroup_of(container_id, state).stats()
 
     def _exit_fd(self, state: dict[str, Any]) -> int:
         if not self._monitor_alive(state):
@@ -463,7 +500,7 @@ class MonitoredRuntime:
             AlreadyExists: an exec with this id exists.
         """
         cd, _ = self._running(container_id, "exec")
-        ProcessPlan.from_spec(process)
+        plan_process(Process.from_process_json(process))
         d = self._dir(container_id, exec_id)
         os.makedirs(os.path.dirname(d), exist_ok=True)
         try:

@@ -5,8 +5,9 @@ no one's child that dies with the engine. It:
 
 1. prepares stdio (a pty, or pipes), the cgroup (native containers) and two pipes to talk
    to its child;
-2. launches pid 1: a raw ``clone(2)`` running ``_engine_child.child_main`` (the native fast
-   path), or ``runc create`` / ``crun create`` (then it is the container's subreaper);
+2. launches pid 1: one raw ``clone(2)`` running ``wharf.runtime.init.child_main`` (the
+   native fast path, through ``wharf.runtime.launch``), or ``runc create`` / ``crun
+   create`` (then it is the container's subreaper);
 3. answers the engine on the request's reply socket (``{"pid": ...}`` or an error kind),
    and keeps that socket as the engine's control session;
 4. serves until pid 1 exits: copies output to the json-file log and to attach clients,
@@ -32,7 +33,7 @@ import struct
 import subprocess
 import termios
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NoReturn
 
@@ -49,20 +50,12 @@ from wharf.errors import (
 from wharf.mount import Mount
 from wharf.runtime import syscalls
 from wharf.runtime._engine_binary import binary_command
-from wharf.runtime._engine_cgroups import Cgroup
-from wharf.runtime._engine_child import (
-    ChildFds,
-    ContainerPlan,
-    ProcessPlan,
-    child_main,
-    error_kind,
-    exec_child_main,
-)
 from wharf.runtime._engine_io import STDERR, STDOUT, LogWriter, stdcopy_frame
 from wharf.runtime._engine_state import (
     ATTACH_SOCK,
     CONTROL_SOCK,
     EXIT_FILE,
+    SPEC_FILE,
     STATE_FILE,
     now_rfc3339,
     process_start_time,
@@ -70,6 +63,13 @@ from wharf.runtime._engine_state import (
     write_json_atomic,
 )
 from wharf.runtime._engine_types import ContainerIO
+from wharf.runtime.cgroups import Cgroup, Resources, open_cgroup
+from wharf.runtime.config import ProcessPlan, plan_container, plan_exec, plan_process
+from wharf.runtime.hooks import run_hooks
+from wharf.runtime.init import ChildHandles
+from wharf.runtime.launch import cgroup_join_fds, launch, launch_exec, prepare_security
+from wharf.runtime.spec import Hook, Process, Spec
+from wharf.runtime.sync import START, SyncChannel
 
 __all__ = ["ERROR_KINDS", "LaunchRequest", "run_monitor"]
 
@@ -95,6 +95,7 @@ _NS_ORDER: Final = (  # setns order for exec: user first would go here; mnt last
     ("mnt", syscalls.CLONE_NEWNS),
 )
 _DRAIN_SECONDS: Final = 2.0
+_REPLY_TIMEOUT: Final = 30.0
 _MAX_CLIENT_BUFFER: Final = 8 << 20
 _EXEC_REPLAY_LIMIT: Final = 1 << 20
 
@@ -177,8 +178,13 @@ class _Monitor:
         self.master = -1  # pty master (terminal)
         self.stdin_w = -1  # container stdin (pipes)
         self.outputs: dict[int, int] = {}  # fd -> stream
-        self.start_w = -1
-        self.report_r = -1
+        self.sync: SyncChannel | None = None
+        self.poststart: tuple[Hook, ...] = ()
+        self.console_sock: socket.socket | None = None
+        self.pid1 = 0
+        self.exec_process: ProcessPlan | None = None
+        self.exec_seccomp: Mapping[str, Any] | None = None
+        self.exec_stdio: tuple[int, int, int] = (-1, -1, -1)
         self.started_at: str | None = None
         self.clients: dict[int, _Client] = {}
         self.stdin_buf = bytearray()
@@ -194,14 +200,8 @@ class _Monitor:
 
     # -- launch ----------------------------------------------------------------------
 
-    def _child_stdio(self) -> tuple[int, int, int, str]:
-        """(stdin, stdout, stderr, console path) for the child; keeps the monitor's ends."""
-        if self.io.terminal:
-            self.master, slave = os.openpty()
-            if self.io.console_size:
-                _set_winsize(self.master, *self.io.console_size)
-            self.outputs[self.master] = STDOUT
-            return slave, slave, slave, os.ttyname(slave)
+    def _child_stdio(self) -> tuple[int, int, int]:
+        """(stdin, stdout, stderr) pipes for the child; keeps the monitor's ends."""
         if self.io.stdin:
             stdin_r, self.stdin_w = os.pipe()
         else:
@@ -210,107 +210,160 @@ class _Monitor:
         err_r, err_w = os.pipe()
         self.outputs[out_r] = STDOUT
         self.outputs[err_r] = STDERR
-        return stdin_r, out_w, err_w, ""
+        return stdin_r, out_w, err_w
 
     def launch(self) -> None:
         req = self.req
         if req.binary:
             self._launch_binary()
-            return
-        if req.kind == "container":
-            plan = ContainerPlan.from_spec(
-                req.spec,
-                bundle_dir=req.bundle_dir,
-                rootfs_mounts=req.rootfs_mounts,
-                rootfs=os.path.join(req.state_dir, "rootfs"),
-            )
-            if plan.rootfs_mounts:
-                os.makedirs(plan.rootfs, exist_ok=True)
-            self.cgroup = Cgroup.create(
-                plan.cgroups_path or f"/wharf/{req.container_id}", plan.resources
-            )
-            ns_fds = [
-                (os.open(path, os.O_RDONLY | os.O_CLOEXEC), syscalls.NAMESPACE_FLAGS[kind])
-                for kind, path in plan.join_namespaces
-            ]
-            clone_flags = plan.clone_flags
-            process = plan.process
+        elif req.kind == "container":
+            self._launch_container()
         else:
-            process = ProcessPlan.from_spec(req.spec.get("process"))
-            cstate = read_json(os.path.join(req.container_dir, STATE_FILE)) or {}
-            pid1 = int(cstate.get("pid", 0))
-            if not pid1 or process_start_time(pid1) != cstate.get("pid_start"):
-                raise Conflict(f"container {req.container_id}: cannot exec, it is not running")
-            self.cgroup = Cgroup(cstate["cgroup"])
-            ns_fds = [
-                (os.open(f"/proc/{pid1}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), flag)
-                for name, flag in _NS_ORDER
-            ]
-            # Joining a pid namespace applies to children only: the clone below lands in it.
-            pidns = os.open(f"/proc/{pid1}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-            syscalls.setns(pidns, syscalls.CLONE_NEWPID)
-            os.close(pidns)
-            clone_flags = 0
-            plan = None
-        try:
-            stdin, stdout, stderr, console = self._child_stdio()
-            self.report_r, report_w = os.pipe()
-            start_r, self.start_w = os.pipe()
-            tasks = self.cgroup.open_tasks()
-            fds = ChildFds(
-                report=report_w,
-                start=start_r,
-                stdin=stdin,
-                stdout=stdout,
-                stderr=stderr,
-                terminal=self.io.terminal,
-                console_path=console,
-                cgroup_tasks=tuple(tasks),
-                namespaces=tuple(ns_fds),
-            )
-            gc.disable()
-            pid = syscalls.clone(clone_flags)
-            if pid == 0:
-                if plan is not None:
-                    child_main(plan, fds)
-                exec_child_main(process, fds)
-            gc.enable()
-            self.pid = pid
-            for fd in {report_w, start_r, stdin, stdout, stderr, *tasks} | {f for f, _ in ns_fds}:
-                os.close(fd)
-            report = self._read_report()
-            if "kind" in report:
-                os.waitpid(pid, 0)
-                raise ERROR_KINDS.get(report["kind"], WharfError)(report["message"])
-            if req.kind == "exec" and req.start_now:
+            self._exec_prepare()
+            if req.start_now:
                 self._start()
+
+    def _console(self) -> int:
+        """With a terminal: the child's end of a console socket (runc's protocol: the
+        child makes the pty inside the container and sends its master back)."""
+        if not self.io.terminal:
+            return -1
+        self.console_sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        return theirs.detach()
+
+    def _take_console(self) -> None:
+        sock = self.console_sock
+        assert sock is not None
+        sock.settimeout(_REPLY_TIMEOUT)
+        _, fds, _, _ = socket.recv_fds(sock, 4096, 1)
+        sock.close()
+        self.console_sock = None
+        if not fds:
+            raise FailedPrecondition(f"{self._name()}: the init sent no terminal")
+        self.master = fds[0]
+        self.outputs[self.master] = STDOUT
+
+    def _launch_container(self) -> None:
+        req = self.req
+        write_json_atomic(os.path.join(req.state_dir, SPEC_FILE), req.spec)
+        plan = plan_container(
+            Spec.from_json(req.spec),
+            container_id=req.container_id,
+            bundle=req.bundle_dir,
+            rootfs=req.rootfs_mounts,
+        )
+        caps, bpf = prepare_security(plan.process, plan.seccomp)
+        resources = Resources.from_spec(plan.resources)
+        cgroup = open_cgroup(plan.cgroups_path or f"/wharf/{req.container_id}")
+        cgroup.create(resources)
+        self.cgroup = cgroup
+        opened: list[int] = []
+        try:
+            join = tuple(cgroup.join_fds())
+            opened.extend(join)
+            console = self._console()
+            if console >= 0:
+                opened.append(console)
+            stdio = None if self.io.terminal else self._child_stdio()
+            if stdio is not None:
+                opened.extend(set(stdio))
+
+            def on_hooks(pid: int) -> bytes:
+                state = self._oci_state(pid, "creating")
+                run_hooks(plan.hooks.prestart, state, point="prestart")
+                run_hooks(plan.hooks.create_runtime, state, point="createRuntime")
+                return self._oci_state(pid, "created")
+
+            gc.disable()  # nothing to collect in a short fork-free window; keeps clone cheap
+            try:
+                launched = launch(
+                    plan,
+                    handles=ChildHandles(
+                        cgroup_fds=join,
+                        console_socket=console,
+                        stdio=stdio,
+                        capabilities=caps,
+                        seccomp=bpf,
+                    ),
+                    on_hooks=on_hooks,
+                )
+            finally:
+                gc.enable()
+            self.pid = launched.pid
+            self.sync = launched.sync
+            self.poststart = plan.hooks.poststart
+            if self.io.terminal:
+                self._take_console()
         except BaseException:
-            if req.kind == "container" and self.cgroup is not None:
-                self.cgroup.destroy()
+            cgroup.destroy(kill=True)
             raise
+        finally:
+            for fd in opened:
+                os.close(fd)
 
-    def _read_report(self) -> dict[str, Any]:
-        data = b""
-        while True:
-            chunk = os.read(self.report_r, 65536)
-            if not chunk:
-                break
-            data += chunk
-            with contextlib.suppress(ValueError):
-                value: dict[str, Any] = json.loads(data)
-                return value
-        return {"kind": "FailedPrecondition", "message": "container init exited during set-up"}
+    def _oci_state(self, pid: int, status: str) -> bytes:
+        return json.dumps(
+            {
+                "ociVersion": "1.0.2",
+                "id": self.req.container_id,
+                "status": status,
+                "pid": pid,
+                "bundle": self.req.bundle_dir,
+                "annotations": self.req.spec.get("annotations") or {},
+            }
+        ).encode()
 
-    def _await_exec(self) -> None:
-        """After start: EOF on the report pipe means execve succeeded; data is its error."""
-        data = b""
-        while chunk := os.read(self.report_r, 65536):
-            data += chunk
-        os.close(self.report_r)
-        self.report_r = -1
-        if data:
-            report = json.loads(data)
-            raise ERROR_KINDS.get(report["kind"], WharfError)(report["message"])
+    def _exec_prepare(self) -> None:
+        """Check the exec request and the container; the process starts at ``start``."""
+        req = self.req
+        self.exec_process = plan_process(Process.from_process_json(req.spec["process"]))
+        cstate = read_json(os.path.join(req.container_dir, STATE_FILE)) or {}
+        self.pid1 = int(cstate.get("pid", 0))
+        if not self.pid1 or process_start_time(self.pid1) != cstate.get("pid_start"):
+            raise Conflict(f"container {req.container_id}: cannot exec, it is not running")
+        spec = read_json(os.path.join(req.container_dir, SPEC_FILE)) or {}
+        self.exec_seccomp = Spec.from_json(spec).linux.seccomp if spec else None
+        if not self.io.terminal:
+            self.exec_stdio = self._child_stdio()
+
+    def _exec_launch(self) -> None:
+        req = self.req
+        process = self.exec_process
+        assert process is not None
+        caps, bpf = prepare_security(process, self.exec_seccomp)
+        namespaces = plan_exec(self.pid1, container_id=req.container_id)
+        join = cgroup_join_fds(self.pid1)
+        opened = list(join)
+        try:
+            console = self._console()
+            if console >= 0:
+                opened.append(console)
+            gc.disable()
+            try:
+                self.pid = launch_exec(
+                    process,
+                    namespaces,
+                    container_id=req.container_id,
+                    handles=ChildHandles(
+                        cgroup_fds=join,
+                        console_socket=console,
+                        stdio=None if self.io.terminal else self.exec_stdio,
+                        capabilities=caps,
+                        seccomp=bpf,
+                    ),
+                )
+            finally:
+                gc.enable()
+            if self.io.terminal:
+                self._take_console()
+        finally:
+            for fd in opened:
+                os.close(fd)
+            if not self.io.terminal:
+                for fd in set(self.exec_stdio):
+                    os.close(fd)
+        self.started_at = now_rfc3339()
+        self._watch()
 
     def _launch_binary(self) -> None:
         """pid 1 through a runc-compatible binary; we become the container's subreaper.
@@ -320,7 +373,7 @@ class _Monitor:
         req = self.req
         syscalls.prctl(_PR_SET_CHILD_SUBREAPER, 1)
         if not self.io.terminal:
-            self.binary_stdio = self._child_stdio()[:3]
+            self.binary_stdio = self._child_stdio()
         if req.kind == "container":
             pid_file = os.path.join(req.state_dir, "init.pid")
             self._binary_run(["create", "--bundle", req.bundle_dir, "--pid-file", pid_file])
@@ -330,7 +383,7 @@ class _Monitor:
                 json.dump(req.spec["process"], f)
             if req.start_now:
                 self._binary_start_exec()
-        self.cgroup = Cgroup(_binary_cgroup(req))
+        self.cgroup = open_cgroup(_binary_cgroup(req))
 
     def _binary_start_exec(self) -> None:
         req = self.req
@@ -680,9 +733,12 @@ class _Monitor:
             raise Conflict(f"{self._name()}: already started")
         if self.status is not None:
             raise Conflict(f"{self._name()}: cannot start, it has exited")
-        if self.req.binary and self.req.kind == "exec":
+        if self.req.kind == "exec":
             try:
-                self._binary_start_exec()
+                if self.req.binary:
+                    self._binary_start_exec()
+                else:
+                    self._exec_launch()
             except WharfError as exc:
                 # Nothing runs: record the shell's code for "not found" / "not executable".
                 self.status = (126 if isinstance(exc, PermissionDenied) else 127) << 8
@@ -702,12 +758,14 @@ class _Monitor:
                 message = proc.stderr.decode(errors="replace").strip()
                 raise _binary_error(self.req, message or f"start exited with {proc.returncode}")
         else:
-            os.write(self.start_w, b"1")
-            os.close(self.start_w)
-            self.start_w = -1
-            self._await_exec()
+            assert self.sync is not None
+            self.sync.send(START)
+            self.sync.close()
+            self.sync = None
         self.started_at = now_rfc3339()
         self.write_state("running")
+        if self.poststart:
+            run_hooks(self.poststart, self._oci_state(self.pid, "running"), point="poststart")
 
     # -- exit ------------------------------------------------------------------------
 
@@ -716,7 +774,10 @@ class _Monitor:
         self.log.close()
         status = self.status if self.status is not None else 255 << 8
         code = os.waitstatus_to_exitcode(status)
-        oom = bool(self.cgroup and self.req.kind == "container" and self.cgroup.oom_killed())
+        oom = False
+        if self.cgroup is not None and self.req.kind == "container":
+            with contextlib.suppress(WharfError, OSError):
+                oom = self.cgroup.stats().memory.oom_kills > 0
         write_json_atomic(
             os.path.join(self.req.state_dir, EXIT_FILE),
             {
@@ -739,7 +800,8 @@ class _Monitor:
                 client.sock.sendall(client.out)
             client.sock.close()
         if self.req.kind == "container" and self.cgroup is not None and not self.req.binary:
-            self.cgroup.destroy()
+            with contextlib.suppress(WharfError, OSError):
+                self.cgroup.destroy(kill=True)
 
 
 def _binary_cgroup(req: LaunchRequest) -> str:
@@ -771,6 +833,14 @@ def _binary_error(req: LaunchRequest, message: str) -> WharfError:
     if "permission denied" in text or "is a directory" in text:
         return PermissionDenied(f"{name}: {message}")
     return FailedPrecondition(f"{name}: {message}")
+
+
+def error_kind(exc: BaseException) -> str:
+    """The name of the ``wharf.errors`` kind ``exc`` is (FailedPrecondition if none)."""
+    for cls in type(exc).__mro__:
+        if cls.__module__ == "wharf.errors" and cls is not WharfError:
+            return cls.__name__
+    return "FailedPrecondition"
 
 
 def run_monitor(req: LaunchRequest, reply: socket.socket) -> NoReturn:

@@ -25,7 +25,6 @@ from typing import Any
 from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from wharf.mount import Mount, mount_all, unmount
 from wharf.runtime._engine_binary import binary_command
-from wharf.runtime._engine_child import ContainerPlan
 from wharf.runtime._engine_types import ContainerIO
 from wharf.runtime.engine import MonitoredRuntime
 from wharf.runtime.zygote import Zygote
@@ -80,14 +79,7 @@ class OCIBinaryRuntime(MonitoredRuntime):
         rootfs: Sequence[Mount],
         io: ContainerIO,
     ) -> dict[str, Any]:
-        ContainerPlan.from_spec(spec, bundle_dir=bundle_dir, rootfs_mounts=rootfs, rootfs="")
-        spec = json.loads(json.dumps(spec))
-        spec["process"]["terminal"] = io.terminal
-        if io.console_size:
-            spec["process"]["consoleSize"] = {
-                "height": io.console_size[0],
-                "width": io.console_size[1],
-            }
+        spec = super()._prepare(container_id, bundle_dir, spec, (), io)
         linux = spec.setdefault("linux", {})
         linux.setdefault("cgroupsPath", f"/wharf/{container_id}")
         if rootfs:
