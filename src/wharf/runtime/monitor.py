@@ -774,10 +774,7 @@ class _Monitor:
         self.log.close()
         status = self.status if self.status is not None else 255 << 8
         code = os.waitstatus_to_exitcode(status)
-        oom = False
-        if self.cgroup is not None and self.req.kind == "container":
-            with contextlib.suppress(WharfError, OSError):
-                oom = self.cgroup.stats().memory.oom_kills > 0
+        oom = self.cgroup is not None and self.req.kind == "container" and _oom_killed(self.cgroup)
         write_json_atomic(
             os.path.join(self.req.state_dir, EXIT_FILE),
             {
@@ -802,6 +799,20 @@ class _Monitor:
         if self.req.kind == "container" and self.cgroup is not None and not self.req.binary:
             with contextlib.suppress(WharfError, OSError):
                 self.cgroup.destroy(kill=True)
+
+
+def _oom_killed(cgroup: Cgroup) -> bool:
+    """Whether the OOM killer killed a process of ``cgroup`` (one small file, not stats())."""
+    if cgroup.version == 1:
+        path, key = f"/sys/fs/cgroup/memory{cgroup.path}/memory.oom_control", "oom_kill"
+    else:
+        path, key = f"/sys/fs/cgroup{cgroup.path}/memory.events", "oom_kill"
+    try:
+        with open(path) as f:
+            fields = dict(line.split(" ", 1) for line in f.read().splitlines() if " " in line)
+    except OSError:
+        return False
+    return int(fields.get(key, "0")) > 0
 
 
 def _binary_cgroup(req: LaunchRequest) -> str:

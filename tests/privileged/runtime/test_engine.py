@@ -103,7 +103,11 @@ def runtime(request: pytest.FixtureRequest) -> Iterator[MonitoredRuntime]:
                 monitors.append(c.monitor_pid)
             rt.delete(c.id, force=True)
         rt.close()
+        monitors += children_of(zygote.pid)  # the idle pool: exits with the zygote
         zygote.close()
+        deadline = time.monotonic() + WAIT
+        while any(process_start_time(p) for p in monitors) and time.monotonic() < deadline:
+            time.sleep(0.01)
         mounts = Path("/proc/self/mountinfo").read_text()
         leftovers = [p for p in monitors if process_start_time(p) is not None]
         leaked_cgroups = [
@@ -118,6 +122,19 @@ def runtime(request: pytest.FixtureRequest) -> Iterator[MonitoredRuntime]:
         assert state_root not in mounts, "a mount under the state root was left behind"
         assert not leftovers, f"monitor processes left behind: {leftovers}"
         assert not leaked_cgroups, f"cgroups left behind: {leaked_cgroups}"
+
+
+def children_of(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                out.append(int(entry))
+    return out
 
 
 def make_spec(base: dict[str, Any], cid: str, args: list[str], **process: Any) -> dict[str, Any]:
@@ -343,6 +360,20 @@ def test_tty_attach_is_raw_and_resize_changes_stty_size(
     wait_exit(fd)
     assert not seen.startswith(b"\x01\x00\x00\x00")  # raw bytes, no stdcopy header
     assert runtime.state(cid).exit_code == 0
+
+
+def test_memory_hog_is_oom_killed_and_reported(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    cid = "rtengine-oom"
+    spec = make_spec(base_spec, cid, ["sh", "-c", "x=aaaaaaaa; while true; do x=$x$x; done"])
+    spec["linux"]["resources"] = {"memory": {"limit": 32 << 20}}
+    runtime.create(cid, bundle_dir=bundle_for(runtime, cid), spec=spec, rootfs=[], io=ContainerIO())
+    fd = runtime.exit_fd(cid)
+    runtime.start(cid)
+    wait_exit(fd)
+    state = runtime.state(cid)
+    assert (state.oom_killed, state.exit_code) == (True, 137)
 
 
 def test_pause_and_resume(runtime: MonitoredRuntime, base_spec: dict[str, Any]) -> None:
