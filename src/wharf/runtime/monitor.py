@@ -33,6 +33,7 @@ import struct
 import subprocess
 import termios
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NoReturn
@@ -50,6 +51,7 @@ from wharf.errors import (
 from wharf.mount import Mount
 from wharf.runtime import syscalls
 from wharf.runtime._engine_binary import binary_command
+from wharf.runtime._engine_exec import start_exec
 from wharf.runtime._engine_io import STDERR, STDOUT, LogWriter, stdcopy_frame
 from wharf.runtime._engine_state import (
     ATTACH_SOCK,
@@ -67,7 +69,7 @@ from wharf.runtime.cgroups import Cgroup, Resources, open_cgroup
 from wharf.runtime.config import ProcessPlan, plan_container, plan_exec, plan_process
 from wharf.runtime.hooks import run_hooks
 from wharf.runtime.init import ChildHandles
-from wharf.runtime.launch import cgroup_join_fds, launch, launch_exec, prepare_security
+from wharf.runtime.launch import cgroup_join_fds, launch, prepare_security
 from wharf.runtime.spec import Hook, Process, Spec
 from wharf.runtime.sync import START, SyncChannel
 
@@ -191,6 +193,7 @@ class _Monitor:
         self.replay: bytearray | None = (
             bytearray() if req.kind == "exec" else None
         )  # exec output kept for the first attach client (it starts before attach)
+        self.me = os.getpid()
         self.sel = selectors.DefaultSelector()
         self.log = LogWriter(req.io.log_path)
         self.state: dict[str, Any] = {}
@@ -295,6 +298,7 @@ class _Monitor:
             if self.io.terminal:
                 self._take_console()
         except BaseException:
+            _exit_if_clone(self.me)
             cgroup.destroy(kill=True)
             raise
         finally:
@@ -340,7 +344,7 @@ class _Monitor:
                 opened.append(console)
             gc.disable()
             try:
-                self.pid = launch_exec(
+                self.pid = start_exec(
                     process,
                     namespaces,
                     container_id=req.container_id,
@@ -896,8 +900,20 @@ def error_kind(exc: BaseException) -> str:
     return "FailedPrecondition"
 
 
+def _exit_if_clone(monitor_pid: int) -> None:
+    """Exit at once if this is a clone child of the monitor unwinding through its code.
+
+    The container's init and exec helpers are raw clones of the monitor; if one ever
+    raised past its own handlers, it must not run the monitor's error paths (destroy the
+    cgroup, answer the engine on the shared reply socket).
+    """
+    if os.getpid() != monitor_pid:
+        os._exit(127)
+
+
 def run_monitor(req: LaunchRequest, reply: socket.socket) -> NoReturn:
     """The monitor's whole life (called in the zygote's forked child; never returns)."""
+    me = os.getpid()
     code = 0
     try:
         os.setsid()
@@ -921,14 +937,17 @@ def run_monitor(req: LaunchRequest, reply: socket.socket) -> NoReturn:
             monitor.listen()
             monitor.write_state("running" if monitor.started_at else "created")
         except WharfError as exc:
+            _exit_if_clone(me)
             reply.send(json.dumps({"kind": error_kind(exc), "message": str(exc)}).encode())
             os._exit(1)
         reply.send(json.dumps({"ok": True, "state": monitor.state}).encode())
         monitor.serve(reply)
     except BaseException as exc:  # the last line of defence of a detached process
+        _exit_if_clone(me)
+        with contextlib.suppress(BaseException):
+            os.write(2, "".join(traceback.format_exception(exc)).encode())
         with contextlib.suppress(BaseException):
             reply.send(json.dumps({"kind": "FailedPrecondition", "message": repr(exc)}).encode())
-            os.write(2, f"monitor {req.container_id}: {exc!r}\n".encode())
         code = 1
     os._exit(code)
 
