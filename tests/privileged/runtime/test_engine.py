@@ -92,14 +92,13 @@ def _remove_cgroup_parent() -> None:
             os.rmdir(d)
 
 
-@pytest.fixture(params=["wharf", "runc"])
-def runtime(request: pytest.FixtureRequest) -> Iterator[MonitoredRuntime]:
+def _runtime_fixture(kind: str) -> Iterator[MonitoredRuntime]:
     state_root = tempfile.mkdtemp(prefix="rtengine-state-")
     zygote = start_zygote()
     rt: MonitoredRuntime = (
         WharfRuntime(state_root, zygote=zygote)
-        if request.param == "wharf"
-        else OCIBinaryRuntime("runc", state_root, zygote=zygote)
+        if kind == "wharf"
+        else OCIBinaryRuntime(kind, state_root, zygote=zygote)
     )
     monitors: list[int] = []
     try:
@@ -129,6 +128,16 @@ def runtime(request: pytest.FixtureRequest) -> Iterator[MonitoredRuntime]:
         assert state_root not in mounts, "a mount under the state root was left behind"
         assert not leftovers, f"monitor processes left behind: {leftovers}"
         assert not leaked_cgroups, f"cgroups left behind: {leaked_cgroups}"
+
+
+@pytest.fixture(params=["wharf", "runc"])
+def runtime(request: pytest.FixtureRequest) -> Iterator[MonitoredRuntime]:
+    yield from _runtime_fixture(request.param)
+
+
+@pytest.fixture
+def crun_runtime() -> Iterator[MonitoredRuntime]:
+    yield from _runtime_fixture("crun")
 
 
 def children_of(pid: int) -> list[int]:
@@ -458,6 +467,33 @@ def test_memory_hog_is_oom_killed_and_reported(
     wait_exit(fd)
     state = runtime.state(cid)
     assert (state.oom_killed, state.exit_code) == (True, 137)
+
+
+def test_crun_through_the_same_interface(
+    crun_runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    """crun refuses this hybrid-cgroup host unless wrapped (runc.py does it)."""
+    rt = crun_runtime
+    log = run(rt, base_spec, "rtengine-crun", ["sh", "-c", "echo out; echo err >&2; exit 4"])
+    assert sorted((e["stream"], e["log"]) for e in log_entries(log)) == [
+        ("stderr", "err\n"),
+        ("stdout", "out\n"),
+    ]
+    assert rt.state("rtengine-crun").exit_code == 4
+    create(
+        rt,
+        base_spec,
+        "rtengine-crun-tty",
+        ["sh", "-c", "stty size"],
+        io=ContainerIO(terminal=True, console_size=(33, 77)),
+    )
+    seen = bytearray()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(rt.attach_path("rtengine-crun-tty"))
+        fd = rt.exit_fd("rtengine-crun-tty")
+        rt.start("rtengine-crun-tty")
+        read_until(sock, b"33 77", seen)
+    wait_exit(fd)
 
 
 def test_pause_and_resume(runtime: MonitoredRuntime, base_spec: dict[str, Any]) -> None:
