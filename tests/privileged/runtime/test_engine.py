@@ -9,6 +9,7 @@ process, mount or cgroup is left behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -38,7 +39,9 @@ from wharf.runtime._engine_state import process_start_time
 from wharf.runtime.engine import ContainerIO, MonitoredRuntime, WharfRuntime, start_zygote
 from wharf.runtime.runc import OCIBinaryRuntime
 
-CG_PARENT = "/rtengine-test"
+# One subtree per test run: the same tests may run at once from another checkout.
+CG_TOP = "/rtengine-test"
+CG_PARENT = f"{CG_TOP}/run-{os.getpid()}"
 CONTROLLERS = sorted(os.listdir("/sys/fs/cgroup"))
 WAIT = 20.0
 
@@ -62,7 +65,7 @@ def rootfs() -> Iterator[str]:
     (root / "bin" / "notexec").write_text("#!/bin/sh\necho never\n")
     (root / "bin" / "notexec").chmod(0o644)
     yield str(root)
-    shutil.rmtree(top)
+    shutil.rmtree(top, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +93,8 @@ def _remove_cgroup_parent() -> None:
                 if os.path.isdir(os.path.join(d, child)):
                     os.rmdir(os.path.join(d, child))
             os.rmdir(d)
+        with contextlib.suppress(OSError):  # busy: another run's subtree is still there
+            os.rmdir(os.path.dirname(d))
 
 
 def _runtime_fixture(kind: str) -> Iterator[MonitoredRuntime]:
