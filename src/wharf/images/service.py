@@ -477,6 +477,8 @@ class ImageService:
                 found = read_archive(stream, self.content, on_new=new.add)
                 for entry in found:
                     references = list(dict.fromkeys(parse_reference(n) for n in entry.names))
+                    if not self.content.exists(entry.manifest_digest):
+                        new.add(entry.manifest_digest)
                     image = self._store_image(entry.manifest, entry.manifest_digest)
                     for reference in references:
                         self.metadata.set_ref(str(reference), str(image.id))
