@@ -1,7 +1,8 @@
 """ImageService: the image store the daemon calls (moby's ``ImageService``).
 
-Layout under ``root``: ``content/`` (blobs), ``snapshots/`` (layers and container layers),
-``metadata.db`` (images, references, layers, containers). Writers serialise on one lock;
+Layout under ``root``: ``content/`` (blobs), ``s/`` (snapshots: layers and container
+layers; a one-letter name because overlay repeats the path once per layer within one page
+of mount options), ``metadata.db`` (images, references, layers, containers). Writers serialise on one lock;
 readers do not take it. At open, whatever a crash left half-done is removed: layers still
 ``unpacking``, snapshots no row refers to, blobs no image refers to.
 """
@@ -73,9 +74,9 @@ class ImageService:
         self.snapshotter_kind = kind
         self.content = LocalContentStore(self.root / "content")
         self.snapshots: Snapshotter = (
-            OverlaySnapshotter(self.root / "snapshots")
+            OverlaySnapshotter(self.root / "s")
             if kind == "overlay"
-            else NativeSnapshotter(self.root / "snapshots")
+            else NativeSnapshotter(self.root / "s")
         )
         self.metadata = MetadataStore(self.root / "metadata.db")
         self._lock = threading.RLock()
