@@ -2,9 +2,10 @@
 
 Layout under ``root``: ``content/`` (blobs), ``s/`` (snapshots: layers and container
 layers; a one-letter name because overlay repeats the path once per layer within one page
-of mount options), ``metadata.db`` (images, references, layers, containers). Writers serialise on one lock;
-readers do not take it. At open, whatever a crash left half-done is removed: layers still
-``unpacking``, snapshots no row refers to, blobs no image refers to.
+of mount options), ``metadata.db`` (images, references, layers, containers). Writers
+serialise on one lock; readers do not take it. At open, whatever a crash left half-done
+is removed: layers still ``unpacking``, snapshots no row refers to, blobs no image refers
+to.
 """
 
 from __future__ import annotations

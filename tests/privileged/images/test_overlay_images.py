@@ -16,11 +16,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[2] / "unit" / "archive"))
 sys.path.insert(0, str(Path(__file__).parents[2] / "unit" / "images"))
 
-from imgmaker import E, docker_save_legacy, make_tar  # noqa: E402
+from imgmaker import E, docker_save_legacy, make_tar
 
-from wharf.images import ImageService  # noqa: E402
-from wharf.images.busybox import BUSYBOX, build_archive  # noqa: E402
-from wharf.mount import Mount, mount_all, unmount  # noqa: E402
+from wharf.images import ImageService
+from wharf.images.busybox import BUSYBOX, build_archive
+from wharf.mount import Mount, mount_all, unmount
 
 
 @pytest.fixture

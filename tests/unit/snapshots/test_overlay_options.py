@@ -56,7 +56,7 @@ def test_128_layers_fit_in_one_page_and_deeper_is_a_clear_error(root: Path) -> N
     top = _chain(s, 128)
     (mount,) = s.prepare("ctr", top)
     assert len(",".join(mount.options)) < 4096
-    with pytest.raises(FailedPrecondition, match="layers need .* bytes of overlay options"):
+    with pytest.raises(FailedPrecondition, match=r"layers need .* bytes of overlay options"):
         _chain_from(s, top, 60)
     keys = {i.key for i in s.walk()}
     failed = next(f"y{i}" for i in range(60) if f"m{i}" not in keys)
