@@ -154,12 +154,16 @@ class ImageService:
 
     # -- resolution ---------------------------------------------------------------------
 
-    def _image(self, image_id: str) -> Image:
+    def _image(self, image_id: str, manifest: str | None = None) -> Image:
         record = self.metadata.image(image_id)
         config_digest = Digest.parse(record.id)
         config = ImageConfig.from_bytes(
             self.content.read_bytes(config_digest), f"image {config_digest.short()} config"
         )
+        manifest_digest = Digest.parse(manifest or record.manifest_digest)
+        media_type = record.manifest_media_type
+        if manifest is not None and manifest != record.manifest_digest:
+            media_type = Manifest.from_bytes(self.content.read_bytes(manifest_digest)).media_type
         tags: list[str] = []
         digests: list[str] = []
         for name, _ in self.metadata.refs(record.id):
@@ -168,8 +172,8 @@ class ImageService:
         return Image(
             id=config_digest,
             config=config,
-            manifest_digest=Digest.parse(record.manifest_digest),
-            manifest_media_type=record.manifest_media_type,
+            manifest_digest=manifest_digest,
+            manifest_media_type=media_type,
             repo_tags=tuple(tags),
             repo_digests=tuple(digests),
             size=record.size,
@@ -193,7 +197,10 @@ class ImageService:
             reference = parse_reference(ref_or_id)
         if reference is not None:
             with contextlib.suppress(NotFound):
-                return self._image(self.metadata.get_ref(str(reference)))
+                return self._image(
+                    self.metadata.get_ref(str(reference)),
+                    self.metadata.ref_manifest(str(reference)),
+                )
             if reference.digest is not None:
                 for record in self.metadata.images():
                     names = {parse_reference(n).name for n, _ in self.metadata.refs(record.id)}
@@ -254,7 +261,7 @@ class ImageService:
         if reference.digest is not None:
             raise InvalidArgument(f"tag {ref!r}: a digest reference cannot be a tag")
         with self._lock:
-            self.metadata.set_ref(str(reference), str(target.id))
+            self.metadata.set_ref(str(reference), str(target.id), str(target.manifest_digest))
 
     def untag(self, ref: str) -> builtins.list[tuple[str, str]]:
         """Remove one reference, keeping the image: ``[("Untagged", familiar)]``."""
@@ -483,7 +490,9 @@ class ImageService:
                         new.add(entry.manifest_digest)
                     image = self._store_image(entry.manifest, entry.manifest_digest)
                     for reference in references:
-                        self.metadata.set_ref(str(reference), str(image.id))
+                        self.metadata.set_ref(
+                            str(reference), str(image.id), str(entry.manifest_digest)
+                        )
                         messages.append(f"Loaded image: {reference.familiar()}")
                     if not references:
                         messages.append(f"Loaded image ID: {image.id}")
@@ -508,11 +517,12 @@ class ImageService:
             elif len(text.removeprefix("sha256:")) < 64:
                 names = ()
             manifest_bytes = self.content.read_bytes(image.manifest_digest)
+            manifest = Manifest.from_bytes(manifest_bytes, f"manifest {image.manifest_digest}")
             entries.append(
                 SaveEntry(
                     manifest_digest=image.manifest_digest,
-                    manifest_media_type=image.manifest_media_type,
-                    manifest=Manifest.from_bytes(manifest_bytes),
+                    manifest_media_type=manifest.media_type,
+                    manifest=manifest,
                     manifest_size=len(manifest_bytes),
                     names=names,
                     familiar=tuple(parse_reference(n).familiar() for n in names),

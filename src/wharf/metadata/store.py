@@ -42,7 +42,8 @@ _MIGRATIONS: Final = (
     CREATE INDEX image_blobs_digest ON image_blobs(digest);
     CREATE TABLE refs (
         name TEXT PRIMARY KEY,
-        image_id TEXT NOT NULL REFERENCES images(id)
+        image_id TEXT NOT NULL REFERENCES images(id),
+        manifest_digest TEXT
     );
     CREATE INDEX refs_image ON refs(image_id);
     CREATE TABLE containers (
@@ -218,6 +219,12 @@ class MetadataStore:
         """Store an image; returns False when it was stored already (nothing changes)."""
         with self.transaction() as db:
             if db.execute("SELECT 1 FROM images WHERE id = ?", (record.id,)).fetchone():
+                # The same image under another manifest (skopeo's OCI copy of a docker
+                # archive): keep that manifest's blobs too, for references naming it.
+                db.executemany(
+                    "INSERT OR IGNORE INTO image_blobs VALUES (?, ?)",
+                    [(record.id, b) for b in blobs],
+                )
                 return False
             db.execute(
                 "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -283,13 +290,26 @@ class MetadataStore:
 
     # -- references -------------------------------------------------------------------
 
-    def set_ref(self, name: str, image_id: str) -> str | None:
-        """Point ``name`` at an image; returns the image it pointed at before, if any."""
+    def set_ref(self, name: str, image_id: str, manifest_digest: str | None = None) -> str | None:
+        """Point ``name`` at an image; returns the image it pointed at before, if any.
+
+        ``manifest_digest`` records which of the image's manifests the name was loaded
+        with, so saving the name gives back that manifest byte for byte.
+        """
         with self.transaction() as db:
             self.image(image_id)
             row = db.execute("SELECT image_id FROM refs WHERE name = ?", (name,)).fetchone()
-            db.execute("INSERT OR REPLACE INTO refs VALUES (?, ?)", (name, image_id))
+            db.execute(
+                "INSERT OR REPLACE INTO refs VALUES (?, ?, ?)", (name, image_id, manifest_digest)
+            )
             return None if row is None else str(row[0])
+
+    def ref_manifest(self, name: str) -> str | None:
+        """The manifest a reference was recorded with (None: the image's own)."""
+        row = self._db.execute(
+            "SELECT manifest_digest FROM refs WHERE name = ?", (name,)
+        ).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
 
     def get_ref(self, name: str) -> str:
         row = self._db.execute("SELECT image_id FROM refs WHERE name = ?", (name,)).fetchone()

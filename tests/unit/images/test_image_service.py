@@ -232,3 +232,21 @@ def test_half_done_unpack_is_cleaned_at_open(tmp_path: Path) -> None:
     s = ImageService(tmp_path / "store", snapshotter="native")
     assert _state(s) == (3, 1, 1, 1)
     assert s.resolve("keep:1").repo_tags == ("keep:1",)
+
+
+def test_one_image_under_two_manifests_saves_each_as_loaded(service: ImageService) -> None:
+    oci = oci_archive([BASE], "oci/name:1")
+    service.load(io.BytesIO(docker_save_legacy([BASE], ["docker/name:1"])))
+    service.load(io.BytesIO(oci))
+    from_docker, from_oci = service.resolve("docker/name:1"), service.resolve("oci/name:1")
+    assert from_docker.id == from_oci.id
+    assert from_docker.manifest_digest != from_oci.manifest_digest
+    with tarfile.open(fileobj=io.BytesIO(oci)) as tar:
+        index = json.loads(tar.extractfile("index.json").read())  # type: ignore[union-attr]
+    assert str(from_oci.manifest_digest) == index["manifests"][0]["digest"]
+    out = io.BytesIO()
+    service.save(["oci/name:1"], out)
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tar:
+        saved = json.loads(tar.extractfile("index.json").read())  # type: ignore[union-attr]
+    assert saved["manifests"][0]["digest"] == str(from_oci.manifest_digest)
+    assert saved["manifests"][0]["mediaType"] == "application/vnd.oci.image.manifest.v1+json"

@@ -75,7 +75,7 @@ def test_failed_transaction_rolls_back(tmp_path: Path) -> None:
     m = MetadataStore(tmp_path / "m.db")
     m.add_image(_image("sha256:i1", None), [])
     with pytest.raises(RuntimeError), m.transaction() as db:
-        db.execute("INSERT INTO refs VALUES ('n', 'sha256:i1')")
+        db.execute("INSERT INTO refs VALUES ('n', 'sha256:i1', NULL)")
         raise RuntimeError("crash in the middle")
     assert m.refs() == []
 
