@@ -38,6 +38,7 @@ __all__ = [
     "UnsafeEntry",
     "WhiteoutMode",
     "apply_layer",
+    "stream_members",
 ]
 
 WhiteoutMode = Literal["overlay", "delete"]
@@ -162,6 +163,12 @@ def _remove(parent: int, name: str) -> None:
         os.unlink(name, dir_fd=parent)
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _clear_dir(fd: int, keep: set[str]) -> None:
     for name in os.listdir(fd):
         if name not in keep:
@@ -230,7 +237,17 @@ class _Applier:
                 os.mkdir(name, 0o700, dir_fd=parent)
             self.dirs.append((parts, member))
             return
-        self._replace(parent, parts)
+        try:
+            self._create(parent, name, member, tar)
+        except FileExistsError:
+            # Rare (a later layer replacing an entry): trying first saves an lstat per entry.
+            self._replace(parent, parts)
+            self._create(parent, name, member, tar)
+
+    def _create(
+        self, parent: int, name: str, member: tarfile.TarInfo, tar: tarfile.TarFile
+    ) -> None:
+        """Create a non-directory entry; FileExistsError before any byte is consumed."""
         if member.isreg():
             self._file(parent, name, member, tar)
         elif member.issym():
@@ -298,20 +315,24 @@ class _Applier:
             dir_fd=parent,
         )
         try:
-            source = tar.extractfile(member)
-            if source is not None:
-                holes = False
-                while True:
-                    chunk = source.read(_CHUNK)
-                    if not chunk:
-                        break
-                    if len(chunk) == _CHUNK and chunk == _ZEROS:
-                        os.lseek(fd, _CHUNK, os.SEEK_CUR)  # keep sparse files sparse
-                        holes = True
-                    else:
-                        os.write(fd, chunk)
-                if holes:
-                    os.ftruncate(fd, member.size)
+            # In a streamed tar the data follows the header: read it straight from the
+            # stream (tarfile's per-member file object costs more than small files do).
+            source = tar.extractfile(member) if member.issparse() else tar.fileobj
+            assert source is not None
+            remaining = member.size
+            holes = False
+            while remaining > 0:
+                chunk = source.read(min(_CHUNK, remaining))
+                if not chunk:
+                    raise DataLoss(f"layer entry {member.name!r}: data ends early")
+                remaining -= len(chunk)
+                if len(chunk) == _CHUNK and chunk == _ZEROS:
+                    os.lseek(fd, _CHUNK, os.SEEK_CUR)  # keep sparse files sparse
+                    holes = True
+                else:
+                    _write_all(fd, chunk)
+            if holes:
+                os.ftruncate(fd, member.size)
             self._attrs(fd, member)
         finally:
             os.close(fd)
@@ -371,6 +392,14 @@ class _Applier:
                 os.close(fd)
 
 
+def stream_members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """The entries of a streamed tar, without tarfile's list of every member seen (that
+    list grows with the file count; this keeps memory flat in the layer size)."""
+    while (member := tar.next()) is not None:
+        tar.members.clear()  # type: ignore[attr-defined]  # public, missing from typeshed
+        yield member
+
+
 def apply_layer(
     stream: BinaryIO,
     dest: Path,
@@ -403,7 +432,7 @@ def apply_layer(
     try:
         try:
             with tarfile.open(fileobj=hashing, mode="r|", errorlevel=2) as tar:
-                for member in tar:
+                for member in stream_members(tar):
                     applier.entry(member, tar)
                 applier.finish()
             hashing.drain()

@@ -11,6 +11,7 @@ to.
 from __future__ import annotations
 
 import builtins
+import collections
 import contextlib
 import dataclasses
 import datetime
@@ -20,7 +21,7 @@ import re
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
 
@@ -81,7 +82,7 @@ class ImageService:
         )
         self.metadata = MetadataStore(self.root / "metadata.db")
         self._lock = threading.RLock()
-        self._leases: set[Digest] = set()
+        self._leases: collections.Counter[Digest] = collections.Counter()
         self._recover()
 
     def close(self) -> None:
@@ -131,23 +132,20 @@ class ImageService:
         return freed
 
     @contextlib.contextmanager
-    def lease(self) -> Iterator[set[Digest]]:
+    def lease(self) -> Iterator[Callable[[Digest], None]]:
         """Protect blobs from GC while an image is assembled (the registry client's pull).
 
-        Add digests to the yielded set; they stay protected until the block ends.
+        Yields a function; each digest passed to it stays protected until the block ends.
         """
-        held: set[Digest] = set()
+        held: collections.Counter[Digest] = collections.Counter()
 
-        class _Lease(set[Digest]):
-            def add(inner, digest: Digest) -> None:
-                super().add(digest)
-                with self._lock:
-                    self._leases.add(digest)
-                held.add(digest)
+        def protect(digest: Digest) -> None:
+            with self._lock:
+                self._leases[digest] += 1
+                held[digest] += 1
 
-        lease = _Lease()
         try:
-            yield lease
+            yield protect
         finally:
             with self._lock:
                 self._leases -= held

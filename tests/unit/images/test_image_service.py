@@ -250,3 +250,13 @@ def test_one_image_under_two_manifests_saves_each_as_loaded(service: ImageServic
         saved = json.loads(tar.extractfile("index.json").read())  # type: ignore[union-attr]
     assert saved["manifests"][0]["digest"] == str(from_oci.manifest_digest)
     assert saved["manifests"][0]["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+
+
+def test_leased_blobs_survive_gc_until_the_lease_ends(service: ImageService) -> None:
+    info = service.content.ingest_bytes(b"a layer being pulled")
+    with service.lease() as protect:
+        protect(info.digest)
+        service.prune()
+        assert service.content.exists(info.digest)
+    service.prune()
+    assert not service.content.exists(info.digest)
