@@ -65,10 +65,15 @@ class ImageService:
         root: the store's directory (keep it short: overlay repeats it per layer).
         snapshotter: ``overlay`` (needs root), ``native`` (copies; no root), or None for
             overlay when running as root on a kernel with overlayfs, else native.
+        volatile: mount container layers with overlay's ``volatile`` (no syncs).
     """
 
     def __init__(
-        self, root: Path, *, snapshotter: Literal["overlay", "native"] | None = None
+        self,
+        root: Path,
+        *,
+        snapshotter: Literal["overlay", "native"] | None = None,
+        volatile: bool = False,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -76,7 +81,7 @@ class ImageService:
         self.snapshotter_kind = kind
         self.content = LocalContentStore(self.root / "content")
         self.snapshots: Snapshotter = (
-            OverlaySnapshotter(self.root / "s")
+            OverlaySnapshotter(self.root / "s", volatile=volatile)
             if kind == "overlay"
             else NativeSnapshotter(self.root / "s")
         )
@@ -296,8 +301,18 @@ class ImageService:
             )
             refs = [name for name, _ in self.metadata.refs(str(image.id))]
             if not by_id:
-                name = str(parse_reference(ref_or_id))
-                if name in refs and len(refs) > 1:
+                named = parse_reference(ref_or_id)
+                # Digest references of the same repository go with its last tag (docker).
+                others = [
+                    r
+                    for r in refs
+                    if r != str(named)
+                    and not (
+                        parse_reference(r).digest is not None
+                        and parse_reference(r).name == named.name
+                    )
+                ]
+                if str(named) in refs and others:
                     return self.untag(ref_or_id)
             elif len(refs) > 1 and not force:
                 raise Conflict(
@@ -465,6 +480,27 @@ class ImageService:
         blobs += [str(layer.digest) for layer in manifest.layers]
         self.metadata.add_image(record, blobs)
         return self._image(record.id)
+
+    def register(self, manifest: bytes, references: Sequence[str] = ()) -> Image:
+        """Add a pulled image: its blobs are in :attr:`content` (protect them with
+        :meth:`lease` while pulling); the manifest bytes are stored as given (digest
+        preserved), the layers unpacked, and each reference pointed at it. A tag reference
+        also records ``name@<manifest digest>`` (the image's RepoDigests).
+
+        Raises:
+            InvalidArgument: the manifest or a reference is malformed.
+            NotFound: a blob the manifest names is missing.
+            DataLoss: a layer does not match its diff ID.
+        """
+        parsed = [parse_reference(r) for r in references]
+        digest = Digest.from_bytes(manifest)
+        with self._lock:
+            image = self._store_image(manifest, digest)
+            for reference in parsed:
+                self.metadata.set_ref(str(reference), str(image.id), str(digest))
+                by_digest = Reference(reference.domain, reference.path, "", digest)
+                self.metadata.set_ref(str(by_digest), str(image.id), str(digest))
+            return self._image(str(image.id), str(digest))
 
     def load(self, stream: BinaryIO) -> builtins.list[str]:
         """``docker load``: a docker-save archive or an OCI layout archive, streamed.

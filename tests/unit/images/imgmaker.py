@@ -65,7 +65,13 @@ def docker_save_legacy(layers: list[bytes], tags: list[str], config: bytes | Non
     return out.getvalue()
 
 
-def oci_archive(layers: list[bytes], ref_name: str = "", *, drop_blob: int | None = None) -> bytes:
+def oci_archive(
+    layers: list[bytes],
+    ref_name: str = "",
+    *,
+    drop_blob: int | None = None,
+    multi_platform: bool = False,
+) -> bytes:
     """An OCI image layout as a tar (``skopeo copy … oci-archive:``)."""
     config = config_for(layers)
     blobs = {Digest.from_bytes(b): b for b in [*layers, config]}
@@ -96,6 +102,21 @@ def oci_archive(layers: list[bytes], ref_name: str = "", *, drop_blob: int | Non
         "digest": str(Digest.from_bytes(manifest)),
         "size": len(manifest),
     }
+    if multi_platform:
+        # An index of two platforms; only linux/amd64's manifest is in the archive.
+        other = {
+            **desc,
+            "digest": "sha256:" + "0" * 64,
+            "platform": {"os": "linux", "architecture": "arm64"},
+        }
+        amd64 = {**desc, "platform": {"os": "linux", "architecture": "amd64"}}
+        inner = json.dumps({"schemaVersion": 2, "manifests": [other, amd64]}).encode()
+        blobs[Digest.from_bytes(inner)] = inner
+        desc = {
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": str(Digest.from_bytes(inner)),
+            "size": len(inner),
+        }
     if ref_name:
         desc["annotations"] = {"org.opencontainers.image.ref.name": ref_name}
     index = {"schemaVersion": 2, "manifests": [desc]}

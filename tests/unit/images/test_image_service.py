@@ -260,3 +260,47 @@ def test_leased_blobs_survive_gc_until_the_lease_ends(service: ImageService) -> 
         assert service.content.exists(info.digest)
     service.prune()
     assert not service.content.exists(info.digest)
+
+
+def test_multi_platform_index_selects_linux_amd64(service: ImageService) -> None:
+    archive = oci_archive([BASE], "multi:1", multi_platform=True)
+    assert service.load(io.BytesIO(archive)) == ["Loaded image: multi:1"]
+    assert service.resolve("multi:1").config.diff_ids == (Digest.from_bytes(BASE),)
+
+
+def test_register_a_pulled_image_with_its_digest_reference(service: ImageService) -> None:
+    config = config_for([BASE])
+    with service.lease() as protect:
+        layer = service.content.ingest_bytes(BASE)
+        cfg = service.content.ingest_bytes(config)
+        protect(layer.digest)
+        protect(cfg.digest)
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": str(cfg.digest),
+                    "size": cfg.size,
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": str(layer.digest),
+                        "size": layer.size,
+                    }
+                ],
+            }
+        ).encode()
+        image = service.register(manifest, ["localhost:5000/pulled:1"])
+    digest = Digest.from_bytes(manifest)
+    assert image.manifest_digest == digest
+    assert image.repo_digests == (f"localhost:5000/pulled@{digest}",)
+    assert service.resolve(f"localhost:5000/pulled@{digest}").id == image.id
+    assert service.remove("localhost:5000/pulled:1") == [
+        ("Untagged", "localhost:5000/pulled:1"),
+        ("Untagged", f"localhost:5000/pulled@{digest}"),
+        ("Deleted", str(image.id)),
+    ]
+    assert _state(service) == (0, 0, 0, 0)

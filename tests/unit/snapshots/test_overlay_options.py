@@ -69,3 +69,12 @@ def _chain_from(s: OverlaySnapshotter, parent: str, depth: int) -> str:
         s.commit(f"m{i}", f"y{i}")
         parent = f"m{i}"
     return parent
+
+
+def test_volatile_applies_to_container_layers_only(root: Path) -> None:
+    s = OverlaySnapshotter(root, volatile=True)
+    top = _chain(s, 1)
+    (extract,) = s.prepare("extract", top)
+    (container,) = s.prepare("ctr", top, labels={"wharf.container": "c1"})
+    assert "volatile" not in extract.options
+    assert container.options[0] == "volatile"
