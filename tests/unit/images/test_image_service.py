@@ -304,3 +304,15 @@ def test_register_a_pulled_image_with_its_digest_reference(service: ImageService
         ("Deleted", str(image.id)),
     ]
     assert _state(service) == (0, 0, 0, 0)
+
+
+def test_malformed_manifest_json_is_invalid_argument(service: ImageService) -> None:
+    stream = io.BytesIO()
+    with tarfile.open(fileobj=stream, mode="w") as tar:
+        for name, data in (("manifest.json", b"{not json"), ("x.json", b"{}")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(InvalidArgument, match=r"manifest\.json: not valid JSON"):
+        service.load(io.BytesIO(stream.getvalue()))
+    assert _state(service) == (0, 0, 0, 0)
