@@ -432,10 +432,6 @@ def apply_layer(
                 applier.entry(member, tar)
             applier.finish()
             hashing.drain()
-        except tarfile.TarError as exc:
-            raise DataLoss(f"layer stream: corrupt or truncated tar ({exc})") from exc
-        except EOFError as exc:
-            raise DataLoss(f"layer stream: truncated ({exc})") from exc
         except PermissionError as exc:
             raise PermissionDenied(f"applying layer into {dest}: {exc}") from exc
         except (ValueError, OverflowError) as exc:
