@@ -316,3 +316,22 @@ def test_malformed_manifest_json_is_invalid_argument(service: ImageService) -> N
     with pytest.raises(InvalidArgument, match=r"manifest\.json: not valid JSON"):
         service.load(io.BytesIO(stream.getvalue()))
     assert _state(service) == (0, 0, 0, 0)
+
+
+def test_blob_that_does_not_match_its_name_is_refused(service: ImageService) -> None:
+    original = oci_archive([BASE], "x:1")
+    layer_name = f"blobs/sha256/{Digest.from_bytes(BASE).encoded}"
+    out = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(original)) as src,
+        tarfile.open(fileobj=out, mode="w") as dst,
+    ):
+        for member in src.getmembers():
+            data = src.extractfile(member).read()  # type: ignore[union-attr]
+            if member.name == layer_name:
+                data = TOP  # other bytes under the layer's digest
+                member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+    with pytest.raises(DataLoss, match="digest mismatch"):
+        service.load(io.BytesIO(out.getvalue()))
+    assert _state(service) == (0, 0, 0, 0)
