@@ -4,6 +4,7 @@ import gzip
 import io
 import json
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -335,3 +336,22 @@ def test_blob_that_does_not_match_its_name_is_refused(service: ImageService) -> 
     with pytest.raises(DataLoss, match="digest mismatch"):
         service.load(io.BytesIO(out.getvalue()))
     assert _state(service) == (0, 0, 0, 0)
+
+
+def test_concurrent_loads_of_one_archive_store_one_copy(service: ImageService) -> None:
+    archive = docker_save_legacy([BASE, TOP], ["same:1"])
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            service.load(io.BytesIO(archive))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert _state(service) == (4, 2, 1, 2)  # 2 layer blobs, config, manifest; 2 layers
