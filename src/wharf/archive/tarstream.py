@@ -174,7 +174,7 @@ class TarReader:
     def _apply_pax(info: tarfile.TarInfo, headers: dict[str, str]) -> None:
         for key, value in headers.items():
             if key == "path":
-                info.name = value
+                info.name = value.rstrip("/")  # as tarfile reads pax paths
             elif key == "linkpath":
                 info.linkname = value
             elif key in _PAX_INT:
