@@ -64,7 +64,6 @@ class _Files:
     blobs: dict[str, Digest] = field(default_factory=dict)
     small: dict[str, bytes] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
-    new: set[Digest] = field(default_factory=set)
 
     def resolve(self, name: str, what: str) -> Digest:
         name = posixpath.normpath(name.lstrip("/"))
@@ -87,7 +86,7 @@ def _member_name(member: tarfile.TarInfo) -> str:
 
 
 def _ingest(
-    stream: BinaryIO, content: LocalContentStore, *, on_new: Callable[[Digest], None]
+    stream: BinaryIO, content: LocalContentStore, *, on_blob: Callable[[Digest], None]
 ) -> _Files:
     files = _Files()
     try:
@@ -114,26 +113,25 @@ def _ingest(
                     if name in _INDEX_FILES:
                         continue
                     stream_digest = Digest.from_bytes(data)
-                    if not content.exists(stream_digest):
-                        on_new(stream_digest)
-                        files.new.add(stream_digest)
+                    on_blob(stream_digest)
                     content.ingest_bytes(data)
                     files.blobs[name] = stream_digest
                     continue
                 match = _BLOB_NAME.match(name)
                 expected = Digest.parse(f"{match[1]}:{match[2]}") if match else None
-                if expected is not None and content.exists(expected):
-                    files.blobs[name] = expected
-                    continue
+                if expected is not None:
+                    on_blob(expected)  # protected before it is looked at
+                    if content.exists(expected):
+                        files.blobs[name] = expected
+                        continue
                 with content.writer(expected.algorithm if expected else "sha256") as writer:
                     writer.copy_from(source, member.size)
                     digest = writer.digest()
-                    on_new(digest)
+                    on_blob(digest)
                     try:
                         info = writer.commit(expected, member.size)
                     except AlreadyExists:
                         info = content.info(digest)
-                files.new.add(info.digest)
                 files.blobs[name] = info.digest
     except tarfile.TarError as exc:
         raise DataLoss(f"archive: corrupt or truncated tar ({exc})") from exc
@@ -256,12 +254,13 @@ def _blob_present(
 
 
 def read_archive(
-    stream: BinaryIO, content: LocalContentStore, *, on_new: Callable[[Digest], None]
+    stream: BinaryIO, content: LocalContentStore, *, on_blob: Callable[[Digest], None]
 ) -> list[ArchiveImage]:
     """Read a ``docker save`` archive or an OCI layout archive into ``content``.
 
-    ``on_new`` is called with each blob digest this call adds, before it is committed,
-    so the caller can lease it and remove it again if the load fails.
+    ``on_blob`` is called with the digest of every blob the archive holds, before the
+    blob is committed or looked up, so the caller can lease it against a concurrent GC
+    and remove what no image ends up using.
 
     Raises:
         InvalidArgument: neither ``index.json`` nor ``manifest.json`` is present, or
@@ -269,7 +268,7 @@ def read_archive(
         NotFound: a manifest names a blob the archive lacks.
         DataLoss: the archive is truncated or a blob does not match its digest.
     """
-    files = _ingest(stream, content, on_new=on_new)
+    files = _ingest(stream, content, on_blob=on_blob)
     if "index.json" in files.small:
         return _oci_layout(files, content)
     if "manifest.json" in files.small:

@@ -513,25 +513,33 @@ class ImageService:
             InvalidArgument, NotFound, DataLoss: the archive is malformed, lacks a blob or
                 is corrupt; the store is left as it was.
         """
-        new: set[Digest] = set()
+        seen: set[Digest] = set()
         messages: builtins.list[str] = []
-        with self._lock:
-            try:
-                found = read_archive(stream, self.content, on_new=new.add)
-                for entry in found:
-                    references = list(dict.fromkeys(parse_reference(n) for n in entry.names))
-                    if not self.content.exists(entry.manifest_digest):
-                        new.add(entry.manifest_digest)
-                    image = self._store_image(entry.manifest, entry.manifest_digest)
-                    for reference in references:
-                        self.metadata.set_ref(
-                            str(reference), str(image.id), str(entry.manifest_digest)
-                        )
-                        messages.append(f"Loaded image: {reference.familiar()}")
-                    if not references:
-                        messages.append(f"Loaded image ID: {image.id}")
-            finally:
-                self._gc_content(new)
+        try:
+            # The archive streams in without the store lock: its blobs are leased, so a
+            # concurrent GC leaves them alone; only storing the images takes the lock.
+            with self.lease() as protect:
+
+                def note(digest: Digest) -> None:
+                    protect(digest)
+                    seen.add(digest)
+
+                found = read_archive(stream, self.content, on_blob=note)
+                with self._lock:
+                    for entry in found:
+                        names = dict.fromkeys(parse_reference(n) for n in entry.names)
+                        note(entry.manifest_digest)
+                        image = self._store_image(entry.manifest, entry.manifest_digest)
+                        for reference in names:
+                            self.metadata.set_ref(
+                                str(reference), str(image.id), str(entry.manifest_digest)
+                            )
+                            messages.append(f"Loaded image: {reference.familiar()}")
+                        if not names:
+                            messages.append(f"Loaded image ID: {image.id}")
+        finally:
+            with self._lock:
+                self._gc_content(seen)  # what no image uses: a failed load's, index files
         return messages
 
     def save(self, refs: Sequence[str], out: BinaryIO) -> None:
