@@ -1,0 +1,282 @@
+"""Blob and upload handlers: GET/HEAD/DELETE blobs, POST/PATCH/PUT/GET/DELETE uploads.
+
+Request bodies are streamed to the upload's file in bounded memory (at most one
+buffer of :data:`_BUFFER` bytes per request) and hashed on the way, so a blob of any
+size is verified with one pass. Reads of a stalled client time out after the configured
+``limits.readtimeout``; what arrived stays in the session, which the client can resume
+(``GET`` gives the offset) until it is purged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from wharf.oci import Digest
+from wharf.registry.errcodes import RegistryError
+from wharf.registry.names import parse_digest, validate_name
+
+if TYPE_CHECKING:
+    from wharf.registry.app import Handler, Registry
+
+__all__ = ["register"]
+
+_BUFFER = 1 << 20
+_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_OCTET = "application/octet-stream"
+_API = {"Docker-Distribution-API-Version": "registry/2.0"}
+
+
+def _range_header(size: int) -> str:
+    return f"0-{max(size - 1, 0)}"
+
+
+def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
+    """Add the blob and upload handlers to ``handlers``."""
+
+    def upload_url(request: web.Request, name: str, upload_id: str) -> str:
+        return f"{reg.base_url(request)}/v2/{name}/blobs/uploads/{upload_id}"
+
+    def blob_url(request: web.Request, name: str, digest: Digest) -> str:
+        return f"{reg.base_url(request)}/v2/{name}/blobs/{digest}"
+
+    def blob_target(
+        request: web.Request, name: str, digest: Digest, size: int
+    ) -> dict[str, object]:
+        return {
+            "mediaType": _OCTET,
+            "size": size,
+            "digest": str(digest),
+            "length": size,
+            "repository": name,
+            "url": blob_url(request, name, digest),
+        }
+
+    def check_upload_id(name: str, upload_id: str) -> None:
+        if not _UPLOAD_ID.match(upload_id):
+            raise RegistryError(
+                "BLOB_UPLOAD_UNKNOWN", f"upload {upload_id[:80]!r} unknown to repository {name!r}"
+            )
+
+    async def receive(request: web.Request, name: str, upload_id: str, algorithm: str) -> int:
+        """Append the request body to the upload; returns the new size."""
+        size = reg.store.upload_size(name, upload_id)
+        content_range = request.headers.get("Content-Range")
+        if content_range is not None:
+            match = _CONTENT_RANGE.match(content_range.strip())
+            if match is None:
+                raise RegistryError(
+                    "RANGE_INVALID",
+                    f"Content-Range {content_range[:80]!r}: expected <start>-<end>",
+                    headers={"Range": _range_header(size)},
+                )
+            start, end = int(match[1]), int(match[2])
+            if start != size or end < start:
+                raise RegistryError(
+                    "RANGE_INVALID",
+                    f"upload {upload_id}: chunk {start}-{end} out of order, "
+                    f"the next chunk must start at {size}",
+                    headers={
+                        "Range": _range_header(size),
+                        "Location": upload_url(request, name, upload_id),
+                    },
+                )
+            length = request.content_length
+            if length is not None and length != end - start + 1:
+                raise RegistryError(
+                    "SIZE_INVALID",
+                    f"Content-Length {length} does not match Content-Range {start}-{end}",
+                )
+        hasher = reg.store.upload_hasher(upload_id, algorithm, size)
+        writer = reg.store.upload_writer(name, upload_id)
+        started = time.monotonic()
+        received = 0
+        try:
+            buf = bytearray()
+            while True:
+                try:
+                    async with asyncio.timeout(reg.cfg.read_timeout):
+                        chunk = await request.content.readany()
+                except TimeoutError as exc:
+                    raise RegistryError(
+                        "BLOB_UPLOAD_INVALID",
+                        f"upload {upload_id}: client sent nothing for {reg.cfg.read_timeout:g}s; "
+                        f"{size + received + len(buf)} bytes kept, resume from there",
+                    ) from exc
+                if chunk:
+                    buf += chunk
+                if len(buf) >= _BUFFER or (not chunk and buf):
+                    data = bytes(buf)
+                    buf.clear()
+                    writer.write(data)
+                    if hasher is not None:
+                        hasher.update(data)
+                    received += len(data)
+                if not chunk:
+                    break
+        finally:
+            if buf:
+                writer.write(bytes(buf))
+                if hasher is not None:
+                    hasher.update(bytes(buf))
+                received += len(buf)
+            writer.close()
+            if hasher is None:
+                reg.store.drop_hasher(upload_id)
+            reg.metrics.moved("received", received)
+            reg.metrics.transfer("upload", time.monotonic() - started)
+        return size + received
+
+    def upload_headers(
+        request: web.Request, name: str, upload_id: str, size: int
+    ) -> dict[str, str]:
+        return {
+            **_API,
+            "Location": upload_url(request, name, upload_id),
+            "Range": _range_header(size),
+            "Docker-Upload-UUID": upload_id,
+        }
+
+    async def commit(
+        request: web.Request, name: str, upload_id: str, digest: Digest
+    ) -> web.StreamResponse:
+        size = await asyncio.to_thread(reg.store.commit_upload, name, upload_id, digest)
+        reg.notify(request, "push", blob_target(request, name, digest, size), request["actor"])
+        return web.Response(
+            status=201,
+            headers={
+                **_API,
+                "Location": blob_url(request, name, digest),
+                "Docker-Content-Digest": str(digest),
+            },
+        )
+
+    async def get_blob(request: web.Request, params: dict[str, str]) -> web.StreamResponse:
+        name = params["name"]
+        digest = parse_digest(params["digest"])
+        try:
+            size = reg.store.repo_blob_size(name, digest)
+        except RegistryError:
+            if reg.mirror is None:
+                raise
+            size = await reg.mirror.fetch_blob(name, digest)
+        headers = {
+            **_API,
+            "Docker-Content-Digest": str(digest),
+            "Content-Type": _OCTET,
+            "Accept-Ranges": "bytes",
+            "ETag": f'"{digest}"',
+            "Cache-Control": "max-age=31536000",
+        }
+        if request.method == "HEAD":
+            reg.store.touch_blob(digest)
+            return web.Response(headers={**headers, "Content-Length": str(size)})
+        if "Range" not in request.headers:
+            reg.metrics.moved("sent", size)
+        reg.notify(request, "pull", blob_target(request, name, digest, size), request["actor"])
+        path = reg.store.driver.local_path(reg.store.blob_key(digest))
+        if path is not None:
+            return web.FileResponse(path, headers=headers)
+        response = web.StreamResponse(headers={**headers, "Content-Length": str(size)})
+        await response.prepare(request)
+        with reg.store.open_blob(digest) as f:
+            while chunk := await asyncio.to_thread(f.read, _BUFFER):
+                await response.write(chunk)
+        await response.write_eof()
+        return response
+
+    async def delete_blob(request: web.Request, params: dict[str, str]) -> web.StreamResponse:
+        name = params["name"]
+        digest = parse_digest(params["digest"])
+        if not reg.cfg.delete_enabled:
+            raise RegistryError("UNSUPPORTED", "blob deletion is disabled in this registry")
+        reg.store.unlink_blob(name, digest)
+        reg.notify(request, "delete", {"digest": str(digest), "repository": name}, request["actor"])
+        return web.Response(status=202, headers={**_API, "Docker-Content-Digest": str(digest)})
+
+    async def start_upload(request: web.Request, params: dict[str, str]) -> web.StreamResponse:
+        name = params["name"]
+        query = request.query
+        mount, source = query.get("mount"), query.get("from")
+        if mount:
+            digest = parse_digest(mount)
+            if source:
+                validate_name(source)
+            try:
+                size = reg.store.repo_blob_size(source or name, digest) if source else 0
+            except RegistryError:
+                size = -1
+            if source and size >= 0:
+                reg.store.link_blob(name, digest)
+                target = {**blob_target(request, name, digest, size), "fromRepository": source}
+                reg.notify(request, "mount", target, request["actor"])
+                return web.Response(
+                    status=201,
+                    headers={
+                        **_API,
+                        "Location": blob_url(request, name, digest),
+                        "Docker-Content-Digest": str(digest),
+                    },
+                )
+        algorithm = query.get("digest-algorithm", "sha256")
+        if algorithm not in {"sha256", "sha512"}:
+            raise RegistryError(
+                "DIGEST_INVALID", f"digest-algorithm {algorithm!r}: expected sha256 or sha512"
+            )
+        upload_id = reg.store.start_upload(name)
+        if "digest" in query:
+            digest = parse_digest(query["digest"])
+            try:
+                await receive(request, name, upload_id, digest.algorithm)
+                return await commit(request, name, upload_id, digest)
+            except BaseException:
+                with contextlib.suppress(RegistryError):
+                    reg.store.cancel_upload(name, upload_id)
+                raise
+        return web.Response(status=202, headers=upload_headers(request, name, upload_id, 0))
+
+    async def upload_status(request: web.Request, params: dict[str, str]) -> web.StreamResponse:
+        name, upload_id = params["name"], params["upload"]
+        check_upload_id(name, upload_id)
+        size = reg.store.upload_size(name, upload_id)
+        return web.Response(status=204, headers=upload_headers(request, name, upload_id, size))
+
+    async def patch_upload(request: web.Request, params: dict[str, str]) -> web.StreamResponse:
+        name, upload_id = params["name"], params["upload"]
+        check_upload_id(name, upload_id)
+        algorithm = request.query.get("digest-algorithm", "sha256")
+        size = await receive(request, name, upload_id, algorithm)
+        return web.Response(status=202, headers=upload_headers(request, name, upload_id, size))
+
+    async def put_upload(request: web.Request, params: dict[str, str]) -> web.StreamResponse:
+        name, upload_id = params["name"], params["upload"]
+        check_upload_id(name, upload_id)
+        raw = request.query.get("digest")
+        if not raw:
+            raise RegistryError(
+                "DIGEST_INVALID", f"upload {upload_id}: PUT needs a ?digest= of the whole blob"
+            )
+        digest = parse_digest(raw)
+        await receive(request, name, upload_id, digest.algorithm)
+        return await commit(request, name, upload_id, digest)
+
+    async def cancel_upload(request: web.Request, params: dict[str, str]) -> web.StreamResponse:
+        name, upload_id = params["name"], params["upload"]
+        check_upload_id(name, upload_id)
+        reg.store.cancel_upload(name, upload_id)
+        return web.Response(status=204, headers=_API)
+
+    handlers[("blob", "GET")] = get_blob
+    handlers[("blob", "HEAD")] = get_blob
+    handlers[("blob", "DELETE")] = delete_blob
+    handlers[("uploads", "POST")] = start_upload
+    handlers[("upload", "GET")] = upload_status
+    handlers[("upload", "PATCH")] = patch_upload
+    handlers[("upload", "PUT")] = put_upload
+    handlers[("upload", "DELETE")] = cancel_upload
