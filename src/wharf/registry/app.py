@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from aiohttp import web
 
@@ -34,6 +34,7 @@ from wharf.registry.auth import (
 )
 from wharf.registry.config import RegistryConfig
 from wharf.registry.errcodes import RegistryError, from_kind
+from wharf.registry.keys import ACTOR, REQUEST_ID
 from wharf.registry.metrics import Metrics
 from wharf.registry.mirror import Mirror
 from wharf.registry.names import validate_name
@@ -42,7 +43,7 @@ from wharf.registry.search import SearchIndex
 from wharf.registry.storage.filesystem import FilesystemDriver
 from wharf.registry.storage.store import Store
 
-__all__ = ["Registry", "make_app"]
+__all__ = ["REGISTRY", "Registry", "make_app"]
 
 Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
 
@@ -110,7 +111,7 @@ class Registry:
             return
         peer = request.transport.get_extra_info("peername") if request.transport else None
         info = RequestInfo(
-            id=request.get("request_id", ""),
+            id=request.get(REQUEST_ID, ""),
             addr=f"{peer[0]}:{peer[1]}" if peer else "",
             host=request.host,
             method=request.method,
@@ -118,6 +119,10 @@ class Registry:
         )
         source = {"addr": self.cfg.addr, "instanceID": self.instance_id}
         self.notifier.emit([make_event(action, target, info, actor, source)])
+
+
+REGISTRY = web.AppKey("registry", Registry)
+"""The application key holding the :class:`Registry` of an app."""
 
 
 def error_response(exc: RegistryError) -> web.Response:
@@ -147,11 +152,13 @@ def needs_for(route: str, method: str, params: dict[str, str], query: Any) -> li
     return needed
 
 
-def _route_of(path: str) -> tuple[str, dict[str, str]]:
+def _route_of(raw_path: str) -> tuple[str, dict[str, str]]:
+    """Match the still-encoded path, then decode each part (so ``%2F`` is no separator)."""
+    path = raw_path.split("?", 1)[0]
     for route, pattern in _ROUTES:
         match = pattern.match(path)
         if match:
-            return route, match.groupdict()
+            return route, {k: unquote(v) for k, v in match.groupdict().items()}
     raise RegistryError("UNSUPPORTED", f"no such endpoint: {path[:200]!r}")
 
 
@@ -207,14 +214,14 @@ def make_app(cfg: RegistryConfig) -> web.Application:
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         started = time.monotonic()
-        request["request_id"] = str(uuid.uuid4())
+        request[REQUEST_ID] = str(uuid.uuid4())
         route = "other"
         status = 500
         try:
             if not request.path.startswith("/v2"):
                 response = await handler(request)
             else:
-                route, params = _route_of(request.path)
+                route, params = _route_of(request.raw_path)
                 fn = handlers.get((route, request.method))
                 if fn is None:
                     raise RegistryError(
@@ -222,7 +229,7 @@ def make_app(cfg: RegistryConfig) -> web.Application:
                     )
                 if "name" in params:
                     validate_name(params["name"])
-                request["actor"] = reg.authorize(
+                request[ACTOR] = reg.authorize(
                     request, needs_for(route, request.method, params, request.query)
                 )
                 if request.method in _WRITES:
@@ -241,7 +248,7 @@ def make_app(cfg: RegistryConfig) -> web.Application:
             reg.metrics.request(request.method, route, status, time.monotonic() - started)
 
     app = web.Application(middlewares=[middleware], client_max_size=cfg.max_manifest_size)
-    app["registry"] = reg
+    app[REGISTRY] = reg
 
     async def v2(request: web.Request) -> web.StreamResponse:
         raise RegistryError("UNSUPPORTED", f"no such endpoint: {request.path[:200]!r}")

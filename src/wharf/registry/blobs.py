@@ -19,6 +19,7 @@ from aiohttp import web
 
 from wharf.oci import Digest
 from wharf.registry.errcodes import RegistryError
+from wharf.registry.keys import ACTOR
 from wharf.registry.names import parse_digest, validate_name
 
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
         request: web.Request, name: str, upload_id: str, digest: Digest
     ) -> web.StreamResponse:
         size = await asyncio.to_thread(reg.store.commit_upload, name, upload_id, digest)
-        reg.notify(request, "push", blob_target(request, name, digest, size), request["actor"])
+        reg.notify(request, "push", blob_target(request, name, digest, size), request[ACTOR])
         return web.Response(
             status=201,
             headers={
@@ -179,7 +180,7 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
             return web.Response(headers={**headers, "Content-Length": str(size)})
         if "Range" not in request.headers:
             reg.metrics.moved("sent", size)
-        reg.notify(request, "pull", blob_target(request, name, digest, size), request["actor"])
+        reg.notify(request, "pull", blob_target(request, name, digest, size), request[ACTOR])
         path = reg.store.driver.local_path(reg.store.blob_key(digest))
         if path is not None:
             return web.FileResponse(path, headers=headers)
@@ -197,7 +198,7 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
         if not reg.cfg.delete_enabled:
             raise RegistryError("UNSUPPORTED", "blob deletion is disabled in this registry")
         reg.store.unlink_blob(name, digest)
-        reg.notify(request, "delete", {"digest": str(digest), "repository": name}, request["actor"])
+        reg.notify(request, "delete", {"digest": str(digest), "repository": name}, request[ACTOR])
         return web.Response(status=202, headers={**_API, "Docker-Content-Digest": str(digest)})
 
     async def start_upload(request: web.Request, params: dict[str, str]) -> web.StreamResponse:
@@ -215,7 +216,7 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
             if source and size >= 0:
                 reg.store.link_blob(name, digest)
                 target = {**blob_target(request, name, digest, size), "fromRepository": source}
-                reg.notify(request, "mount", target, request["actor"])
+                reg.notify(request, "mount", target, request[ACTOR])
                 return web.Response(
                     status=201,
                     headers={

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from wharf.oci import Digest, mediatypes
 from wharf.registry.errcodes import RegistryError
+from wharf.registry.keys import ACTOR
 from wharf.registry.manifests import ParsedManifest, parse_manifest
 from wharf.registry.names import parse_digest, parse_reference, validate_tag
 from wharf.registry.storage.store import Manifest
@@ -97,7 +98,7 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
         if request.method == "HEAD":
             return web.Response(headers={**headers, "Content-Length": str(len(manifest.data))})
         tag = reference if isinstance(reference, str) else ""
-        reg.notify(request, "pull", target(request, name, manifest, tag), request["actor"])
+        reg.notify(request, "pull", target(request, name, manifest, tag), request[ACTOR])
         return web.Response(body=manifest.data, headers=headers)
 
     async def put_manifest(request: web.Request, params: dict[str, str]) -> web.StreamResponse:
@@ -128,7 +129,7 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
             await asyncio.to_thread(reg.search.add, name)
         manifest = Manifest(data, digest, parsed.media_type)
         events_tag = tags[0] if tags else ""
-        reg.notify(request, "push", target(request, name, manifest, events_tag), request["actor"])
+        reg.notify(request, "push", target(request, name, manifest, events_tag), request[ACTOR])
         headers = {
             **_API,
             "Location": manifest_url(request, name, digest),
@@ -147,7 +148,7 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
         reference = parse_reference(params["reference"])
         if not reg.cfg.delete_enabled:
             raise RegistryError("UNSUPPORTED", "manifest deletion is disabled in this registry")
-        actor = request["actor"]
+        actor = request[ACTOR]
         if isinstance(reference, str):
             digest = reg.store.delete_tag(name, reference)
             reg.notify(request, "delete", {"repository": name, "tag": reference}, actor)
