@@ -1,4 +1,4 @@
-"""Fixtures: registry applications in-process on real sockets (ports 15110-15189)."""
+"""Fixtures: registry applications in-process on real sockets (ports 15130-15189)."""
 
 from __future__ import annotations
 

@@ -66,18 +66,19 @@ def error_codes(r: httpx.Response) -> list[str]:
     return [e["code"] for e in r.json()["errors"]]
 
 
-PORTS = range(15110, 15190)
+PORTS = range(15130, 15190)
 
 
 def free_port() -> int:
     for port in PORTS:
         with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port in 15110-15189")
+    raise RuntimeError("no free port in 15130-15189")
 
 
 @dataclass
