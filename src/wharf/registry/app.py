@@ -18,30 +18,26 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlencode
 
 from aiohttp import web
 
 from wharf.errors import InvalidArgument, WharfError
-from wharf.registry.auth import (
-    Access,
-    Authorizer,
-    HtpasswdAuthorizer,
-    TokenAuthorizer,
-    TokenIssuer,
-    parse_scopes,
-)
+from wharf.registry.access import Access, Authorizer, parse_scopes
 from wharf.registry.config import RegistryConfig
 from wharf.registry.errcodes import RegistryError, from_kind
 from wharf.registry.keys import ACTOR, REQUEST_ID
 from wharf.registry.metrics import Metrics
-from wharf.registry.mirror import Mirror
 from wharf.registry.names import validate_name
 from wharf.registry.notifications import Notifier, RequestInfo, make_event
-from wharf.registry.search import SearchIndex
+from wharf.registry.search import RepositoryIndex
 from wharf.registry.storage.filesystem import FilesystemDriver
 from wharf.registry.storage.store import Store
+
+if TYPE_CHECKING:
+    from wharf.registry.auth import TokenIssuer
+    from wharf.registry.mirror import Mirror
 
 __all__ = ["REGISTRY", "Registry", "make_app"]
 
@@ -71,7 +67,7 @@ class Registry:
         authorizer: None when the registry is open.
         issuer: the built-in token service, when configured.
         notifier: webhook queues.
-        search: the repository search index, when enabled.
+        index: the repository index (catalog and search).
         metrics: Prometheus counters.
         mirror: the upstream of a pull-through cache, when configured.
         instance_id: this process's id in notification ``source``.
@@ -82,7 +78,7 @@ class Registry:
     authorizer: Authorizer | None
     issuer: TokenIssuer | None
     notifier: Notifier
-    search: SearchIndex | None
+    index: RepositoryIndex
     metrics: Metrics
     mirror: Mirror | None
     instance_id: str
@@ -169,27 +165,37 @@ def make_app(cfg: RegistryConfig) -> web.Application:
     cfg.root.mkdir(parents=True, exist_ok=True)
     store = Store(FilesystemDriver(cfg.root))
     authorizer: Authorizer | None = None
-    if cfg.token is not None:
-        authorizer = TokenAuthorizer(cfg.token)
-    elif cfg.htpasswd is not None:
-        authorizer = HtpasswdAuthorizer(cfg.htpasswd)
-    issuer = None
-    if cfg.token_server is not None:
-        if cfg.token is None:
-            raise InvalidArgument("config tokenserver needs auth.token (issuer and service)")
-        issuer = TokenIssuer(cfg.token_server, issuer=cfg.token.issuer, service=cfg.token.service)
-    search = SearchIndex(cfg.root / "_search.db") if cfg.search else None
-    if search is not None and search.fresh:
-        search.rebuild(store.catalog())
+    issuer: TokenIssuer | None = None
+    if cfg.token is not None or cfg.htpasswd is not None or cfg.token_server is not None:
+        from wharf.registry import auth
+
+        if cfg.token is not None:
+            authorizer = auth.TokenAuthorizer(cfg.token)
+        elif cfg.htpasswd is not None:
+            authorizer = auth.HtpasswdAuthorizer(cfg.htpasswd)
+        if cfg.token_server is not None:
+            if cfg.token is None:
+                raise InvalidArgument("config tokenserver needs auth.token (issuer and service)")
+            issuer = auth.TokenIssuer(
+                cfg.token_server, issuer=cfg.token.issuer, service=cfg.token.service
+            )
+    mirror: Mirror | None = None
+    if cfg.proxy is not None:
+        from wharf.registry.mirror import Mirror
+
+        mirror = Mirror(cfg.proxy, store)
+    index = RepositoryIndex(cfg.root / "_search.db")
+    if index.fresh:
+        index.rebuild(store.catalog())
     reg = Registry(
         cfg=cfg,
         store=store,
         authorizer=authorizer,
         issuer=issuer,
         notifier=Notifier(cfg.root, cfg.endpoints),
-        search=search,
+        index=index,
         metrics=Metrics(),
-        mirror=Mirror(cfg.proxy, store) if cfg.proxy else None,
+        mirror=mirror,
         instance_id=str(uuid.uuid4()),
     )
     handlers: dict[tuple[str, str], Handler] = {}
@@ -200,10 +206,17 @@ def make_app(cfg: RegistryConfig) -> web.Application:
         return web.json_response({}, headers=API_VERSION)
 
     async def catalog(request: web.Request, params: dict[str, str]) -> web.StreamResponse:
-        names = await asyncio.to_thread(reg.store.catalog)
-        page, link = paginate(names, request, "/v2/_catalog")
+        n = page_size(request)
+        last = request.query.get("last", "")
+        names = await asyncio.to_thread(
+            reg.index.names, after=last, limit=None if n is None else n + 1
+        )
+        link = ""
+        if n is not None and len(names) > n:
+            names = names[:n]
+            link = f'</v2/_catalog?{urlencode({"n": n, "last": names[-1]})}>; rel="next"'
         headers = {**API_VERSION, **({"Link": link} if link else {})}
-        return web.json_response({"repositories": page}, headers=headers)
+        return web.json_response({"repositories": names}, headers=headers)
 
     for method in ("GET", "HEAD"):
         handlers[("base", method)] = base
@@ -254,9 +267,13 @@ def make_app(cfg: RegistryConfig) -> web.Application:
         raise RegistryError("UNSUPPORTED", f"no such endpoint: {request.path[:200]!r}")
 
     async def health(request: web.Request) -> web.StreamResponse:
+        driver = reg.store.driver
         try:
-            await asyncio.to_thread(reg.store.driver.put_content, "_health/probe", b"ok")
-        except OSError as exc:
+            if reg.cfg.readonly:
+                await asyncio.to_thread(driver.list, "")
+            else:
+                await asyncio.to_thread(driver.put_content, "_health/probe", b"ok")
+        except (OSError, WharfError) as exc:
             return web.json_response({"status": "unhealthy", "storage": str(exc)}, status=503)
         return web.json_response({"status": "ok", "pending_events": reg.notifier.pending()})
 
@@ -264,7 +281,7 @@ def make_app(cfg: RegistryConfig) -> web.Application:
         return web.Response(text=reg.metrics.render(), content_type="text/plain")
 
     async def v1_search(request: web.Request) -> web.StreamResponse:
-        if reg.search is None:
+        if not reg.cfg.search:
             raise RegistryError("UNSUPPORTED", "search is disabled in this registry's config")
         reg.authorize(request, [])
         try:
@@ -276,7 +293,7 @@ def make_app(cfg: RegistryConfig) -> web.Application:
             ) from exc
         query = request.query.get("q", "")
         total, names = await asyncio.to_thread(
-            reg.search.search, query, limit=n, offset=(page - 1) * n
+            reg.index.search, query, limit=n, offset=(page - 1) * n
         )
         results = [
             {
@@ -341,6 +358,26 @@ def make_app(cfg: RegistryConfig) -> web.Application:
     return app
 
 
+def page_size(request: web.Request) -> int | None:
+    """The ``n`` query parameter, or None when absent.
+
+    Raises:
+        RegistryError: ``PAGINATION_NUMBER_INVALID`` for a bad ``n``.
+    """
+    raw_n = request.query.get("n")
+    if raw_n is None:
+        return None
+    try:
+        n = int(raw_n)
+    except ValueError as exc:
+        raise RegistryError(
+            "PAGINATION_NUMBER_INVALID", f"n={raw_n!r}: expected a non-negative integer"
+        ) from exc
+    if n < 0:
+        raise RegistryError("PAGINATION_NUMBER_INVALID", f"n={n}: expected a non-negative integer")
+    return n
+
+
 def paginate(items: list[str], request: web.Request, path: str) -> tuple[list[str], str]:
     """Apply ``n``/``last`` to a sorted list; returns the page and a ``Link`` (or "").
 
@@ -350,17 +387,9 @@ def paginate(items: list[str], request: web.Request, path: str) -> tuple[list[st
     last = request.query.get("last", "")
     if last:
         items = items[bisect.bisect_right(items, last) :]
-    raw_n = request.query.get("n")
-    if raw_n is None:
+    n = page_size(request)
+    if n is None:
         return items, ""
-    try:
-        n = int(raw_n)
-    except ValueError as exc:
-        raise RegistryError(
-            "PAGINATION_NUMBER_INVALID", f"n={raw_n!r}: expected a non-negative integer"
-        ) from exc
-    if n < 0:
-        raise RegistryError("PAGINATION_NUMBER_INVALID", f"n={n}: expected a non-negative integer")
     page = items[:n]
     if n == 0 or len(items) <= n:
         return page, ""

@@ -21,11 +21,10 @@ import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import bcrypt
 import jwt
@@ -34,6 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 from wharf.errors import InvalidArgument
+from wharf.registry.access import Access, Authorizer, parse_scopes
 from wharf.registry.config import Grant, HtpasswdAuth, TokenAuth, TokenServer
 from wharf.registry.errcodes import RegistryError
 
@@ -48,47 +48,6 @@ __all__ = [
 ]
 
 _ALL_ACTIONS = ("pull", "push", "delete")
-
-
-@dataclass(frozen=True)
-class Access:
-    """One resource and the actions wanted on it (``repository:demo/x:pull,push``)."""
-
-    type: str
-    name: str
-    actions: tuple[str, ...]
-
-    def scope(self) -> str:
-        return f"{self.type}:{self.name}:{','.join(self.actions)}"
-
-
-def parse_scopes(values: Iterable[str]) -> list[Access]:
-    """Parse scope parameters, each holding one or more space-separated scopes.
-
-    Raises:
-        InvalidArgument: a scope is not ``type:name:actions``.
-    """
-    out = []
-    for value in values:
-        for scope in value.split():
-            typ, sep, rest = scope.partition(":")
-            name, sep2, actions = rest.rpartition(":")
-            if not (sep and sep2 and typ and name):
-                raise InvalidArgument(f"scope {scope!r}: expected type:name:actions")
-            out.append(Access(typ.split("(")[0], name, tuple(a for a in actions.split(",") if a)))
-    return out
-
-
-class Authorizer(Protocol):
-    """Checks a request's ``Authorization`` header against the access it needs."""
-
-    def authorize(self, authorization: str, needed: Sequence[Access]) -> str:
-        """Returns the actor name.
-
-        Raises:
-            RegistryError: ``UNAUTHORIZED`` (with a challenge) or ``DENIED``.
-        """
-        ...
 
 
 class Htpasswd:

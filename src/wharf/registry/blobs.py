@@ -98,8 +98,17 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
         writer = reg.store.upload_writer(name, upload_id)
         started = time.monotonic()
         received = 0
+
+        def sink(data: bytes) -> None:
+            writer.write(data)
+            if hasher is not None:
+                hasher.update(data)
+
+        # Two-stage pipeline: the next buffer is read from the socket while a worker
+        # thread writes and hashes the previous one (both release the GIL).
+        pending: asyncio.Future[None] | None = None
+        buf = bytearray()
         try:
-            buf = bytearray()
             while True:
                 try:
                     async with asyncio.timeout(reg.cfg.read_timeout):
@@ -110,22 +119,21 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
                         f"upload {upload_id}: client sent nothing for {reg.cfg.read_timeout:g}s; "
                         f"{size + received + len(buf)} bytes kept, resume from there",
                     ) from exc
-                if chunk:
-                    buf += chunk
+                buf += chunk
                 if len(buf) >= _BUFFER or (not chunk and buf):
                     data = bytes(buf)
                     buf.clear()
-                    writer.write(data)
-                    if hasher is not None:
-                        hasher.update(data)
+                    if pending is not None:
+                        await pending
+                    pending = asyncio.ensure_future(asyncio.to_thread(sink, data))
                     received += len(data)
                 if not chunk:
                     break
         finally:
+            if pending is not None:
+                await pending
             if buf:
-                writer.write(bytes(buf))
-                if hasher is not None:
-                    hasher.update(bytes(buf))
+                sink(bytes(buf))
                 received += len(buf)
             writer.close()
             if hasher is None:
@@ -148,6 +156,7 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
         request: web.Request, name: str, upload_id: str, digest: Digest
     ) -> web.StreamResponse:
         size = await asyncio.to_thread(reg.store.commit_upload, name, upload_id, digest)
+        await asyncio.to_thread(reg.index.add, name)
         reg.notify(request, "push", blob_target(request, name, digest, size), request[ACTOR])
         return web.Response(
             status=201,
@@ -215,6 +224,7 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
                 size = -1
             if source and size >= 0:
                 reg.store.link_blob(name, digest)
+                await asyncio.to_thread(reg.index.add, name)
                 target = {**blob_target(request, name, digest, size), "fromRepository": source}
                 reg.notify(request, "mount", target, request[ACTOR])
                 return web.Response(

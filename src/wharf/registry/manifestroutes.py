@@ -87,6 +87,7 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
         reference = parse_reference(params["reference"])
         if reg.mirror is not None:
             manifest = await reg.mirror.get_manifest(name, reference)
+            await asyncio.to_thread(reg.index.add, name)
         else:
             manifest = reg.store.get_manifest(name, reference)
         headers = {
@@ -125,8 +126,7 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
                 + ", ".join(missing),
             )
         await asyncio.to_thread(reg.store.put_manifest, name, data, digest, parsed, tags)
-        if reg.search is not None:
-            await asyncio.to_thread(reg.search.add, name)
+        await asyncio.to_thread(reg.index.add, name)
         manifest = Manifest(data, digest, parsed.media_type)
         events_tag = tags[0] if tags else ""
         reg.notify(request, "push", target(request, name, manifest, events_tag), request[ACTOR])

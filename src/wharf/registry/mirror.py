@@ -11,6 +11,7 @@ Basic and Bearer challenges with the configured credentials.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import re
 from collections import defaultdict
@@ -47,8 +48,9 @@ class Mirror:
     def __init__(self, cfg: ProxyConfig, store: Store) -> None:
         self.cfg = cfg
         self.store = store
-        auth = httpx.BasicAuth(cfg.username, cfg.password) if cfg.username else None
-        self._basic = auth
+        self._basic = httpx.BasicAuth(cfg.username, cfg.password) if cfg.username else None
+        token = base64.b64encode(f"{cfg.username}:{cfg.password}".encode()).decode()
+        self._basic_header = f"Basic {token}" if cfg.username else ""
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
         self._tokens: dict[str, str] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -88,8 +90,8 @@ class Mirror:
             if token:
                 self._tokens[path] = token
                 headers["Authorization"] = f"Bearer {token}"
-        elif self._basic is not None:
-            headers["Authorization"] = self._basic._auth_header
+        elif self._basic_header:
+            headers["Authorization"] = self._basic_header
         request = self.client.build_request(method, url, headers=headers)
         return await self.client.send(request, stream=stream)
 

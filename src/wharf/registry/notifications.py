@@ -24,8 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from wharf.registry.config import Endpoint
 
 __all__ = ["EVENTS_MEDIA_TYPE", "Notifier", "RequestInfo", "make_event"]
@@ -163,6 +161,8 @@ class Notifier:
         return sum(q.pending() for q in self.queues.values())
 
     async def _run(self, endpoint: Endpoint) -> None:
+        import httpx  # only registries with endpoints pay for the client
+
         queue = self.queues[endpoint.name]
         wake = self._wake[endpoint.name]
         headers = {**endpoint.headers, "Content-Type": EVENTS_MEDIA_TYPE}

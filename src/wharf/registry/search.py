@@ -1,8 +1,10 @@
-"""Repository search (``GET /v1/search``, what ``docker search`` asks) on SQLite FTS5.
+"""The repository index: the catalog and ``GET /v1/search`` (``docker search``) on SQLite.
 
-The index lives in ``<root>/_search.db`` (WAL, so several processes share it) and only
-accelerates: it is filled as manifests are pushed, and :meth:`SearchIndex.rebuild`
-refills it from the catalog when it is missing.
+The index lives in ``<root>/_search.db`` (WAL, so several processes on one root share
+it). A repository is added when it first gets a blob or a manifest; the catalog pages
+with an ordered range query instead of walking the storage tree, and search is an FTS5
+match over the name's words. The index only mirrors the storage: when the file is
+missing, :meth:`RepositoryIndex.rebuild` refills it from a walk of the store.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["SearchIndex"]
+__all__ = ["RepositoryIndex"]
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -23,8 +25,8 @@ def _words(name: str) -> str:
     return " ".join([name, *_TOKEN.findall(name)])
 
 
-class SearchIndex:
-    """A full-text index of repository names.
+class RepositoryIndex:
+    """Every repository name, ordered and full-text searchable.
 
     Args:
         path: the SQLite file.
@@ -52,6 +54,8 @@ class SearchIndex:
     def add(self, name: str) -> None:
         """Index a repository (idempotent)."""
         db = self._db()
+        if db.execute("SELECT 1 FROM names WHERE name = ?", (name,)).fetchone():
+            return
         db.execute("BEGIN IMMEDIATE")
         try:
             if db.execute("INSERT OR IGNORE INTO names VALUES (?)", (name,)).rowcount:
@@ -65,6 +69,14 @@ class SearchIndex:
         """Add every name of an existing store."""
         for name in names:
             self.add(name)
+
+    def names(self, *, after: str, limit: int | None) -> list[str]:
+        """Names sorted in byte order, starting after ``after``, at most ``limit``."""
+        rows = self._db().execute(
+            "SELECT name FROM names WHERE name > ? ORDER BY name LIMIT ?",
+            (after, -1 if limit is None else limit),
+        )
+        return [r[0] for r in rows.fetchall()]
 
     def search(self, query: str, *, limit: int, offset: int) -> tuple[int, list[str]]:
         """``(total matches, names on this page)`` for a query of words (prefixes match)."""

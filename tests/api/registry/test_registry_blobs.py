@@ -236,3 +236,16 @@ def test_interrupted_upload_resumes_and_stalled_client_times_out(start_registry)
         d = digest_of(b"a" * 1000)
         assert c.put(location, params={"digest": d}).status_code == 201
         assert c.get(f"/v2/demo/stall/blobs/{d}").content == b"a" * 1000
+
+
+def test_abandoned_uploads_expire(start_registry) -> None:  # type: ignore[no-untyped-def]
+    reg = start_registry(upload_purge_age=0.2)
+    with httpx.Client(base_url=reg.url, timeout=30) as c:
+        location = c.post("/v2/demo/old/blobs/uploads/").headers["Location"]
+        c.patch(location, content=b"abandoned", headers={"Content-Range": "0-8"})
+        deadline = time.monotonic() + 10
+        while c.get(location).status_code == 204 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        r = c.get(location)
+        assert r.status_code == 404
+        assert error_codes(r) == ["BLOB_UPLOAD_UNKNOWN"]

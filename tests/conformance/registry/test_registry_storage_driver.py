@@ -8,10 +8,18 @@ from pathlib import Path
 import pytest
 
 from wharf.errors import InvalidArgument, NotFound
+from wharf.oci import Digest
+from wharf.registry.errcodes import RegistryError
+from wharf.registry.manifests import parse_manifest
 from wharf.registry.storage.driver import StorageDriver
 from wharf.registry.storage.filesystem import FilesystemDriver
+from wharf.registry.storage.inmemory import InMemoryDriver
+from wharf.registry.storage.store import Store
 
-DRIVERS: dict[str, Callable[[Path], StorageDriver]] = {"filesystem": FilesystemDriver}
+DRIVERS: dict[str, Callable[[Path], StorageDriver]] = {
+    "filesystem": FilesystemDriver,
+    "inmemory": InMemoryDriver,
+}
 
 
 @pytest.fixture(params=sorted(DRIVERS))
@@ -71,3 +79,43 @@ def test_move_replaces_and_delete_removes_trees(driver: StorageDriver) -> None:
     driver.delete("tree")
     with pytest.raises(NotFound):
         driver.list("tree")
+
+
+def test_store_upload_commit_verifies_before_anything_is_visible(driver: StorageDriver) -> None:
+    store = Store(driver)
+    data = b"blob bytes"
+    good = Digest.from_bytes(data)
+    upload = store.start_upload("demo/x")
+    w = store.upload_writer("demo/x", upload)
+    w.write(data)
+    w.close()
+    with pytest.raises(RegistryError) as info:
+        store.commit_upload("demo/x", upload, Digest.from_bytes(b"other"))
+    assert info.value.code.name == "DIGEST_INVALID"
+    assert store.all_blobs() == []
+    with pytest.raises(RegistryError):
+        store.upload_size("demo/x", upload)
+    upload = store.start_upload("demo/x")
+    w = store.upload_writer("demo/x", upload)
+    w.write(data)
+    w.close()
+    assert store.commit_upload("demo/x", upload, good) == len(data)
+    assert store.repo_blob_size("demo/x", good) == len(data)
+    with store.open_blob(good, 5) as f:
+        assert f.read() == data[5:]
+
+
+def test_store_manifests_tags_and_catalog(driver: StorageDriver) -> None:
+    store = Store(driver)
+    body = b'{"schemaVersion": 2, "manifests": []}'
+    digest = Digest.from_bytes(body)
+    parsed = parse_manifest(body, "")
+    store.put_manifest("b/repo", body, digest, parsed, ["v1", "v2"])
+    store.put_manifest("a/repo", body, digest, parsed, [])
+    assert store.catalog() == ["a/repo", "b/repo"]
+    assert store.tags("b/repo") == ["v1", "v2"]
+    assert store.get_manifest("b/repo", "v1").data == body
+    assert store.delete_manifest("b/repo", digest, None) == ["v1", "v2"]
+    with pytest.raises(RegistryError):
+        store.get_manifest("b/repo", "v1")
+    assert store.get_manifest("a/repo", digest).digest == digest

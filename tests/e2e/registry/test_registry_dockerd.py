@@ -93,3 +93,6 @@ def test_dockerd_push_and_pull(dockerd: dict[str, str], oci_layout: Path, workdi
         assert digest in repo_digests
         # A second push finds every blob present (HEAD) and only re-sends the manifest.
         assert "Layer already exists" in docker(dockerd, "push", ref)
+        # docker search asks the registry's /v1/search.
+        found = docker(dockerd, "search", "--format", "{{.Name}}", f"{reg.host}/busybox")
+        assert "demo/busybox" in found

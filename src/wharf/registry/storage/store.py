@@ -110,7 +110,14 @@ class Store:
             return False
 
     def catalog(self) -> list[str]:
-        """Every repository name, sorted."""
+        """Every repository name holding manifests or blobs, sorted."""
+        return sorted(self._walk({"_manifests", "_layers"}))
+
+    def catalog_with_uploads(self) -> list[str]:
+        """Repository names including ones holding only upload sessions."""
+        return self._walk({"_manifests", "_layers", "_uploads"})
+
+    def _walk(self, markers: set[str]) -> list[str]:
         out: list[str] = []
 
         def walk(prefix: str, name: str) -> None:
@@ -118,14 +125,14 @@ class Store:
                 children = self.driver.list(prefix)
             except NotFound:
                 return
-            if "_manifests" in children or "_layers" in children:
+            if markers & set(children):
                 out.append(name)
             for child in children:
                 if not child.startswith("_"):
                     walk(f"{prefix}/{child}", f"{name}/{child}" if name else child)
 
         walk("v2/repositories", "")
-        return sorted(out)
+        return out
 
     # -- blobs --------------------------------------------------------------------------
 
@@ -181,16 +188,6 @@ class Store:
             raise RegistryError(
                 "BLOB_UNKNOWN", f"blob {digest} unknown to repository {name!r}"
             ) from exc
-
-    def put_blob(self, name: str, data: bytes, digest: Digest) -> None:
-        """Store small verified bytes (a manifest or a cached blob) and link them."""
-        if Digest.from_bytes(data, digest.algorithm) != digest:
-            raise RegistryError("DIGEST_INVALID", f"content does not hash to {digest}")
-        try:
-            self.driver.stat(_blob_data(digest))
-        except NotFound:
-            self.driver.put_content(_blob_data(digest), data)
-        self.link_blob(name, digest)
 
     # -- uploads ------------------------------------------------------------------------
 
@@ -297,24 +294,6 @@ class Store:
                 except (NotFound, ValueError):
                     started = 0.0
                 yield name, upload_id, started
-
-    def catalog_with_uploads(self) -> list[str]:
-        """Repository names including ones holding only upload sessions."""
-        out: list[str] = []
-
-        def walk(prefix: str, name: str) -> None:
-            try:
-                children = self.driver.list(prefix)
-            except NotFound:
-                return
-            if {"_manifests", "_layers", "_uploads"} & set(children):
-                out.append(name)
-            for child in children:
-                if not child.startswith("_"):
-                    walk(f"{prefix}/{child}", f"{name}/{child}" if name else child)
-
-        walk("v2/repositories", "")
-        return out
 
     # -- manifests and tags -------------------------------------------------------------
 
