@@ -156,3 +156,18 @@ def skopeo(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["skopeo", *args], check=check, capture_output=True, text=True, env=env, timeout=300
     )
+
+
+def docker(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    """Run the docker CLI against a private dockerd; fails the test on an error."""
+    result = subprocess.run(
+        ["docker", *args],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        input=stdin,
+    )
+    assert result.returncode == 0, f"docker {' '.join(args)}: {result.stderr}"
+    return result.stdout.strip()

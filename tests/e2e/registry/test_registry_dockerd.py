@@ -2,76 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import signal
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from registry_peers import running, skopeo, temp_dir
-
-
-@pytest.fixture
-def dockerd() -> Iterator[dict[str, str]]:
-    """A private dockerd; yields the environment for the docker CLI."""
-    state = temp_dir("dk")
-    sock = state / "d.sock"
-    log = open(state / "dockerd.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            "dockerd",
-            "--bridge=none",
-            "--iptables=false",
-            "--ip-masq=false",
-            "--data-root",
-            str(state / "data"),
-            "--exec-root",
-            str(state / "x"),
-            "--pidfile",
-            str(state / "d.pid"),
-            "-H",
-            f"unix://{sock}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    env = {**os.environ, "DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(state / "cfg")}
-    try:
-        deadline = time.monotonic() + 60
-        while (
-            subprocess.run(["docker", "info"], check=False, env=env, capture_output=True).returncode
-            != 0
-        ):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((state / "dockerd.log").read_text()[-3000:])
-            time.sleep(0.3)
-        yield env
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        with contextlib.suppress(subprocess.CalledProcessError):
-            for mount in reversed(Path("/proc/self/mounts").read_text().splitlines()):
-                target = mount.split()[1]
-                if target.startswith(str(state)):
-                    subprocess.run(["umount", "-l", target], check=False)
-        shutil.rmtree(state, ignore_errors=True)
-
-
-def docker(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        ["docker", *args], check=False, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, f"docker {' '.join(args)}: {result.stderr}"
-    return result.stdout.strip()
+from registry_peers import docker, running, skopeo
 
 
 def test_dockerd_push_and_pull(dockerd: dict[str, str], oci_layout: Path, workdir: Path) -> None:
