@@ -13,9 +13,13 @@ import asyncio
 import contextlib
 import re
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.web_request import BaseRequest
 
 from wharf.oci import Digest
 from wharf.registry.errcodes import RegistryError
@@ -32,6 +36,23 @@ _CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _OCTET = "application/octet-stream"
 _API = {"Docker-Distribution-API-Version": "registry/2.0"}
+
+
+class _TimedFileResponse(web.FileResponse):
+    """A ``sendfile`` response that reports how long the bytes took to go out."""
+
+    def __init__(
+        self, path: Path, *, headers: dict[str, str], on_sent: Callable[[float], None]
+    ) -> None:
+        super().__init__(path, headers=headers)
+        self._on_sent = on_sent
+
+    async def prepare(self, request: BaseRequest) -> AbstractStreamWriter | None:
+        started = time.monotonic()
+        try:
+            return await super().prepare(request)
+        finally:
+            self._on_sent(time.monotonic() - started)
 
 
 def _range_header(size: int) -> str:
@@ -187,18 +208,24 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
         if request.method == "HEAD":
             reg.store.touch_blob(digest)
             return web.Response(headers={**headers, "Content-Length": str(size)})
-        if "Range" not in request.headers:
-            reg.metrics.moved("sent", size)
+
+        def record_download(seconds: float) -> None:
+            reg.metrics.transfer("download", seconds)
+            if "Range" not in request.headers:
+                reg.metrics.moved("sent", size)
+
         reg.notify(request, "pull", blob_target(request, name, digest, size), request[ACTOR])
         path = reg.store.driver.local_path(reg.store.blob_key(digest))
         if path is not None:
-            return web.FileResponse(path, headers=headers)
+            return _TimedFileResponse(path, headers=headers, on_sent=record_download)
+        started = time.monotonic()
         response = web.StreamResponse(headers={**headers, "Content-Length": str(size)})
         await response.prepare(request)
         with reg.store.open_blob(digest) as f:
             while chunk := await asyncio.to_thread(f.read, _BUFFER):
                 await response.write(chunk)
         await response.write_eof()
+        record_download(time.monotonic() - started)
         return response
 
     async def delete_blob(request: web.Request, params: dict[str, str]) -> web.StreamResponse:

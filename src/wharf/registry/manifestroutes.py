@@ -59,7 +59,17 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
                 f"manifest of {request.content_length} bytes exceeds the limit of {limit} bytes",
             )
         body = bytearray()
-        while chunk := await request.content.readany():
+        while True:
+            try:
+                async with asyncio.timeout(reg.cfg.read_timeout):
+                    chunk = await request.content.readany()
+            except TimeoutError as exc:
+                raise RegistryError(
+                    "MANIFEST_INVALID",
+                    f"manifest upload stalled: nothing received for {reg.cfg.read_timeout:g}s",
+                ) from exc
+            if not chunk:
+                break
             body += chunk
             if len(body) > limit:
                 raise RegistryError(

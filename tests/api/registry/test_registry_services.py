@@ -279,6 +279,11 @@ def test_search_metrics_and_health(client: httpx.Client) -> None:
     )
     assert 'wharf_registry_bytes_total{direction="received"}' in metrics
     assert 'wharf_registry_duration_seconds_count{transfer="upload"}' in metrics
+    d = push_blob(client, "demo/alpine", b"download me")
+    assert client.get(f"/v2/demo/alpine/blobs/{d}").content == b"download me"
+    metrics = client.get("/metrics").text
+    assert 'wharf_registry_duration_seconds_count{transfer="download"} 1' in metrics
+    assert 'wharf_registry_bytes_total{direction="sent"} 11' in metrics
 
 
 def test_garbage_collection_dry_run_sweep_and_grace(client: httpx.Client, registry) -> None:  # type: ignore[no-untyped-def]
@@ -304,3 +309,24 @@ def test_garbage_collection_dry_run_sweep_and_grace(client: httpx.Client, regist
     assert client.get("/v2/demo/gc/manifests/v1").status_code == 200
     for layer in (digest_of(b"layer-kept"),):
         assert client.get(f"/v2/demo/gc/blobs/{layer}").content == b"layer-kept"
+
+
+def test_mirror_of_a_token_auth_upstream(token_registry: str, start_registry, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with httpx.Client(base_url=token_registry) as c:
+        token = c.get(
+            "/auth/token", params={"scope": "repository:demo/up:pull,push"}, auth=("alice", "pw")
+        ).json()["token"]
+        c.headers["Authorization"] = f"Bearer {token}"
+        d = push_image(c, "demo/up", "v1", seed=b"up")
+    mirror = start_registry(
+        RegistryConfig(root=tmp_path / "mirror", proxy=ProxyConfig(token_registry, "alice", "pw"))
+    )
+    with httpx.Client(base_url=mirror.url) as c:
+        assert c.get("/v2/demo/up/manifests/v1").headers["Docker-Content-Digest"] == d
+        assert c.get(f"/v2/demo/up/blobs/{digest_of(b'layer-up')}").content == b"layer-up"
+        assert c.get("/v2/demo/up/tags/list").json()["tags"] == ["v1"]
+    wrong = start_registry(
+        RegistryConfig(root=tmp_path / "wrong", proxy=ProxyConfig(token_registry, "alice", "bad"))
+    )
+    with httpx.Client(base_url=wrong.url) as c:
+        assert c.get("/v2/demo/up/manifests/v1").status_code == 404
