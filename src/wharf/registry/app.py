@@ -32,7 +32,7 @@ from wharf.registry.metrics import Metrics
 from wharf.registry.names import validate_name
 from wharf.registry.notifications import Notifier, RequestInfo, make_event
 from wharf.registry.search import RepositoryIndex
-from wharf.registry.storage.filesystem import FilesystemDriver
+from wharf.registry.storage import open_driver
 from wharf.registry.storage.store import Store
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ def make_app(cfg: RegistryConfig) -> web.Application:
     from wharf.registry import blobs, manifestroutes
 
     cfg.root.mkdir(parents=True, exist_ok=True)
-    store = Store(FilesystemDriver(cfg.root))
+    store = Store(open_driver(cfg))
     authorizer: Authorizer | None = None
     issuer: TokenIssuer | None = None
     if cfg.token is not None or cfg.htpasswd is not None or cfg.token_server is not None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.web_request import BaseRequest
+from multidict import CIMultiDict
 
 from wharf.oci import Digest
 from wharf.registry.errcodes import RegistryError
@@ -49,10 +50,47 @@ class _TimedFileResponse(web.FileResponse):
 
     async def prepare(self, request: BaseRequest) -> AbstractStreamWriter | None:
         started = time.monotonic()
+        unit = request.headers.get("Range", "bytes=").strip()
+        if not unit.startswith("bytes="):
+            # aiohttp refuses unknown range units with 416; RFC 9110 says ignore them.
+            headers = CIMultiDict(request.headers)
+            del headers["Range"]
+            request = request.clone(headers=headers)
         try:
             return await super().prepare(request)
         finally:
             self._on_sent(time.monotonic() - started)
+
+
+_BYTES_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int]:
+    """The inclusive byte range a ``Range`` header asks of a blob of ``size`` bytes.
+
+    Raises:
+        RegistryError: ``RANGE_INVALID`` (416) for a malformed or unsatisfiable range.
+    """
+    if not header or size == 0 or not header.strip().startswith("bytes="):
+        return 0, size - 1  # RFC 9110: a range unit the server does not know is ignored
+    match = _BYTES_RANGE.match(header.strip())
+    unsatisfiable = RegistryError(
+        "RANGE_INVALID",
+        f"Range {header[:80]!r} cannot be served from a blob of {size} bytes",
+        headers={"Content-Range": f"bytes */{size}"},
+    )
+    if match is None or not (match[1] or match[2]):
+        raise unsatisfiable
+    if match[1]:
+        first = int(match[1])
+        last = min(int(match[2]), size - 1) if match[2] else size - 1
+    else:
+        first, last = max(size - int(match[2]), 0), size - 1
+        if int(match[2]) == 0:
+            raise unsatisfiable
+    if first >= size or first > last:
+        raise unsatisfiable
+    return first, last
 
 
 def _range_header(size: int) -> str:
@@ -216,13 +254,23 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
 
         reg.notify(request, "pull", blob_target(request, name, digest, size), request[ACTOR])
         path = reg.store.driver.local_path(reg.store.blob_key(digest))
+        _byte_range(request.headers.get("Range"), size)  # 416 before any byte is sent
         if path is not None:
             return _TimedFileResponse(path, headers=headers, on_sent=record_download)
         started = time.monotonic()
-        response = web.StreamResponse(headers={**headers, "Content-Length": str(size)})
+        first, last = _byte_range(request.headers.get("Range"), size)
+        response = web.StreamResponse(headers={**headers, "Content-Length": str(last - first + 1)})
+        if (first, last) != (0, size - 1):
+            response.set_status(206)
+            response.headers["Content-Range"] = f"bytes {first}-{last}/{size}"
         await response.prepare(request)
-        with reg.store.open_blob(digest) as f:
-            while chunk := await asyncio.to_thread(f.read, _BUFFER):
+        remaining = last - first + 1
+        with reg.store.open_blob(digest, first) as f:
+            while remaining > 0:
+                chunk = await asyncio.to_thread(f.read, min(_BUFFER, remaining))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
                 await response.write(chunk)
         await response.write_eof()
         record_download(time.monotonic() - started)

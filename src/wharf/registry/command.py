@@ -55,11 +55,11 @@ def serve(config: Path | None, addr: str | None, root: Path | None) -> None:
 def garbage_collect(config: Path, dry_run: bool, root: Path | None) -> None:
     """Remove blobs no manifest references (mark and sweep)."""
     from wharf.registry.gc import collect
-    from wharf.registry.storage.filesystem import FilesystemDriver
+    from wharf.registry.storage import open_driver
     from wharf.registry.storage.store import Store
 
     cfg = _load(config, None, root)
-    report = collect(Store(FilesystemDriver(cfg.root)), grace=cfg.gc_grace, dry_run=dry_run)
+    report = collect(Store(open_driver(cfg)), grace=cfg.gc_grace, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     for digest in report.blobs:
         click.echo(f"{verb} blob {digest}")

@@ -6,7 +6,7 @@ both understand::
     version: 0.1
     http: {addr: 127.0.0.1:5000, host: http://registry.example:5000}
     storage:
-      filesystem: {rootdirectory: /var/lib/wharf-registry}
+      filesystem: {rootdirectory: /var/lib/wharf-registry}   # or inmemory: {} (tests)
       delete: {enabled: true}
       maintenance:
         readonly: {enabled: false}
@@ -18,6 +18,9 @@ both understand::
     notifications:
       endpoints: [{name: hook, url: http://..., headers: {}, timeout: 1s, backoff: 1s}]
     proxy: {remoteurl: http://upstream:5000, username: u, password: p}
+
+With ``storage.inmemory`` the blobs live in the process (distribution's test driver);
+``rootdirectory`` still holds the event queues and the repository index.
 
 Wharf's own keys: ``tokenserver`` (the built-in token service: ``privatekey``,
 ``htpasswd``, ``expiration``, ``grants: [{account, repository (glob), actions}]``),
@@ -132,6 +135,7 @@ class RegistryConfig:
     """Everything ``wharf registry serve`` needs."""
 
     root: Path
+    driver: str = "filesystem"
     addr: str = "127.0.0.1:5000"
     host: str = ""
     delete_enabled: bool = True
@@ -222,6 +226,7 @@ def parse_config(obj: object, *, base: Path) -> RegistryConfig:
     limits = _section(obj, "limits")
     cfg = RegistryConfig(
         root=base / _str(fs, "rootdirectory", "storage.filesystem", "/var/lib/wharf-registry"),
+        driver="inmemory" if "inmemory" in storage else "filesystem",
         addr=_str(http, "addr", "http", "127.0.0.1:5000"),
         host=_str(http, "host", "http", "").rstrip("/"),
         delete_enabled=_bool(_section(storage, "delete"), "enabled", "storage.delete", True),

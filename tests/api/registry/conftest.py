@@ -37,9 +37,10 @@ def start_registry(tmp_path: Path) -> Iterator[Callable[..., Running]]:
             r.stop()
 
 
-@pytest.fixture
-def registry(start_registry: Callable[..., Running]) -> Running:
-    return start_registry()
+@pytest.fixture(params=["filesystem", "inmemory"])
+def registry(request: pytest.FixtureRequest, start_registry: Callable[..., Running]) -> Running:
+    """One registry per storage driver: the flows must not depend on the driver."""
+    return start_registry(driver=request.param)
 
 
 @pytest.fixture

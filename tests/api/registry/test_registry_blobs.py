@@ -146,8 +146,18 @@ def test_range_requests_and_416(client: httpx.Client) -> None:
     r = client.get(f"/v2/demo/r/blobs/{d}", headers={"Range": "bytes=10-19"})
     assert r.status_code == 206
     assert r.content == data[10:20]
-    r = client.get(f"/v2/demo/r/blobs/{d}", headers={"Range": "bytes=500-600"})
-    assert r.status_code == 416
+    r = client.get(f"/v2/demo/r/blobs/{d}", headers={"Range": "bytes=90-"})
+    assert r.status_code == 206
+    assert r.content == data[90:]
+    assert r.headers["Content-Range"] == "bytes 90-99/100"
+    r = client.get(f"/v2/demo/r/blobs/{d}", headers={"Range": "bytes=-5"})
+    assert r.content == data[-5:]
+    for bad in ("bytes=500-600", "bytes=-0", "bytes=9-3", "bytes=0-1,5-6"):
+        r = client.get(f"/v2/demo/r/blobs/{d}", headers={"Range": bad})
+        assert r.status_code == 416, bad
+    r = client.get(f"/v2/demo/r/blobs/{d}", headers={"Range": "lines=1-2"})
+    assert r.status_code == 200
+    assert r.content == data
 
 
 def test_cross_repository_mount_and_fallback(client: httpx.Client) -> None:

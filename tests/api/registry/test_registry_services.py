@@ -286,7 +286,9 @@ def test_search_metrics_and_health(client: httpx.Client) -> None:
     assert 'wharf_registry_bytes_total{direction="sent"} 11' in metrics
 
 
-def test_garbage_collection_dry_run_sweep_and_grace(client: httpx.Client, registry) -> None:  # type: ignore[no-untyped-def]
+def test_garbage_collection_dry_run_sweep_and_grace(start_registry) -> None:  # type: ignore[no-untyped-def]
+    registry = start_registry()
+    client = httpx.Client(base_url=registry.url)
     push_image(client, "demo/gc", "v1", seed=b"kept")
     orphan = push_blob(client, "demo/gc", b"orphan blob")
     old = push_image(client, "demo/gc", "v2", seed=b"old")

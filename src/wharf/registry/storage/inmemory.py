@@ -45,6 +45,7 @@ class InMemoryDriver:
     """Keys in a dict; see :class:`wharf.registry.storage.driver.StorageDriver`."""
 
     def __init__(self, root: Path | None = None) -> None:
+        """``root`` is ignored; it keeps the constructor shaped like the filesystem's."""
         self._files: dict[str, tuple[bytearray, float]] = {}
         self._lock = threading.Lock()
 
