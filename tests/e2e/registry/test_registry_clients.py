@@ -90,3 +90,26 @@ def test_oras_push_pull_artifact(kind: str, workdir: Path, tmp_path: Path) -> No
         assert (out / "artifact.txt").read_text() == artifact.read_text()
         catalog = httpx.get(f"{reg.url}/v2/_catalog").json()["repositories"]
         assert "demo/artifact" in catalog
+
+
+def test_two_wharf_processes_share_one_root(
+    oci_layout: Path, workdir: Path, tmp_path: Path
+) -> None:
+    shared = {"storage": {"filesystem": {"rootdirectory": str(tmp_path / "shared")}}}
+    with running("wharf", workdir, shared) as one, running("wharf", workdir, shared) as two:
+        skopeo(
+            "copy",
+            "--dest-tls-verify=false",
+            f"oci:{oci_layout}:latest",
+            f"docker://{one.host}/demo/shared:v1",
+        )
+        back = tmp_path / "back"
+        skopeo(
+            "copy",
+            "--src-tls-verify=false",
+            f"docker://{two.host}/demo/shared:v1",
+            f"oci:{back}:latest",
+        )
+        assert index_digest(back) == index_digest(oci_layout)
+        assert httpx.get(f"{two.url}/v2/_catalog").json()["repositories"] == ["demo/shared"]
+        assert httpx.get(f"{two.url}/v1/search?q=shared").json()["num_results"] == 1
