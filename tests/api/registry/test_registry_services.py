@@ -134,6 +134,24 @@ def test_token_auth_challenge_and_scopes(token_registry: str) -> None:
             assert claims["iss"] == "wharf-issuer"
             assert body["access_token"] == body["token"]
         assert c.get("/auth/token", params={"scope": "x"}, auth=("alice", "bad")).status_code == 401
+        # The OAuth2 password grant (POST form) that docker login may use.
+        oauth = c.post(
+            "/auth/token",
+            data={
+                "grant_type": "password",
+                "username": "alice",
+                "password": "pw",
+                "service": "wharf-test",
+                "scope": "repository:demo/x:pull",
+                "client_id": "test",
+            },
+        )
+        assert oauth.status_code == 200
+        claims = jwt.decode(oauth.json()["access_token"], options={"verify_signature": False})
+        assert claims["sub"] == "alice"
+        assert claims["access"][0]["actions"] == ["pull"]
+        bad = c.post("/auth/token", data={"username": "alice", "password": "no", "scope": ""})
+        assert bad.status_code == 401
         alice = {"Authorization": f"Bearer {repeated['token']}"}
         data = b"token pushed"
         r = c.post(
