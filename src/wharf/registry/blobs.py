@@ -158,7 +158,7 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
         started = time.monotonic()
         received = 0
 
-        def sink(data: bytes) -> None:
+        def sink(data: bytes | bytearray) -> None:
             writer.write(data)
             if hasher is not None:
                 hasher.update(data)
@@ -180,8 +180,7 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
                     ) from exc
                 buf += chunk
                 if len(buf) >= _BUFFER or (not chunk and buf):
-                    data = bytes(buf)
-                    buf.clear()
+                    data, buf = buf, bytearray()  # hand the buffer over, no copy
                     if pending is not None:
                         await pending
                     pending = asyncio.ensure_future(asyncio.to_thread(sink, data))
@@ -192,7 +191,7 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
             if pending is not None:
                 await pending
             if buf:
-                sink(bytes(buf))
+                sink(buf)
                 received += len(buf)
             writer.close()
             if hasher is None:

@@ -42,7 +42,7 @@ class FileWriter(Protocol):
         """Bytes in the file so far, including what was there when it was opened."""
         ...
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         """Append ``data``."""
         ...
 

@@ -31,7 +31,7 @@ class _Writer:
     def size(self) -> int:
         return len(self._driver._files[self._path][0])
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         with self._driver._lock:
             buf, _ = self._driver._files[self._path]
             buf += data

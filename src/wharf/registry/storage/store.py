@@ -84,7 +84,7 @@ class UploadHasher:
         self.hash: Any = hashlib.new(algorithm)
         self.offset = 0
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | bytearray) -> None:
         self.hash.update(data)
         self.offset += len(data)
 
