@@ -1,9 +1,10 @@
 """Wharf's registry against Debian's docker-registry (distribution 2.8), interleaved.
 
 Measures, for each server in alternating rounds: monolithic push and pull of a large blob
-(curl, streamed from/to disk), 100 concurrent pulls of small blobs, tags list and catalog
-in a registry of many repositories, and each server's RSS (current and peak). Prints
-medians, p90 and Wharf/distribution ratios.
+(curl, streamed from/to disk) with the server CPU time each took, 100 concurrent pulls of
+small blobs, tags list and catalog in a registry of many repositories, and each server's
+RSS (current and peak). Prints medians, p90 and Wharf/distribution ratios. On a shared
+machine throughput varies with the neighbours' load; CPU seconds per transfer do not.
 
     .venv/bin/python benchmarks/registry_throughput.py [--blob-mib 512] [--repos 10000]
 """
@@ -78,6 +79,12 @@ def rss_mib(pid: int) -> tuple[float, float]:
         key, _, value = line.partition(":")
         fields[key] = value.strip()
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (the load-independent cost)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def curl(*args: str) -> None:
@@ -229,11 +236,16 @@ def main() -> None:
                 order = KINDS if rnd % 2 == 0 else KINDS[::-1]
                 for kind in order:
                     url = urls[kind]
+                    pid = procs[kind].pid
+                    cpu = cpu_seconds(pid)
                     t = timed(lambda u=url, r=rnd: push(u, f"bench/big{r}", blob, digest))
                     record(kind, "push MB/s", size_mb / t)
-                    peaks[kind] = max(peaks.get(kind, 0.0), rss_mib(procs[kind].pid)[1])
+                    record(kind, "push server CPU s", cpu_seconds(pid) - cpu)
+                    peaks[kind] = max(peaks.get(kind, 0.0), rss_mib(pid)[1])
+                    cpu = cpu_seconds(pid)
                     t = timed(lambda u=url, r=rnd: curl(f"{u}/v2/bench/big{r}/blobs/{digest}"))
                     record(kind, "pull MB/s", size_mb / t)
+                    record(kind, "pull server CPU s", cpu_seconds(pid) - cpu)
                     t = timed(lambda u=url: asyncio.run(small_pulls(u, small_digests, 100)))
                     record(kind, f"{args.small} concurrent small pulls (s)", t)
                     record(kind, "RSS after transfers (MiB)", rss_mib(procs[kind].pid)[0])

@@ -101,8 +101,10 @@ class Registry:
             return self.cfg.host
         return f"{request.scheme}://{request.host}"
 
-    def notify(self, request: web.Request, action: str, target: dict[str, Any], actor: str) -> None:
-        """Queue one event for every webhook endpoint."""
+    async def notify(
+        self, request: web.Request, action: str, target: dict[str, Any], actor: str
+    ) -> None:
+        """Queue one event for every webhook endpoint (durably, off the event loop)."""
         if not self.cfg.endpoints:
             return
         peer = request.transport.get_extra_info("peername") if request.transport else None
@@ -114,7 +116,8 @@ class Registry:
             useragent=request.headers.get("User-Agent", ""),
         )
         source = {"addr": self.cfg.addr, "instanceID": self.instance_id}
-        self.notifier.emit([make_event(action, target, info, actor, source)])
+        event = make_event(action, target, info, actor, source)
+        await asyncio.to_thread(self.notifier.emit, [event])
 
 
 REGISTRY = web.AppKey("registry", Registry)

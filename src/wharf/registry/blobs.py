@@ -215,7 +215,7 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
     ) -> web.StreamResponse:
         size = await asyncio.to_thread(reg.store.commit_upload, name, upload_id, digest)
         await asyncio.to_thread(reg.index.add, name)
-        reg.notify(request, "push", blob_target(request, name, digest, size), request[ACTOR])
+        await reg.notify(request, "push", blob_target(request, name, digest, size), request[ACTOR])
         return web.Response(
             status=201,
             headers={
@@ -251,7 +251,7 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
             if "Range" not in request.headers:
                 reg.metrics.moved("sent", size)
 
-        reg.notify(request, "pull", blob_target(request, name, digest, size), request[ACTOR])
+        await reg.notify(request, "pull", blob_target(request, name, digest, size), request[ACTOR])
         path = reg.store.driver.local_path(reg.store.blob_key(digest))
         _byte_range(request.headers.get("Range"), size)  # 416 before any byte is sent
         if path is not None:
@@ -281,7 +281,9 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
         if not reg.cfg.delete_enabled:
             raise RegistryError("UNSUPPORTED", "blob deletion is disabled in this registry")
         reg.store.unlink_blob(name, digest)
-        reg.notify(request, "delete", {"digest": str(digest), "repository": name}, request[ACTOR])
+        await reg.notify(
+            request, "delete", {"digest": str(digest), "repository": name}, request[ACTOR]
+        )
         return web.Response(status=202, headers={**_API, "Docker-Content-Digest": str(digest)})
 
     async def start_upload(request: web.Request, params: dict[str, str]) -> web.StreamResponse:
@@ -300,7 +302,7 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
                 reg.store.link_blob(name, digest)
                 await asyncio.to_thread(reg.index.add, name)
                 target = {**blob_target(request, name, digest, size), "fromRepository": source}
-                reg.notify(request, "mount", target, request[ACTOR])
+                await reg.notify(request, "mount", target, request[ACTOR])
                 return web.Response(
                     status=201,
                     headers={

@@ -109,7 +109,7 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
         if request.method == "HEAD":
             return web.Response(headers={**headers, "Content-Length": str(len(manifest.data))})
         tag = reference if isinstance(reference, str) else ""
-        reg.notify(request, "pull", target(request, name, manifest, tag), request[ACTOR])
+        await reg.notify(request, "pull", target(request, name, manifest, tag), request[ACTOR])
         return web.Response(body=manifest.data, headers=headers)
 
     async def put_manifest(request: web.Request, params: dict[str, str]) -> web.StreamResponse:
@@ -139,7 +139,9 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
         await asyncio.to_thread(reg.index.add, name)
         manifest = Manifest(data, digest, parsed.media_type)
         events_tag = tags[0] if tags else ""
-        reg.notify(request, "push", target(request, name, manifest, events_tag), request[ACTOR])
+        await reg.notify(
+            request, "push", target(request, name, manifest, events_tag), request[ACTOR]
+        )
         headers = {
             **_API,
             "Location": manifest_url(request, name, digest),
@@ -161,7 +163,7 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
         actor = request[ACTOR]
         if isinstance(reference, str):
             digest = reg.store.delete_tag(name, reference)
-            reg.notify(request, "delete", {"repository": name, "tag": reference}, actor)
+            await reg.notify(request, "delete", {"repository": name, "tag": reference}, actor)
             return web.Response(status=202, headers=_API)
         manifest = reg.store.get_manifest(name, reference)
         try:
@@ -171,9 +173,9 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
         subject = parsed.subject.digest if parsed.subject else None
         removed = reg.store.delete_manifest(name, reference, subject)
         digest = manifest.digest
-        reg.notify(request, "delete", {"digest": str(digest), "repository": name}, actor)
+        await reg.notify(request, "delete", {"digest": str(digest), "repository": name}, actor)
         for tag in removed:
-            reg.notify(request, "delete", {"repository": name, "tag": tag}, actor)
+            await reg.notify(request, "delete", {"repository": name, "tag": tag}, actor)
         return web.Response(status=202, headers=_API)
 
     async def list_tags(request: web.Request, params: dict[str, str]) -> web.StreamResponse:

@@ -135,43 +135,52 @@ class Mirror:
         Raises:
             RegistryError: ``BLOB_UNKNOWN`` when the upstream does not have it or is down.
         """
-        async with self._locks[str(digest)]:
+        key = str(digest)
+        lock = self._locks[key]
+        try:
+            async with lock:
+                return await self._fetch_blob(name, digest)
+        finally:
+            if not lock.locked():
+                self._locks.pop(key, None)
+
+    async def _fetch_blob(self, name: str, digest: Digest) -> int:
+        try:
+            size = self.store.blob_size(digest)
+        except LookupError:
+            size = -1
+        if size >= 0:
+            self.store.link_blob(name, digest)
+            return size
+        upload_id = self.store.start_upload(name)
+        try:
+            resp = await self._send("GET", f"/v2/{name}/blobs/{digest}", stream=True)
             try:
-                size = self.store.blob_size(digest)
-            except LookupError:
-                size = -1
-            if size >= 0:
-                self.store.link_blob(name, digest)
-                return size
-            upload_id = self.store.start_upload(name)
-            try:
-                resp = await self._send("GET", f"/v2/{name}/blobs/{digest}", stream=True)
+                if resp.status_code != 200:
+                    raise RegistryError(
+                        "BLOB_UNKNOWN",
+                        f"blob {digest} of {name!r}: upstream answered {resp.status_code}",
+                    )
+                writer = self.store.upload_writer(name, upload_id)
                 try:
-                    if resp.status_code != 200:
-                        raise RegistryError(
-                            "BLOB_UNKNOWN",
-                            f"blob {digest} of {name!r}: upstream answered {resp.status_code}",
-                        )
-                    writer = self.store.upload_writer(name, upload_id)
-                    try:
-                        async for chunk in resp.aiter_bytes(1 << 20):
-                            writer.write(chunk)
-                    finally:
-                        writer.close()
+                    async for chunk in resp.aiter_bytes(1 << 20):
+                        writer.write(chunk)
                 finally:
-                    await resp.aclose()
-                return await asyncio.to_thread(self.store.commit_upload, name, upload_id, digest)
-            except httpx.HTTPError as exc:
+                    writer.close()
+            finally:
+                await resp.aclose()
+            return await asyncio.to_thread(self.store.commit_upload, name, upload_id, digest)
+        except httpx.HTTPError as exc:
+            self.store.cancel_upload(name, upload_id)
+            raise RegistryError(
+                "BLOB_UNKNOWN",
+                f"blob {digest} of {name!r} is not cached and upstream "
+                f"{self.cfg.remote_url} is unreachable: {exc}",
+            ) from exc
+        except RegistryError:
+            with contextlib.suppress(RegistryError):
                 self.store.cancel_upload(name, upload_id)
-                raise RegistryError(
-                    "BLOB_UNKNOWN",
-                    f"blob {digest} of {name!r} is not cached and upstream "
-                    f"{self.cfg.remote_url} is unreachable: {exc}",
-                ) from exc
-            except RegistryError:
-                with contextlib.suppress(RegistryError):
-                    self.store.cancel_upload(name, upload_id)
-                raise
+            raise
 
     async def tags(self, name: str) -> list[str]:
         """The upstream's tags, or the cached ones when it is down."""
