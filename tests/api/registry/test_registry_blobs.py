@@ -259,3 +259,30 @@ def test_abandoned_uploads_expire(start_registry) -> None:  # type: ignore[no-un
         r = c.get(location)
         assert r.status_code == 404
         assert error_codes(r) == ["BLOB_UPLOAD_UNKNOWN"]
+
+
+def test_chunk_length_must_match_its_range_and_uploads_stay_in_their_repo(
+    client: httpx.Client,
+) -> None:
+    location = client.post("/v2/demo/len/blobs/uploads/").headers["Location"]
+    r = client.patch(location, content=b"12345", headers={"Content-Range": "0-9"})
+    assert r.status_code == 400
+    assert error_codes(r) == ["SIZE_INVALID"]
+    assert client.get(location).headers["Range"] == "0-0"
+    other = location.replace("/demo/len/", "/demo/other/")
+    r = client.patch(other, content=b"x")
+    assert r.status_code == 404
+    assert error_codes(r) == ["BLOB_UPLOAD_UNKNOWN"]
+
+
+def test_a_blob_is_invisible_until_its_upload_is_committed(client: httpx.Client) -> None:
+    data = b"z" * 100_000
+    d = digest_of(data)
+    location = client.post("/v2/demo/vis/blobs/uploads/").headers["Location"]
+    client.patch(location, content=data[:50_000], headers={"Content-Range": "0-49999"})
+    assert client.head(f"/v2/demo/vis/blobs/{d}").status_code == 404
+    assert client.get(f"/v2/demo/vis/blobs/{d}").status_code == 404
+    client.patch(location, content=data[50_000:], headers={"Content-Range": "50000-99999"})
+    assert client.head(f"/v2/demo/vis/blobs/{d}").status_code == 404
+    assert client.put(location, params={"digest": d}).status_code == 201
+    assert client.get(f"/v2/demo/vis/blobs/{d}").content == data
