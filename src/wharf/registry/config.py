@@ -22,9 +22,12 @@ both understand::
 With ``storage.inmemory`` the blobs live in the process (distribution's test driver);
 ``rootdirectory`` still holds the event queues and the repository index.
 
-Wharf's own keys: ``tokenserver`` (the built-in token service: ``privatekey``,
-``htpasswd``, ``expiration``, ``grants: [{account, repository (glob), actions}]``),
-``search: {enabled}``, ``gc: {grace}``, ``limits: {manifestsize, readtimeout}``.
+Wharf's own keys: ``tokenserver`` (the built-in token service at ``/auth/token``:
+``privatekey``, ``htpasswd``, ``expiration``, ``grants: [{account, repository, actions}]``
+where ``repository`` is a glob, ``actions`` are pull/push/delete or ``*``, and
+``account`` is a user, ``*`` for every authenticated user or ``anonymous``; the catalog
+needs a ``repository: "*"`` grant with ``*``), ``search: {enabled}``, ``gc: {grace}``,
+``limits: {manifestsize, readtimeout}``.
 """
 
 from __future__ import annotations
