@@ -30,7 +30,7 @@ from wharf.registry.names import parse_digest, validate_name
 if TYPE_CHECKING:
     from wharf.registry.app import Handler, Registry
 
-__all__ = ["register"]
+__all__ = ["byte_range", "register"]
 
 _BUFFER = 1 << 20
 _CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
@@ -65,7 +65,7 @@ class _TimedFileResponse(web.FileResponse):
 _BYTES_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def _byte_range(header: str | None, size: int) -> tuple[int, int]:
+def byte_range(header: str | None, size: int) -> tuple[int, int]:
     """The inclusive byte range a ``Range`` header asks of a blob of ``size`` bytes.
 
     Raises:
@@ -253,11 +253,11 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
 
         await reg.notify(request, "pull", blob_target(request, name, digest, size), request[ACTOR])
         path = reg.store.driver.local_path(reg.store.blob_key(digest))
-        _byte_range(request.headers.get("Range"), size)  # 416 before any byte is sent
+        byte_range(request.headers.get("Range"), size)  # 416 before any byte is sent
         if path is not None:
             return _TimedFileResponse(path, headers=headers, on_sent=record_download)
         started = time.monotonic()
-        first, last = _byte_range(request.headers.get("Range"), size)
+        first, last = byte_range(request.headers.get("Range"), size)
         response = web.StreamResponse(headers={**headers, "Content-Length": str(last - first + 1)})
         if (first, last) != (0, size - 1):
             response.set_status(206)

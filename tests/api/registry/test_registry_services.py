@@ -350,3 +350,19 @@ def test_mirror_of_a_token_auth_upstream(token_registry: str, start_registry, tm
     )
     with httpx.Client(base_url=wrong.url) as c:
         assert c.get("/v2/demo/up/manifests/v1").status_code == 404
+
+
+def test_events_name_the_authenticated_actor(start_registry, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    listener = Listener()
+    try:
+        htpasswd = write_htpasswd(tmp_path / "htpasswd", {"alice": "secret"})
+        endpoint = Endpoint("hook", f"http://127.0.0.1:{listener.port}/hook", backoff=0.1)
+        reg = start_registry(htpasswd=HtpasswdAuth("wharf-test", htpasswd), endpoints=(endpoint,))
+        with httpx.Client(base_url=reg.url, auth=("alice", "secret")) as c:
+            push_image(c, "demo/actor", "v1")
+        events = listener.wait_for(3)
+        assert {e["actor"]["name"] for e in events} == {"alice"}
+        assert {e["source"]["instanceID"] for e in events} == {reg.registry.instance_id}
+        assert all(e["request"]["addr"].startswith("127.0.0.1:") for e in events)
+    finally:
+        listener.stop()
