@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import httpx
@@ -113,3 +114,61 @@ def test_two_wharf_processes_share_one_root(
         assert index_digest(back) == index_digest(oci_layout)
         assert httpx.get(f"{two.url}/v2/_catalog").json()["repositories"] == ["demo/shared"]
         assert httpx.get(f"{two.url}/v1/search?q=shared").json()["num_results"] == 1
+
+
+def add_index_tag(layout: Path, tag: str) -> str:
+    """Tag an OCI image index (one linux/amd64 entry) in ``layout``; returns its digest."""
+    index = json.loads((layout / "index.json").read_text())
+    entry = next(
+        m
+        for m in index["manifests"]
+        if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "latest"
+    )
+    image_index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": entry["digest"],
+                    "size": entry["size"],
+                    "platform": {"architecture": "amd64", "os": "linux"},
+                }
+            ],
+        }
+    ).encode()
+    digest = hashlib.sha256(image_index).hexdigest()
+    (layout / "blobs" / "sha256" / digest).write_bytes(image_index)
+    index["manifests"] = [
+        m
+        for m in index["manifests"]
+        if m.get("annotations", {}).get("org.opencontainers.image.ref.name") != tag
+    ] + [
+        {
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": f"sha256:{digest}",
+            "size": len(image_index),
+            "annotations": {"org.opencontainers.image.ref.name": tag},
+        }
+    ]
+    (layout / "index.json").write_text(json.dumps(index))
+    return f"sha256:{digest}"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_skopeo_copy_all_of_an_image_index(
+    kind: str, oci_layout: Path, workdir: Path, tmp_path: Path
+) -> None:
+    layout = tmp_path / "multi"
+    shutil.copytree(oci_layout, layout)
+    digest = add_index_tag(layout, "multi")
+    with running(kind, workdir) as reg:
+        dest = f"docker://{reg.host}/demo/multi:v1"
+        skopeo("copy", "--all", "--dest-tls-verify=false", f"oci:{layout}:multi", dest)
+        raw = skopeo("inspect", "--raw", "--tls-verify=false", dest).stdout
+        assert json.loads(raw)["mediaType"] == "application/vnd.oci.image.index.v1+json"
+        assert "sha256:" + hashlib.sha256(raw.encode()).hexdigest() == digest
+        back = tmp_path / "back"
+        skopeo("copy", "--all", "--src-tls-verify=false", dest, f"oci:{back}:v1")
+        assert index_digest(back, "v1") == digest
