@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_request import BaseRequest
 from multidict import CIMultiDict
 
@@ -176,6 +177,12 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
                     raise RegistryError(
                         "BLOB_UPLOAD_INVALID",
                         f"upload {upload_id}: client sent nothing for {reg.cfg.read_timeout:g}s; "
+                        f"{size + received + len(buf)} bytes kept, resume from there",
+                    ) from exc
+                except (ConnectionError, HttpProcessingError) as exc:
+                    raise RegistryError(
+                        "BLOB_UPLOAD_INVALID",
+                        f"upload {upload_id}: the request body broke off ({exc}); "
                         f"{size + received + len(buf)} bytes kept, resume from there",
                     ) from exc
                 buf += chunk

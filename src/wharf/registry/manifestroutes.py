@@ -13,6 +13,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from wharf.oci import Digest, mediatypes
 from wharf.registry.errcodes import RegistryError
@@ -68,6 +69,8 @@ def register(reg: Registry, handlers: dict[tuple[str, str], Handler]) -> None:
                     "MANIFEST_INVALID",
                     f"manifest upload stalled: nothing received for {reg.cfg.read_timeout:g}s",
                 ) from exc
+            except (ConnectionError, HttpProcessingError) as exc:
+                raise RegistryError("MANIFEST_INVALID", f"manifest body broke off: {exc}") from exc
             if not chunk:
                 break
             body += chunk

@@ -286,3 +286,26 @@ def test_a_blob_is_invisible_until_its_upload_is_committed(client: httpx.Client)
     assert client.head(f"/v2/demo/vis/blobs/{d}").status_code == 404
     assert client.put(location, params={"digest": d}).status_code == 201
     assert client.get(f"/v2/demo/vis/blobs/{d}").content == data
+
+
+def test_a_client_that_drops_the_connection_can_resume(client: httpx.Client, registry) -> None:  # type: ignore[no-untyped-def]
+    location = client.post("/v2/demo/drop/blobs/uploads/").headers["Location"]
+    path = location.split(registry.url, 1)[1]
+    port = int(registry.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(
+            f"PATCH {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n".encode()
+            + b"d" * 2000
+        )
+        time.sleep(0.2)
+    deadline = time.monotonic() + 5
+    while client.get(location).headers.get("Range") != "0-1999" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.get(location).headers["Range"] == "0-1999"
+    r = client.put(
+        location,
+        params={"digest": digest_of(b"d" * 5000)},
+        content=b"d" * 3000,
+        headers={"Content-Range": "2000-4999"},
+    )
+    assert r.status_code == 201
