@@ -45,6 +45,7 @@ __all__ = [
     "clone",
     "clone3",
     "error_from_errno",
+    "mount",
     "pidfd_open",
     "pidfd_send_signal",
     "pivot_root",
@@ -52,6 +53,7 @@ __all__ = [
     "setdomainname",
     "sethostname",
     "setns",
+    "umount2",
     "unshare",
 ]
 
@@ -108,6 +110,16 @@ _setdomainname = _libc.setdomainname
 _setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
 _prctl = _libc.prctl
 _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_mount = _libc.mount
+_mount.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+]
+_umount2 = _libc.umount2
+_umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _get_errno = ctypes.get_errno
 
 
@@ -260,3 +272,20 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
     data[0].permitted, data[1].permitted = permitted & mask, permitted >> 32
     data[0].inheritable, data[1].inheritable = inheritable & mask, inheritable >> 32
     _check(_syscall(_SYS_CAPSET, ctypes.byref(header), data), "capset")
+
+
+def mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> None:
+    """mount(2) with raw MS_* flags (empty strings pass NULL), for the clone child's set-up."""
+    rc = _mount(
+        source.encode() or None,
+        target.encode(),
+        fstype.encode() or None,
+        flags,
+        data.encode() or None,
+    )
+    _check(rc, f"mount {fstype or 'bind'} {source!r} on {target!r}")
+
+
+def umount2(target: str, flags: int) -> None:
+    """umount2(2) with MNT_* flags."""
+    _check(_umount2(target.encode(), flags), f"umount {target!r}")

@@ -1,0 +1,113 @@
+"""On-disk state of the engine's containers and execs, shared by the engine and the monitors.
+
+Layout under the engine's ``state_root``::
+
+    <id>/config.json       the container's OCI spec (exec reads its seccomp profile)
+    <id>/state.json        written by the monitor: pids, start times, status, started_at
+    <id>/exit.json         written by the monitor once pid 1 has exited and its output is logged
+    <id>/control.sock      the monitor's control channel (SOCK_SEQPACKET, JSON messages)
+    <id>/attach.sock       the monitor's attach socket (SOCK_STREAM)
+    <id>/exec/<exec_id>/   the same four files for each exec
+
+Every file is written whole to a temporary name, fsynced and renamed, so a reader (a new
+engine after a SIGKILL) sees the old content or the new, never half of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from typing import Any, Final
+
+from wharf.errors import InvalidArgument
+
+__all__ = [
+    "ATTACH_SOCK",
+    "CONTROL_SOCK",
+    "EXIT_FILE",
+    "SPEC_FILE",
+    "STATE_FILE",
+    "check_id",
+    "now_rfc3339",
+    "process_start_time",
+    "read_json",
+    "rfc3339",
+    "write_json_atomic",
+]
+
+SPEC_FILE: Final = "config.json"
+STATE_FILE: Final = "state.json"
+EXIT_FILE: Final = "exit.json"
+CONTROL_SOCK: Final = "control.sock"
+ATTACH_SOCK: Final = "attach.sock"
+
+_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def check_id(kind: str, value: str) -> str:
+    """Return ``value`` if it is a safe container or exec id (a single path component).
+
+    Raises:
+        InvalidArgument: the id is empty, too long, or has characters outside
+            ``[A-Za-z0-9_.-]``.
+    """
+    if not _ID_RE.match(value):
+        raise InvalidArgument(
+            f"{kind} id {value!r}: expected 1-128 characters of [A-Za-z0-9_.-], "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def rfc3339(ns: int) -> str:
+    """``ns`` nanoseconds since the epoch as RFC 3339 UTC with nine fractional digits."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+
+
+def now_rfc3339() -> str:
+    return rfc3339(time.time_ns())
+
+
+def write_json_atomic(path: str, value: dict[str, Any]) -> None:
+    """Write ``value`` as JSON to ``path`` through a temp file, fsync and rename."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    data = json.dumps(value, separators=(",", ":")).encode()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def read_json(path: str) -> dict[str, Any] | None:
+    """The JSON object at ``path``, or None when the file does not exist."""
+    try:
+        with open(path, "rb") as f:
+            value = json.load(f)
+    except FileNotFoundError:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"state file {path}: expected a JSON object")
+    return value
+
+
+def process_start_time(pid: int) -> int | None:
+    """Field 22 of ``/proc/PID/stat`` (start time in clock ticks), or None if ``pid`` is gone.
+
+    Stored beside every pid so that a recycled pid is never mistaken for our process.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])

@@ -1,0 +1,175 @@
+"""The :class:`Cgroup` protocol both hierarchies implement, and helpers they share."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import errno
+import os
+import time
+from collections.abc import Iterable
+from typing import Final, Protocol
+
+from wharf.errors import Conflict, InvalidArgument
+from wharf.runtime.cgroups.resources import Resources
+from wharf.runtime.cgroups.stats import CgroupStats
+from wharf.runtime.syscalls import error_from_errno
+
+__all__ = ["Cgroup", "FreezerState", "check_path", "remove_dirs", "rollback", "signal_all"]
+
+_RMDIR_POLL_S: Final = 0.002
+
+
+class FreezerState(enum.Enum):
+    """A cgroup's freezer state (v1 ``freezer.state`` words)."""
+
+    THAWED = "THAWED"
+    FREEZING = "FREEZING"
+    FROZEN = "FROZEN"
+
+
+class Cgroup(Protocol):
+    """One container's cgroup, in every hierarchy it spans.
+
+    Lifecycle: ``open_cgroup(path)`` (no side effect) -> :meth:`create` -> the container's
+    first process joins (:meth:`join_fds` from the child, :meth:`dir_fd` with clone3, or
+    :meth:`add_process`) -> :meth:`update` / :meth:`freeze` / :meth:`stats` while it runs
+    -> :meth:`destroy`. A fresh ``open_cgroup`` with the same path finds it again (after an
+    engine restart): the kernel is the only state.
+    """
+
+    @property
+    def path(self) -> str:
+        """The cgroupsPath this object was opened with, normalised (absolute)."""
+        ...
+
+    @property
+    def version(self) -> int:
+        """1 or 2."""
+        ...
+
+    @property
+    def devices_enforced(self) -> bool:
+        """Whether :meth:`create` enforces ``linux.resources.devices`` on this host."""
+        ...
+
+    def exists(self) -> bool:
+        """True when the cgroup directory exists in at least one hierarchy."""
+        ...
+
+    def create(self, resources: Resources) -> None:
+        """Make the cgroup and write its limits; on failure remove everything it made."""
+        ...
+
+    def update(self, resources: Resources) -> None:
+        """Write new limits to the existing cgroup (``runc update``, ``docker update``)."""
+        ...
+
+    def join_fds(self) -> list[int]:
+        """Open the files a new single-threaded child writes ``b"0"`` to, to join.
+
+        The fds are O_CLOEXEC. The caller owns them: it hands them to the child (which
+        writes ``b"0"`` to each before execve) and closes its copies after clone.
+        """
+        ...
+
+    def dir_fd(self) -> int:
+        """An O_CLOEXEC directory fd for ``clone3(CLONE_INTO_CGROUP)`` (v2 only); the
+        caller closes it."""
+        ...
+
+    def add_process(self, pid: int) -> None:
+        """Move the process ``pid`` (all its threads) into this cgroup."""
+        ...
+
+    def pids(self) -> list[int]:
+        """The processes in the cgroup (host pid namespace numbers)."""
+        ...
+
+    def freeze(self) -> None:
+        """Freeze every task; returns once the kernel reports FROZEN."""
+        ...
+
+    def thaw(self) -> None:
+        """Resume every task."""
+        ...
+
+    def state(self) -> FreezerState:
+        """The freezer state."""
+        ...
+
+    def kill_all(self, sig: int) -> int:
+        """Send ``sig`` to every process, freezing first so none can fork away.
+
+        Returns:
+            how many processes were signalled.
+        """
+        ...
+
+    def stats(self) -> CgroupStats:
+        """A snapshot of the counters."""
+        ...
+
+    def destroy(self, *, kill: bool = False, timeout: float = 5.0) -> None:
+        """Remove the cgroup's directories, waiting up to ``timeout`` for exiting tasks to
+        drain; with ``kill``, SIGKILL what is left first. Removing a missing cgroup is a
+        no-op."""
+        ...
+
+
+def check_path(path: str) -> str:
+    """Validate an OCI ``linux.cgroupsPath`` and return it without trailing slashes.
+
+    Raises:
+        InvalidArgument: empty, ``..``/``.`` components, or characters the kernel refuses.
+    """
+    name = "linux.cgroupsPath"
+    if not isinstance(path, str) or not path.strip("/"):
+        raise InvalidArgument(f"{name}: must be a non-empty path like '/wharf/<id>', got {path!r}")
+    parts = [p for p in path.split("/") if p]
+    for part in parts:
+        if part in (".", "..") or "\0" in part or "\n" in part:
+            raise InvalidArgument(f"{name}: component {part!r} is not allowed in {path!r}")
+    return ("/" if path.startswith("/") else "") + "/".join(parts)
+
+
+def remove_dirs(dirs: Iterable[str], *, timeout: float, what: str) -> None:
+    """rmdir each directory (deepest first as given), retrying EBUSY until ``timeout``.
+
+    Raises:
+        Conflict: a directory still has tasks after ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    for d in dirs:
+        while True:
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as exc:
+                if exc.errno != errno.EBUSY:
+                    raise error_from_errno(exc.errno or errno.EIO, f"{what}: rmdir {d}") from exc
+                if time.monotonic() >= deadline:
+                    raise Conflict(
+                        f"{what}: {d} still has processes after {timeout:g}s"
+                        " (pass kill=True to kill them)"
+                    ) from exc
+                time.sleep(_RMDIR_POLL_S)
+
+
+def rollback(created: Iterable[str]) -> None:
+    """Best-effort rmdir of directories a failed create made (no task joined them yet)."""
+    for d in reversed(list(created)):
+        with contextlib.suppress(OSError):
+            os.rmdir(d)
+
+
+def signal_all(pids: Iterable[int], sig: int) -> int:
+    """Send ``sig`` to each pid that still exists; returns how many were signalled."""
+    count = 0
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+            count += 1
+    return count

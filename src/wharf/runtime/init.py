@@ -1,0 +1,382 @@
+"""The container's first process: set-up in the clone child, then execve.
+
+:func:`child_main` runs in the child that ``syscalls.clone(plan.clone_flags)`` returned 0
+in; it is pid 1 of the new pid namespace. The steps, in the order the kernel requires:
+
+ 1. stdio onto 0/1/2; parent-death signal; umask 0.
+ 2. (new user namespace) wait for the parent to write the uid/gid maps; become root in it.
+ 3. join namespaces by path (setns); join the cgroups by writing ``0`` to the pre-opened
+    v1 ``tasks`` fds; then unshare the cgroup namespace, so its root is our cgroup.
+ 4. rootfs: propagation, rootfs, spec mounts, /dev, console pty (:mod:`.rootfs`).
+ 5. hooks point (prestart/createRuntime in the parent, createContainer here).
+ 6. pivot_root; sysctls; masked/read-only paths; read-only root; hostname; oom_score_adj.
+ 7. rlimits; user (groups, gid, uid with keep-caps); capabilities; umask; cwd; find
+    ``args[0]`` (not found / not executable are reported as distinct kinds).
+ 8. report ready; wait for start (the start fifo or a ``START`` message).
+ 9. startContainer hooks; no_new_privs; seccomp (last: it may forbid what came before);
+    default signal dispositions; close every other fd; execve.
+
+Any failure before 8 is reported over the sync channel with the step, errno and message
+(:func:`wharf.runtime.sync.error_from_failure` turns it into an error kind) and the child
+exits; the container's namespaces and mounts die with it. The child uses only ``os``,
+pre-resolved ctypes functions and already-imported modules: no imports, no logging.
+
+:func:`exec_child_main` is the ``exec`` equivalent: it joins every namespace and the
+cgroups of a running container, forks once with ``CLONE_PARENT`` so the new process is in
+the container's pid namespace, and that process sets up the user and execs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import gc
+import os
+import resource
+import signal
+import socket
+import stat
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, NoReturn, Protocol
+
+from wharf.runtime import rootfs, syscalls
+from wharf.runtime.config import Plan, ProcessPlan
+from wharf.runtime.hooks import run_hooks
+from wharf.runtime.sync import HOOKS, MAPPED, PID, READY, START, SyncChannel
+
+__all__ = [
+    "CapabilityApplier",
+    "ChildHandles",
+    "FilterLoader",
+    "child_main",
+    "exec_child_main",
+]
+
+_PR_SET_PDEATHSIG: Final = 1
+_PR_SET_NO_NEW_PRIVS: Final = 38
+_TIOCSCTTY: Final = 0x540E
+_TIOCSWINSZ: Final = 0x5414
+_RLIM_INFINITY_FROM: Final = 2**63
+
+
+class CapabilityApplier(Protocol):
+    """Prepared capability sets (``wharf.runtime.capabilities.PreparedCapabilities``):
+    drops the bounding set, switches to the user keeping capabilities, sets the rest."""
+
+    def apply(self, *, uid: int, gid: int, additional_gids: Sequence[int]) -> None: ...
+
+
+class FilterLoader(Protocol):
+    """A seccomp filter compiled in the parent (``wharf.runtime.seccomp``), loaded in the child."""
+
+    def load(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ChildHandles:
+    """Open resources the parent prepared for the child (the plan holds only values).
+
+    Attributes:
+        cgroup_fds: pre-opened v1 ``tasks`` files; the child writes ``0`` to each and closes.
+        console_socket: a connected unix socket; with ``process.terminal`` the child sends
+            the pty master over it (runc's ``--console-socket`` protocol).
+        start_fifo: a fifo opened O_RDWR; the child blocks reading one byte from it after
+            set-up (``create``/``start`` across processes). -1: wait for ``START`` on sync.
+        stdio: fds to put on 0, 1, 2 (the monitor's pipes); None keeps the inherited ones.
+        seccomp: the compiled filter to load last, or None.
+        capabilities: the sets to apply after the user switch, or None to keep root's.
+    """
+
+    cgroup_fds: tuple[int, ...] = ()
+    console_socket: int = -1
+    start_fifo: int = -1
+    stdio: tuple[int, int, int] | None = None
+    seccomp: FilterLoader | None = None
+    capabilities: CapabilityApplier | None = None
+
+
+class _Failure(Exception):
+    def __init__(self, kind: str, err: int, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.err = err
+
+
+def _write_file(path: str, data: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, data.encode())
+    finally:
+        os.close(fd)
+
+
+def _own_cgroups() -> list[tuple[str, str]]:
+    """(hierarchy directory under /sys/fs/cgroup, path) from /proc/self/cgroup."""
+    out = []
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            name = controllers.removeprefix("name=") if controllers else "unified"
+            out.append((name, path))
+    return out
+
+
+def _find_executable(args0: str, path_env: str) -> str:
+    candidates = [args0] if "/" in args0 else [f"{d}/{args0}" for d in path_env.split(":") if d]
+    denied = ""
+    for candidate in candidates:
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and os.access(candidate, os.X_OK):
+            return candidate
+        denied = denied or candidate
+    if denied:
+        raise _Failure("exec-denied", 13, f"exec {args0!r}: {denied} is not executable")
+    where = "" if "/" in args0 else f" in $PATH ({path_env})"
+    raise _Failure("exec-not-found", 2, f"exec {args0!r}: executable file not found{where}")
+
+
+def _setup_process(process: ProcessPlan, handles: ChildHandles) -> str:
+    """rlimits, user, capabilities, umask, cwd; returns the resolved executable path."""
+    for res, soft, hard in process.rlimits:
+        resource.setrlimit(
+            res,
+            (
+                resource.RLIM_INFINITY if soft >= _RLIM_INFINITY_FROM else soft,
+                resource.RLIM_INFINITY if hard >= _RLIM_INFINITY_FROM else hard,
+            ),
+        )
+    if handles.capabilities is not None:
+        handles.capabilities.apply(
+            uid=process.uid, gid=process.gid, additional_gids=process.additional_gids
+        )
+    else:
+        os.setgroups(list(process.additional_gids))
+        os.setresgid(process.gid, process.gid, process.gid)
+        os.setresuid(process.uid, process.uid, process.uid)
+    os.umask(0o022 if process.umask is None else process.umask)
+    try:
+        os.chdir(process.cwd)
+    except OSError as exc:
+        raise _Failure(
+            "errno", exc.errno or 0, f"process.cwd {process.cwd!r}: {exc.strerror}"
+        ) from None
+    return _find_executable(process.args[0], process.path)
+
+
+def _reset_and_exec(path: str, process: ProcessPlan, handles: ChildHandles) -> NoReturn:
+    """The last steps before execve; failures here go to stderr as exit 127/126."""
+    if process.no_new_privileges:
+        syscalls.prctl(_PR_SET_NO_NEW_PRIVS, 1)
+    if handles.seccomp is not None:
+        handles.seccomp.load()
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP) and signal.getsignal(sig) not in (
+            signal.SIG_DFL,
+            None,
+        ):
+            signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    os.closerange(3, 1 << 20)
+    env = dict(e.split("=", 1) for e in process.env)
+    try:
+        os.execve(path, list(process.args), env)
+    except OSError as exc:
+        os.write(2, f"exec {process.args[0]!r}: {exc.strerror}\n".encode())
+        os._exit(127 if exc.errno == 2 else 126)
+
+
+def _terminal(process: ProcessPlan, handles: ChildHandles, root: str | None) -> int:
+    """Make a pty (bound on /dev/console when ``root`` is the rootfs path; ``None`` once
+    inside the container), hand its master to the console socket; returns the slave fd."""
+    if handles.console_socket < 0:
+        raise _Failure("errno", 22, "process.terminal: a console socket is needed for a pty")
+    master, slave, name = rootfs.open_pty(root or "")
+    if root is not None:
+        rootfs.bind_console(root, name)
+    if process.console_size is not None:
+        rows, cols = process.console_size
+        fcntl.ioctl(slave, _TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    sock = socket.socket(fileno=os.dup(handles.console_socket))
+    try:
+        socket.send_fds(sock, [name.encode()], [master])
+    finally:
+        sock.close()
+        os.close(master)
+        os.close(handles.console_socket)
+    return slave
+
+
+def _become_session_leader(slave: int) -> None:
+    os.setsid()
+    fcntl.ioctl(slave, _TIOCSCTTY, 0)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    if slave > 2:
+        os.close(slave)
+
+
+def _report(sync: SyncChannel, step: str, exc: BaseException) -> NoReturn:
+    if isinstance(exc, _Failure):
+        kind, err = exc.kind, exc.err
+    else:
+        kind, err = "errno", int(getattr(exc, "errno", 0) or 0)
+    try:
+        sync.fail(step, err, kind, str(exc) or type(exc).__name__)
+    finally:
+        os._exit(1)
+
+
+def child_main(plan: Plan, sync: SyncChannel, *, handles: ChildHandles) -> NoReturn:
+    """Set up the container in the clone child and execve its process; never returns.
+
+    Args:
+        plan: from :func:`wharf.runtime.config.plan_container`.
+        sync: the child's end of :func:`wharf.runtime.sync.sync_pair`.
+        handles: the open resources the parent prepared.
+    """
+    gc.disable()
+    step = "start"
+    try:
+        if handles.stdio is not None:
+            for target, fd in enumerate(handles.stdio):
+                os.dup2(fd, target)
+        syscalls.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        os.umask(0)
+        if plan.user_namespace:
+            step = "user namespace"
+            tag, _ = sync.recv()
+            if tag != MAPPED:
+                os._exit(1)
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        step = "join namespaces"
+        for flag, path in plan.joins:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                syscalls.setns(fd, flag)
+            finally:
+                os.close(fd)
+        step = "join cgroups"
+        for fd in handles.cgroup_fds:
+            os.write(fd, b"0")
+            os.close(fd)
+        cgroups = _own_cgroups()
+        if plan.unshare_cgroup:
+            syscalls.unshare(syscalls.CLONE_NEWCGROUP)
+        step = "rootfs"
+        rootfs.prepare_rootfs(plan, cgroups)
+        slave = -1
+        if plan.process.terminal:
+            step = "console"
+            slave = _terminal(plan.process, handles, plan.rootfs)
+        state = b""
+        hooks = plan.hooks
+        if (
+            hooks.prestart
+            or hooks.create_runtime
+            or hooks.create_container
+            or (hooks.start_container)
+        ):
+            step = "hooks"
+            sync.send(HOOKS)
+            tag, state = sync.recv()
+            if not tag:
+                os._exit(1)
+            run_hooks(hooks.create_container, state, point="createContainer")
+        step = "pivot_root"
+        rootfs.pivot_into(plan.rootfs)
+        step = "sysctl"
+        for path, value in plan.sysctls:
+            _write_file(path, value)
+        step = "masked and read-only paths"
+        rootfs.finalize_rootfs(plan)
+        step = "hostname"
+        if plan.hostname is not None:
+            syscalls.sethostname(plan.hostname)
+        if plan.domainname is not None:
+            syscalls.setdomainname(plan.domainname)
+        if plan.process.oom_score_adj is not None:
+            step = "oom_score_adj"
+            _write_file("/proc/self/oom_score_adj", str(plan.process.oom_score_adj))
+        if slave >= 0:
+            _become_session_leader(slave)
+        step = "process"
+        executable = _setup_process(plan.process, handles)
+        syscalls.prctl(_PR_SET_PDEATHSIG, 0)
+        step = "ready"
+        sync.send(READY)
+    except BaseException as exc:
+        _report(sync, step, exc)
+    if handles.start_fifo >= 0:
+        started = os.read(handles.start_fifo, 1)
+    else:
+        tag, _ = sync.recv()
+        started = b"x" if tag == START else b""
+    if not started:
+        os._exit(1)
+    sync.close()
+    if hooks.start_container:
+        try:
+            run_hooks(hooks.start_container, state, point="startContainer")
+        except BaseException as exc:
+            os.write(2, f"{exc}\n".encode())
+            os._exit(1)
+    _reset_and_exec(executable, plan.process, handles)
+
+
+def exec_child_main(
+    process: ProcessPlan,
+    namespaces: tuple[tuple[int, str], ...],
+    sync: SyncChannel,
+    *,
+    handles: ChildHandles,
+) -> NoReturn:
+    """Enter a running container and execve ``process`` there; never returns.
+
+    Runs in a plain clone child of the caller (no new namespaces). It joins
+    ``namespaces`` ((CLONE_NEW* flag, ``/proc/PID/ns/*`` path), user first and mount
+    last, as :func:`wharf.runtime.config.plan_exec` orders them) and the cgroups, then
+    clones again with ``CLONE_PARENT``: the new process is the caller's child, inside the
+    container's pid namespace. It sends ``P<pid>`` (its host pid) and exits; the new
+    process sets up the user, terminal and limits, sends ``R`` (or ``E``) and execs at once.
+    """
+    gc.disable()
+    step = "join namespaces"
+    try:
+        if handles.stdio is not None:
+            for target, fd in enumerate(handles.stdio):
+                os.dup2(fd, target)
+        fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), flag) for flag, path in namespaces]
+        for fd, flag in fds:
+            syscalls.setns(fd, flag)
+            os.close(fd)
+        step = "join cgroups"
+        for fd in handles.cgroup_fds:
+            os.write(fd, b"0")
+            os.close(fd)
+        step = "clone"
+        pid = syscalls.clone(syscalls.CLONE_PARENT)
+    except BaseException as exc:
+        _report(sync, step, exc)
+    if pid:
+        sync.send(PID, str(pid).encode())
+        os._exit(0)
+    try:
+        slave = -1
+        if process.terminal:
+            step = "console"
+            slave = _terminal(process, handles, None)
+            _become_session_leader(slave)
+        if process.oom_score_adj is not None:
+            _write_file("/proc/self/oom_score_adj", str(process.oom_score_adj))
+        step = "process"
+        executable = _setup_process(process, handles)
+        sync.send(READY)
+        sync.close()
+    except BaseException as exc:
+        _report(sync, step, exc)
+    _reset_and_exec(executable, process, handles)

@@ -1,0 +1,234 @@
+"""The parent's half of container creation: clone, answer the child, report its errors.
+
+:func:`launch` does one raw ``clone(plan.clone_flags)``; the child runs
+:func:`wharf.runtime.init.child_main`, the parent writes the user namespace maps, runs the
+runtime hooks when asked and returns once the child is ready (blocked before execve) or
+raises the child's error after reaping it: nothing is left behind, since the namespaces
+and every mount the child made die with it. The engine's monitor and the
+``wharf-runtime`` CLI both call it; both must be single-threaded at that point.
+
+:func:`launch_exec` is the same for ``exec`` into a running container.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from wharf.errors import NotFound
+from wharf.runtime import syscalls
+from wharf.runtime.capabilities import CapabilitySets, PreparedCapabilities
+from wharf.runtime.config import Plan, ProcessPlan
+from wharf.runtime.init import ChildHandles, child_main, exec_child_main
+from wharf.runtime.seccomp import PreparedFilter, compile_filter, prepare_filter
+from wharf.runtime.sync import (
+    FAILED,
+    HOOKS,
+    HOOKS_DONE,
+    MAPPED,
+    PID,
+    READY,
+    SetupFailed,
+    SyncChannel,
+    error_from_failure,
+    sync_pair,
+)
+
+__all__ = ["Launched", "cgroup_join_fds", "launch", "launch_exec", "prepare_security"]
+
+
+@dataclass(frozen=True)
+class Launched:
+    """A created container: pid 1 (host pid) waiting to be started.
+
+    Attributes:
+        pid: host pid of the container's pid 1.
+        sync: the parent's end of the sync channel; send ``START`` on it (when no start
+            fifo was given), then close it.
+    """
+
+    pid: int
+    sync: SyncChannel
+
+
+def prepare_security(
+    process: ProcessPlan, seccomp: Mapping[str, Any] | None
+) -> tuple[PreparedCapabilities | None, PreparedFilter | None]:
+    """Capability sets and the seccomp filter, compiled in the parent for the child.
+
+    Raises:
+        InvalidArgument: an unknown capability name or a bad seccomp rule, naming the field.
+    """
+    caps = None
+    if process.capabilities is not None:
+        caps = CapabilitySets.from_spec(process.capabilities.to_json()).prepare()
+    bpf = None
+    if seccomp is not None:
+        flags = seccomp.get("flags") or ()
+        bpf = prepare_filter(compile_filter(seccomp), flags=flags)
+    return caps, bpf
+
+
+def _abort(pid: int, sync: SyncChannel) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+    sync.close()
+
+
+def _write_maps(pid: int, plan: Plan) -> None:
+    for name, text in (("uid_map", plan.uid_map), ("gid_map", plan.gid_map)):
+        fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, text.encode())
+        except OSError as exc:
+            raise syscalls.error_from_errno(
+                exc.errno or 0,
+                f"container {plan.container_id}: linux.{name[:3]}Mappings: cannot write "
+                f"{text.strip()!r}",
+            ) from None
+        finally:
+            os.close(fd)
+
+
+def _clone_in_pid_ns(flags: int, join_pid: str) -> int:
+    """clone, inside the pid namespace at ``join_pid`` when given (setns of a pid
+    namespace only moves the caller's future children, so the caller steps back after)."""
+    if not join_pid:
+        return syscalls.clone(flags)
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    target = os.open(join_pid, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        syscalls.setns(target, syscalls.CLONE_NEWPID)
+        try:
+            return syscalls.clone(flags)
+        finally:
+            syscalls.setns(own, syscalls.CLONE_NEWPID)
+    finally:
+        os.close(own)
+        os.close(target)
+
+
+def launch(
+    plan: Plan,
+    *,
+    handles: ChildHandles,
+    on_hooks: Callable[[int], bytes] | None = None,
+) -> Launched:
+    """Create the container's pid 1 and wait until its set-up is done.
+
+    Args:
+        plan: the container's plan.
+        handles: open resources for the child; the caller closes its copies afterwards.
+        on_hooks: called with pid 1's host pid when the child reaches the hooks point:
+            runs prestart and createRuntime hooks and returns the state JSON that the
+            child passes to createContainer/startContainer hooks.
+
+    Raises:
+        ExecutableNotFound, NotExecutable: ``process.args[0]`` (exit 127 / 126).
+        WharfError: the kind of whatever failed, the message naming the step.
+    """
+    parent, child = sync_pair()
+    pid = _clone_in_pid_ns(plan.clone_flags, plan.join_pid)
+    if pid == 0:
+        parent.close()
+        child_main(plan, child, handles=handles)
+    child.close()
+    try:
+        if plan.user_namespace:
+            _write_maps(pid, plan)
+            parent.send(MAPPED)
+        while True:
+            tag, payload = parent.recv()
+            if tag == READY:
+                return Launched(pid, parent)
+            if tag == HOOKS:
+                parent.send(HOOKS_DONE, on_hooks(pid) if on_hooks is not None else b"{}")
+            elif tag == FAILED:
+                raise error_from_failure(payload, plan.container_id)
+            else:
+                raise SetupFailed(f"container {plan.container_id}: init died during set-up")
+    except BaseException:
+        _abort(pid, parent)
+        raise
+
+
+def cgroup_join_fds(pid: int) -> tuple[int, ...]:
+    """Open the v1 ``tasks`` file of each hierarchy ``pid`` is in (for exec to join).
+
+    Raises:
+        NotFound: the process is gone.
+    """
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        raise NotFound(f"process {pid}: not running") from None
+    fds = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if not controllers:
+            continue
+        name = controllers.removeprefix("name=")
+        with contextlib.suppress(FileNotFoundError):
+            fds.append(
+                os.open(
+                    f"/sys/fs/cgroup/{name}{path.rstrip('/')}/tasks", os.O_WRONLY | os.O_CLOEXEC
+                )
+            )
+    return tuple(fds)
+
+
+def launch_exec(
+    process: ProcessPlan,
+    namespaces: tuple[tuple[int, str], ...],
+    *,
+    container_id: str,
+    handles: ChildHandles,
+) -> int:
+    """Start ``process`` inside a running container; returns its host pid (our child).
+
+    Args:
+        process: from :func:`wharf.runtime.config.plan_process`.
+        namespaces: from :func:`wharf.runtime.config.plan_exec`.
+        container_id: for messages.
+        handles: cgroup fds (e.g. :func:`cgroup_join_fds`), console socket, stdio, seccomp,
+            capabilities; the caller closes its copies afterwards.
+
+    Raises:
+        ExecutableNotFound, NotExecutable: ``process.args[0]`` (exit 127 / 126).
+        WharfError: whatever else failed, naming the step.
+    """
+    parent, child = sync_pair()
+    helper = syscalls.clone(0)
+    if helper == 0:
+        parent.close()
+        exec_child_main(process, namespaces, child, handles=handles)
+    child.close()
+    pid = 0
+    try:
+        tag, payload = parent.recv()
+        os.waitpid(helper, 0)
+        if tag == FAILED:
+            raise error_from_failure(payload, container_id)
+        if tag != PID:
+            raise SetupFailed(f"container {container_id}: exec helper died")
+        pid = int(payload)
+        tag, payload = parent.recv()
+        if tag == FAILED:
+            raise error_from_failure(payload, container_id)
+        if tag != READY:
+            raise SetupFailed(f"container {container_id}: exec process died during set-up")
+        parent.close()
+        return pid
+    except BaseException:
+        if pid:
+            _abort(pid, parent)
+        else:
+            parent.close()
+        raise

@@ -1,0 +1,885 @@
+"""The per-container (and per-exec) monitor: a small process that outlives the engine.
+
+The zygote forks one monitor per request; the monitor starts its own session, so it is
+no one's child that dies with the engine. It:
+
+1. prepares stdio (a pty, or pipes), the cgroup (native containers) and two pipes to talk
+   to its child;
+2. launches pid 1: one raw ``clone(2)`` running ``wharf.runtime.init.child_main`` (the
+   native fast path, through ``wharf.runtime.launch``), or ``runc create`` / ``crun
+   create`` (then it is the container's subreaper);
+3. answers the engine on the request's reply socket (``{"pid": ...}`` or an error kind),
+   and keeps that socket as the engine's control session;
+4. serves until pid 1 exits: copies output to the json-file log and to attach clients,
+   feeds stdin from attach clients, and answers control messages (``start``, ``resize``,
+   ``close_stdin``) on the session or on ``control.sock``;
+5. once pid 1 has exited and its output has drained, writes ``exit.json`` atomically,
+   removes the cgroup and exits. Its exit is what the engine's ``exit_fd`` (a pidfd of
+   the monitor) reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gc
+import json
+import os
+import select
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import termios
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, NoReturn
+
+from wharf.errors import (
+    AlreadyExists,
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+    WharfError,
+)
+from wharf.mount import Mount
+from wharf.runtime import syscalls
+from wharf.runtime._engine_binary import binary_command
+from wharf.runtime._engine_io import STDERR, STDOUT, LogWriter, stdcopy_frame
+from wharf.runtime._engine_state import (
+    ATTACH_SOCK,
+    CONTROL_SOCK,
+    EXIT_FILE,
+    SPEC_FILE,
+    STATE_FILE,
+    now_rfc3339,
+    process_start_time,
+    read_json,
+    write_json_atomic,
+)
+from wharf.runtime._engine_types import ContainerIO
+from wharf.runtime.cgroups import Cgroup, Resources, open_cgroup
+from wharf.runtime.config import ProcessPlan, plan_container, plan_exec, plan_process
+from wharf.runtime.hooks import run_hooks
+from wharf.runtime.init import ChildHandles
+from wharf.runtime.launch import cgroup_join_fds, launch, launch_exec, prepare_security
+from wharf.runtime.spec import Hook, Process, Spec
+from wharf.runtime.sync import START, SyncChannel
+
+__all__ = ["ERROR_KINDS", "LaunchRequest", "run_monitor"]
+
+ERROR_KINDS: Final[dict[str, type[WharfError]]] = {
+    k.__name__: k
+    for k in (
+        AlreadyExists,
+        Conflict,
+        FailedPrecondition,
+        InvalidArgument,
+        NotFound,
+        PermissionDenied,
+        Unavailable,
+        WharfError,
+    )
+}
+_PR_SET_CHILD_SUBREAPER: Final = 36
+_NS_ORDER: Final = (  # setns order for exec: user first would go here; mnt last
+    ("ipc", syscalls.CLONE_NEWIPC),
+    ("uts", syscalls.CLONE_NEWUTS),
+    ("net", syscalls.CLONE_NEWNET),
+    ("cgroup", syscalls.CLONE_NEWCGROUP),
+    ("mnt", syscalls.CLONE_NEWNS),
+)
+_DRAIN_SECONDS: Final = 2.0
+_REPLY_TIMEOUT: Final = 30.0
+_MAX_CLIENT_BUFFER: Final = 8 << 20
+_EXEC_REPLAY_LIMIT: Final = 1 << 20
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """What the engine asks the zygote for: one container or one exec, as JSON."""
+
+    kind: str  # "container" | "exec"
+    container_id: str
+    exec_id: str
+    state_dir: str  # this container's or exec's own state directory
+    container_dir: str  # the container's state directory (== state_dir for a container)
+    bundle_dir: str
+    spec: dict[str, Any]  # a container's whole spec; an exec's {"process": ...}
+    rootfs_mounts: tuple[Mount, ...]
+    io: ContainerIO
+    binary: str = ""  # "" for the native fast path, else a runc-compatible binary
+    binary_root: str = ""
+    start_now: bool = False  # an exec started at once (else at the "start" control op)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "container_id": self.container_id,
+            "exec_id": self.exec_id,
+            "state_dir": self.state_dir,
+            "container_dir": self.container_dir,
+            "bundle_dir": self.bundle_dir,
+            "spec": self.spec,
+            "rootfs_mounts": [
+                [m.type, m.source, list(m.options), m.target] for m in self.rootfs_mounts
+            ],
+            "io": self.io.to_json(),
+            "binary": self.binary,
+            "binary_root": self.binary_root,
+            "start_now": self.start_now,
+        }
+
+    @classmethod
+    def from_json(cls, v: dict[str, Any]) -> LaunchRequest:
+        return cls(
+            kind=v["kind"],
+            container_id=v["container_id"],
+            exec_id=v["exec_id"],
+            state_dir=v["state_dir"],
+            container_dir=v["container_dir"],
+            bundle_dir=v["bundle_dir"],
+            spec=v["spec"],
+            rootfs_mounts=tuple(Mount(t, s, tuple(o), g) for t, s, o, g in v["rootfs_mounts"]),
+            io=ContainerIO.from_json(v["io"]),
+            binary=v["binary"],
+            binary_root=v["binary_root"],
+            start_now=v["start_now"],
+        )
+
+
+@dataclass
+class _Client:
+    sock: socket.socket
+    out: bytearray = field(default_factory=bytearray)
+    reading: bool = True
+
+
+def _set_winsize(fd: int, height: int, width: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+
+def _nonblock(fd: int) -> None:
+    os.set_blocking(fd, False)
+
+
+class _Monitor:
+    def __init__(self, req: LaunchRequest) -> None:
+        self.req = req
+        self.io = req.io
+        self.pid = 0
+        self.status: int | None = None
+        self.cgroup: Cgroup | None = None
+        self.master = -1  # pty master (terminal)
+        self.stdin_w = -1  # container stdin (pipes)
+        self.outputs: dict[int, int] = {}  # fd -> stream
+        self.sync: SyncChannel | None = None
+        self.poststart: tuple[Hook, ...] = ()
+        self.console_sock: socket.socket | None = None
+        self.pid1 = 0
+        self.exec_process: ProcessPlan | None = None
+        self.exec_seccomp: Mapping[str, Any] | None = None
+        self.exec_stdio: tuple[int, int, int] = (-1, -1, -1)
+        self.started_at: str | None = None
+        self.clients: dict[int, _Client] = {}
+        self.stdin_buf = bytearray()
+        self.replay: bytearray | None = (
+            bytearray() if req.kind == "exec" else None
+        )  # exec output kept for the first attach client (it starts before attach)
+        self.sel = selectors.DefaultSelector()
+        self.log = LogWriter(req.io.log_path)
+        self.state: dict[str, Any] = {}
+        self.binary_stdio: tuple[int, int, int] = (-1, -1, -1)
+        self.serving = False
+        self.pidfd = -1
+
+    # -- launch ----------------------------------------------------------------------
+
+    def _child_stdio(self) -> tuple[int, int, int]:
+        """(stdin, stdout, stderr) pipes for the child; keeps the monitor's ends."""
+        if self.io.stdin:
+            stdin_r, self.stdin_w = os.pipe()
+        else:
+            stdin_r = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        self.outputs[out_r] = STDOUT
+        self.outputs[err_r] = STDERR
+        return stdin_r, out_w, err_w
+
+    def launch(self) -> None:
+        req = self.req
+        if req.binary:
+            self._launch_binary()
+        elif req.kind == "container":
+            self._launch_container()
+        else:
+            self._exec_prepare()
+            if req.start_now:
+                self._start()
+
+    def _console(self) -> int:
+        """With a terminal: the child's end of a console socket (runc's protocol: the
+        child makes the pty inside the container and sends its master back)."""
+        if not self.io.terminal:
+            return -1
+        self.console_sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        return theirs.detach()
+
+    def _take_console(self) -> None:
+        sock = self.console_sock
+        assert sock is not None
+        sock.settimeout(_REPLY_TIMEOUT)
+        _, fds, _, _ = socket.recv_fds(sock, 4096, 1)
+        sock.close()
+        self.console_sock = None
+        if not fds:
+            raise FailedPrecondition(f"{self._name()}: the init sent no terminal")
+        self.master = fds[0]
+        self.outputs[self.master] = STDOUT
+
+    def _launch_container(self) -> None:
+        req = self.req
+        write_json_atomic(os.path.join(req.state_dir, SPEC_FILE), req.spec)
+        plan = plan_container(
+            Spec.from_json(req.spec),
+            container_id=req.container_id,
+            bundle=req.bundle_dir,
+            rootfs=req.rootfs_mounts,
+        )
+        caps, bpf = prepare_security(plan.process, plan.seccomp)
+        resources = Resources.from_spec(plan.resources)
+        cgroup = open_cgroup(plan.cgroups_path or f"/wharf/{req.container_id}")
+        cgroup.create(resources)
+        self.cgroup = cgroup
+        opened: list[int] = []
+        try:
+            join = tuple(cgroup.join_fds())
+            opened.extend(join)
+            console = self._console()
+            if console >= 0:
+                opened.append(console)
+            stdio = None if self.io.terminal else self._child_stdio()
+            if stdio is not None:
+                opened.extend(set(stdio))
+
+            def on_hooks(pid: int) -> bytes:
+                state = self._oci_state(pid, "creating")
+                run_hooks(plan.hooks.prestart, state, point="prestart")
+                run_hooks(plan.hooks.create_runtime, state, point="createRuntime")
+                return self._oci_state(pid, "created")
+
+            gc.disable()  # nothing to collect in a short fork-free window; keeps clone cheap
+            try:
+                launched = launch(
+                    plan,
+                    handles=ChildHandles(
+                        cgroup_fds=join,
+                        console_socket=console,
+                        stdio=stdio,
+                        capabilities=caps,
+                        seccomp=bpf,
+                    ),
+                    on_hooks=on_hooks,
+                )
+            finally:
+                gc.enable()
+            self.pid = launched.pid
+            self.sync = launched.sync
+            self.poststart = plan.hooks.poststart
+            if self.io.terminal:
+                self._take_console()
+        except BaseException:
+            cgroup.destroy(kill=True)
+            raise
+        finally:
+            for fd in opened:
+                os.close(fd)
+
+    def _oci_state(self, pid: int, status: str) -> bytes:
+        return json.dumps(
+            {
+                "ociVersion": "1.0.2",
+                "id": self.req.container_id,
+                "status": status,
+                "pid": pid,
+                "bundle": self.req.bundle_dir,
+                "annotations": self.req.spec.get("annotations") or {},
+            }
+        ).encode()
+
+    def _exec_prepare(self) -> None:
+        """Check the exec request and the container; the process starts at ``start``."""
+        req = self.req
+        self.exec_process = plan_process(Process.from_process_json(req.spec["process"]))
+        cstate = read_json(os.path.join(req.container_dir, STATE_FILE)) or {}
+        self.pid1 = int(cstate.get("pid", 0))
+        if not self.pid1 or process_start_time(self.pid1) != cstate.get("pid_start"):
+            raise Conflict(f"container {req.container_id}: cannot exec, it is not running")
+        spec = read_json(os.path.join(req.container_dir, SPEC_FILE)) or {}
+        self.exec_seccomp = Spec.from_json(spec).linux.seccomp if spec else None
+        if not self.io.terminal:
+            self.exec_stdio = self._child_stdio()
+
+    def _exec_launch(self) -> None:
+        req = self.req
+        process = self.exec_process
+        assert process is not None
+        caps, bpf = prepare_security(process, self.exec_seccomp)
+        namespaces = plan_exec(self.pid1, container_id=req.container_id)
+        join = cgroup_join_fds(self.pid1)
+        opened = list(join)
+        try:
+            console = self._console()
+            if console >= 0:
+                opened.append(console)
+            gc.disable()
+            try:
+                self.pid = launch_exec(
+                    process,
+                    namespaces,
+                    container_id=req.container_id,
+                    handles=ChildHandles(
+                        cgroup_fds=join,
+                        console_socket=console,
+                        stdio=None if self.io.terminal else self.exec_stdio,
+                        capabilities=caps,
+                        seccomp=bpf,
+                    ),
+                )
+            finally:
+                gc.enable()
+            if self.io.terminal:
+                self._take_console()
+        finally:
+            for fd in opened:
+                os.close(fd)
+            if not self.io.terminal:
+                for fd in set(self.exec_stdio):
+                    os.close(fd)
+        self.started_at = now_rfc3339()
+        self._watch()
+
+    def _launch_binary(self) -> None:
+        """pid 1 through a runc-compatible binary; we become the container's subreaper.
+
+        An exec that is not started at once runs ``BINARY exec`` only at ``start``.
+        """
+        req = self.req
+        syscalls.prctl(_PR_SET_CHILD_SUBREAPER, 1)
+        if not self.io.terminal:
+            self.binary_stdio = self._child_stdio()
+        if req.kind == "container":
+            pid_file = os.path.join(req.state_dir, "init.pid")
+            self._binary_run(["create", "--bundle", req.bundle_dir, "--pid-file", pid_file])
+        else:
+            process_file = os.path.join(req.state_dir, "process.json")
+            with open(process_file, "w") as f:
+                json.dump(req.spec["process"], f)
+            if req.start_now:
+                self._binary_start_exec()
+        self.cgroup = open_cgroup(_binary_cgroup(req))
+
+    def _binary_start_exec(self) -> None:
+        req = self.req
+        process_file = os.path.join(req.state_dir, "process.json")
+        pid_file = os.path.join(req.state_dir, "init.pid")
+        self._binary_run(["exec", "--detach", "--process", process_file, "--pid-file", pid_file])
+        self.started_at = now_rfc3339()
+
+    def _binary_run(self, args: list[str]) -> None:
+        """Run ``BINARY create|exec ...`` with our stdio (or console socket); sets self.pid."""
+        req = self.req
+        log_file = os.path.join(req.state_dir, "runtime.log")
+        pid_file = os.path.join(req.state_dir, "init.pid")
+        listener = None
+        console_args: list[str] = []
+        if self.io.terminal:
+            console_sock = os.path.join(req.state_dir, "console.sock")
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(console_sock)
+            listener.listen(1)
+            console_args = ["--console-socket", console_sock]
+            null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+            stdio = (null, null, null)
+        else:
+            stdio = self.binary_stdio
+        argv = ["--log", log_file, "--log-format", "json", *args, *console_args, req.container_id]
+        proc = subprocess.Popen(
+            binary_command(req.binary, req.binary_root, *argv),
+            stdin=stdio[0],
+            stdout=stdio[1],
+            stderr=stdio[2],
+        )
+        if listener is not None:
+            self._receive_console(listener, proc)
+        rc = proc.wait()
+        for fd in set(stdio):
+            os.close(fd)
+        if rc != 0:
+            raise _binary_error(req, _last_error(log_file) or f"{req.binary} exited with {rc}")
+        with open(pid_file) as f:
+            self.pid = int(f.read().strip())
+        self._watch()
+
+    def _receive_console(self, listener: socket.socket, proc: subprocess.Popen[bytes]) -> None:
+        listener.settimeout(30)
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            proc.kill()
+            raise Unavailable(f"{self.req.binary}: never sent the console fd") from None
+        with conn:
+            _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+        listener.close()
+        self.master = fds[0]
+        if self.io.console_size:
+            _set_winsize(self.master, *self.io.console_size)
+        self.outputs[self.master] = STDOUT
+
+    # -- serve -----------------------------------------------------------------------
+
+    def write_state(self, status: str) -> None:
+        me = os.getpid()
+        self.state = {
+            "kind": self.req.kind,
+            "id": self.req.container_id,
+            "exec_id": self.req.exec_id,
+            "pid": self.pid,
+            "pid_start": process_start_time(self.pid),
+            "monitor_pid": me,
+            "monitor_start": process_start_time(me),
+            "status": status,
+            "started_at": self.started_at,
+            "cgroup": self.cgroup.path if self.cgroup else "",
+            "binary": self.req.binary,
+            "binary_root": self.req.binary_root,
+            "bundle": self.req.bundle_dir,
+            "terminal": self.io.terminal,
+        }
+        write_json_atomic(os.path.join(self.req.state_dir, STATE_FILE), self.state)
+
+    def serve(self, session: socket.socket) -> None:
+        sel = self.sel
+        self.serving = True
+        self._watch()
+        if self.stdin_w >= 0:
+            _nonblock(self.stdin_w)
+        sel.register(self.control, selectors.EVENT_READ, self._on_control_accept)
+        sel.register(self.attach, selectors.EVENT_READ, self._on_attach_accept)
+        self._add_control(session)
+        deadline: float | None = None
+        while self.outputs or self.status is None:
+            if self.status is not None and deadline is None:
+                deadline = time.monotonic() + _DRAIN_SECONDS
+                sel.unregister(self.pidfd)
+                os.close(self.pidfd)
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            events = sel.select(timeout)
+            if deadline is not None and not events and time.monotonic() >= deadline:
+                break
+            for key, mask in events:
+                callback: Callable[[int, int], None] = key.data
+                callback(key.fd, mask)
+        self._finish()
+
+    def _watch(self) -> None:
+        """Once serving: poll pid 1's pidfd and every output fd not yet watched."""
+        if not self.serving:
+            return
+        if self.pid and self.pidfd < 0:
+            self.pidfd = syscalls.pidfd_open(self.pid)
+            self.sel.register(self.pidfd, selectors.EVENT_READ, self._on_exit)
+        watched = self.sel.get_map()
+        for fd in self.outputs:
+            if fd not in watched:
+                _nonblock(fd)
+                self.sel.register(fd, selectors.EVENT_READ, self._on_output)
+
+    def listen(self) -> None:
+        """Bind control.sock and attach.sock (before the engine hears of the container)."""
+        self.control = self._listen(CONTROL_SOCK, socket.SOCK_SEQPACKET)
+        self.attach = self._listen(ATTACH_SOCK, socket.SOCK_STREAM)
+
+    def _listen(self, name: str, kind: int) -> socket.socket:
+        path = os.path.join(self.req.state_dir, name)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        s = socket.socket(socket.AF_UNIX, kind)
+        s.bind(path)
+        s.listen(16)
+        s.setblocking(False)
+        return s
+
+    def _on_exit(self, fd: int, mask: int) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1 if self.req.binary else self.pid, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if pid == self.pid:
+                self.status = status
+        if self.status is None and process_start_time(self.pid) is None:
+            self.status = 255 << 8  # not our child (re-parented elsewhere) and gone
+
+    def _on_output(self, fd: int, mask: int) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO: the pty's last slave holder is gone
+            data = b""
+        if not data:
+            self.sel.unregister(fd)
+            os.close(fd)
+            del self.outputs[fd]
+            if fd == self.master:
+                self.master = -1
+            return
+        stream = self.outputs[fd]
+        self.log.write(stream, data)
+        out = data if self.io.terminal else stdcopy_frame(stream, data)
+        if self.replay is not None:
+            self.replay += out
+            del self.replay[: max(0, len(self.replay) - _EXEC_REPLAY_LIMIT)]
+        for client in list(self.clients.values()):
+            self._send(client, out)
+
+    # attach clients: live output out, stdin in
+
+    def _on_attach_accept(self, fd: int, mask: int) -> None:
+        listener = self.sel.get_key(fd).fileobj
+        assert isinstance(listener, socket.socket)
+        try:
+            sock, _ = listener.accept()
+        except BlockingIOError:
+            return
+        sock.setblocking(False)
+        client = _Client(sock)
+        self.clients[sock.fileno()] = client
+        self.sel.register(sock, selectors.EVENT_READ, self._on_attach_io)
+        if self.replay:
+            self._send(client, bytes(self.replay))
+        self.replay = None
+
+    def _send(self, client: _Client, data: bytes) -> None:
+        if not client.out:
+            try:
+                n = client.sock.send(data)
+            except BlockingIOError:
+                n = 0
+            except OSError:
+                self._drop(client)
+                return
+            data = data[n:]
+        if data:
+            if len(client.out) + len(data) > _MAX_CLIENT_BUFFER:
+                self._drop(client)  # a client that does not read must not stall the container
+                return
+            client.out += data
+            self._update(client)
+
+    def _update(self, client: _Client) -> None:
+        events = (selectors.EVENT_READ if client.reading else 0) | (
+            selectors.EVENT_WRITE if client.out else 0
+        )
+        fd = client.sock.fileno()
+        if events:
+            self.sel.modify(fd, events, self._on_attach_io)
+        else:
+            self.sel.unregister(fd)
+            self.sel.register(fd, selectors.EVENT_WRITE, self._on_attach_io)
+
+    def _drop(self, client: _Client) -> None:
+        fd = client.sock.fileno()
+        if self.clients.pop(fd, None) is not None:
+            self.sel.unregister(fd)
+            client.sock.close()
+
+    def _on_attach_io(self, fd: int, mask: int) -> None:
+        client = self.clients[fd]
+        if mask & selectors.EVENT_WRITE and client.out:
+            try:
+                n = client.sock.send(client.out)
+                del client.out[:n]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self._drop(client)
+                return
+        if mask & selectors.EVENT_READ and client.reading:
+            try:
+                data = client.sock.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if data:
+                self._feed_stdin(data)
+            else:
+                client.reading = False
+                if self.io.stdin_once:
+                    self._close_stdin()
+        if not client.reading and not client.out and mask & selectors.EVENT_WRITE:
+            pass
+        self._update(client)
+
+    def _feed_stdin(self, data: bytes) -> None:
+        fd = self.master if self.io.terminal else self.stdin_w
+        if fd < 0:
+            return
+        self.stdin_buf += data
+        self._flush_stdin(fd, 0)
+
+    def _flush_stdin(self, fd: int, mask: int) -> None:
+        target = self.master if self.io.terminal else self.stdin_w
+        if target < 0:
+            self.stdin_buf.clear()
+            return
+        try:
+            n = os.write(target, self.stdin_buf)
+            del self.stdin_buf[:n]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self.stdin_buf.clear()
+        if target == self.stdin_w:
+            registered = target in self.sel.get_map()
+            if self.stdin_buf and not registered:
+                self.sel.register(target, selectors.EVENT_WRITE, self._flush_stdin)
+            elif not self.stdin_buf and registered:
+                self.sel.unregister(target)
+                if self.io.stdin_once and not any(c.reading for c in self.clients.values()):
+                    self._close_stdin()
+
+    def _close_stdin(self) -> None:
+        if self.io.terminal:
+            if self.master >= 0:
+                with contextlib.suppress(OSError):
+                    os.write(self.master, b"\x04")
+            return
+        if self.stdin_w >= 0 and not self.stdin_buf:
+            if self.stdin_w in self.sel.get_map():
+                self.sel.unregister(self.stdin_w)
+            os.close(self.stdin_w)
+            self.stdin_w = -1
+
+    # control: start, resize, close_stdin
+
+    def _add_control(self, sock: socket.socket) -> None:
+        sock.setblocking(True)
+        self.sel.register(sock, selectors.EVENT_READ, self._on_control)
+
+    def _on_control_accept(self, fd: int, mask: int) -> None:
+        listener = self.sel.get_key(fd).fileobj
+        assert isinstance(listener, socket.socket)
+        with contextlib.suppress(BlockingIOError):
+            self._add_control(listener.accept()[0])
+
+    def _on_control(self, fd: int, mask: int) -> None:
+        sock = self.sel.get_key(fd).fileobj
+        assert isinstance(sock, socket.socket)
+        try:
+            data = sock.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self.sel.unregister(fd)
+            sock.close()
+            return
+        try:
+            reply = self._control(json.loads(data))
+        except WharfError as exc:
+            reply = {"kind": error_kind(exc), "message": str(exc)}
+        except (ValueError, KeyError, TypeError) as exc:
+            reply = {"kind": "InvalidArgument", "message": f"control message: {exc}"}
+        with contextlib.suppress(OSError):
+            sock.send(json.dumps(reply).encode())
+
+    def _control(self, msg: dict[str, Any]) -> dict[str, Any]:
+        op = msg["op"]
+        if op == "start":
+            self._start()
+            return {"ok": True, "started_at": self.started_at}
+        if op == "resize":
+            if self.master < 0:
+                raise FailedPrecondition(f"{self._name()}: has no terminal to resize")
+            _set_winsize(self.master, int(msg["height"]), int(msg["width"]))
+            return {"ok": True}
+        if op == "close_stdin":
+            self._close_stdin()
+            return {"ok": True}
+        if op == "ping":
+            return {"ok": True}
+        raise InvalidArgument(f"control message: unknown op {op!r}")
+
+    def _name(self) -> str:
+        r = self.req
+        return (
+            f"exec {r.exec_id} in container {r.container_id}"
+            if r.exec_id
+            else (f"container {r.container_id}")
+        )
+
+    def _start(self) -> None:
+        if self.started_at is not None:
+            raise Conflict(f"{self._name()}: already started")
+        if self.status is not None:
+            raise Conflict(f"{self._name()}: cannot start, it has exited")
+        if self.req.kind == "exec":
+            try:
+                if self.req.binary:
+                    self._binary_start_exec()
+                else:
+                    self._exec_launch()
+            except WharfError as exc:
+                # Nothing runs: record the shell's code for "not found" / "not executable".
+                self.status = (126 if isinstance(exc, PermissionDenied) else 127) << 8
+                raise
+            self.write_state("running")
+            return
+        if self.req.binary:
+            proc = subprocess.run(
+                binary_command(
+                    self.req.binary, self.req.binary_root, "start", self.req.container_id
+                ),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                check=False,
+            )
+            if proc.returncode != 0:
+                message = proc.stderr.decode(errors="replace").strip()
+                raise _binary_error(self.req, message or f"start exited with {proc.returncode}")
+        else:
+            assert self.sync is not None
+            self.sync.send(START)
+            self.sync.close()
+            self.sync = None
+        self.started_at = now_rfc3339()
+        self.write_state("running")
+        if self.poststart:
+            run_hooks(self.poststart, self._oci_state(self.pid, "running"), point="poststart")
+
+    # -- exit ------------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        self.log.flush()
+        self.log.close()
+        status = self.status if self.status is not None else 255 << 8
+        code = os.waitstatus_to_exitcode(status)
+        oom = False
+        if self.cgroup is not None and self.req.kind == "container":
+            with contextlib.suppress(WharfError, OSError):
+                oom = self.cgroup.stats().memory.oom_kills > 0
+        write_json_atomic(
+            os.path.join(self.req.state_dir, EXIT_FILE),
+            {
+                "exit_code": 128 - code if code < 0 else code,
+                "signal": -code if code < 0 else 0,
+                "oom_killed": oom,
+                "finished_at": now_rfc3339(),
+            },
+        )
+        for name in (CONTROL_SOCK, ATTACH_SOCK):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.req.state_dir, name))
+        self.control.close()
+        self.attach.close()
+        end = time.monotonic() + 1.0
+        for client in list(self.clients.values()):
+            client.sock.setblocking(True)
+            client.sock.settimeout(max(0.01, end - time.monotonic()))
+            with contextlib.suppress(OSError):
+                client.sock.sendall(client.out)
+            client.sock.close()
+        if self.req.kind == "container" and self.cgroup is not None and not self.req.binary:
+            with contextlib.suppress(WharfError, OSError):
+                self.cgroup.destroy(kill=True)
+
+
+def _binary_cgroup(req: LaunchRequest) -> str:
+    if req.kind == "exec":
+        state = read_json(os.path.join(req.container_dir, STATE_FILE)) or {}
+        return str(state.get("cgroup", ""))
+    path = (req.spec.get("linux") or {}).get("cgroupsPath") or f"/wharf/{req.container_id}"
+    return str(path)
+
+
+def _last_error(log_file: str) -> str:
+    """The last error message a runc-compatible binary wrote to its JSON ``--log``."""
+    message = ""
+    with contextlib.suppress(FileNotFoundError), open(log_file, "rb") as f:
+        for line in f:
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if entry.get("level") in ("error", "fatal"):
+                    message = str(entry.get("msg", ""))
+    return message
+
+
+def _binary_error(req: LaunchRequest, message: str) -> WharfError:
+    """Map a runc-style failure message to an error kind (127/126 cases for the engine)."""
+    text = message.lower()
+    name = f"{os.path.basename(req.binary)} {req.kind} {req.exec_id or req.container_id}"
+    if "executable file not found" in text or "no such file or directory" in text:
+        return NotFound(f"{name}: {message}")
+    if "permission denied" in text or "is a directory" in text:
+        return PermissionDenied(f"{name}: {message}")
+    return FailedPrecondition(f"{name}: {message}")
+
+
+def error_kind(exc: BaseException) -> str:
+    """The name of the ``wharf.errors`` kind ``exc`` is (FailedPrecondition if none)."""
+    for cls in type(exc).__mro__:
+        if cls.__module__ == "wharf.errors" and cls is not WharfError:
+            return cls.__name__
+    return "FailedPrecondition"
+
+
+def run_monitor(req: LaunchRequest, reply: socket.socket) -> NoReturn:
+    """The monitor's whole life (called in the zygote's forked child; never returns)."""
+    code = 0
+    try:
+        os.setsid()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        null = os.open("/dev/null", os.O_RDWR)
+        logfd = os.open(
+            os.path.join(req.state_dir, "monitor.log"),
+            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+            0o600,
+        )
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.dup2(logfd, 2)
+        os.close(null)
+        os.close(logfd)
+        monitor = _Monitor(req)
+        try:
+            monitor.launch()
+            monitor.listen()
+            monitor.write_state("running" if monitor.started_at else "created")
+        except WharfError as exc:
+            reply.send(json.dumps({"kind": error_kind(exc), "message": str(exc)}).encode())
+            os._exit(1)
+        reply.send(json.dumps({"ok": True, "state": monitor.state}).encode())
+        monitor.serve(reply)
+    except BaseException as exc:  # the last line of defence of a detached process
+        with contextlib.suppress(BaseException):
+            reply.send(json.dumps({"kind": "FailedPrecondition", "message": repr(exc)}).encode())
+            os.write(2, f"monitor {req.container_id}: {exc!r}\n".encode())
+        code = 1
+    os._exit(code)
+
+
+def wait_readable(fd: int, timeout: float) -> bool:
+    """Whether ``fd`` became readable within ``timeout`` seconds."""
+    return bool(select.select([fd], [], [], timeout)[0])

@@ -1,0 +1,233 @@
+"""Root filesystem set-up, run by the clone child inside its new mount namespace.
+
+Order (runc's ``prepareRootfs``/``finalizeRootfs``): make ``/`` private (or what
+``linux.rootfsPropagation`` says) so nothing leaks to the host; mount the engine's rootfs
+Mounts on the rootfs directory, or bind the bundle's rootfs onto itself (pivot_root needs
+a mount point); make ``spec.mounts`` in order, each target resolved inside the rootfs
+without escaping through symlinks; populate ``/dev``; then ``pivot_root(".", ".")`` and
+detach the old root. After the pivot: masked paths, read-only paths, read-only root.
+
+Only ``os`` calls and pre-resolved ctypes functions are used: this code runs in a cloned
+child that must not import anything or take locks.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import stat
+import struct
+from collections.abc import Sequence
+from typing import Final
+
+from wharf.errors import NotFound
+from wharf.mount import (
+    MNT_DETACH,
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_RDONLY,
+    MS_REC,
+    MS_REMOUNT,
+    MS_SLAVE,
+    mount_all,
+)
+from wharf.runtime import syscalls
+from wharf.runtime.config import DeviceNode, MountStep, Plan
+
+__all__ = [
+    "bind_console",
+    "finalize_rootfs",
+    "open_pty",
+    "pivot_into",
+    "prepare_rootfs",
+    "secure_join",
+]
+
+_MAX_SYMLINKS: Final = 255
+# statvfs f_flag bits that a remount must keep (the kernel locks them in a user namespace).
+_LOCKED_FLAGS: Final = MS_NOSUID | MS_NODEV | MS_NOEXEC
+
+_DEV_SYMLINKS: Final = (
+    ("/proc/self/fd", "/dev/fd"),
+    ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"),
+    ("/proc/self/fd/2", "/dev/stderr"),
+    ("pts/ptmx", "/dev/ptmx"),
+)
+
+
+def secure_join(root: str, unsafe: str) -> str:
+    """``root`` joined with ``unsafe``, following symlinks as if ``root`` were ``/``.
+
+    ``..`` and absolute symlinks never leave ``root`` (runc's securejoin). Components
+    that do not exist are appended as they are.
+    """
+    parts = unsafe.split("/")
+    current = ""
+    links = 0
+    while parts:
+        part = parts.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            current = current.rsplit("/", 1)[0]
+            continue
+        candidate = f"{current}/{part}"
+        try:
+            st = os.lstat(root + candidate)
+        except FileNotFoundError:
+            current = candidate
+            continue
+        if not stat.S_ISLNK(st.st_mode):
+            current = candidate
+            continue
+        links += 1
+        if links > _MAX_SYMLINKS:
+            raise OSError(errno.ELOOP, f"too many symlinks resolving {unsafe!r}")
+        target = os.readlink(root + candidate)
+        if target.startswith("/"):
+            current = ""
+        parts = target.split("/") + parts
+    return root + current if current else root
+
+
+def _locked(path: str) -> int:
+    return os.statvfs(path).f_flag & _LOCKED_FLAGS
+
+
+def _make_target(path: str, *, file: bool) -> None:
+    if os.path.lexists(path):
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if file:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+    else:
+        os.mkdir(path, 0o755)
+
+
+def _bind(source: str, target: str, flags: int, propagation: int) -> None:
+    syscalls.mount(source, target, "", MS_BIND | (flags & MS_REC))
+    if flags & ~(MS_BIND | MS_REC):
+        syscalls.mount("", target, "", (flags & ~MS_REC) | MS_BIND | MS_REMOUNT | _locked(target))
+    if propagation:
+        syscalls.mount("", target, "", propagation)
+
+
+def _mount_cgroups(step: MountStep, target: str, cgroups: Sequence[tuple[str, str]]) -> None:
+    """A read-only tmpfs at ``target`` with the container's own cgroup of each hierarchy
+    bound below it (runc's v1 layout). On a pure v2 host, a cgroup2 mount."""
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        syscalls.mount("cgroup", target, "cgroup2", step.flags)
+        return
+    syscalls.mount("tmpfs", target, "tmpfs", step.flags & ~MS_RDONLY, "mode=755")
+    for name, path in cgroups:
+        host = f"/sys/fs/cgroup/{name}{path if path != '/' else ''}"
+        if not os.path.isdir(host):
+            continue
+        sub = f"{target}/{name}"
+        os.mkdir(sub, 0o555)
+        _bind(host, sub, MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0)
+    if step.flags & MS_RDONLY:
+        syscalls.mount("", target, "", step.flags | MS_REMOUNT)
+
+
+def _make_device(root: str, node: DeviceNode, *, user_namespace: bool) -> None:
+    path = secure_join(root, node.path)
+    if user_namespace:
+        # mknod is not allowed in a user namespace: bind the host's node instead.
+        _make_target(path, file=True)
+        syscalls.mount(node.path, path, "", MS_BIND)
+        return
+    kind = {"c": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[node.kind]
+    if os.path.lexists(path):
+        os.unlink(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    os.mknod(path, kind | node.mode, os.makedev(node.major, node.minor))
+    os.chmod(path, node.mode)
+    os.chown(path, node.uid, node.gid)
+
+
+def prepare_rootfs(plan: Plan, cgroups: Sequence[tuple[str, str]]) -> None:
+    """Everything before pivot_root: propagation, rootfs, spec mounts, /dev.
+
+    Args:
+        plan: the container's plan.
+        cgroups: (hierarchy directory name, path) of the cgroups the child joined, for
+            ``cgroup`` mounts.
+    """
+    syscalls.mount("", "/", "", plan.root_propagation)
+    root = plan.rootfs
+    if plan.rootfs_mounts:
+        mount_all(plan.rootfs_mounts, root)
+    else:
+        syscalls.mount(root, root, "", MS_BIND | MS_REC)
+    for step in plan.mounts:
+        target = secure_join(root, step.target)
+        _make_target(target, file=step.bind and not os.path.isdir(step.source))
+        if step.cgroup:
+            _mount_cgroups(step, target, cgroups)
+        elif step.bind:
+            _bind(step.source, target, step.flags, step.propagation)
+        else:
+            syscalls.mount(step.source, target, step.fstype, step.flags, step.data)
+            if step.propagation:
+                syscalls.mount("", target, "", step.propagation)
+    for node in plan.devices:
+        _make_device(root, node, user_namespace=plan.user_namespace)
+    for source, link in _DEV_SYMLINKS:
+        path = secure_join(root, link)
+        if not os.path.lexists(path):
+            os.symlink(source, path)
+
+
+def open_pty(root: str) -> tuple[int, int, str]:
+    """A pty from the devpts instance under ``root`` (``""`` once inside the container).
+
+    Returns:
+        (master fd, slave fd, slave path inside the container).
+    """
+    master = os.open(f"{root}/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, 0x40045431, struct.pack("i", 0))  # TIOCSPTLCK: unlock
+    number = struct.unpack("I", fcntl.ioctl(master, 0x80045430, b"\0\0\0\0"))[0]  # TIOCGPTN
+    slave_path = f"/dev/pts/{number}"
+    slave = os.open(f"{root}{slave_path}", os.O_RDWR | os.O_NOCTTY)
+    return master, slave, slave_path
+
+
+def bind_console(root: str, slave_path: str) -> None:
+    """Bind the pty slave on the container's ``/dev/console``."""
+    console = f"{root}/dev/console"
+    _make_target(console, file=True)
+    syscalls.mount(f"{root}{slave_path}", console, "", MS_BIND)
+
+
+def pivot_into(root: str) -> None:
+    """Make ``root`` the new ``/`` and drop the old root (no put_old directory needed)."""
+    os.chdir(root)
+    syscalls.pivot_root(".", ".")
+    # The old root is stacked on "."; make it slave so the detach does not propagate.
+    syscalls.mount("", ".", "", MS_SLAVE | MS_REC)
+    syscalls.umount2(".", MNT_DETACH)
+    os.chdir("/")
+
+
+def finalize_rootfs(plan: Plan) -> None:
+    """After pivot_root: masked paths, read-only paths, the read-only root."""
+    for path in plan.masked_paths:
+        try:
+            if os.path.isdir(path):
+                syscalls.mount("tmpfs", path, "tmpfs", MS_RDONLY)
+            else:
+                syscalls.mount("/dev/null", path, "", MS_BIND)
+        except NotFound:
+            continue
+    for path in plan.readonly_paths:
+        if not os.path.exists(path):
+            continue
+        syscalls.mount(path, path, "", MS_BIND | MS_REC)
+        syscalls.mount("", path, "", MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | _locked(path))
+    if plan.readonly_root:
+        syscalls.mount("", "/", "", MS_BIND | MS_REMOUNT | MS_RDONLY | _locked("/"))

@@ -1,0 +1,420 @@
+"""Seccomp: ``linux.seccomp`` compiled to a BPF program, and loading it in the child.
+
+Compilation happens in the parent with libseccomp (through ctypes; Debian's
+``libseccomp2``), the way runc does it: ``seccomp_init(defaultAction)``, the spec's
+architectures added, one ``seccomp_rule_add_array`` per syscall name, then
+``seccomp_export_bpf`` into a memfd. The result is plain bytes (``struct sock_filter[]``)
+that the engine can cache per profile.
+
+Loading happens in the cloned child, which must not import or dlsym:
+``prepare_filter(bpf)`` builds the ``struct sock_fprog`` and the call arguments in the
+parent; ``PreparedFilter.load()`` is then a single pre-resolved ``seccomp(2)`` call. The
+kernel accepts a filter only from a task with no_new_privs set or with CAP_SYS_ADMIN, so
+the child either sets PR_SET_NO_NEW_PRIVS first or loads while still privileged.
+
+Rules follow runc: a syscall name libseccomp cannot resolve (unknown to this
+architecture or to libseccomp) is skipped; a rule whose action equals the default action
+is skipped; conditions on the same argument index are OR-ed (one rule each), conditions on
+different indexes AND-ed. ``default_profile(caps)`` is Docker's default profile as an OCI
+object, from ``seccomp_default.json``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import json
+import os
+import platform
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, Final
+
+from wharf.errors import FailedPrecondition, InvalidArgument, Unimplemented
+from wharf.runtime.syscalls import error_from_errno
+
+__all__ = [
+    "ACTIONS",
+    "PreparedFilter",
+    "compile_filter",
+    "default_profile",
+    "load_filter",
+    "prepare_filter",
+]
+
+_F: Final = "linux.seccomp"
+
+_ACT_KILL_THREAD: Final = 0x00000000
+_ACT_KILL_PROCESS: Final = 0x80000000
+_ACT_TRAP: Final = 0x00030000
+_ACT_ERRNO: Final = 0x00050000
+_ACT_TRACE: Final = 0x7FF00000
+_ACT_LOG: Final = 0x7FFC0000
+_ACT_ALLOW: Final = 0x7FFF0000
+
+ACTIONS: Final[frozenset[str]] = frozenset(
+    {
+        "SCMP_ACT_KILL",
+        "SCMP_ACT_KILL_PROCESS",
+        "SCMP_ACT_KILL_THREAD",
+        "SCMP_ACT_TRAP",
+        "SCMP_ACT_ERRNO",
+        "SCMP_ACT_TRACE",
+        "SCMP_ACT_ALLOW",
+        "SCMP_ACT_LOG",
+        "SCMP_ACT_NOTIFY",
+    }
+)
+_OPS: Final[dict[str, int]] = {
+    "SCMP_CMP_NE": 1,
+    "SCMP_CMP_LT": 2,
+    "SCMP_CMP_LE": 3,
+    "SCMP_CMP_EQ": 4,
+    "SCMP_CMP_GE": 5,
+    "SCMP_CMP_GT": 6,
+    "SCMP_CMP_MASKED_EQ": 7,
+}
+_FLAGS: Final[dict[str, int]] = {
+    "SECCOMP_FILTER_FLAG_TSYNC": 1,
+    "SECCOMP_FILTER_FLAG_LOG": 2,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
+}
+_NR_SCMP_ERROR: Final = -1
+_SYS_SECCOMP: Final = 317  # x86_64
+_SECCOMP_SET_MODE_FILTER: Final = 1
+_SOCK_FILTER_SIZE: Final = 8
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+_get_errno = ctypes.get_errno
+
+
+class _ArgCmp(ctypes.Structure):
+    _fields_ = [
+        ("arg", ctypes.c_uint),
+        ("op", ctypes.c_int),
+        ("datum_a", ctypes.c_uint64),
+        ("datum_b", ctypes.c_uint64),
+    ]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+@cache
+def _libseccomp() -> ctypes.CDLL:
+    name = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError as exc:
+        raise FailedPrecondition(
+            f"seccomp: cannot load {name} ({exc}); install Debian's libseccomp2"
+        ) from exc
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_init.argtypes = [ctypes.c_uint32]
+    lib.seccomp_release.argtypes = [ctypes.c_void_p]
+    lib.seccomp_release.restype = None
+    lib.seccomp_arch_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    lib.seccomp_arch_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_arch_resolve_name.restype = ctypes.c_uint32
+    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_rule_add_array.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_uint32,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.POINTER(_ArgCmp),
+    ]
+    lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    return lib
+
+
+@dataclass(frozen=True)
+class _Cond:
+    index: int
+    op: int
+    value: int
+    value_two: int
+
+
+def _action(obj: Mapping[str, Any], key: str, errno_key: str, field: str) -> int:
+    name = obj.get(key)
+    if name not in ACTIONS:
+        raise InvalidArgument(
+            f"{field}.{key}: must be one of {', '.join(sorted(ACTIONS))}, got {name!r}"
+        )
+    if name == "SCMP_ACT_NOTIFY":
+        raise Unimplemented(f"{field}.{key}: SCMP_ACT_NOTIFY (seccomp user notification)")
+    ret = obj.get(errno_key)
+    if ret is not None and (isinstance(ret, bool) or not isinstance(ret, int) or ret < 0):
+        raise InvalidArgument(f"{field}.{errno_key}: must be an errno number >= 0, got {ret!r}")
+    code = errno.EPERM if ret is None else ret & 0xFFFF
+    return {
+        "SCMP_ACT_KILL": _ACT_KILL_THREAD,
+        "SCMP_ACT_KILL_THREAD": _ACT_KILL_THREAD,
+        "SCMP_ACT_KILL_PROCESS": _ACT_KILL_PROCESS,
+        "SCMP_ACT_TRAP": _ACT_TRAP,
+        "SCMP_ACT_ERRNO": _ACT_ERRNO | code,
+        "SCMP_ACT_TRACE": _ACT_TRACE | code,
+        "SCMP_ACT_LOG": _ACT_LOG,
+        "SCMP_ACT_ALLOW": _ACT_ALLOW,
+    }[name]
+
+
+def _uint(obj: Mapping[str, Any], key: str, field: str, bits: int, *, default: int | None) -> int:
+    value = obj.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**bits:
+        raise InvalidArgument(f"{field}.{key}: must be an integer in [0, 2^{bits}), got {value!r}")
+    return value
+
+
+def _conditions(rule: Mapping[str, Any], field: str) -> list[_Cond]:
+    args = rule.get("args") or []
+    if not isinstance(args, list):
+        raise InvalidArgument(f"{field}.args: must be an array")
+    out = []
+    for i, a in enumerate(args):
+        af = f"{field}.args[{i}]"
+        if not isinstance(a, Mapping):
+            raise InvalidArgument(f"{af}: must be an object")
+        if a.get("op") not in _OPS:
+            raise InvalidArgument(
+                f"{af}.op: must be one of {', '.join(sorted(_OPS))}, got {a.get('op')!r}"
+            )
+        index = _uint(a, "index", af, 32, default=None)
+        if index > 5:
+            raise InvalidArgument(f"{af}.index: a syscall has arguments 0..5, got {index}")
+        out.append(
+            _Cond(
+                index,
+                _OPS[a["op"]],
+                _uint(a, "value", af, 64, default=None),
+                _uint(a, "valueTwo", af, 64, default=0),
+            )
+        )
+    return out
+
+
+def _condition_groups(conds: Sequence[_Cond]) -> list[list[_Cond]]:
+    """runc's rule: one rule with every condition, unless an index repeats (then OR)."""
+    if len({c.index for c in conds}) == len(conds):
+        return [list(conds)]
+    return [[c] for c in conds]
+
+
+def compile_filter(spec: Mapping[str, Any], *, field: str = _F) -> bytes:
+    """Compile an OCI ``linux.seccomp`` object to a classic-BPF program.
+
+    Returns:
+        the ``struct sock_filter`` array (8 bytes per instruction) for this machine.
+
+    Raises:
+        InvalidArgument: a bad action, operator, architecture, flag or argument; the
+            message names the field (``linux.seccomp.syscalls[3].args[0].op``).
+        Unimplemented: SCMP_ACT_NOTIFY / listenerPath.
+        FailedPrecondition: libseccomp is not installed.
+    """
+    if not isinstance(spec, Mapping):
+        raise InvalidArgument(f"{field}: must be an object, got {type(spec).__name__}")
+    known = {"defaultAction", "defaultErrnoRet", "architectures", "flags", "syscalls"}
+    known |= {"listenerPath", "listenerMetadata"}
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise InvalidArgument(f"{field}: unknown field {unknown[0]!r}")
+    if spec.get("listenerPath"):
+        raise Unimplemented(f"{field}.listenerPath: seccomp user notification")
+    default = _action(spec, "defaultAction", "defaultErrnoRet", field)
+    _flags(spec, field)
+    lib = _libseccomp()
+    arches = [
+        _arch(lib, a, f"{field}.architectures[{i}]")
+        for i, a in enumerate(_list(spec, "architectures", field))
+    ]
+    rules = _list(spec, "syscalls", field)
+    ctx = lib.seccomp_init(default)
+    if not ctx:
+        raise InvalidArgument(f"{field}.defaultAction: libseccomp refused {spec['defaultAction']}")
+    try:
+        for token in arches:
+            rc = lib.seccomp_arch_add(ctx, token)
+            if rc < 0 and rc != -errno.EEXIST:
+                raise error_from_errno(-rc, f"{field}.architectures: seccomp_arch_add")
+        for i, rule in enumerate(rules):
+            _add_rule(lib, ctx, rule, default, f"{field}.syscalls[{i}]")
+        return _export(lib, ctx)
+    finally:
+        lib.seccomp_release(ctx)
+
+
+def _list(obj: Mapping[str, Any], key: str, field: str) -> list[Any]:
+    value = obj.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidArgument(f"{field}.{key}: must be an array, got {type(value).__name__}")
+    return value
+
+
+def _flags(spec: Mapping[str, Any], field: str) -> int:
+    out = 0
+    for i, flag in enumerate(_list(spec, "flags", field)):
+        if flag not in _FLAGS:
+            raise InvalidArgument(
+                f"{field}.flags[{i}]: must be one of {', '.join(sorted(_FLAGS))}, got {flag!r}"
+            )
+        out |= _FLAGS[flag]
+    return out
+
+
+def _arch(lib: ctypes.CDLL, name: object, field: str) -> int:
+    if not isinstance(name, str) or not name.startswith("SCMP_ARCH_"):
+        raise InvalidArgument(f"{field}: must be an SCMP_ARCH_* name, got {name!r}")
+    token = int(lib.seccomp_arch_resolve_name(name[len("SCMP_ARCH_") :].lower().encode()))
+    if token == 0:
+        raise InvalidArgument(f"{field}: unknown architecture {name!r}")
+    return token
+
+
+def _add_rule(lib: ctypes.CDLL, ctx: int, rule: object, default: int, field: str) -> None:
+    if not isinstance(rule, Mapping):
+        raise InvalidArgument(f"{field}: must be an object")
+    unknown = sorted(set(rule) - {"names", "action", "errnoRet", "args", "comment"})
+    if unknown:
+        raise InvalidArgument(f"{field}: unknown field {unknown[0]!r}")
+    names = rule.get("names")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise InvalidArgument(f"{field}.names: must be a non-empty array of syscall names")
+    action = _action(rule, "action", "errnoRet", field)
+    groups = _condition_groups(_conditions(rule, field))
+    if action == default:
+        return
+    for name in names:
+        nr = int(lib.seccomp_syscall_resolve_name(name.encode()))
+        if nr == _NR_SCMP_ERROR:
+            continue  # not a syscall on this architecture/libseccomp: runc skips it too
+        for group in groups:
+            arr = (_ArgCmp * max(len(group), 1))(
+                *(_ArgCmp(c.index, c.op, c.value, c.value_two) for c in group)
+            )
+            rc = lib.seccomp_rule_add_array(ctx, action, nr, len(group), arr)
+            if rc < 0:
+                raise InvalidArgument(
+                    f"{field}: libseccomp refused the rule for {name!r}: {os.strerror(-rc)}"
+                )
+
+
+def _export(lib: ctypes.CDLL, ctx: int) -> bytes:
+    fd = os.memfd_create("wharf-seccomp", os.MFD_CLOEXEC)
+    try:
+        rc = lib.seccomp_export_bpf(ctx, fd)
+        if rc < 0:
+            raise error_from_errno(-rc, "seccomp_export_bpf")
+        size = os.lseek(fd, 0, os.SEEK_END)
+        return os.pread(fd, size, 0)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedFilter:
+    """A BPF program with its ``sock_fprog`` and call arguments built in the parent.
+
+    :meth:`load` is one pre-resolved ``seccomp(SECCOMP_SET_MODE_FILTER)`` call, safe in a
+    freshly cloned child (no import, no dlsym). Keep the object alive until it is loaded.
+    """
+
+    bpf: bytes
+    flags: int
+    _buffer: Any
+    _prog: Any
+    _args: tuple[Any, ...]
+
+    def load(self) -> None:
+        """Install the filter on the calling thread (all threads with TSYNC).
+
+        Raises:
+            PermissionDenied: neither no_new_privs nor CAP_SYS_ADMIN.
+            InvalidArgument: the kernel rejected the program.
+        """
+        if _syscall(*self._args) < 0:
+            raise error_from_errno(_get_errno(), "seccomp(SECCOMP_SET_MODE_FILTER)")
+
+
+def prepare_filter(bpf: bytes, *, flags: Iterable[str] = ()) -> PreparedFilter:
+    """Build the ``sock_fprog`` for ``bpf`` (from :func:`compile_filter`).
+
+    Args:
+        flags: the spec's ``linux.seccomp.flags`` (SECCOMP_FILTER_FLAG_*).
+    """
+    if not bpf or len(bpf) % _SOCK_FILTER_SIZE or len(bpf) // _SOCK_FILTER_SIZE > 0xFFFF:
+        raise InvalidArgument(f"seccomp filter: {len(bpf)} bytes is not a BPF program")
+    bits = _flags({"flags": list(flags)}, _F)
+    buffer = ctypes.create_string_buffer(bpf, len(bpf))
+    prog = _SockFprog(len(bpf) // _SOCK_FILTER_SIZE, ctypes.addressof(buffer))
+    args = (
+        ctypes.c_long(_SYS_SECCOMP),
+        ctypes.c_long(_SECCOMP_SET_MODE_FILTER),
+        ctypes.c_ulong(bits),
+        ctypes.c_void_p(ctypes.addressof(prog)),
+    )
+    return PreparedFilter(bpf, bits, buffer, prog, args)
+
+
+def load_filter(bpf: bytes, *, flags: Iterable[str] = ()) -> None:
+    """Prepare and load in one step (for callers that are not a fresh clone child)."""
+    prepare_filter(bpf, flags=flags).load()
+
+
+@cache
+def _profile_data() -> dict[str, Any]:
+    text = resources.files("wharf.runtime").joinpath("seccomp_default.json").read_text()
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def _kernel_at_least(version: str) -> bool:
+    want = tuple(int(x) for x in version.split("."))
+    have = tuple(int(x) for x in platform.release().split("-")[0].split(".")[: len(want)])
+    return have >= want
+
+
+def default_profile(capabilities: Iterable[str], *, machine: str | None = None) -> dict[str, Any]:
+    """Docker's default seccomp profile as an OCI ``linux.seccomp`` object.
+
+    Args:
+        capabilities: the container's bounding set; as in Docker, rules such as
+            "mount/unshare/setns need CAP_SYS_ADMIN" are included or left out by it.
+        machine: ``uname -m`` of the target (default: this machine).
+    """
+    data = _profile_data()
+    caps = frozenset(capabilities)
+    machine = machine or platform.machine()
+    goarch = data["goArch"].get(machine, machine)
+    rules: list[dict[str, Any]] = []
+    for rule in data["rules"]:
+        if any(c not in caps for c in rule.get("caps", ())):
+            continue
+        if any(c in caps for c in rule.get("notCaps", ())):
+            continue
+        if "arches" in rule and goarch not in rule["arches"]:
+            continue
+        if goarch in rule.get("notArches", ()):
+            continue
+        if "minKernel" in rule and not _kernel_at_least(rule["minKernel"]):
+            continue
+        out = {"names": list(rule["names"]), "action": rule["action"]}
+        for key in ("args", "errnoRet"):
+            if key in rule:
+                out[key] = rule[key]
+        rules.append(out)
+    return {
+        "defaultAction": data["defaultAction"],
+        "defaultErrnoRet": data["defaultErrnoRet"],
+        "architectures": list(data["archMap"].get(machine, [])),
+        "syscalls": rules,
+    }

@@ -1,0 +1,153 @@
+"""The overlayfs snapshotter: one directory per layer, shared by every image above it.
+
+Layout: ``<root>/<id>/fs`` holds a snapshot's own files (an overlay upper dir: changes
+and whiteouts only) and ``<root>/<id>/work`` is overlay's work dir. Ids are small
+integers, so a lowerdir entry is ``<root>/<id>/fs``: with a root such as
+``/var/lib/wharf/images/snapshots`` a 120-layer image fits in the one page mount(2)
+accepts; past the page, :meth:`mounts` raises :class:`FailedPrecondition`.
+
+Mounts returned:
+
+- active, no parent: a read-write bind of ``fs``;
+- active with parents: ``overlay`` with ``lowerdir`` (parents, top first), ``upperdir``
+  and ``workdir``;
+- view of one parent: a read-only bind of the parent's ``fs``; of several: a read-only
+  ``overlay`` of lowerdirs only.
+"""
+
+from __future__ import annotations
+
+import resource
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from wharf.errors import FailedPrecondition
+from wharf.mount import Mount
+from wharf.snapshots.base import (
+    Kind,
+    LayerDirs,
+    SnapshotInfo,
+    SnapshotStore,
+    Usage,
+    disk_usage,
+    remove_tree,
+)
+
+__all__ = ["OverlaySnapshotter"]
+
+_PAGE = resource.getpagesize()
+
+
+class OverlaySnapshotter:
+    """Snapshots on overlayfs.
+
+    Args:
+        root: the snapshotter's directory (keep it short: it is repeated per layer).
+        volatile: mount container layers with overlay's ``volatile`` option (no syncs;
+            an unclean shutdown loses the container layer, as it would on tmpfs).
+    """
+
+    def __init__(self, root: Path, *, volatile: bool = False) -> None:
+        self._store = SnapshotStore(root)
+        self.root = self._store.root
+        self.volatile = volatile
+
+    def close(self) -> None:
+        self._store.close()
+
+    def _create(
+        self, key: str, parent: str | None, kind: Kind, labels: Mapping[str, str] | None
+    ) -> list[Mount]:
+        row = self._store.create(key, parent, kind, labels)
+        try:
+            base = self.root / str(row.id)
+            (base / "fs").mkdir(mode=0o755)
+            if kind == Kind.ACTIVE:
+                (base / "work").mkdir(mode=0o700)
+            return self.mounts(key)
+        except BaseException:
+            self._store.delete(key)
+            raise
+
+    def prepare(
+        self, key: str, parent: str | None = None, *, labels: Mapping[str, str] | None = None
+    ) -> list[Mount]:
+        """Create a writable snapshot over ``parent``; return its mounts."""
+        return self._create(key, parent, Kind.ACTIVE, labels)
+
+    def view(
+        self, key: str, parent: str | None = None, *, labels: Mapping[str, str] | None = None
+    ) -> list[Mount]:
+        """Create a read-only view of ``parent``; return its mounts."""
+        return self._create(key, parent, Kind.VIEW, labels)
+
+    def commit(self, name: str, key: str, *, labels: Mapping[str, str] | None = None) -> None:
+        """Make active snapshot ``key`` the committed snapshot ``name``."""
+        self._store.commit(name, key, labels)
+        work = self.root / str(self._store.get(name).id) / "work"
+        remove_tree(work)
+
+    def remove(self, key: str) -> None:
+        """Remove a snapshot that no other snapshot has as parent."""
+        self._store.delete(key)
+
+    def stat(self, key: str) -> SnapshotInfo:
+        return self._store.get(key).info
+
+    def walk(self) -> Iterator[SnapshotInfo]:
+        return self._store.walk()
+
+    def usage(self, key: str) -> Usage:
+        return disk_usage(self.root / str(self._store.get(key).id) / "fs")
+
+    def layer_dirs(self, key: str) -> LayerDirs:
+        chain = self._store.chain(key)
+        upper = self.root / str(chain[0].id) / "fs"
+        lowers = tuple(self.root / str(r.id) / "fs" for r in chain[1:])
+        return LayerDirs(upper, lowers, "overlay")
+
+    def mounts(self, key: str) -> list[Mount]:
+        """The mounts that show snapshot ``key``.
+
+        Raises:
+            NotFound: no such snapshot.
+            FailedPrecondition: the lowerdir list does not fit in one page.
+        """
+        chain = self._store.chain(key)
+        top = chain[0]
+        fs = [str(self.root / str(r.id) / "fs") for r in chain]
+        if top.info.kind == Kind.VIEW:
+            lowers = fs[1:]
+            if not lowers:
+                return [Mount("bind", fs[0], ("rbind", "ro"))]
+            if len(lowers) == 1:
+                return [Mount("bind", lowers[0], ("rbind", "ro"))]
+            options = ["ro", "lowerdir=" + ":".join(lowers)]
+        elif top.info.kind == Kind.ACTIVE and len(chain) > 1:
+            options = [
+                f"workdir={self.root / str(top.id) / 'work'}",
+                f"upperdir={fs[0]}",
+                "lowerdir=" + ":".join(fs[1:]),
+            ]
+            if self.volatile and top.info.labels.get("wharf.container"):
+                options.insert(0, "volatile")
+        else:
+            ro = "ro" if top.info.kind == Kind.COMMITTED else "rw"
+            return [Mount("bind", fs[0], ("rbind", ro))]
+        length = len(",".join(options))
+        if length >= _PAGE:
+            raise FailedPrecondition(
+                f"snapshot {key!r}: {len(chain) - 1} layers need {length} bytes of overlay "
+                f"options, over the {_PAGE - 1}-byte mount limit; use a shorter snapshot root "
+                f"than {self.root}"
+            )
+        return [Mount("overlay", "overlay", tuple(options))]
+
+
+def supported() -> bool:
+    """Whether the kernel lists overlayfs (``/proc/filesystems``)."""
+    try:
+        with open("/proc/filesystems") as f:
+            return any(line.split()[-1] == "overlay" for line in f if line.strip())
+    except OSError:
+        return False

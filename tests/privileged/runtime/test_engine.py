@@ -1,0 +1,484 @@
+"""The engine's runtime interface on the real kernel: WharfRuntime (zygote + monitors + raw
+clone) and OCIBinaryRuntime("runc") run the same busybox bundles; what a user of the
+daemon observes (logs, exit codes, attach, resize, pause, exec) must be the same.
+
+Every test has its own state root under /tmp/rtengine-*, container ids rtengine-*, and
+cgroups under /rtengine-test; the fixtures remove all of it, and check that no monitor
+process, mount or cgroup is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wharf.errors import Conflict, NotFound, PermissionDenied
+from wharf.mount import Mount
+from wharf.runtime._engine_state import process_start_time
+from wharf.runtime.engine import ContainerIO, MonitoredRuntime, WharfRuntime, start_zygote
+from wharf.runtime.runc import OCIBinaryRuntime
+
+CG_PARENT = "/rtengine-test"
+CONTROLLERS = sorted(os.listdir("/sys/fs/cgroup"))
+WAIT = 20.0
+
+
+@pytest.fixture(scope="module")
+def rootfs() -> Iterator[str]:
+    """A busybox rootfs: busybox-static, every applet as a symlink, and a non-executable."""
+    top = tempfile.mkdtemp(prefix="rtengine-rootfs-")
+    root = Path(top, "rootfs")
+    (root / "bin").mkdir(parents=True)
+    shutil.copy("/usr/bin/busybox", root / "bin" / "busybox")
+    applets = subprocess.run(
+        ["/usr/bin/busybox", "--list"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    for applet in applets:
+        if applet != "busybox":
+            (root / "bin" / applet).symlink_to("busybox")
+    for d in ("proc", "dev", "sys", "tmp", "etc", "home"):
+        (root / d).mkdir()
+    (root / "tmp").chmod(0o1777)
+    (root / "bin" / "notexec").write_text("#!/bin/sh\necho never\n")
+    (root / "bin" / "notexec").chmod(0o644)
+    yield str(root)
+    shutil.rmtree(top)
+
+
+@pytest.fixture(scope="module")
+def base_spec(rootfs: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="rtengine-spec-") as d:
+        subprocess.run(["runc", "spec", "--bundle", d], check=True)
+        spec: dict[str, Any] = json.loads(Path(d, "config.json").read_text())
+    spec["root"] = {"path": rootfs, "readonly": False}
+    spec["process"]["terminal"] = False
+    return spec
+
+
+def _cgroup_dirs() -> list[str]:
+    return [
+        f"/sys/fs/cgroup/{c}{CG_PARENT}"
+        for c in CONTROLLERS
+        if not os.path.islink(f"/sys/fs/cgroup/{c}")
+    ]
+
+
+def _remove_cgroup_parent() -> None:
+    for d in _cgroup_dirs():
+        if os.path.isdir(d):
+            for child in os.listdir(d):
+                if os.path.isdir(os.path.join(d, child)):
+                    os.rmdir(os.path.join(d, child))
+            os.rmdir(d)
+
+
+@pytest.fixture(params=["wharf", "runc"])
+def runtime(request: pytest.FixtureRequest) -> Iterator[MonitoredRuntime]:
+    state_root = tempfile.mkdtemp(prefix="rtengine-state-")
+    zygote = start_zygote()
+    rt: MonitoredRuntime = (
+        WharfRuntime(state_root, zygote=zygote)
+        if request.param == "wharf"
+        else OCIBinaryRuntime("runc", state_root, zygote=zygote)
+    )
+    monitors: list[int] = []
+    try:
+        yield rt
+    finally:
+        for c in rt.list():
+            if c.monitor_pid:
+                monitors.append(c.monitor_pid)
+            rt.delete(c.id, force=True)
+        rt.close()
+        zygote.close()
+        mounts = Path("/proc/self/mountinfo").read_text()
+        leftovers = [p for p in monitors if process_start_time(p) is not None]
+        leaked_cgroups = [
+            os.path.join(d, c)
+            for d in _cgroup_dirs()
+            if os.path.isdir(d)
+            for c in os.listdir(d)
+            if os.path.isdir(os.path.join(d, c))
+        ]
+        _remove_cgroup_parent()
+        shutil.rmtree(state_root, ignore_errors=True)
+        assert state_root not in mounts, "a mount under the state root was left behind"
+        assert not leftovers, f"monitor processes left behind: {leftovers}"
+        assert not leaked_cgroups, f"cgroups left behind: {leaked_cgroups}"
+
+
+def make_spec(base: dict[str, Any], cid: str, args: list[str], **process: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = json.loads(json.dumps(base))
+    spec["process"]["args"] = args
+    spec["process"].update(process)
+    spec["linux"]["cgroupsPath"] = f"{CG_PARENT}/{cid}"
+    spec["hostname"] = cid
+    return spec
+
+
+def bundle_for(rt: MonitoredRuntime, cid: str) -> str:
+    d = os.path.join(rt.state_root, f"bundle-{cid}")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def create(
+    rt: MonitoredRuntime,
+    base: dict[str, Any],
+    cid: str,
+    args: list[str],
+    *,
+    io: ContainerIO | None = None,
+    rootfs: list[Mount] | None = None,
+    **process: Any,
+) -> str:
+    log = os.path.join(rt.state_root, f"{cid}.log")
+    rt.create(
+        cid,
+        bundle_dir=bundle_for(rt, cid),
+        spec=make_spec(base, cid, args, **process),
+        rootfs=rootfs or [],
+        io=io or ContainerIO(log_path=log),
+    )
+    return log
+
+
+def wait_exit(fd: int) -> None:
+    try:
+        assert select.select([fd], [], [], WAIT)[0], "the container did not exit in time"
+    finally:
+        os.close(fd)
+
+
+def run(rt: MonitoredRuntime, base: dict[str, Any], cid: str, args: list[str]) -> str:
+    log = create(rt, base, cid, args)
+    fd = rt.exit_fd(cid)
+    rt.start(cid)
+    wait_exit(fd)
+    return log
+
+
+def log_entries(path: str) -> list[dict[str, str]]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def test_output_lands_in_the_json_log_in_order_with_streams(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    log = run(
+        runtime,
+        base_spec,
+        "rtengine-log",
+        ["sh", "-c", "echo one; echo two >&2; echo three; hostname; echo pid $$; exit 3"],
+    )
+    entries = log_entries(log)
+    # stdout and stderr are two pipes: order holds within each stream.
+    assert [e["log"] for e in entries if e["stream"] == "stdout"] == [
+        "one\n",
+        "three\n",
+        "rtengine-log\n",
+        "pid 1\n",
+    ]
+    assert [e["log"] for e in entries if e["stream"] == "stderr"] == ["two\n"]
+    assert all(e["time"].endswith("Z") and len(e["time"]) == 30 for e in entries)
+    state = runtime.state("rtengine-log")
+    assert (state.status, state.exit_code, state.pid) == ("stopped", 3, 0)
+    assert state.started_at and state.finished_at and state.finished_at >= state.started_at
+
+
+def test_long_line_is_split_at_16k_and_the_unterminated_tail_is_kept(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    log = run(
+        runtime,
+        base_spec,
+        "rtengine-long",
+        ["sh", "-c", "head -c 40000 /dev/zero | tr '\\0' a; printf end"],
+    )
+    pieces = [e["log"] for e in log_entries(log)]
+    assert [len(p) for p in pieces[:2]] == [16384, 16384]
+    assert "".join(pieces) == "a" * 40000 + "end"
+
+
+def test_exit_codes_zero_and_killed(runtime: MonitoredRuntime, base_spec: dict[str, Any]) -> None:
+    run(runtime, base_spec, "rtengine-ok", ["true"])
+    assert runtime.state("rtengine-ok").exit_code == 0
+    create(runtime, base_spec, "rtengine-k9", ["sleep", "100"])
+    fd = runtime.exit_fd("rtengine-k9")
+    runtime.start("rtengine-k9")
+    assert runtime.state("rtengine-k9").status == "running"
+    runtime.kill("rtengine-k9", 9)
+    wait_exit(fd)
+    assert runtime.state("rtengine-k9").exit_code == 128 + 9
+    with pytest.raises(Conflict, match="rtengine-k9"):
+        runtime.kill("rtengine-k9", 15)
+
+
+def test_missing_and_non_executable_args0_fail_create_and_leave_nothing(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    with pytest.raises(NotFound, match="nope"):
+        create(runtime, base_spec, "rtengine-127", ["nope"])
+    with pytest.raises(PermissionDenied, match="notexec"):
+        create(runtime, base_spec, "rtengine-126", ["/bin/notexec"])
+    assert runtime.list() == []
+    for cid in ("rtengine-127", "rtengine-126"):
+        assert not os.path.exists(os.path.join(runtime.state_root, cid))
+        assert not any(os.path.exists(f"{d}/{cid}") for d in _cgroup_dirs())
+
+
+def test_overlay_rootfs_from_a_mount_list(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any], rootfs: str
+) -> None:
+    layers = tempfile.mkdtemp(prefix="rtengine-ovl-")
+    try:
+        upper, work = f"{layers}/upper", f"{layers}/work"
+        os.mkdir(upper)
+        os.mkdir(work)
+        mount = Mount(
+            "overlay", "overlay", (f"lowerdir={rootfs}", f"upperdir={upper}", f"workdir={work}")
+        )
+        log = create(
+            runtime,
+            base_spec,
+            "rtengine-ovl",
+            ["sh", "-c", "echo written > /hello; grep -c ' / overlay' /proc/mounts"],
+            rootfs=[mount],
+        )
+        fd = runtime.exit_fd("rtengine-ovl")
+        runtime.start("rtengine-ovl")
+        wait_exit(fd)
+        assert [e["log"] for e in log_entries(log)] == ["1\n"]
+        assert Path(upper, "hello").read_text() == "written\n"
+        assert not Path(rootfs, "hello").exists()
+        runtime.delete("rtengine-ovl")
+        assert layers not in Path("/proc/self/mountinfo").read_text()
+    finally:
+        shutil.rmtree(layers)
+
+
+def read_frames(sock: socket.socket) -> dict[int, bytes]:
+    data = b""
+    sock.settimeout(WAIT)
+    while chunk := sock.recv(65536):
+        data += chunk
+    out: dict[int, bytes] = {1: b"", 2: b""}
+    while data:
+        stream, size = struct.unpack(">BxxxI", data[:8])
+        out[stream] += data[8 : 8 + size]
+        data = data[8 + size :]
+    return out
+
+
+def test_attach_streams_stdcopy_frames_and_feeds_stdin(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    cid = "rtengine-attach"
+    log = create(
+        runtime,
+        base_spec,
+        cid,
+        ["sh", "-c", "read line; echo got $line; echo problem >&2; cat; echo done"],
+        io=ContainerIO(
+            stdin=True, stdin_once=True, log_path=os.path.join(runtime.state_root, "a.log")
+        ),
+    )
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(runtime.attach_path(cid))
+        fd = runtime.exit_fd(cid)
+        runtime.start(cid)
+        sock.sendall(b"hello\nmore input\n")
+        sock.shutdown(socket.SHUT_WR)  # stdin_once: closes the container's stdin -> cat ends
+        frames = read_frames(sock)
+    wait_exit(fd)
+    assert frames[1] == b"got hello\nmore input\ndone\n"
+    assert frames[2] == b"problem\n"
+    assert runtime.state(cid).exit_code == 0
+    assert os.path.exists(os.path.join(runtime.state_root, "a.log"))
+    del log
+
+
+def read_until(sock: socket.socket, needle: bytes, seen: bytearray) -> None:
+    sock.settimeout(WAIT)
+    while needle not in seen:
+        chunk = sock.recv(4096)
+        assert chunk, f"stream ended before {needle!r}: {bytes(seen)!r}"
+        seen += chunk
+
+
+def test_tty_attach_is_raw_and_resize_changes_stty_size(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    cid = "rtengine-tty"
+    create(
+        runtime,
+        base_spec,
+        cid,
+        ["sh", "-c", "stty size; read x; stty size; tty"],
+        io=ContainerIO(terminal=True, stdin=True, console_size=(24, 80)),
+    )
+    seen = bytearray()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(runtime.attach_path(cid))
+        fd = runtime.exit_fd(cid)
+        runtime.start(cid)
+        read_until(sock, b"24 80", seen)
+        runtime.resize(cid, 40, 100)
+        sock.sendall(b"\n")
+        read_until(sock, b"40 100", seen)
+        read_until(sock, b"/dev/", seen)
+    wait_exit(fd)
+    assert not seen.startswith(b"\x01\x00\x00\x00")  # raw bytes, no stdcopy header
+    assert runtime.state(cid).exit_code == 0
+
+
+def test_pause_and_resume(runtime: MonitoredRuntime, base_spec: dict[str, Any]) -> None:
+    cid = "rtengine-pause"
+    log = create(
+        runtime, base_spec, cid, ["sh", "-c", "while true; do echo tick; sleep 0.02; done"]
+    )
+    runtime.start(cid)
+    runtime.pause(cid)
+    assert runtime.state(cid).status == "paused"
+    size = os.path.getsize(log)
+    time.sleep(0.3)
+    assert os.path.getsize(log) == size  # frozen: no output
+    runtime.resume(cid)
+    assert runtime.state(cid).status == "running"
+    deadline = time.monotonic() + WAIT
+    while os.path.getsize(log) == size and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert os.path.getsize(log) > size
+    stats = runtime.stats(cid)
+    assert stats.pids.current >= 1 and stats.memory.usage > 0 and stats.cpu.total_ns > 0
+
+
+def test_exec_with_its_own_user_env_cwd_and_exit_code(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    cid = "rtengine-exec"
+    create(runtime, base_spec, cid, ["sleep", "100"])
+    runtime.start(cid)
+    process = {
+        "args": ["sh", "-c", "id -u; id -g; echo $FOO; pwd; ls /proc | grep -c '^[0-9]'; exit 5"],
+        "env": ["PATH=/bin", "FOO=bar"],
+        "cwd": "/tmp",
+        "user": {"uid": 1000, "gid": 1001},
+    }
+    runtime.exec(cid, "e1", process=process, io=ContainerIO(), start=False)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(runtime.exec_attach_path(cid, "e1"))
+        runtime.exec_start(cid, "e1")
+        assert runtime.exec_state(cid, "e1").pid > 0
+        frames = read_frames(sock)
+    wait_exit(runtime.exec_exit_fd(cid, "e1"))
+    lines = frames[1].decode().split()
+    assert lines[:4] == ["1000", "1001", "bar", "/tmp"]
+    assert int(lines[4]) <= 4  # only the container's processes are visible
+    done = runtime.exec_state(cid, "e1")
+    assert (done.running, done.exit_code) == (False, 5)
+    with pytest.raises(NotFound, match="nope"):
+        runtime.exec(cid, "e2", process={**process, "args": ["nope"]}, io=ContainerIO())
+        runtime.exec_start(cid, "e2")  # runc reports a missing args[0] at start
+    assert runtime.state(cid).status == "running"
+
+
+_SURVIVOR = """
+import json, sys, time
+sys.path[:0] = {path!r}
+from wharf.runtime.engine import ContainerIO, start_zygote, WharfRuntime
+zygote = start_zygote()
+rt = WharfRuntime({root!r}, zygote=zygote)
+spec = json.loads({spec!r})
+rt.create({cid!r}, bundle_dir={root!r}, spec=spec, rootfs=[], io=ContainerIO(log_path={log!r}))
+rt.start({cid!r})
+print("started", flush=True)
+time.sleep(1000)
+"""
+
+_ADOPTER = """
+import json, os, select, sys
+sys.path[:0] = {path!r}
+from wharf.runtime.engine import WharfRuntime
+rt = WharfRuntime({root!r})
+found = [(c.id, c.status) for c in rt.list()]
+fd = rt.exit_fd({cid!r})
+rt.kill({cid!r}, 9)
+assert select.select([fd], [], [], 20)[0]
+print(json.dumps({{"found": found, "exit_code": rt.state({cid!r}).exit_code}}))
+rt.close()
+"""
+
+
+def test_containers_and_logs_survive_sigkill_of_the_engine(
+    base_spec: dict[str, Any],
+) -> None:
+    root = tempfile.mkdtemp(prefix="rtengine-survive-")
+    cid = "rtengine-survivor"
+    log = os.path.join(root, "survivor.log")
+    spec = make_spec(
+        base_spec, cid, ["sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); sleep 0.02; done"]
+    )
+    args = {"path": sys.path, "root": root, "cid": cid, "log": log, "spec": json.dumps(spec)}
+    engine = subprocess.Popen(
+        [sys.executable, "-c", _SURVIVOR.format(**args)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert engine.stdout is not None
+        assert engine.stdout.readline() == "started\n"
+        engine.kill()
+        engine.wait()
+        state = json.loads(Path(root, cid, "state.json").read_text())
+        assert os.path.exists(f"/proc/{state['pid']}"), "the container died with the engine"
+        size = os.path.getsize(log)
+        deadline = time.monotonic() + WAIT
+        while os.path.getsize(log) == size and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.path.getsize(log) > size, "the log stopped growing with the engine gone"
+        out = subprocess.run(
+            [sys.executable, "-c", _ADOPTER.format(**args)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        result = json.loads(out)
+        assert result == {"found": [[cid, "running"]], "exit_code": 137}
+        counts = [int(e["log"]) for e in log_entries(log)]
+        assert counts == list(range(len(counts)))  # no line lost across the engine's death
+        assert process_start_time(state["monitor_pid"]) is None  # exited (maybe unreaped)
+    finally:
+        if engine.poll() is None:
+            engine.kill()
+            engine.wait()
+        with WharfRuntimeCleanup(root) as rt:
+            for c in rt.list():
+                rt.delete(c.id, force=True)
+        _remove_cgroup_parent()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class WharfRuntimeCleanup:
+    """A throwaway runtime (own zygote) to delete what a test's subprocess left."""
+
+    def __init__(self, root: str) -> None:
+        self.rt = WharfRuntime(root)
+
+    def __enter__(self) -> WharfRuntime:
+        return self.rt
+
+    def __exit__(self, *exc: object) -> None:
+        self.rt.close()
