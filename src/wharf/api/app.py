@@ -40,8 +40,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(status: int, message: str) -> web.Response:
-    """Docker's error body."""
-    return web.json_response({"message": message}, status=status, headers=VERSION_HEADERS)
+    """Docker's error body; the Go client decodes it only if the type is exactly JSON."""
+    return web.Response(
+        body=json.dumps({"message": message}).encode(),
+        status=status,
+        headers={**VERSION_HEADERS, "Content-Type": "application/json"},
+    )
 
 
 @web.middleware

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Final
 
 from wharf.api.backends import HijackedConn
-from wharf.apitypes.stream import STDERR, STDOUT, Demuxer, frame
-from wharf.errors import InvalidArgument
+from wharf.apitypes.stream import STDERR, STDOUT, SYSTEMERR, Demuxer, frame
+from wharf.errors import InvalidArgument, WharfError
 
 __all__ = ["DEFAULT_DETACH_KEYS", "StreamSession", "parse_detach_keys"]
 
@@ -60,6 +61,7 @@ class StreamSession:
         stdout: bool,
         stderr: bool,
         detach_keys: bytes = DEFAULT_DETACH_KEYS,
+        on_connected: Callable[[], None] | None = None,
     ) -> None:
         self._path = socket_path
         self._tty = tty
@@ -67,6 +69,7 @@ class StreamSession:
         self._stdout = stdout
         self._stderr = stderr
         self._detach_keys = detach_keys
+        self._on_connected = on_connected
         self.detached = False
 
     @property
@@ -78,6 +81,14 @@ class StreamSession:
             reader, writer = await asyncio.open_unix_connection(self._path)
         except OSError:
             return  # the process is gone: nothing to stream
+        if self._on_connected is not None:
+            try:
+                self._on_connected()
+            except WharfError as exc:
+                message = f"{exc}\n".encode()
+                await conn.write(message if self._tty else frame(SYSTEMERR, message))
+                writer.close()
+                return
         output = asyncio.create_task(self._output(reader, conn))
         client = asyncio.create_task(self._input(conn, writer))
         try:

@@ -322,7 +322,14 @@ class ContainerService:
         if record.status == "paused":
             raise Conflict(f"cannot start a paused container {ref}, try unpause instead")
         self.restarts.cancel(record.id)
-        self._start(record)
+        try:
+            self._start(record)
+        except WharfError:
+            if record.spec.host_config.auto_remove:
+                # Docker removes an auto-remove container whose start failed (the CLI waits
+                # for "removed" before reporting the error).
+                asyncio.get_running_loop().create_task(self._auto_remove(record.id))
+            raise
 
     def _start(self, record: ContainerRecord, *, restart: bool = False) -> None:
         try:

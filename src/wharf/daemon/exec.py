@@ -27,6 +27,7 @@ class _Exec:
     id: str
     container_id: str
     config: ExecConfig
+    runtime_id: str
     started: bool = False
     running: bool = False
     exit_code: int | None = None
@@ -55,7 +56,15 @@ class ExecService:
             raise Conflict(f"Container {record.id} is not running")
         parse_detach_keys(config.detach_keys)
         exec_id = secrets.token_hex(32)
-        self._execs[exec_id] = _Exec(id=exec_id, container_id=record.id, config=config)
+        # The runtime's id is short: its unix sockets sit under <container dir>/exec/<id>/, and
+        # socket paths are limited to 108 bytes.
+        taken = {e.runtime_id for e in self._execs.values() if e.container_id == record.id}
+        runtime_id = exec_id[:8]
+        while runtime_id in taken:
+            runtime_id = secrets.token_hex(4)
+        self._execs[exec_id] = _Exec(
+            id=exec_id, container_id=record.id, config=config, runtime_id=runtime_id
+        )
         self._containers.store.save(record.with_(exec_ids=(*record.exec_ids, exec_id)))
         self._containers._emit(record, "exec_create: " + " ".join(config.cmd), execID=exec_id)
         return exec_id
@@ -89,7 +98,7 @@ class ExecService:
         io = ContainerIO(terminal=config.tty, stdin=config.attach_stdin, stdin_once=True)
         ex.started = True
         try:
-            state = runtime.exec(record.id, exec_id, process=process, io=io)
+            state = runtime.exec(record.id, ex.runtime_id, process=process, io=io, start=detach)
         except NotFound as exc:
             ex.exit_code = 127
             raise InvalidArgument(
@@ -109,20 +118,38 @@ class ExecService:
         self._watch(ex)
         if detach:
             return None
+
+        def release() -> None:
+            # The attach socket is connected: let the process run (no output is lost).
+            try:
+                runtime.exec_start(record.id, ex.runtime_id)
+            except NotFound:
+                ex.running, ex.exit_code = False, 127
+                raise
+            except PermissionDenied:
+                ex.running, ex.exit_code = False, 126
+                raise
+            self._refresh_after_start(ex)
+
         return StreamSession(
-            runtime.exec_attach_path(record.id, exec_id),
+            runtime.exec_attach_path(record.id, ex.runtime_id),
             tty=config.tty,
             stdin=config.attach_stdin,
             stdout=config.attach_stdout,
             stderr=config.attach_stderr,
             detach_keys=parse_detach_keys(config.detach_keys),
+            on_connected=release,
         )
+
+    def _refresh_after_start(self, ex: _Exec) -> None:
+        ex.running = True
+        self._refresh(ex)
 
     def _watch(self, ex: _Exec) -> None:
         if not ex.running:
             return
         loop = asyncio.get_running_loop()
-        fd = self._containers.runtime.exec_exit_fd(ex.container_id, ex.id)
+        fd = self._containers.runtime.exec_exit_fd(ex.container_id, ex.runtime_id)
 
         def exited() -> None:
             loop.remove_reader(fd)
@@ -142,7 +169,7 @@ class ExecService:
         if not ex.running:
             return
         try:
-            state = self._containers.runtime.exec_state(ex.container_id, ex.id)
+            state = self._containers.runtime.exec_state(ex.container_id, ex.runtime_id)
         except NotFound:
             ex.running = False
             return
@@ -158,7 +185,7 @@ class ExecService:
             return
         if not ex.running:
             raise Conflict(f"exec {exec_id} is not running")
-        self._containers.runtime.exec_resize(ex.container_id, exec_id, height, width)
+        self._containers.runtime.exec_resize(ex.container_id, ex.runtime_id, height, width)
 
     def inspect(self, exec_id: str) -> ExecView:
         ex = self._get(exec_id)

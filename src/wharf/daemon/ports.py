@@ -1,7 +1,9 @@
 """What the daemon needs from the layers below: the engine runtime and the image store.
 
-These Protocols mirror the planned ``wharf.runtime.engine.Runtime`` and ``wharf.images``
-``ImageService`` interfaces; the daemon's services are written against them, so they can be
+``Runtime`` is the part of ``wharf.runtime.engine.Runtime`` the services use (its
+``WharfRuntime`` and ``OCIBinaryRuntime`` satisfy it as they are). ``ImageStore`` is the image
+service in the daemon's own terms (plain values); ``imagestore.ImageStoreAdapter`` implements it
+over ``wharf.images.ImageService``. The services are written against these Protocols, so they are
 unit-tested with fakes, and ``assemble.py`` hands in the real implementations.
 """
 
@@ -14,6 +16,7 @@ from typing import IO, Any, Protocol
 
 from wharf.apitypes import Change, HistoryEntry, ImageDeleteItem
 from wharf.mount import Mount
+from wharf.runtime.engine import ContainerIO
 
 __all__ = [
     "ContainerIO",
@@ -23,25 +26,6 @@ __all__ = [
     "Runtime",
     "RuntimeState",
 ]
-
-
-@dataclass(frozen=True)
-class ContainerIO:
-    """How the runtime's monitor wires a container's stdio (mirrors the runtime's value).
-
-    Attributes:
-        terminal: a pty (docker -t); else three pipes.
-        stdin: keep stdin open for attach (docker -i).
-        stdin_once: close container stdin when the first attach client half-closes.
-        log_path: the json-file log (empty: no log, for execs).
-        console_size: (height, width) of the pty.
-    """
-
-    terminal: bool = False
-    stdin: bool = False
-    stdin_once: bool = False
-    log_path: str = ""
-    console_size: tuple[int, int] | None = None
 
 
 class RuntimeState(Protocol):
@@ -89,14 +73,14 @@ class Runtime(Protocol):
         bundle_dir: str,
         spec: dict[str, Any],
         rootfs: Sequence[Mount],
-        io: Any,
+        io: ContainerIO,
     ) -> RuntimeState: ...
 
     def start(self, container_id: str) -> None: ...
 
     def state(self, container_id: str) -> RuntimeState: ...
 
-    def list(self) -> builtins.list[RuntimeState]: ...
+    def list(self) -> Sequence[RuntimeState]: ...
 
     def kill(self, container_id: str, signal: int, *, all: bool = False) -> None: ...
 
@@ -115,8 +99,16 @@ class Runtime(Protocol):
     def resize(self, container_id: str, height: int, width: int) -> None: ...
 
     def exec(
-        self, container_id: str, exec_id: str, *, process: dict[str, Any], io: Any
+        self,
+        container_id: str,
+        exec_id: str,
+        *,
+        process: dict[str, Any],
+        io: ContainerIO,
+        start: bool = True,
     ) -> ExecStateView: ...
+
+    def exec_start(self, container_id: str, exec_id: str) -> None: ...
 
     def exec_state(self, container_id: str, exec_id: str) -> ExecStateView: ...
 

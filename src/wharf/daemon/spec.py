@@ -180,7 +180,6 @@ def process_spec(
         "capabilities": {
             key: list(DEFAULT_CAPABILITIES) for key in ("bounding", "effective", "permitted")
         },
-        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1048576, "soft": 1048576}],
         "noNewPrivileges": False,
     }
     if terminal and console_size and all(console_size):
