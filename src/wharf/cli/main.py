@@ -82,3 +82,7 @@ def cli(ctx: click.Context, host: str | None) -> None:
 def main() -> None:
     """Console-script entry point."""
     cli()
+
+
+if __name__ == "__main__":
+    main()

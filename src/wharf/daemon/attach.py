@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Final
 
 from wharf.api.backends import HijackedConn
-from wharf.apitypes.stream import STDERR, STDOUT, SYSTEMERR, Demuxer, frame
+from wharf.apitypes.stream import STDERR, STDOUT, Demuxer, frame
 from wharf.errors import InvalidArgument, WharfError
 
 __all__ = ["DEFAULT_DETACH_KEYS", "StreamSession", "parse_detach_keys"]
@@ -86,7 +86,7 @@ class StreamSession:
                 self._on_connected()
             except WharfError as exc:
                 message = f"{exc}\n".encode()
-                await conn.write(message if self._tty else frame(SYSTEMERR, message))
+                await conn.write(message if self._tty else frame(STDERR, message))
                 writer.close()
                 return
         output = asyncio.create_task(self._output(reader, conn))

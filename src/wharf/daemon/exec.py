@@ -17,7 +17,7 @@ from wharf.daemon import spec as specs
 from wharf.daemon.attach import StreamSession, parse_detach_keys
 from wharf.daemon.containers import ContainerService
 from wharf.daemon.ports import ContainerIO
-from wharf.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
+from wharf.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, WharfError
 
 __all__ = ["ExecService"]
 
@@ -59,9 +59,9 @@ class ExecService:
         # The runtime's id is short: its unix sockets sit under <container dir>/exec/<id>/, and
         # socket paths are limited to 108 bytes.
         taken = {e.runtime_id for e in self._execs.values() if e.container_id == record.id}
-        runtime_id = exec_id[:8]
+        runtime_id = exec_id[:6]
         while runtime_id in taken:
-            runtime_id = secrets.token_hex(4)
+            runtime_id = secrets.token_hex(3)
         self._execs[exec_id] = _Exec(
             id=exec_id, container_id=record.id, config=config, runtime_id=runtime_id
         )
@@ -123,11 +123,9 @@ class ExecService:
             # The attach socket is connected: let the process run (no output is lost).
             try:
                 runtime.exec_start(record.id, ex.runtime_id)
-            except NotFound:
-                ex.running, ex.exit_code = False, 127
-                raise
-            except PermissionDenied:
-                ex.running, ex.exit_code = False, 126
+            except WharfError as exc:
+                # Docker's codes for a process that never ran: 127 not found, else 126.
+                ex.running, ex.exit_code = False, 127 if isinstance(exc, NotFound) else 126
                 raise
             self._refresh_after_start(ex)
 

@@ -77,8 +77,9 @@ def run(config: DaemonConfig) -> None:
     )
     _claim_pidfile(config.pidfile)
     engine = assemble(config)
+    loop = asyncio.new_event_loop()
     try:
-        asyncio.run(_serve(config, engine.app, engine.containers.restore()))
+        loop.run_until_complete(_serve(config, engine.app, engine.containers.restore()))
     finally:
         engine.close()
         for host in config.hosts:
@@ -87,3 +88,7 @@ def run(config: DaemonConfig) -> None:
         with contextlib.suppress(OSError):
             if config.pidfile.read_text().strip() == str(os.getpid()):
                 config.pidfile.unlink()
+        log.info("stopped")
+        logging.shutdown()
+    # Worker threads blocked on a client's pipe must not hold the exit; the state is on disk.
+    os._exit(0)
