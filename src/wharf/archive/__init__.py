@@ -8,7 +8,13 @@ them as a layer tar with whiteouts (``docker commit``, ``docker export``). Only
 ``tarfile``, ``zlib`` and ``zstandard`` are used, never the ``tar`` binary.
 """
 
-from wharf.archive.apply import ApplyResult, UnsafeEntry, WhiteoutMode, apply_layer
+from wharf.archive.apply import (
+    ApplyResult,
+    UnsafeEntry,
+    WhiteoutMode,
+    apply_layer,
+    stream_members,
+)
 from wharf.archive.compression import Compression, HashingReader, decompressed, detect
 from wharf.archive.diff import (
     Change,
@@ -32,6 +38,7 @@ __all__ = [
     "detect",
     "merged_entries",
     "overlay_changes",
+    "stream_members",
     "tree_changes",
     "write_tar",
 ]

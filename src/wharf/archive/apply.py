@@ -38,6 +38,7 @@ __all__ = [
     "UnsafeEntry",
     "WhiteoutMode",
     "apply_layer",
+    "stream_members",
 ]
 
 WhiteoutMode = Literal["overlay", "delete"]
@@ -98,23 +99,30 @@ class _Tree:
         self.invalidate()
         os.close(self.root_fd)
 
-    def invalidate(self) -> None:
-        for fd in self._cache.values():
-            os.close(fd)
-        self._cache.clear()
+    def trim(self) -> None:
+        """Bound the open fds; called between entries, never while an fd is in use."""
+        if len(self._cache) > 64:
+            self.invalidate()
 
-    def dir_fd(self, parts: tuple[str, ...], entry: str) -> int:
+    def invalidate(self, under: tuple[str, ...] = ()) -> None:
+        """Close cached fds of ``under`` and below (all by default)."""
+        for parts in [p for p in self._cache if p[: len(under)] == under]:
+            os.close(self._cache.pop(parts))
+
+    def dir_fd(self, parts: tuple[str, ...], entry: str, *, create: bool = True) -> int:
         """An fd of the directory ``parts`` (created, like its parents, when missing)."""
         if not parts:
             return self.root_fd
         cached = self._cache.get(parts)
         if cached is not None:
             return cached
-        parent = self.dir_fd(parts[:-1], entry)
+        parent = self.dir_fd(parts[:-1], entry, create=create)
         name = parts[-1]
         try:
             fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
         except FileNotFoundError:
+            if not create:
+                raise
             self._mkdir_like_lower(parts, parent)
             fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
         except OSError as exc:
@@ -124,8 +132,6 @@ class _Tree:
                     "directory; refusing to write through it"
                 ) from None
             raise
-        if len(self._cache) > 64:
-            self.invalidate()
         self._cache[parts] = fd
         return fd
 
@@ -152,14 +158,15 @@ def _remove(parent: int, name: str) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
-        fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
-        try:
-            shutil.rmtree(fd)  # type: ignore[arg-type]
-        finally:
-            os.close(fd)
-        os.rmdir(name, dir_fd=parent)
+        shutil.rmtree(name, dir_fd=parent)  # fd-based: never follows symlinks
     else:
         os.unlink(name, dir_fd=parent)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _clear_dir(fd: int, keep: set[str]) -> None:
@@ -196,6 +203,7 @@ class _Applier:
         self.dirs: list[tuple[tuple[str, ...], tarfile.TarInfo]] = []
 
     def entry(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+        self.tree.trim()
         parts = split_name(member.name)
         if not parts:
             if member.isdir():
@@ -210,19 +218,36 @@ class _Applier:
         previous = self.seen.get(parts)
         if previous is not None and not (previous and member.isdir()):
             raise UnsafeEntry(f"layer entry {member.name!r}: duplicate entry in one layer")
+        try:
+            self._entry(parts, member, tar)
+        except (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
+            raise UnsafeEntry(f"layer entry {member.name!r}: {exc.strerror}") from exc
         self.seen[parts] = member.isdir()
-        parent = self.tree.dir_fd(parent_parts, member.name)
+
+    def _entry(self, parts: tuple[str, ...], member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+        *head, name = parts
+        parent = self.tree.dir_fd(tuple(head), member.name)
         if member.isdir():
             try:
                 st = os.lstat(name, dir_fd=parent)
                 if not stat.S_ISDIR(st.st_mode):
-                    self._replace(parent, name)
+                    self._replace(parent, parts)
                     os.mkdir(name, 0o700, dir_fd=parent)
             except FileNotFoundError:
                 os.mkdir(name, 0o700, dir_fd=parent)
             self.dirs.append((parts, member))
             return
-        self._replace(parent, name)
+        try:
+            self._create(parent, name, member, tar)
+        except FileExistsError:
+            # Rare (a later layer replacing an entry): trying first saves an lstat per entry.
+            self._replace(parent, parts)
+            self._create(parent, name, member, tar)
+
+    def _create(
+        self, parent: int, name: str, member: tarfile.TarInfo, tar: tarfile.TarFile
+    ) -> None:
+        """Create a non-directory entry; FileExistsError before any byte is consumed."""
         if member.isreg():
             self._file(parent, name, member, tar)
         elif member.issym():
@@ -250,14 +275,14 @@ class _Applier:
         else:
             raise UnsafeEntry(f"layer entry {member.name!r}: unsupported tar entry type")
 
-    def _replace(self, parent: int, name: str) -> None:
+    def _replace(self, parent: int, parts: tuple[str, ...]) -> None:
         try:
-            st = os.lstat(name, dir_fd=parent)
+            st = os.lstat(parts[-1], dir_fd=parent)
         except FileNotFoundError:
             return
         if stat.S_ISDIR(st.st_mode):
-            self.tree.invalidate()
-        _remove(parent, name)
+            self.tree.invalidate(parts)
+        _remove(parent, parts[-1])
 
     def _whiteout(self, parent_parts: tuple[str, ...], name: str, member: tarfile.TarInfo) -> None:
         parent = self.tree.dir_fd(parent_parts, member.name)
@@ -278,7 +303,7 @@ class _Applier:
         if (*parent_parts, target) in self.seen:
             # A whiteout hides lower layers only, never an entry of its own layer.
             return
-        self._replace(parent, target)
+        self._replace(parent, (*parent_parts, target))
         if self.whiteouts == "overlay":
             os.mknod(target, stat.S_IFCHR | 0o600, os.makedev(0, 0), dir_fd=parent)
 
@@ -290,20 +315,24 @@ class _Applier:
             dir_fd=parent,
         )
         try:
-            source = tar.extractfile(member)
-            if source is not None:
-                holes = False
-                while True:
-                    chunk = source.read(_CHUNK)
-                    if not chunk:
-                        break
-                    if len(chunk) == _CHUNK and chunk == _ZEROS:
-                        os.lseek(fd, _CHUNK, os.SEEK_CUR)  # keep sparse files sparse
-                        holes = True
-                    else:
-                        os.write(fd, chunk)
-                if holes:
-                    os.ftruncate(fd, member.size)
+            # In a streamed tar the data follows the header: read it straight from the
+            # stream (tarfile's per-member file object costs more than small files do).
+            source = tar.extractfile(member) if member.issparse() else tar.fileobj
+            assert source is not None
+            remaining = member.size
+            holes = False
+            while remaining > 0:
+                chunk = source.read(min(_CHUNK, remaining))
+                if not chunk:
+                    raise DataLoss(f"layer entry {member.name!r}: data ends early")
+                remaining -= len(chunk)
+                if len(chunk) == _CHUNK and chunk == _ZEROS:
+                    os.lseek(fd, _CHUNK, os.SEEK_CUR)  # keep sparse files sparse
+                    holes = True
+                else:
+                    _write_all(fd, chunk)
+            if holes:
+                os.ftruncate(fd, member.size)
             self._attrs(fd, member)
         finally:
             os.close(fd)
@@ -341,16 +370,34 @@ class _Applier:
     def finish(self) -> None:
         # Directory attributes last: adding children changes mtimes, and a read-only
         # directory mode would stop the extraction.
-        for parts, member in reversed(self.dirs):
-            fd = (
-                os.open(parts[-1], _DIR_FLAGS, dir_fd=self.tree.dir_fd(parts[:-1], member.name))
-                if parts
-                else os.dup(self.tree.root_fd)
-            )
+        last = dict(self.dirs)  # a repeated directory entry: the last one wins
+        for parts in sorted(last, key=len, reverse=True):
+            self.tree.trim()
+            member = last[parts]
+            try:
+                fd = (
+                    os.open(
+                        parts[-1],
+                        _DIR_FLAGS,
+                        dir_fd=self.tree.dir_fd(parts[:-1], member.name, create=False),
+                    )
+                    if parts
+                    else os.dup(self.tree.root_fd)
+                )
+            except (FileNotFoundError, NotADirectoryError, UnsafeEntry):
+                continue  # removed or replaced by a later entry of this layer
             try:
                 self._attrs(fd, member)
             finally:
                 os.close(fd)
+
+
+def stream_members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """The entries of a streamed tar, without tarfile's list of every member seen (that
+    list grows with the file count; this keeps memory flat in the layer size)."""
+    while (member := tar.next()) is not None:
+        tar.members.clear()  # type: ignore[attr-defined]  # public, missing from typeshed
+        yield member
 
 
 def apply_layer(
@@ -385,7 +432,7 @@ def apply_layer(
     try:
         try:
             with tarfile.open(fileobj=hashing, mode="r|", errorlevel=2) as tar:
-                for member in tar:
+                for member in stream_members(tar):
                     applier.entry(member, tar)
                 applier.finish()
             hashing.drain()

@@ -8,7 +8,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from wharf.content.protocols import Info
 from wharf.errors import AlreadyExists, InvalidArgument, NotFound
@@ -61,7 +61,7 @@ class Writer:
         self.size += len(data)
         return len(data)
 
-    def copy_from(self, stream: BinaryIO, limit: int | None = None) -> None:
+    def copy_from(self, stream: IO[bytes], limit: int | None = None) -> None:
         """Copy ``stream`` (or its first ``limit`` bytes) into the writer in chunks."""
         remaining = limit
         while remaining is None or remaining > 0:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final
 
-from wharf.archive import detect
+from wharf.archive import detect, stream_members
 from wharf.content import LocalContentStore
 from wharf.errors import AlreadyExists, DataLoss, InvalidArgument, NotFound
 from wharf.oci import mediatypes
@@ -92,7 +92,7 @@ def _ingest(
     files = _Files()
     try:
         with tarfile.open(fileobj=stream, mode="r|*") as tar:
-            for member in tar:
+            for member in stream_members(tar):
                 name = _member_name(member)
                 if member.isdir():
                     continue
@@ -126,7 +126,7 @@ def _ingest(
                     files.blobs[name] = expected
                     continue
                 with content.writer(expected.algorithm if expected else "sha256") as writer:
-                    writer.copy_from(source, member.size)  # type: ignore[arg-type]
+                    writer.copy_from(source, member.size)
                     digest = writer.digest()
                     on_new(digest)
                     try:

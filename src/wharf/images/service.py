@@ -1,14 +1,17 @@
 """ImageService: the image store the daemon calls (moby's ``ImageService``).
 
-Layout under ``root``: ``content/`` (blobs), ``snapshots/`` (layers and container layers),
-``metadata.db`` (images, references, layers, containers). Writers serialise on one lock;
-readers do not take it. At open, whatever a crash left half-done is removed: layers still
-``unpacking``, snapshots no row refers to, blobs no image refers to.
+Layout under ``root``: ``content/`` (blobs), ``s/`` (snapshots: layers and container
+layers; a one-letter name because overlay repeats the path once per layer within one page
+of mount options), ``metadata.db`` (images, references, layers, containers). Writers
+serialise on one lock; readers do not take it. At open, whatever a crash left half-done
+is removed: layers still ``unpacking``, snapshots no row refers to, blobs no image refers
+to.
 """
 
 from __future__ import annotations
 
 import builtins
+import collections
 import contextlib
 import dataclasses
 import datetime
@@ -18,7 +21,7 @@ import re
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
 
@@ -62,10 +65,15 @@ class ImageService:
         root: the store's directory (keep it short: overlay repeats it per layer).
         snapshotter: ``overlay`` (needs root), ``native`` (copies; no root), or None for
             overlay when running as root on a kernel with overlayfs, else native.
+        volatile: mount container layers with overlay's ``volatile`` (no syncs).
     """
 
     def __init__(
-        self, root: Path, *, snapshotter: Literal["overlay", "native"] | None = None
+        self,
+        root: Path,
+        *,
+        snapshotter: Literal["overlay", "native"] | None = None,
+        volatile: bool = False,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -73,13 +81,13 @@ class ImageService:
         self.snapshotter_kind = kind
         self.content = LocalContentStore(self.root / "content")
         self.snapshots: Snapshotter = (
-            OverlaySnapshotter(self.root / "snapshots")
+            OverlaySnapshotter(self.root / "s", volatile=volatile)
             if kind == "overlay"
-            else NativeSnapshotter(self.root / "snapshots")
+            else NativeSnapshotter(self.root / "s")
         )
         self.metadata = MetadataStore(self.root / "metadata.db")
         self._lock = threading.RLock()
-        self._leases: set[Digest] = set()
+        self._leases: collections.Counter[Digest] = collections.Counter()
         self._recover()
 
     def close(self) -> None:
@@ -129,35 +137,36 @@ class ImageService:
         return freed
 
     @contextlib.contextmanager
-    def lease(self) -> Iterator[set[Digest]]:
+    def lease(self) -> Iterator[Callable[[Digest], None]]:
         """Protect blobs from GC while an image is assembled (the registry client's pull).
 
-        Add digests to the yielded set; they stay protected until the block ends.
+        Yields a function; each digest passed to it stays protected until the block ends.
         """
-        held: set[Digest] = set()
+        held: collections.Counter[Digest] = collections.Counter()
 
-        class _Lease(set[Digest]):
-            def add(inner, digest: Digest) -> None:
-                super().add(digest)
-                with self._lock:
-                    self._leases.add(digest)
-                held.add(digest)
+        def protect(digest: Digest) -> None:
+            with self._lock:
+                self._leases[digest] += 1
+                held[digest] += 1
 
-        lease = _Lease()
         try:
-            yield lease
+            yield protect
         finally:
             with self._lock:
                 self._leases -= held
 
     # -- resolution ---------------------------------------------------------------------
 
-    def _image(self, image_id: str) -> Image:
+    def _image(self, image_id: str, manifest: str | None = None) -> Image:
         record = self.metadata.image(image_id)
         config_digest = Digest.parse(record.id)
         config = ImageConfig.from_bytes(
             self.content.read_bytes(config_digest), f"image {config_digest.short()} config"
         )
+        manifest_digest = Digest.parse(manifest or record.manifest_digest)
+        media_type = record.manifest_media_type
+        if manifest is not None and manifest != record.manifest_digest:
+            media_type = Manifest.from_bytes(self.content.read_bytes(manifest_digest)).media_type
         tags: list[str] = []
         digests: list[str] = []
         for name, _ in self.metadata.refs(record.id):
@@ -166,8 +175,8 @@ class ImageService:
         return Image(
             id=config_digest,
             config=config,
-            manifest_digest=Digest.parse(record.manifest_digest),
-            manifest_media_type=record.manifest_media_type,
+            manifest_digest=manifest_digest,
+            manifest_media_type=media_type,
             repo_tags=tuple(tags),
             repo_digests=tuple(digests),
             size=record.size,
@@ -191,7 +200,10 @@ class ImageService:
             reference = parse_reference(ref_or_id)
         if reference is not None:
             with contextlib.suppress(NotFound):
-                return self._image(self.metadata.get_ref(str(reference)))
+                return self._image(
+                    self.metadata.get_ref(str(reference)),
+                    self.metadata.ref_manifest(str(reference)),
+                )
             if reference.digest is not None:
                 for record in self.metadata.images():
                     names = {parse_reference(n).name for n, _ in self.metadata.refs(record.id)}
@@ -252,7 +264,7 @@ class ImageService:
         if reference.digest is not None:
             raise InvalidArgument(f"tag {ref!r}: a digest reference cannot be a tag")
         with self._lock:
-            self.metadata.set_ref(str(reference), str(target.id))
+            self.metadata.set_ref(str(reference), str(target.id), str(target.manifest_digest))
 
     def untag(self, ref: str) -> builtins.list[tuple[str, str]]:
         """Remove one reference, keeping the image: ``[("Untagged", familiar)]``."""
@@ -289,8 +301,18 @@ class ImageService:
             )
             refs = [name for name, _ in self.metadata.refs(str(image.id))]
             if not by_id:
-                name = str(parse_reference(ref_or_id))
-                if name in refs and len(refs) > 1:
+                named = parse_reference(ref_or_id)
+                # Digest references of the same repository go with its last tag (docker).
+                others = [
+                    r
+                    for r in refs
+                    if r != str(named)
+                    and not (
+                        parse_reference(r).digest is not None
+                        and parse_reference(r).name == named.name
+                    )
+                ]
+                if str(named) in refs and others:
                     return self.untag(ref_or_id)
             elif len(refs) > 1 and not force:
                 raise Conflict(
@@ -459,6 +481,27 @@ class ImageService:
         self.metadata.add_image(record, blobs)
         return self._image(record.id)
 
+    def register(self, manifest: bytes, references: Sequence[str] = ()) -> Image:
+        """Add a pulled image: its blobs are in :attr:`content` (protect them with
+        :meth:`lease` while pulling); the manifest bytes are stored as given (digest
+        preserved), the layers unpacked, and each reference pointed at it. A tag reference
+        also records ``name@<manifest digest>`` (the image's RepoDigests).
+
+        Raises:
+            InvalidArgument: the manifest or a reference is malformed.
+            NotFound: a blob the manifest names is missing.
+            DataLoss: a layer does not match its diff ID.
+        """
+        parsed = [parse_reference(r) for r in references]
+        digest = Digest.from_bytes(manifest)
+        with self._lock:
+            image = self._store_image(manifest, digest)
+            for reference in parsed:
+                self.metadata.set_ref(str(reference), str(image.id), str(digest))
+                by_digest = Reference(reference.domain, reference.path, "", digest)
+                self.metadata.set_ref(str(by_digest), str(image.id), str(digest))
+            return self._image(str(image.id), str(digest))
+
     def load(self, stream: BinaryIO) -> builtins.list[str]:
         """``docker load``: a docker-save archive or an OCI layout archive, streamed.
 
@@ -477,9 +520,13 @@ class ImageService:
                 found = read_archive(stream, self.content, on_new=new.add)
                 for entry in found:
                     references = list(dict.fromkeys(parse_reference(n) for n in entry.names))
+                    if not self.content.exists(entry.manifest_digest):
+                        new.add(entry.manifest_digest)
                     image = self._store_image(entry.manifest, entry.manifest_digest)
                     for reference in references:
-                        self.metadata.set_ref(str(reference), str(image.id))
+                        self.metadata.set_ref(
+                            str(reference), str(image.id), str(entry.manifest_digest)
+                        )
                         messages.append(f"Loaded image: {reference.familiar()}")
                     if not references:
                         messages.append(f"Loaded image ID: {image.id}")
@@ -504,11 +551,12 @@ class ImageService:
             elif len(text.removeprefix("sha256:")) < 64:
                 names = ()
             manifest_bytes = self.content.read_bytes(image.manifest_digest)
+            manifest = Manifest.from_bytes(manifest_bytes, f"manifest {image.manifest_digest}")
             entries.append(
                 SaveEntry(
                     manifest_digest=image.manifest_digest,
-                    manifest_media_type=image.manifest_media_type,
-                    manifest=Manifest.from_bytes(manifest_bytes),
+                    manifest_media_type=manifest.media_type,
+                    manifest=manifest,
                     manifest_size=len(manifest_bytes),
                     names=names,
                     familiar=tuple(parse_reference(n).familiar() for n in names),

@@ -8,7 +8,8 @@ Schema (version 1)::
     image_blobs (image_id, digest) PK: every content blob an image needs
                 (manifest, config, layer blobs): the roots of content GC
     refs        name PK (normalised: docker.io/library/busybox:latest, repo@sha256:...),
-                image_id -> images
+                image_id -> images, manifest_digest (the manifest the name came with:
+                one image ID can have several manifests, e.g. Docker's and skopeo's OCI)
     layers      chain_id PK, diff_id, parent -> layers, snapshot (snapshotter key),
                 size, refcount, state ('unpacking' | 'ready')
     containers  id PK, image_id, chain_id -> layers, snapshot, created

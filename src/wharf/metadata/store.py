@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from wharf.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound
 
@@ -42,7 +42,8 @@ _MIGRATIONS: Final = (
     CREATE INDEX image_blobs_digest ON image_blobs(digest);
     CREATE TABLE refs (
         name TEXT PRIMARY KEY,
-        image_id TEXT NOT NULL REFERENCES images(id)
+        image_id TEXT NOT NULL REFERENCES images(id),
+        manifest_digest TEXT
     );
     CREATE INDEX refs_image ON refs(image_id);
     CREATE TABLE containers (
@@ -139,14 +140,22 @@ class MetadataStore:
                 raise
             self._db.execute("COMMIT")
 
+    def _one(self, sql: str, params: tuple[object, ...] = ()) -> Any:
+        with self._lock:  # one connection: reads wait for a writer's transaction
+            return self._db.execute(sql, params).fetchone()
+
+    def _all(self, sql: str, params: tuple[object, ...] = ()) -> list[Any]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
     # -- layers -----------------------------------------------------------------------
 
     def layer(self, chain_id: str) -> LayerRecord:
-        row = self._db.execute(
+        row = self._one(
             "SELECT chain_id, diff_id, parent, snapshot, size, refcount, state FROM layers "
             "WHERE chain_id = ?",
             (chain_id,),
-        ).fetchone()
+        )
         if row is None:
             raise NotFound(f"layer {chain_id} not found")
         return LayerRecord(*row)
@@ -157,9 +166,9 @@ class MetadataStore:
         return None
 
     def layers(self) -> list[LayerRecord]:
-        rows = self._db.execute(
+        rows = self._all(
             "SELECT chain_id, diff_id, parent, snapshot, size, refcount, state FROM layers"
-        ).fetchall()
+        )
         return [LayerRecord(*r) for r in rows]
 
     def begin_layer(self, chain_id: str, diff_id: str, parent: str | None, snapshot: str) -> None:
@@ -218,6 +227,12 @@ class MetadataStore:
         """Store an image; returns False when it was stored already (nothing changes)."""
         with self.transaction() as db:
             if db.execute("SELECT 1 FROM images WHERE id = ?", (record.id,)).fetchone():
+                # The same image under another manifest (skopeo's OCI copy of a docker
+                # archive): keep that manifest's blobs too, for references naming it.
+                db.executemany(
+                    "INSERT OR IGNORE INTO image_blobs VALUES (?, ?)",
+                    [(record.id, b) for b in blobs],
+                )
                 return False
             db.execute(
                 "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -240,23 +255,23 @@ class MetadataStore:
             return True
 
     def image(self, image_id: str) -> ImageRecord:
-        row = self._db.execute("SELECT * FROM images WHERE id = ?", (image_id,)).fetchone()
+        row = self._one("SELECT * FROM images WHERE id = ?", (image_id,))
         if row is None:
             raise NotFound(f"image {image_id} not found")
         return ImageRecord(*row)
 
     def images(self) -> list[ImageRecord]:
-        rows = self._db.execute("SELECT * FROM images ORDER BY created DESC, id").fetchall()
+        rows = self._all("SELECT * FROM images ORDER BY created DESC, id")
         return [ImageRecord(*r) for r in rows]
 
     def images_by_prefix(self, prefix: str) -> list[str]:
-        rows = self._db.execute(
+        rows = self._all(
             "SELECT id FROM images WHERE id >= ? AND id < ?", (prefix, prefix + "\U0010ffff")
-        ).fetchall()
+        )
         return [r[0] for r in rows]
 
     def children(self, image_id: str) -> list[str]:
-        rows = self._db.execute("SELECT id FROM images WHERE parent = ?", (image_id,)).fetchall()
+        rows = self._all("SELECT id FROM images WHERE parent = ?", (image_id,))
         return [r[0] for r in rows]
 
     def remove_image(self, image_id: str) -> list[LayerRecord]:
@@ -279,20 +294,31 @@ class MetadataStore:
             return self._ref(db, record.chain_id, -1)
 
     def referenced_blobs(self) -> set[str]:
-        return {r[0] for r in self._db.execute("SELECT DISTINCT digest FROM image_blobs")}
+        return {r[0] for r in self._all("SELECT DISTINCT digest FROM image_blobs")}
 
     # -- references -------------------------------------------------------------------
 
-    def set_ref(self, name: str, image_id: str) -> str | None:
-        """Point ``name`` at an image; returns the image it pointed at before, if any."""
+    def set_ref(self, name: str, image_id: str, manifest_digest: str | None = None) -> str | None:
+        """Point ``name`` at an image; returns the image it pointed at before, if any.
+
+        ``manifest_digest`` records which of the image's manifests the name was loaded
+        with, so saving the name gives back that manifest byte for byte.
+        """
         with self.transaction() as db:
             self.image(image_id)
             row = db.execute("SELECT image_id FROM refs WHERE name = ?", (name,)).fetchone()
-            db.execute("INSERT OR REPLACE INTO refs VALUES (?, ?)", (name, image_id))
+            db.execute(
+                "INSERT OR REPLACE INTO refs VALUES (?, ?, ?)", (name, image_id, manifest_digest)
+            )
             return None if row is None else str(row[0])
 
+    def ref_manifest(self, name: str) -> str | None:
+        """The manifest a reference was recorded with (None: the image's own)."""
+        row = self._one("SELECT manifest_digest FROM refs WHERE name = ?", (name,))
+        return None if row is None or row[0] is None else str(row[0])
+
     def get_ref(self, name: str) -> str:
-        row = self._db.execute("SELECT image_id FROM refs WHERE name = ?", (name,)).fetchone()
+        row = self._one("SELECT image_id FROM refs WHERE name = ?", (name,))
         if row is None:
             raise NotFound(f"reference {name} not found")
         return str(row[0])
@@ -307,11 +333,11 @@ class MetadataStore:
     def refs(self, image_id: str | None = None) -> list[tuple[str, str]]:
         """(name, image id) pairs, all or of one image, sorted by name."""
         if image_id is None:
-            rows = self._db.execute("SELECT name, image_id FROM refs ORDER BY name").fetchall()
+            rows = self._all("SELECT name, image_id FROM refs ORDER BY name")
         else:
-            rows = self._db.execute(
+            rows = self._all(
                 "SELECT name, image_id FROM refs WHERE image_id = ? ORDER BY name", (image_id,)
-            ).fetchall()
+            )
         return [(str(a), str(b)) for a, b in rows]
 
     # -- containers -------------------------------------------------------------------
@@ -333,13 +359,13 @@ class MetadataStore:
                 self._ref(db, record.chain_id, +1)
 
     def container(self, cid: str) -> ContainerRecord:
-        row = self._db.execute("SELECT * FROM containers WHERE id = ?", (cid,)).fetchone()
+        row = self._one("SELECT * FROM containers WHERE id = ?", (cid,))
         if row is None:
             raise NotFound(f"container {cid[:12]}: no filesystem recorded")
         return ContainerRecord(*row)
 
     def containers(self) -> list[ContainerRecord]:
-        return [ContainerRecord(*r) for r in self._db.execute("SELECT * FROM containers")]
+        return [ContainerRecord(*r) for r in self._all("SELECT * FROM containers")]
 
     def remove_container(self, cid: str) -> list[LayerRecord]:
         """Forget a container snapshot; returns layers freed."""

@@ -296,7 +296,8 @@ class ImageConfig:
         if not isinstance(rootfs, dict) or rootfs.get("type") != "layers":
             raise InvalidArgument(f"{where}: field 'rootfs' must be {{'type': 'layers', ...}}")
         diff_ids = _strs(rootfs, "diff_ids", f"{where}.rootfs") or ()
-        history = obj.get("history") or []
+        history = obj.get("history")
+        history = [] if history is None else history
         if not isinstance(history, list):
             raise InvalidArgument(f"{where}: field 'history' must be a list")
         for key in ("architecture", "os"):

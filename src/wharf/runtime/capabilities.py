@@ -218,7 +218,7 @@ def _names(value: Any, field: str) -> frozenset[str]:
     if not isinstance(value, list):
         raise InvalidArgument(f"{field}: must be an array of names, got {type(value).__name__}")
     for i, item in enumerate(value):
-        if item not in _NUMBERS:
+        if not isinstance(item, str) or item not in _NUMBERS:
             raise InvalidArgument(
                 f"{field}[{i}]: unknown capability {item!r} (expected a name like CAP_KILL)"
             )

@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("-g", "--additional-gids", action="append", type=int, default=[])
     q.add_argument("-c", "--cap", action="append", default=[], help="add a capability")
     q.add_argument("--no-new-privs", action="store_true")
-    q.add_argument("command", nargs=argparse.REMAINDER, metavar="ARGS")
+    q.add_argument("argv", nargs=argparse.REMAINDER, metavar="ARGS")
     return p
 
 
@@ -90,10 +90,10 @@ def _exec_process(args: argparse.Namespace, config: dict[str, Any]) -> Any:
     if args.process:
         with open(args.process, "rb") as f:
             return Process.from_process_json(json.loads(f.read()))
-    if not args.command:
+    if not args.argv:
         raise InvalidArgument(f"exec {args.id}: give a command or --process FILE")
     obj = dict(config.get("process") or {})
-    obj["args"] = list(args.command)
+    obj["args"] = list(args.argv)
     obj["terminal"] = args.tty
     obj.pop("consoleSize", None)
     obj["env"] = list(obj.get("env") or []) + list(args.env)

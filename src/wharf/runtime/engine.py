@@ -48,9 +48,9 @@ from wharf.runtime._engine_state import (
 )
 from wharf.runtime._engine_types import ContainerIO, ContainerState, ExecState, Status
 from wharf.runtime.cgroups import Cgroup, CgroupStats, FreezerState, Resources, open_cgroup
-from wharf.runtime.config import plan_container, plan_process
+from wharf.runtime.config import plan_process
 from wharf.runtime.monitor import ERROR_KINDS, LaunchRequest, wait_readable
-from wharf.runtime.spec import Process, Spec
+from wharf.runtime.spec import Process
 from wharf.runtime.zygote import Zygote, start_zygote
 
 __all__ = [
@@ -246,9 +246,9 @@ class MonitoredRuntime:
         rootfs: Sequence[Mount],
         io: ContainerIO,
     ) -> dict[str, Any]:
-        """Check the request and return the spec to launch: ``process.terminal`` and
-        ``consoleSize`` from ``io``; with rootfs Mounts, ``root.path`` is a directory in the
-        container's state dir that they are mounted on (inside its mount namespace)."""
+        """The spec to launch: ``process.terminal`` and ``consoleSize`` from ``io``; with
+        rootfs Mounts, ``root.path`` is a directory in the container's state dir that they
+        are mounted on (inside its mount namespace). The monitor validates it."""
         spec = json.loads(json.dumps(spec))
         process = spec.get("process")
         if not isinstance(process, dict):
@@ -260,12 +260,6 @@ class MonitoredRuntime:
             target = os.path.join(self._dir(container_id), "rootfs")
             os.makedirs(target, exist_ok=True)
             spec["root"] = {**(spec.get("root") or {}), "path": target}
-        plan_container(
-            Spec.from_json(spec),
-            container_id=container_id,
-            bundle=os.path.abspath(bundle_dir),
-            rootfs=rootfs,
-        )
         return spec
 
     def _unprepare(self, container_id: str, bundle: str) -> None:

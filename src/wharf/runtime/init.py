@@ -139,6 +139,19 @@ def _find_executable(args0: str, path_env: str) -> str:
     raise _Failure("exec-not-found", 2, f"exec {args0!r}: executable file not found{where}")
 
 
+def _home(uid: int) -> str:
+    """The user's home from the container's /etc/passwd, "/" if none (runc's rule)."""
+    try:
+        with open("/etc/passwd") as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) > 5 and fields[2] == str(uid):
+                    return fields[5] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
 def _setup_process(process: ProcessPlan, handles: ChildHandles) -> str:
     """rlimits, user, capabilities, umask, cwd; returns the resolved executable path."""
     for res, soft, hard in process.rlimits:
@@ -182,6 +195,8 @@ def _reset_and_exec(path: str, process: ProcessPlan, handles: ChildHandles) -> N
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     os.closerange(3, 1 << 20)
     env = dict(e.split("=", 1) for e in process.env)
+    if "HOME" not in env:
+        env["HOME"] = _home(process.uid)
     try:
         os.execve(path, list(process.args), env)
     except OSError as exc:

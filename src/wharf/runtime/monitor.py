@@ -33,6 +33,7 @@ import struct
 import subprocess
 import termios
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NoReturn
@@ -50,6 +51,7 @@ from wharf.errors import (
 from wharf.mount import Mount
 from wharf.runtime import syscalls
 from wharf.runtime._engine_binary import binary_command
+from wharf.runtime._engine_exec import start_exec
 from wharf.runtime._engine_io import STDERR, STDOUT, LogWriter, stdcopy_frame
 from wharf.runtime._engine_state import (
     ATTACH_SOCK,
@@ -67,7 +69,7 @@ from wharf.runtime.cgroups import Cgroup, Resources, open_cgroup
 from wharf.runtime.config import ProcessPlan, plan_container, plan_exec, plan_process
 from wharf.runtime.hooks import run_hooks
 from wharf.runtime.init import ChildHandles
-from wharf.runtime.launch import cgroup_join_fds, launch, launch_exec, prepare_security
+from wharf.runtime.launch import cgroup_join_fds, launch, prepare_security
 from wharf.runtime.spec import Hook, Process, Spec
 from wharf.runtime.sync import START, SyncChannel
 
@@ -191,6 +193,7 @@ class _Monitor:
         self.replay: bytearray | None = (
             bytearray() if req.kind == "exec" else None
         )  # exec output kept for the first attach client (it starts before attach)
+        self.me = os.getpid()
         self.sel = selectors.DefaultSelector()
         self.log = LogWriter(req.io.log_path)
         self.state: dict[str, Any] = {}
@@ -295,6 +298,7 @@ class _Monitor:
             if self.io.terminal:
                 self._take_console()
         except BaseException:
+            _exit_if_clone(self.me)
             cgroup.destroy(kill=True)
             raise
         finally:
@@ -340,7 +344,7 @@ class _Monitor:
                 opened.append(console)
             gc.disable()
             try:
-                self.pid = launch_exec(
+                self.pid = start_exec(
                     process,
                     namespaces,
                     container_id=req.container_id,
@@ -774,10 +778,7 @@ class _Monitor:
         self.log.close()
         status = self.status if self.status is not None else 255 << 8
         code = os.waitstatus_to_exitcode(status)
-        oom = False
-        if self.cgroup is not None and self.req.kind == "container":
-            with contextlib.suppress(WharfError, OSError):
-                oom = self.cgroup.stats().memory.oom_kills > 0
+        oom = self.cgroup is not None and self.req.kind == "container" and _oom_killed(self.cgroup)
         write_json_atomic(
             os.path.join(self.req.state_dir, EXIT_FILE),
             {
@@ -802,6 +803,20 @@ class _Monitor:
         if self.req.kind == "container" and self.cgroup is not None and not self.req.binary:
             with contextlib.suppress(WharfError, OSError):
                 self.cgroup.destroy(kill=True)
+
+
+def _oom_killed(cgroup: Cgroup) -> bool:
+    """Whether the OOM killer killed a process of ``cgroup`` (one small file, not stats())."""
+    if cgroup.version == 1:
+        path, key = f"/sys/fs/cgroup/memory{cgroup.path}/memory.oom_control", "oom_kill"
+    else:
+        path, key = f"/sys/fs/cgroup{cgroup.path}/memory.events", "oom_kill"
+    try:
+        with open(path) as f:
+            fields = dict(line.split(" ", 1) for line in f.read().splitlines() if " " in line)
+    except OSError:
+        return False
+    return int(fields.get(key, "0")) > 0
 
 
 def _binary_cgroup(req: LaunchRequest) -> str:
@@ -835,6 +850,48 @@ def _binary_error(req: LaunchRequest, message: str) -> WharfError:
     return FailedPrecondition(f"{name}: {message}")
 
 
+_WARM_CAPS: Final = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETUID"]
+_WARM_SPEC: Final[dict[str, Any]] = {
+    "ociVersion": "1.0.2",
+    "root": {"path": "/"},
+    "process": {
+        "args": ["true"],
+        "env": ["PATH=/bin"],
+        "cwd": "/",
+        "user": {"uid": 0, "gid": 0},
+        "capabilities": {k: _WARM_CAPS for k in ("bounding", "effective", "permitted")},
+        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+        "noNewPrivileges": True,
+    },
+    "hostname": "warm",
+    "mounts": [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]},
+    ],
+    "linux": {
+        "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+        "resources": {"memory": {"limit": 1 << 30}, "pids": {"limit": 100}},
+        "maskedPaths": ["/proc/kcore"],
+        "readonlyPaths": ["/proc/sys"],
+    },
+}
+
+
+def warm_up() -> None:
+    """Run a launch's pure code paths once on a sample, so that a freshly forked monitor
+    takes its copy-on-write page faults now, while idle, not while a request waits."""
+    with contextlib.suppress(WharfError, OSError):
+        spec = Spec.from_json(json.loads(json.dumps(_WARM_SPEC)))
+        plan = plan_container(spec, container_id="warm", bundle="/")
+        prepare_security(plan.process, plan.seccomp)
+        Resources.from_spec(plan.resources)
+        req = LaunchRequest("container", "warm", "", "/", "/", "/", _WARM_SPEC, (), ContainerIO())
+        LaunchRequest.from_json(json.loads(json.dumps(req.to_json())))
+        selectors.DefaultSelector().close()
+        process_start_time(os.getpid())
+        now_rfc3339()
+
+
 def error_kind(exc: BaseException) -> str:
     """The name of the ``wharf.errors`` kind ``exc`` is (FailedPrecondition if none)."""
     for cls in type(exc).__mro__:
@@ -843,8 +900,20 @@ def error_kind(exc: BaseException) -> str:
     return "FailedPrecondition"
 
 
+def _exit_if_clone(monitor_pid: int) -> None:
+    """Exit at once if this is a clone child of the monitor unwinding through its code.
+
+    The container's init and exec helpers are raw clones of the monitor; if one ever
+    raised past its own handlers, it must not run the monitor's error paths (destroy the
+    cgroup, answer the engine on the shared reply socket).
+    """
+    if os.getpid() != monitor_pid:
+        os._exit(127)
+
+
 def run_monitor(req: LaunchRequest, reply: socket.socket) -> NoReturn:
     """The monitor's whole life (called in the zygote's forked child; never returns)."""
+    me = os.getpid()
     code = 0
     try:
         os.setsid()
@@ -868,14 +937,17 @@ def run_monitor(req: LaunchRequest, reply: socket.socket) -> NoReturn:
             monitor.listen()
             monitor.write_state("running" if monitor.started_at else "created")
         except WharfError as exc:
+            _exit_if_clone(me)
             reply.send(json.dumps({"kind": error_kind(exc), "message": str(exc)}).encode())
             os._exit(1)
         reply.send(json.dumps({"ok": True, "state": monitor.state}).encode())
         monitor.serve(reply)
     except BaseException as exc:  # the last line of defence of a detached process
+        _exit_if_clone(me)
+        with contextlib.suppress(BaseException):
+            os.write(2, "".join(traceback.format_exception(exc)).encode())
         with contextlib.suppress(BaseException):
             reply.send(json.dumps({"kind": "FailedPrecondition", "message": repr(exc)}).encode())
-            os.write(2, f"monitor {req.container_id}: {exc!r}\n".encode())
         code = 1
     os._exit(code)
 

@@ -125,7 +125,8 @@ def _mount_cgroups(step: MountStep, target: str, cgroups: Sequence[tuple[str, st
     syscalls.mount("tmpfs", target, "tmpfs", step.flags & ~MS_RDONLY, "mode=755")
     for name, path in cgroups:
         host = f"/sys/fs/cgroup/{name}{path if path != '/' else ''}"
-        if not os.path.isdir(host):
+        # On a hybrid host the v2 tree holds no controllers: runc leaves it out too.
+        if name == "unified" or not os.path.isdir(host):
             continue
         sub = f"{target}/{name}"
         os.mkdir(sub, 0o555)

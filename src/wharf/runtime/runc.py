@@ -26,7 +26,10 @@ from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from wharf.mount import Mount, mount_all, unmount
 from wharf.runtime._engine_binary import binary_command
 from wharf.runtime._engine_types import ContainerIO
+from wharf.runtime.cgroups import Resources
+from wharf.runtime.config import plan_container
 from wharf.runtime.engine import MonitoredRuntime
+from wharf.runtime.spec import Spec
 from wharf.runtime.zygote import Zygote
 
 __all__ = ["OCIBinaryRuntime"]
@@ -80,6 +83,11 @@ class OCIBinaryRuntime(MonitoredRuntime):
         io: ContainerIO,
     ) -> dict[str, Any]:
         spec = super()._prepare(container_id, bundle_dir, spec, (), io)
+        # Check it here too, so runc and ours refuse bad input with the same messages.
+        plan = plan_container(
+            Spec.from_json(spec), container_id=container_id, bundle=bundle_dir, rootfs=rootfs
+        )
+        Resources.from_spec(plan.resources)
         linux = spec.setdefault("linux", {})
         linux.setdefault("cgroupsPath", f"/wharf/{container_id}")
         if rootfs:

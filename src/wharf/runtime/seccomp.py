@@ -144,7 +144,7 @@ class _Cond:
 
 def _action(obj: Mapping[str, Any], key: str, errno_key: str, field: str) -> int:
     name = obj.get(key)
-    if name not in ACTIONS:
+    if not isinstance(name, str) or name not in ACTIONS:
         raise InvalidArgument(
             f"{field}.{key}: must be one of {', '.join(sorted(ACTIONS))}, got {name!r}"
         )
@@ -182,17 +182,16 @@ def _conditions(rule: Mapping[str, Any], field: str) -> list[_Cond]:
         af = f"{field}.args[{i}]"
         if not isinstance(a, Mapping):
             raise InvalidArgument(f"{af}: must be an object")
-        if a.get("op") not in _OPS:
-            raise InvalidArgument(
-                f"{af}.op: must be one of {', '.join(sorted(_OPS))}, got {a.get('op')!r}"
-            )
+        op = a.get("op")
+        if not isinstance(op, str) or op not in _OPS:
+            raise InvalidArgument(f"{af}.op: must be one of {', '.join(sorted(_OPS))}, got {op!r}")
         index = _uint(a, "index", af, 32, default=None)
         if index > 5:
             raise InvalidArgument(f"{af}.index: a syscall has arguments 0..5, got {index}")
         out.append(
             _Cond(
                 index,
-                _OPS[a["op"]],
+                _OPS[op],
                 _uint(a, "value", af, 64, default=None),
                 _uint(a, "valueTwo", af, 64, default=0),
             )
@@ -263,7 +262,7 @@ def _list(obj: Mapping[str, Any], key: str, field: str) -> list[Any]:
 def _flags(spec: Mapping[str, Any], field: str) -> int:
     out = 0
     for i, flag in enumerate(_list(spec, "flags", field)):
-        if flag not in _FLAGS:
+        if not isinstance(flag, str) or flag not in _FLAGS:
             raise InvalidArgument(
                 f"{field}.flags[{i}]: must be one of {', '.join(sorted(_FLAGS))}, got {flag!r}"
             )

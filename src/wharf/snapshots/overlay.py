@@ -3,8 +3,9 @@
 Layout: ``<root>/<id>/fs`` holds a snapshot's own files (an overlay upper dir: changes
 and whiteouts only) and ``<root>/<id>/work`` is overlay's work dir. Ids are small
 integers, so a lowerdir entry is ``<root>/<id>/fs``: with a root such as
-``/var/lib/wharf/images/snapshots`` a 120-layer image fits in the one page mount(2)
-accepts; past the page, :meth:`mounts` raises :class:`FailedPrecondition`.
+``/var/lib/wharf/images/s`` (the image service's) a 128-layer image fits in the one page
+mount(2) accepts (``len(root) + 8`` bytes per layer); past the page, :meth:`mounts` raises
+:class:`FailedPrecondition` naming the root.
 
 Mounts returned:
 

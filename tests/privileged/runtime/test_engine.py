@@ -25,7 +25,14 @@ from typing import Any
 
 import pytest
 
-from wharf.errors import Conflict, NotFound, PermissionDenied
+from wharf.errors import (
+    AlreadyExists,
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from wharf.mount import Mount
 from wharf.runtime._engine_state import process_start_time
 from wharf.runtime.engine import ContainerIO, MonitoredRuntime, WharfRuntime, start_zygote
@@ -103,7 +110,11 @@ def runtime(request: pytest.FixtureRequest) -> Iterator[MonitoredRuntime]:
                 monitors.append(c.monitor_pid)
             rt.delete(c.id, force=True)
         rt.close()
+        monitors += children_of(zygote.pid)  # the idle pool: exits with the zygote
         zygote.close()
+        deadline = time.monotonic() + WAIT
+        while any(process_start_time(p) for p in monitors) and time.monotonic() < deadline:
+            time.sleep(0.01)
         mounts = Path("/proc/self/mountinfo").read_text()
         leftovers = [p for p in monitors if process_start_time(p) is not None]
         leaked_cgroups = [
@@ -118,6 +129,19 @@ def runtime(request: pytest.FixtureRequest) -> Iterator[MonitoredRuntime]:
         assert state_root not in mounts, "a mount under the state root was left behind"
         assert not leftovers, f"monitor processes left behind: {leftovers}"
         assert not leaked_cgroups, f"cgroups left behind: {leaked_cgroups}"
+
+
+def children_of(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                out.append(int(entry))
+    return out
 
 
 def make_spec(base: dict[str, Any], cid: str, args: list[str], **process: Any) -> dict[str, Any]:
@@ -240,6 +264,83 @@ def test_missing_and_non_executable_args0_fail_create_and_leave_nothing(
         assert not any(os.path.exists(f"{d}/{cid}") for d in _cgroup_dirs())
 
 
+def _assert_nothing_left(runtime: MonitoredRuntime, cid: str) -> None:
+    assert runtime.list() == []
+    assert not os.path.exists(os.path.join(runtime.state_root, cid))
+    assert not any(os.path.exists(f"{d}/{cid}") for d in _cgroup_dirs())
+    assert runtime.state_root not in Path("/proc/self/mountinfo").read_text()
+
+
+@pytest.mark.parametrize(
+    ("change", "kind", "names"),
+    [
+        (lambda s: s["linux"]["namespaces"].append({"type": "bogus"}), InvalidArgument, "bogus"),
+        (lambda s: s["process"].update(args=[]), InvalidArgument, "process.args"),
+        (lambda s: s["root"].update(path="/nonexistent-rtengine"), NotFound, "root"),
+        (
+            lambda s: s["linux"].update(resources={"pids": {"limit": "many"}}),
+            InvalidArgument,
+            "pids",
+        ),
+        (
+            lambda s: s["linux"].update(resources={"cpu": {"shares": 1, "quota": 1}}),
+            InvalidArgument,
+            "cpu",
+        ),
+        (
+            lambda s: s["mounts"].append(
+                {"destination": "/x", "type": "bind", "source": "/nonexistent-rtengine"}
+            ),
+            NotFound,
+            "nonexistent-rtengine",
+        ),
+    ],
+    ids=["namespace", "args", "rootfs", "pids", "cpu-quota", "bind-source"],
+)
+def test_bad_specs_are_refused_by_field_and_leave_nothing(
+    runtime: MonitoredRuntime,
+    base_spec: dict[str, Any],
+    change: Any,
+    kind: type[Exception],
+    names: str,
+) -> None:
+    cid = "rtengine-bad"
+    spec = make_spec(base_spec, cid, ["true"])
+    change(spec)
+    with pytest.raises(kind, match=names):
+        runtime.create(
+            cid, bundle_dir=bundle_for(runtime, cid), spec=spec, rootfs=[], io=ContainerIO()
+        )
+    _assert_nothing_left(runtime, cid)
+
+
+def test_wrong_uses_get_the_right_kinds(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    with pytest.raises(NotFound, match="rtengine-none"):
+        runtime.state("rtengine-none")
+    with pytest.raises(InvalidArgument, match="container id"):
+        runtime.state("../etc")
+    cid = "rtengine-dup"
+    create(runtime, base_spec, cid, ["sleep", "100"])
+    with pytest.raises(AlreadyExists, match=cid):
+        create(runtime, base_spec, cid, ["true"])
+    runtime.start(cid)
+    with pytest.raises(Conflict, match="running"):
+        runtime.delete(cid)
+    with pytest.raises(FailedPrecondition, match="terminal"):
+        runtime.resize(cid, 10, 10)
+    with pytest.raises(InvalidArgument, match="signal"):
+        runtime.kill(cid, 0)
+    fd = runtime.exit_fd(cid)
+    runtime.kill(cid, 9)
+    wait_exit(fd)
+    with pytest.raises(Conflict, match="exec"):
+        runtime.exec(cid, "e1", process={"args": ["true"], "cwd": "/"}, io=ContainerIO())
+    runtime.delete(cid)
+    _assert_nothing_left(runtime, cid)
+
+
 def test_overlay_rootfs_from_a_mount_list(
     runtime: MonitoredRuntime, base_spec: dict[str, Any], rootfs: str
 ) -> None:
@@ -345,6 +446,20 @@ def test_tty_attach_is_raw_and_resize_changes_stty_size(
     assert runtime.state(cid).exit_code == 0
 
 
+def test_memory_hog_is_oom_killed_and_reported(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    cid = "rtengine-oom"
+    spec = make_spec(base_spec, cid, ["sh", "-c", "x=aaaaaaaa; while true; do x=$x$x; done"])
+    spec["linux"]["resources"] = {"memory": {"limit": 32 << 20}}
+    runtime.create(cid, bundle_dir=bundle_for(runtime, cid), spec=spec, rootfs=[], io=ContainerIO())
+    fd = runtime.exit_fd(cid)
+    runtime.start(cid)
+    wait_exit(fd)
+    state = runtime.state(cid)
+    assert (state.oom_killed, state.exit_code) == (True, 137)
+
+
 def test_pause_and_resume(runtime: MonitoredRuntime, base_spec: dict[str, Any]) -> None:
     cid = "rtengine-pause"
     log = create(
@@ -400,39 +515,71 @@ _SURVIVOR = """
 import json, sys, time
 sys.path[:0] = {path!r}
 from wharf.runtime.engine import ContainerIO, start_zygote, WharfRuntime
+from wharf.runtime.runc import OCIBinaryRuntime
 zygote = start_zygote()
-rt = WharfRuntime({root!r}, zygote=zygote)
+rt = (
+    WharfRuntime({root!r}, zygote=zygote) if {kind!r} == "wharf"
+    else OCIBinaryRuntime("runc", {root!r}, zygote=zygote)
+)
 spec = json.loads({spec!r})
-rt.create({cid!r}, bundle_dir={root!r}, spec=spec, rootfs=[], io=ContainerIO(log_path={log!r}))
+rt.create({cid!r}, bundle_dir={bundle!r}, spec=spec, rootfs=[], io=ContainerIO(log_path={log!r}))
 rt.start({cid!r})
 print("started", flush=True)
 time.sleep(1000)
 """
 
 _ADOPTER = """
-import json, os, select, sys
+import json, os, select, socket, sys
 sys.path[:0] = {path!r}
-from wharf.runtime.engine import WharfRuntime
-rt = WharfRuntime({root!r})
+from wharf.runtime.engine import ContainerIO, WharfRuntime
+from wharf.runtime.runc import OCIBinaryRuntime
+rt = WharfRuntime({root!r}) if {kind!r} == "wharf" else OCIBinaryRuntime("runc", {root!r})
 found = [(c.id, c.status) for c in rt.list()]
+live = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+live.connect(rt.attach_path({cid!r}))
+live.settimeout(20)
+frame = live.recv(8)
+process = {{"args": ["echo", "adopted"], "cwd": "/", "env": ["PATH=/bin"]}}
+rt.exec({cid!r}, "e1", process=process, io=ContainerIO(), start=False)
+with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+    s.connect(rt.exec_attach_path({cid!r}, "e1"))
+    rt.exec_start({cid!r}, "e1")
+    s.settimeout(20)
+    out = b""
+    while chunk := s.recv(4096):
+        out += chunk
 fd = rt.exit_fd({cid!r})
 rt.kill({cid!r}, 9)
 assert select.select([fd], [], [], 20)[0]
-print(json.dumps({{"found": found, "exit_code": rt.state({cid!r}).exit_code}}))
+result = {{"found": found, "exit_code": rt.state({cid!r}).exit_code}}
+result["exec"] = out[8:].decode()
+result["live_stream"] = frame[0]
+print(json.dumps(result))
 rt.close()
 """
 
 
+@pytest.mark.parametrize("kind", ["wharf", "runc"])
 def test_containers_and_logs_survive_sigkill_of_the_engine(
-    base_spec: dict[str, Any],
+    base_spec: dict[str, Any], kind: str
 ) -> None:
     root = tempfile.mkdtemp(prefix="rtengine-survive-")
+    bundle = os.path.join(root, "bundle")
+    os.mkdir(bundle)
     cid = "rtengine-survivor"
     log = os.path.join(root, "survivor.log")
     spec = make_spec(
         base_spec, cid, ["sh", "-c", "i=0; while true; do echo $i; i=$((i+1)); sleep 0.02; done"]
     )
-    args = {"path": sys.path, "root": root, "cid": cid, "log": log, "spec": json.dumps(spec)}
+    args = {
+        "path": sys.path,
+        "root": root,
+        "bundle": bundle,
+        "cid": cid,
+        "log": log,
+        "spec": json.dumps(spec),
+        "kind": kind,
+    }
     engine = subprocess.Popen(
         [sys.executable, "-c", _SURVIVOR.format(**args)], stdout=subprocess.PIPE, text=True
     )
@@ -456,7 +603,12 @@ def test_containers_and_logs_survive_sigkill_of_the_engine(
             check=True,
         ).stdout
         result = json.loads(out)
-        assert result == {"found": [[cid, "running"]], "exit_code": 137}
+        assert result == {
+            "found": [[cid, "running"]],
+            "exit_code": 137,
+            "exec": "adopted\n",
+            "live_stream": 1,
+        }
         counts = [int(e["log"]) for e in log_entries(log)]
         assert counts == list(range(len(counts)))  # no line lost across the engine's death
         assert process_start_time(state["monitor_pid"]) is None  # exited (maybe unreaped)
@@ -464,20 +616,20 @@ def test_containers_and_logs_survive_sigkill_of_the_engine(
         if engine.poll() is None:
             engine.kill()
             engine.wait()
-        with WharfRuntimeCleanup(root) as rt:
+        with RuntimeCleanup(kind, root) as rt:
             for c in rt.list():
                 rt.delete(c.id, force=True)
         _remove_cgroup_parent()
         shutil.rmtree(root, ignore_errors=True)
 
 
-class WharfRuntimeCleanup:
+class RuntimeCleanup:
     """A throwaway runtime (own zygote) to delete what a test's subprocess left."""
 
-    def __init__(self, root: str) -> None:
-        self.rt = WharfRuntime(root)
+    def __init__(self, kind: str, root: str) -> None:
+        self.rt = WharfRuntime(root) if kind == "wharf" else OCIBinaryRuntime("runc", root)
 
-    def __enter__(self) -> WharfRuntime:
+    def __enter__(self) -> MonitoredRuntime:
         return self.rt
 
     def __exit__(self, *exc: object) -> None:

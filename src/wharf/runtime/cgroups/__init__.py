@@ -20,14 +20,17 @@ hierarchy's ``tasks`` file (stall-free), never by the parent writing ``cgroup.pr
 (5-17 ms stalls in ~19 % of joins; ``reference/runtime-latency.md``). ``add_process``
 (``cgroup.procs``) is for exec'd processes and runc-style joins.
 
-Device rules: v1 ``devices.deny``/``devices.allow`` (deny all, the spec's rules, then
-runc's default allow list :data:`DEFAULT_DEVICE_RULES`). v2 would need an eBPF device
-program, which Wharf does not build (``Cgroup.devices_enforced`` is False there).
+Device rules (deny all, the spec's rules, then runc's default allow list
+:data:`DEFAULT_DEVICE_RULES`): v1 writes them to ``devices.deny``/``devices.allow``; v2
+compiles them to an eBPF ``cgroup/dev`` program attached to the cgroup
+(:mod:`wharf.runtime.cgroups.devices`). On a hybrid host both work: the v1 devices
+hierarchy and a program on the task's unified cgroup are each checked.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Literal
 
 from wharf.errors import InvalidArgument
@@ -84,13 +87,17 @@ def host_version(root: str = "/sys/fs/cgroup") -> int:
     return 2 if os.path.exists(f"{root}/cgroup.controllers") else 1
 
 
-def open_cgroup(path: str, *, version: Version = "auto") -> Cgroup:
+def open_cgroup(
+    path: str, *, version: Version = "auto", controllers: Iterable[str] | None = None
+) -> Cgroup:
     """The container cgroup named by an OCI cgroupsPath; nothing is created yet.
 
     Args:
         path: ``linux.cgroupsPath`` (``/wharf/<id>``).
         version: "auto" (the host's: v1 on hybrid hosts, where v2 holds only hugetlb),
             "v1" or "v2" (on a hybrid host, the ``unified`` mount).
+        controllers: v1 only: the hierarchies to span (default: all mounted ones); see
+            :class:`V1Cgroup`. v2 enables the controllers its limits need.
 
     Raises:
         InvalidArgument: a bad path or version.
@@ -99,7 +106,7 @@ def open_cgroup(path: str, *, version: Version = "auto") -> Cgroup:
     if version == "auto":
         version = "v2" if host_version() == 2 else "v1"
     if version == "v1":
-        return V1Cgroup(path)
+        return V1Cgroup(path, controllers=controllers)
     if version == "v2":
         return V2Cgroup(path)
     raise InvalidArgument(f"cgroup version: must be 'auto', 'v1' or 'v2', got {version!r}")

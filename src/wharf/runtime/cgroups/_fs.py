@@ -18,7 +18,8 @@ def write(path: str, value: str, *, field: str) -> None:
         field: the spec field the value comes from, named in errors.
 
     Raises:
-        InvalidArgument: the kernel rejected the value (EINVAL, ERANGE, EOVERFLOW).
+        InvalidArgument: the kernel rejected the value (EINVAL, ERANGE, EOVERFLOW; ENODEV
+            for a device that does not exist).
         Conflict: the value conflicts with the cgroup's current use (EBUSY; e.g. a
             memory limit below current usage that cannot be reclaimed).
         NotFound: the control file does not exist (controller missing on this host).
@@ -57,7 +58,7 @@ def read_or_none(path: str) -> str | None:
 
 def _error(exc: OSError, what: str) -> WharfError:
     err = exc.errno or errno.EIO
-    if err in (errno.EINVAL, errno.ERANGE, errno.EOVERFLOW):
+    if err in (errno.EINVAL, errno.ERANGE, errno.EOVERFLOW, errno.ENODEV):
         return InvalidArgument(f"{what}: {os.strerror(err)}")
     if err == errno.EBUSY:
         return Conflict(f"{what}: {os.strerror(err)}")

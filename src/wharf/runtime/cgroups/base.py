@@ -10,12 +10,22 @@ import time
 from collections.abc import Iterable
 from typing import Final, Protocol
 
-from wharf.errors import Conflict, InvalidArgument
+from wharf.errors import Conflict, InvalidArgument, WharfError
+from wharf.runtime.cgroups import _fs
 from wharf.runtime.cgroups.resources import Resources
-from wharf.runtime.cgroups.stats import CgroupStats
+from wharf.runtime.cgroups.stats import CgroupStats, parse_flat_keyed
 from wharf.runtime.syscalls import error_from_errno
 
-__all__ = ["Cgroup", "FreezerState", "check_path", "remove_dirs", "rollback", "signal_all"]
+__all__ = [
+    "Cgroup",
+    "FreezerState",
+    "check_path",
+    "old_value",
+    "remove_dirs",
+    "rollback",
+    "signal_all",
+    "write_all",
+]
 
 _RMDIR_POLL_S: Final = 0.002
 
@@ -173,3 +183,45 @@ def signal_all(pids: Iterable[int], sig: int) -> int:
             os.kill(pid, sig)
             count += 1
     return count
+
+
+def old_value(path: str, new: str) -> str:
+    """What to write back to the control file ``path`` to undo writing ``new`` to it.
+
+    Per-device files (v1 ``blkio.throttle.*``, v2 ``io.max``, ``io.bfq.weight``) hold one
+    ``major:minor ...`` line per device: the device's old line, or a value that removes
+    the setting (``0`` on v1, ``key=max`` / ``default`` on v2).
+    """
+    text = _fs.read(path)
+    first, _, rest = new.partition(" ")
+    if ":" in first:
+        for line in text.splitlines():
+            if line.startswith(first + " "):
+                return line
+        if "=" in rest:
+            return f"{first} {rest.split('=', 1)[0]}=max"
+        return f"{first} default" if path.endswith("io.bfq.weight") else f"{first} 0"
+    if path.endswith("memory.oom_control"):
+        return str(parse_flat_keyed(text).get("oom_kill_disable", 0))
+    if text.startswith("default "):
+        return text.splitlines()[0]
+    return text.strip()
+
+
+def write_all(targets: Iterable[tuple[str, str, str]], *, undo: bool, what: str) -> None:
+    """Write each (path, value, field) in order. With ``undo``, a failure puts back the
+    values already replaced (best effort), so a refused update changes nothing."""
+    done: list[tuple[str, str]] = []
+    try:
+        for path, value, field in targets:
+            if undo:
+                try:
+                    done.append((path, old_value(path, value)))
+                except WharfError as exc:
+                    raise type(exc)(f"{field}: {exc}") from exc
+            _fs.write(path, value, field=field)
+    except BaseException:
+        for path, old in reversed(done):
+            with contextlib.suppress(WharfError):
+                _fs.write(path, old, field=f"{what}: restore")
+        raise

@@ -334,8 +334,9 @@ class DeviceRule:
             or len(set(access)) != len(access)
         ):
             raise InvalidArgument(f"{name}.access: must be letters from 'rwm', got {access!r}")
-        major = _int(d, "major", name, -1, 2**32 - 1)
-        minor = _int(d, "minor", name, -1, 2**32 - 1)
+        # Linux device numbers: 12-bit major, 20-bit minor; -1 (or absent) = any.
+        major = _int(d, "major", name, -1, 4095)
+        minor = _int(d, "minor", name, -1, 2**20 - 1)
         return cls(
             allow=allow,
             type=kind,

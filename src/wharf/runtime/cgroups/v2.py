@@ -4,9 +4,9 @@ New containers should start inside the cgroup with ``clone3(CLONE_INTO_CGROUP)``
 :meth:`V2Cgroup.dir_fd`: no migration, no ``cgroup.procs`` stall. ``join_fds`` still
 works (the child writes ``b"0"`` to ``cgroup.procs``) for callers that cannot use clone3.
 
-Devices: v2 enforces device rules only through an eBPF program attached to the cgroup;
-Wharf does not build one, so :attr:`V2Cgroup.devices_enforced` is False and device
-rules are not applied on v2 (this host's devices controller is v1).
+Devices: v2 enforces device rules through an eBPF program attached to the cgroup, which
+:mod:`wharf.runtime.cgroups.devices` builds from the same rule list v1 gets. It is
+attached at creation; :meth:`V2Cgroup.update` leaves device rules alone (as on v1).
 """
 
 from __future__ import annotations
@@ -21,7 +21,15 @@ from typing import Final
 
 from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from wharf.runtime.cgroups import _fs
-from wharf.runtime.cgroups.base import FreezerState, check_path, remove_dirs, rollback, signal_all
+from wharf.runtime.cgroups.base import (
+    FreezerState,
+    check_path,
+    remove_dirs,
+    rollback,
+    signal_all,
+    write_all,
+)
+from wharf.runtime.cgroups.devices import attach_program, compile_program
 from wharf.runtime.cgroups.resources import Resources, parse_cpu_list
 from wharf.runtime.cgroups.stats import (
     BlkioStats,
@@ -136,7 +144,7 @@ class V2Cgroup:
     """
 
     version = 2
-    devices_enforced = False
+    devices_enforced = True
 
     def __init__(self, path: str, *, mountpoint: str | None = None) -> None:
         self._path = check_path(path)
@@ -192,6 +200,11 @@ class V2Cgroup:
             self._check_cpuset(resources)
             for w in writes:
                 _fs.write(f"{self._dir}/{w.file}", w.value, field=w.field)
+            fd = self.dir_fd()
+            try:
+                attach_program(fd, compile_program(resources.device_rules()))
+            finally:
+                os.close(fd)
         except BaseException:
             rollback(created)
             raise
@@ -221,8 +234,8 @@ class V2Cgroup:
         if not self.exists():
             raise NotFound(f"cgroup {self._path}: does not exist")
         self._check_cpuset(resources)
-        for w in plan_v2_writes(resources):
-            _fs.write(f"{self._dir}/{w.file}", w.value, field=w.field)
+        targets = [(f"{self._dir}/{w.file}", w.value, w.field) for w in plan_v2_writes(resources)]
+        write_all(targets, undo=True, what=f"cgroup {self._path}")
 
     def join_fds(self) -> list[int]:
         try:
