@@ -277,12 +277,9 @@ def _each(ctx: click.Context, refs: tuple[str, ...], action: Any) -> None:
 
 
 @click.command()
-@click.option(
-    "-a", "--attach", "attach_", is_flag=True, help="Attach and wait (not supported yet)."
-)
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
-def start(ctx: click.Context, /, *, attach_: bool, containers: tuple[str, ...]) -> None:
+def start(ctx: click.Context, /, *, containers: tuple[str, ...]) -> None:
     """Start one or more stopped containers."""
     _each(ctx, containers, client(ctx).start)
 

@@ -125,7 +125,8 @@ class ContainerService:
 
     # ---- helpers ----------------------------------------------------------------------------
 
-    def _emit(self, record: ContainerRecord, action: str, **extra: str) -> None:
+    def emit(self, record: ContainerRecord, action: str, **extra: str) -> None:
+        """Publish a container event with Docker's attributes (image, name, labels)."""
         attributes = {"image": record.spec.config.image, "name": record.name}
         attributes.update(record.spec.config.labels)
         attributes.update(extra)
@@ -260,8 +261,8 @@ class ContainerService:
         )
         self.store.save(record)
         if oom:
-            self._emit(record, "oom")
-        self._emit(record, "die", exitCode=str(code))
+            self.emit(record, "oom")
+        self.emit(record, "die", exitCode=str(code))
         event = self._exited.pop(record.id, None)
         if event is not None:
             event.set()
@@ -312,7 +313,7 @@ class ContainerService:
         except WharfError as exc:
             # Docker reports a bad command at start; keep the container, remember nothing.
             log.info("container %s: runtime set-up deferred to start: %s", container_id, exc)
-        self._emit(record, "create")
+        self.emit(record, "create")
         return container_id, warnings
 
     def start(self, ref: str) -> None:
@@ -356,7 +357,7 @@ class ContainerService:
         self._watch(record.id)
         if state.status == "stopped":
             self._on_exit(record.id)  # it already exited: record it now
-        self._emit(record, "start")
+        self.emit(record, "start")
 
     async def stop(self, ref: str, *, timeout: int | None) -> None:
         record = self.store.get(ref)
@@ -388,7 +389,7 @@ class ContainerService:
             self._signal(record, signal_module.SIGKILL)
             if exited is not None:
                 await exited.wait()
-        self._emit(self.store.get(record.id), "stop")
+        self.emit(self.store.get(record.id), "stop")
 
     def _signal(self, record: ContainerRecord, number: int) -> None:
         with contextlib.suppress(NotFound, Conflict):
@@ -397,14 +398,14 @@ class ContainerService:
     def restart_now(self, record: ContainerRecord) -> None:
         """Start again after an exit, counting a restart (the restart manager's entry point)."""
         self._start(record, restart=True)
-        self._emit(self.store.get(record.id), "restart")
+        self.emit(self.store.get(record.id), "restart")
 
     async def restart(self, ref: str, *, timeout: int | None) -> None:
         record = self.store.get(ref)
         with contextlib.suppress(NotModified):
             await self.stop(record.id, timeout=timeout)
         self._start(self.store.get(record.id))
-        self._emit(self.store.get(record.id), "restart")
+        self.emit(self.store.get(record.id), "restart")
 
     def kill(self, ref: str, *, signal: str) -> None:
         record = self.store.get(ref)
@@ -414,7 +415,7 @@ class ContainerService:
         if number == signal_module.SIGKILL:
             self.store.save(record.with_(manually_stopped=True))
         self.runtime.kill(record.id, number)
-        self._emit(record, "kill", signal=str(number))
+        self.emit(record, "kill", signal=str(number))
 
     def pause(self, ref: str) -> None:
         record = self.store.get(ref)
@@ -424,7 +425,7 @@ class ContainerService:
             raise Conflict(f"Container {record.id} is not running")
         self.runtime.pause(record.id)
         self.store.save(record.with_(status="paused"))
-        self._emit(record, "pause")
+        self.emit(record, "pause")
 
     def unpause(self, ref: str) -> None:
         record = self.store.get(ref)
@@ -432,7 +433,7 @@ class ContainerService:
             raise Conflict(f"Container {record.id} is not paused")
         self.runtime.resume(record.id)
         self.store.save(record.with_(status="running"))
-        self._emit(record, "unpause")
+        self.emit(record, "unpause")
 
     # ---- wait / remove ------------------------------------------------------------------------
 
@@ -480,7 +481,7 @@ class ContainerService:
         self.store.delete(record.id)
         for hook in self.removal_hooks:
             hook(record.id)
-        self._emit(record, "destroy")
+        self.emit(record, "destroy")
         waiters = self._waiters.pop(record.id, None)
         if waiters is not None:
             for future in [*waiters.removed, *waiters.next_exit]:
@@ -589,7 +590,7 @@ class ContainerService:
         record = self.store.get(ref)
         old = record.name
         updated = self.store.rename(record.id, validate_name(new_name))
-        self._emit(updated, "rename", oldName="/" + old)
+        self.emit(updated, "rename", oldName="/" + old)
 
     def update(self, ref: str, update: ContainerUpdate) -> builtins.list[str]:
         record = self.store.get(ref)
@@ -614,7 +615,7 @@ class ContainerService:
             self.runtime.update(record.id, specs.resources_update(new_host))
         spec = ContainerCreate(config=record.spec.config, host_config=new_host)
         self.store.save(record.with_(spec=spec))
-        self._emit(record, "update")
+        self.emit(record, "update")
         return []
 
     async def changes(self, ref: str) -> builtins.list[Change]:
@@ -625,7 +626,7 @@ class ContainerService:
 
     def export(self, ref: str) -> ByteStream:
         record = self.store.get(ref)
-        self._emit(record, "export")
+        self.emit(record, "export")
 
         def write(out: Any) -> None:
             self.images.export_container(record.id, out)
@@ -664,7 +665,7 @@ class ContainerService:
         if not self._running(record):
             with contextlib.suppress(WharfError):
                 self._prime(record)
-        self._emit(record, "attach")
+        self.emit(record, "attach")
         return StreamSession(
             self.runtime.attach_path(record.id),
             tty=record.spec.config.tty,

@@ -66,7 +66,7 @@ class ExecService:
             id=exec_id, container_id=record.id, config=config, runtime_id=runtime_id
         )
         self._containers.store.save(record.with_(exec_ids=(*record.exec_ids, exec_id)))
-        self._containers._emit(record, "exec_create: " + " ".join(config.cmd), execID=exec_id)
+        self._containers.emit(record, "exec_create: " + " ".join(config.cmd), execID=exec_id)
         return exec_id
 
     def start(self, exec_id: str, *, detach: bool, tty: bool) -> StreamSession | None:
@@ -114,7 +114,7 @@ class ExecService:
         ex.running = state.running
         ex.pid = state.pid
         ex.exit_code = state.exit_code
-        self._containers._emit(record, "exec_start: " + " ".join(config.cmd), execID=exec_id)
+        self._containers.emit(record, "exec_start: " + " ".join(config.cmd), execID=exec_id)
         self._watch(ex)
         if detach:
             return None
@@ -159,7 +159,7 @@ class ExecService:
                 return
             with contextlib.suppress(NotFound):
                 record = self._containers.get(ex.container_id)
-                self._containers._emit(record, "exec_die", execID=ex.id, exitCode=str(ex.exit_code))
+                self._containers.emit(record, "exec_die", execID=ex.id, exitCode=str(ex.exit_code))
 
         loop.add_reader(fd, exited)
 

@@ -293,7 +293,7 @@ class ImageService:
             if paused:
                 with contextlib.suppress(WharfError):
                     self._containers.runtime.resume(record.id)
-        self._containers._emit(record, "commit", comment=message)
+        self._containers.emit(record, "commit", comment=message)
         return image_id
 
     async def prune(self, *, dangling_only: bool, filters: Filters) -> PruneReport:

@@ -232,3 +232,45 @@ def test_system_df_info_version(daemon: Daemon) -> None:
     assert info.returncode == 0, info.stderr
     assert b"Server Version" in info.stdout
     assert b"1.41" in daemon.docker("version").stdout
+
+
+def test_restart_policies_rename_update(daemon: Daemon) -> None:
+    daemon.docker(
+        "run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 1"
+    )
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        state = json.loads(out(daemon.docker("inspect", "flaky")))[0]
+        if state["RestartCount"] == 2 and state["State"]["Status"] == "exited":
+            break
+        time.sleep(0.2)
+    assert state["RestartCount"] == 2 and state["State"]["ExitCode"] == 1
+    daemon.docker(
+        "run",
+        "-d",
+        "--name",
+        "forever",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2; exit 0",
+    )
+    time.sleep(2)
+    assert json.loads(out(daemon.docker("inspect", "forever")))[0]["RestartCount"] >= 2
+    assert daemon.docker("stop", "-t", "1", "forever").returncode == 0
+    time.sleep(0.5)
+    assert json.loads(out(daemon.docker("inspect", "forever")))[0]["State"]["Running"] is False
+    assert daemon.docker("rename", "flaky", "steady").returncode == 0
+    assert daemon.docker("inspect", "steady").returncode == 0
+    daemon.docker("run", "-d", "--name", "limited", "busybox", "sleep", "1000")
+    assert (
+        daemon.docker("update", "--memory", "64m", "--memory-swap", "128m", "limited").returncode
+        == 0
+    )
+    host = json.loads(out(daemon.docker("inspect", "limited")))[0]["HostConfig"]
+    assert host["Memory"] == 64 << 20
+    bad = daemon.docker("update", "--cpuset-cpus", "nonsense", "limited")
+    assert bad.returncode != 0 and b"CpusetCpus" in bad.stderr
+    daemon.docker("rm", "-f", "steady", "forever", "limited")
