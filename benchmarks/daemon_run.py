@@ -57,8 +57,8 @@ class Engine:
     def docker(self, *args: str) -> subprocess.CompletedProcess[bytes]:
         return _docker(self.host, *args)
 
-    def tree_rss_kb(self) -> int:
-        """RSS of the daemon's session: the daemon and everything it started (kB)."""
+    def tree_rss_kb(self, field: str = "Rss:") -> int:
+        """RSS (or PSS) of the daemon's session: the daemon and what it started (kB)."""
         sid = os.getsid(self.proc.pid)
         total = 0
         for entry in os.listdir("/proc"):
@@ -67,10 +67,7 @@ class Engine:
             try:
                 if os.getsid(int(entry)) != sid:
                     continue
-                with open(f"/proc/{entry}/status") as f:
-                    for line in f:
-                        if line.startswith("VmRSS:"):
-                            total += int(line.split()[1])
+                total += _mem_kb(int(entry), field)
             except (OSError, ProcessLookupError):
                 continue
         return total
@@ -87,7 +84,16 @@ class Engine:
             self.proc.wait()
 
 
-def _monitors_rss_kb(state_root: Path) -> int:
+def _mem_kb(pid: int, field: str) -> int:
+    """``Rss:`` or ``Pss:`` of a process from smaps_rollup (kB); PSS shares pages fairly."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1])
+    return 0
+
+
+def _monitors_rss_kb(state_root: Path, field: str = "Rss:") -> int:
     """Wharf's monitors leave the daemon's session (they survive it): add them by state dir."""
     total = 0
     for state in state_root.glob("*/state.json"):
@@ -95,16 +101,13 @@ def _monitors_rss_kb(state_root: Path) -> int:
 
         try:
             pid = int(json.loads(state.read_text()).get("monitor_pid", 0))
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
+            total += _mem_kb(pid, field)
         except (OSError, ValueError):
             continue
     return total
 
 
-def _docker_session_rss_kb(engine: Engine) -> int:
+def _docker_session_rss_kb(engine: Engine, field: str = "Rss:") -> int:
     """dockerd + containerd + shims: every process whose command line names the private root."""
     total = 0
     for entry in os.listdir("/proc"):
@@ -114,10 +117,7 @@ def _docker_session_rss_kb(engine: Engine) -> int:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 if str(engine.root).encode() not in f.read():
                     continue
-            with open(f"/proc/{entry}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
+            total += _mem_kb(int(entry), field)
         except OSError:
             continue
     return total
@@ -241,12 +241,14 @@ def main() -> None:
             w_times.append(_time(lambda: wharf.docker("ps")))
             d_times.append(_time(lambda: docker.docker("ps")))
         _report(f"docker ps with {args.containers} running containers (10 each)", w_times, d_times)
-        w_rss = wharf.tree_rss_kb() + _monitors_rss_kb(wroot / "rt")
-        d_rss = _docker_session_rss_kb(docker)
-        print(
-            f"RSS with {args.containers} containers: wharf {w_rss / 1024:.1f} MiB, "
-            f"dockerd+containerd+shims {d_rss / 1024:.1f} MiB, ratio {w_rss / max(d_rss, 1):.2f}"
-        )
+        for field in ("Rss:", "Pss:"):
+            w_mem = wharf.tree_rss_kb(field) + _monitors_rss_kb(wroot / "rt", field)
+            d_mem = _docker_session_rss_kb(docker, field)
+            print(
+                f"{field[:-1].upper()} with {args.containers} containers: wharf (daemon, zygote, "
+                f"monitors) {w_mem / 1024:.1f} MiB, dockerd+containerd+shims "
+                f"{d_mem / 1024:.1f} MiB, ratio {w_mem / max(d_mem, 1):.2f}"
+            )
     finally:
         for e in reversed(engines):
             e.stop()

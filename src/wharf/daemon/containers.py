@@ -469,7 +469,10 @@ class ContainerService:
                     await asyncio.wait_for(exited.wait(), 10)
         if record.status == "removing":
             return
-        record = self.store.get(record.id)
+        # Shielded: a client that disconnects mid-request must not leave a half-removed container.
+        await asyncio.shield(self._remove_now(self.store.get(record.id)))
+
+    async def _remove_now(self, record: ContainerRecord) -> None:
         self.store.save(record.with_(status="removing"))
         self.restarts.cancel(record.id)
         self._unwatch(record.id)
