@@ -26,6 +26,10 @@ from wharf.runtime.runc import OCIBinaryRuntime
 
 __all__ = ["Engine", "assemble"]
 
+# Short names: monitors' sockets live under <exec-root>/<dir>/<64-hex id>/exec/<id>/ and unix
+# socket paths are limited to 108 bytes.
+_STATE_DIRS = {"wharf": "rt", "runc": "rr", "crun": "rc"}
+
 
 @dataclass
 class Engine:
@@ -46,8 +50,7 @@ class Engine:
 def assemble(config: DaemonConfig) -> Engine:
     """Build the engine for ``config`` (call before starting any thread)."""
     zygote = start_zygote()
-    # Short: monitors' unix sockets live under <state_root>/<64-hex id>/ (108-byte limit).
-    state_root = str(config.exec_root / ("rt" if config.runtime == "wharf" else config.runtime))
+    state_root = str(config.exec_root / _STATE_DIRS[config.runtime])
     runtime: MonitoredRuntime
     if config.runtime == "wharf":
         runtime = WharfRuntime(state_root, zygote=zygote)

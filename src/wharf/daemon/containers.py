@@ -197,7 +197,8 @@ class ContainerService:
         image = self.images.resolve(record.image_id)
         mounts = self.images.container_mounts(record.id)
         bundle = self.store.dir(record.id) / "bundle"
-        bundle.mkdir(exist_ok=True)
+        # runc/crun mount the rootfs at <bundle>/rootfs; the spec names it before it is mounted.
+        (bundle / "rootfs").mkdir(parents=True, exist_ok=True)
         try:
             self.runtime.create(
                 record.id,
