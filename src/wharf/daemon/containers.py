@@ -30,7 +30,6 @@ from wharf.api.backends import AttachOptions, ByteStream, LogOptions
 from wharf.apitypes import (
     Change,
     ContainerCreate,
-    ContainerState,
     ContainerView,
     Filters,
     PathStat,
@@ -43,12 +42,13 @@ from wharf.daemon import spec as specs
 from wharf.daemon.archive import ContainerArchive
 from wharf.daemon.attach import StreamSession, parse_detach_keys
 from wharf.daemon.events import EventBus
-from wharf.daemon.logs import parse_rfc3339, read_logs
+from wharf.daemon.logs import read_logs
 from wharf.daemon.names import generate_name
 from wharf.daemon.ports import ContainerIO, ImageRecord, ImageStore, Runtime
 from wharf.daemon.restart import RestartManager
 from wharf.daemon.store import ZERO_TIME, ContainerRecord, ContainerStore
 from wharf.daemon.streams import from_writer
+from wharf.daemon.views import check_filters, container_view
 from wharf.errors import (
     Conflict,
     InvalidArgument,
@@ -57,6 +57,7 @@ from wharf.errors import (
     PermissionDenied,
     WharfError,
 )
+from wharf.mount import Mount
 
 __all__ = ["ContainerService", "StartFailed", "now_rfc3339"]
 
@@ -70,27 +71,6 @@ def now_rfc3339() -> str:
     ns = time.time_ns()
     base = datetime.fromtimestamp(ns // 1_000_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{base}.{ns % 1_000_000_000:09d}Z"
-
-
-def _human_duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 1:
-        return "Less than a second"
-    if seconds == 1:
-        return "1 second"
-    if seconds < 60:
-        return f"{seconds} seconds"
-    minutes = seconds // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(seconds / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    return f"{hours // 24} days"
 
 
 @dataclass
@@ -184,8 +164,16 @@ class ContainerService:
             cgroup_parent=self._cgroup_parent,
         )
 
-    def _prime(self, record: ContainerRecord) -> None:
-        """Create the runtime container (pid 1 blocked before execve) if it does not exist."""
+    def _prime(
+        self,
+        record: ContainerRecord,
+        image: ImageRecord | None = None,
+        mounts: builtins.list[Mount] | None = None,
+    ) -> None:
+        """Create the runtime container (pid 1 blocked before execve) if it does not exist.
+
+        ``image`` and ``mounts`` save a store lookup when the caller has them already.
+        """
         try:
             state = self.runtime.state(record.id)
         except NotFound:
@@ -194,8 +182,8 @@ class ContainerService:
             return
         if state is not None:
             self.runtime.delete(record.id, force=True)
-        image = self.images.resolve(record.image_id)
-        mounts = self.images.container_mounts(record.id)
+        image = image or self.images.resolve(record.image_id)
+        mounts = self.images.container_mounts(record.id) if mounts is None else mounts
         bundle = self.store.dir(record.id) / "bundle"
         # runc/crun mount the rootfs at <bundle>/rootfs; the spec names it before it is mounted.
         (bundle / "rootfs").mkdir(parents=True, exist_ok=True)
@@ -305,12 +293,12 @@ class ContainerService:
         )
         self.store.reserve(record)
         try:
-            self.images.prepare_container(container_id, image.id)
+            mounts = self.images.prepare_container(container_id, image.id)
         except BaseException:
             self.store.delete(container_id)
             raise
         try:
-            self._prime(record)
+            self._prime(record, image, mounts)
         except WharfError as exc:
             # Docker reports a bad command at start; keep the container, remember nothing.
             log.info("container %s: runtime set-up deferred to start: %s", container_id, exc)
@@ -494,55 +482,14 @@ class ContainerService:
 
     # ---- views ----------------------------------------------------------------------------------
 
-    def _status_text(self, record: ContainerRecord) -> str:
-        if record.status in ("running", "paused"):
-            started = parse_rfc3339(record.started_at)
-            text = f"Up {_human_duration(time.time() - started)}"
-            return text + " (Paused)" if record.status == "paused" else text
-        if record.status == "restarting":
-            return f"Restarting ({record.exit_code})"
-        if record.status == "exited" and record.has_been_started:
-            finished = parse_rfc3339(record.finished_at)
-            return f"Exited ({record.exit_code}) {_human_duration(time.time() - finished)} ago"
-        if record.status == "removing":
-            return "Removal In Progress"
-        return "Created"
-
-    def view(self, record: ContainerRecord) -> ContainerView:
-        """The API view of a record."""
-        status = "exited" if record.status == "exited" else record.status
-        state = ContainerState(
-            status=status,  # type: ignore[arg-type]
-            pid=record.pid,
-            exit_code=record.exit_code,
-            oom_killed=record.oom_killed,
-            error=record.error,
-            started_at=record.started_at,
-            finished_at=record.finished_at,
-        )
-        created = parse_rfc3339(record.created)
-        return ContainerView(
-            id=record.id,
-            name=record.name,
-            created=record.created,
-            created_unix=int(created),
-            path=record.path,
-            args=record.args,
-            image_id=record.image_id,
-            state=state,
-            config=record.spec.config,
-            host_config=record.spec.host_config,
-            status_text=self._status_text(record),
-            log_path=str(self.store.log_path(record.id)),
-            restart_count=record.restart_count,
-            exec_ids=record.exec_ids,
-        )
+    def _view(self, record: ContainerRecord) -> ContainerView:
+        return container_view(record, str(self.store.log_path(record.id)))
 
     def inspect(self, ref: str, *, size: bool = False) -> ContainerView:
-        return self.view(self.store.get(ref))
+        return self._view(self.store.get(ref))
 
     def list(self, *, all: bool, limit: int, size: bool, filters: Filters) -> list[ContainerView]:
-        _check_filters(filters)
+        check_filters(filters)
         records = self.store.all()
         out = []
         for record in records:
@@ -550,7 +497,7 @@ class ContainerService:
                 continue
             if not self._filter(record, filters):
                 continue
-            out.append(self.view(record))
+            out.append(self._view(record))
             if limit > 0 and len(out) >= limit:
                 break
         return out
@@ -744,33 +691,3 @@ class StartFailed(InvalidArgument):
     def __init__(self, message: str, *, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-
-
-def _check_filters(filters: Filters) -> None:
-    known = {
-        "status",
-        "id",
-        "name",
-        "label",
-        "exited",
-        "ancestor",
-        "before",
-        "since",
-        "network",
-        "volume",
-        "health",
-        "isolation",
-        "is-task",
-        "publish",
-        "expose",
-    }
-    unknown = set(filters) - known
-    if unknown:
-        raise InvalidArgument(f"filters: invalid filter {sorted(unknown)[0]!r}")
-    statuses = {"created", "restarting", "running", "removing", "paused", "exited", "dead"}
-    for value in filters.get("status", []):
-        if value not in statuses:
-            raise InvalidArgument(
-                f"filters.status: invalid filter 'status={value}'; expected one of "
-                + ", ".join(sorted(statuses))
-            )
