@@ -145,9 +145,34 @@ class Daemon:
             if ids:
                 self.docker("rm", "-f", *[i.decode() for i in ids])
         self.stop()
+        _kill_leftovers(self.root, self.cgroup_parent)
         _unmount_under(self.root)
         _remove_cgroups(self.cgroup_parent)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _kill_leftovers(root: Path, parent: str) -> None:
+    """SIGKILL what a failed test may have left: container processes in our cgroups and
+    monitors (zygote forks, whose command line names our exec root)."""
+    pids: set[int] = set()
+    for controller in Path("/sys/fs/cgroup").iterdir():
+        base = controller / parent
+        if base.is_dir():
+            for procs in base.rglob("cgroup.procs"):
+                with contextlib.suppress(OSError, ValueError):
+                    pids.update(int(p) for p in procs.read_text().split())
+    marker = f"--exec-root {root} ".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if marker in (entry / "cmdline").read_bytes().replace(b"\0", b" "):
+                    pids.add(int(entry.name))
+    pids.discard(os.getpid())
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if pids:
+        time.sleep(0.5)
 
 
 def _unmount_under(root: Path) -> None:
