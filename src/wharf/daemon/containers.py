@@ -117,7 +117,8 @@ class ContainerService:
         return self.store.get(ref)
 
     def _running(self, record: ContainerRecord) -> bool:
-        return record.status in ("running", "paused", "restarting")
+        # "restarting" has no live process: it waits for the restart manager's timer.
+        return record.status in ("running", "paused")
 
     def is_running(self, container_id: str) -> bool:
         """Whether the container has a live process (used by logs follow)."""
@@ -307,7 +308,7 @@ class ContainerService:
 
     def start(self, ref: str) -> None:
         record = self.store.get(ref)
-        if record.status in ("running", "restarting"):
+        if record.status == "running":
             raise NotModified(f"container {ref} is already running")
         if record.status == "paused":
             raise Conflict(f"cannot start a paused container {ref}, try unpause instead")
@@ -349,8 +350,8 @@ class ContainerService:
         self.emit(record, "start")
 
     async def stop(self, ref: str, *, timeout: int | None) -> None:
-        record = self.store.get(ref)
-        self.restarts.cancel(record.id)
+        self.restarts.cancel(self.store.get(ref).id)
+        record = self.store.get(ref)  # cancel() may have turned "restarting" into "exited"
         if not self._running(record):
             if record.manually_stopped:
                 raise NotModified(f"container {ref} is already stopped")
@@ -681,8 +682,8 @@ class ContainerService:
                         None,
                         False,
                     )
-            elif record.has_been_started and record.status == "exited":
-                self.restarts.on_daemon_start(record)
+            elif record.has_been_started and record.status in ("exited", "restarting"):
+                self.restarts.on_daemon_start(record.with_(status="exited"))
 
 
 class StartFailed(InvalidArgument):
