@@ -1,4 +1,5 @@
-"""The ``wharf`` command line: docker's verbs and flags over ``wharf.client``.
+"""The ``wharf`` command line: docker's verbs and flags over ``wharf.client``, and
+``wharf registry`` (the registry server's group, from ``wharf.registry.command``).
 
 Model: ``main.py`` is a click group whose commands live in sibling modules and are imported only
 when run (``wharf --version`` stays fast). Commands talk to the daemon only through

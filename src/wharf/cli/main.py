@@ -48,7 +48,7 @@ _COMMANDS: Final = {
     "system": "system:system",
     "version": "system:version",
     "info": "system:info",
-    # "registry": "registry:registry",  -- added when the registry helper's module is merged
+    "registry": "registry:registry",
 }
 
 
