@@ -5,8 +5,10 @@ megabytes (default 50 000 files, 320 MB), then runs both loaders ``--rounds`` ti
 interleaved, each into an empty store (Wharf: a fresh root on overlay; Docker: the image
 removed between rounds), and prints medians, p90, the time ratio and peak RSS.
 
-Wharf runs in a child process so its peak RSS (``wait4``) is its own; dockerd's peak is
-its ``VmHWM``, reset before each round through ``/proc/PID/clear_refs``.
+Wharf runs in a child process so its peak RSS and CPU time (``wait4``) are its own;
+dockerd's peak is its ``VmHWM``, reset before each round through ``/proc/PID/clear_refs``,
+and its CPU time the growth of its ``/proc/PID/stat`` counters (on a shared machine, CPU
+time is steadier than wall time).
 
 Usage (root; Debian's docker.io installed): ``.venv/bin/python benchmarks/images_load.py``
 """
@@ -78,9 +80,10 @@ def generate(path: Path, files: int, megabytes: int) -> None:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     layer.unlink()
+    os.sync()  # the archive's dirty pages would otherwise slow down the first round
 
 
-def run_wharf(archive: Path, work: Path) -> tuple[float, int]:
+def run_wharf(archive: Path, work: Path) -> tuple[float, int, float]:
     root = work / "wharf"
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", _WHARF_CHILD, str(root), str(archive)])
@@ -89,7 +92,7 @@ def run_wharf(archive: Path, work: Path) -> tuple[float, int]:
     if status != 0:
         raise RuntimeError(f"wharf load failed with status {status}")
     shutil.rmtree(root)
-    return elapsed, usage.ru_maxrss * 1024
+    return elapsed, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
 
 
 class Docker:
@@ -114,25 +117,33 @@ class Docker:
     def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(["docker", *args], env=self.env, capture_output=True, check=check)
 
-    def load(self, archive: Path) -> tuple[float, int]:
+    def _cpu(self) -> float:
+        """CPU seconds of dockerd (and of children it reaped)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+    def load(self, archive: Path) -> tuple[float, int, float]:
         self.docker("rmi", "-f", "images-bench:large", check=False)
         Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5\n")
+        cpu = self._cpu()
         start = time.perf_counter()
         self.docker("load", "-i", str(archive))
         elapsed = time.perf_counter() - start
+        cpu = self._cpu() - cpu
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
         hwm = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
-        return elapsed, hwm * 1024
+        return elapsed, hwm * 1024, cpu
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(60)
 
 
-def summary(name: str, times: list[float], rss: list[int]) -> str:
+def summary(name: str, times: list[float], rss: list[float], cpu: list[float]) -> str:
     p90 = sorted(times)[math.ceil(len(times) * 0.9) - 1]  # nearest rank
     return (
         f"{name:7} median {statistics.median(times):6.2f} s  p90 {p90:6.2f} s  "
+        f"CPU median {statistics.median(cpu):6.2f} s  "
         f"peak RSS median {statistics.median(rss) / (1 << 20):6.1f} MiB"
     )
 
@@ -149,18 +160,25 @@ def main() -> int:
         generate(archive, args.files, args.mb)
         print(f"archive: {archive.stat().st_size / (1 << 20):.0f} MiB, {args.files} files")
         docker = Docker(work / "docker")
-        results: dict[str, tuple[list[float], list[int]]] = {"wharf": ([], []), "docker": ([], [])}
+        results: dict[str, tuple[list[float], list[float], list[float]]] = {
+            "wharf": ([], [], []),
+            "docker": ([], [], []),
+        }
         try:
             for round_ in range(args.rounds):
                 for name in ("wharf", "docker") if round_ % 2 == 0 else ("docker", "wharf"):
-                    t, r = run_wharf(archive, work) if name == "wharf" else docker.load(archive)
+                    t, r, c = run_wharf(archive, work) if name == "wharf" else docker.load(archive)
                     results[name][0].append(t)
                     results[name][1].append(r)
-                    print(f"round {round_}: {name} {t:.2f} s, peak RSS {r / (1 << 20):.1f} MiB")
+                    results[name][2].append(c)
+                    print(
+                        f"round {round_}: {name} {t:.2f} s, CPU {c:.2f} s, "
+                        f"peak RSS {r / (1 << 20):.1f} MiB"
+                    )
         finally:
             docker.stop()
-        for name, (times, rss) in results.items():
-            print(summary(name, times, rss))
+        for name, (times, rss, cpu) in results.items():
+            print(summary(name, times, rss, cpu))
         ratio = statistics.median(results["wharf"][0]) / statistics.median(results["docker"][0])
         print(f"time ratio wharf/docker: {ratio:.2f}x")
     finally:

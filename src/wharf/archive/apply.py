@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import shutil
 import stat
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import BinaryIO, Final, Literal
 
 from wharf.archive.compression import Compression, HashingReader, decompressed
+from wharf.archive.tarstream import TarReader
 from wharf.errors import DataLoss, InvalidArgument, PermissionDenied
 from wharf.oci.digest import Digest
 
@@ -202,7 +204,7 @@ class _Applier:
         self.seen: dict[tuple[str, ...], bool] = {}  # path -> is a directory
         self.dirs: list[tuple[tuple[str, ...], tarfile.TarInfo]] = []
 
-    def entry(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+    def entry(self, member: tarfile.TarInfo, tar: TarReader) -> None:
         self.tree.trim()
         parts = split_name(member.name)
         if not parts:
@@ -224,7 +226,7 @@ class _Applier:
             raise UnsafeEntry(f"layer entry {member.name!r}: {exc.strerror}") from exc
         self.seen[parts] = member.isdir()
 
-    def _entry(self, parts: tuple[str, ...], member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+    def _entry(self, parts: tuple[str, ...], member: tarfile.TarInfo, tar: TarReader) -> None:
         *head, name = parts
         parent = self.tree.dir_fd(tuple(head), member.name)
         if member.isdir():
@@ -244,9 +246,7 @@ class _Applier:
             self._replace(parent, parts)
             self._create(parent, name, member, tar)
 
-    def _create(
-        self, parent: int, name: str, member: tarfile.TarInfo, tar: tarfile.TarFile
-    ) -> None:
+    def _create(self, parent: int, name: str, member: tarfile.TarInfo, tar: TarReader) -> None:
         """Create a non-directory entry; FileExistsError before any byte is consumed."""
         if member.isreg():
             self._file(parent, name, member, tar)
@@ -307,7 +307,7 @@ class _Applier:
         if self.whiteouts == "overlay":
             os.mknod(target, stat.S_IFCHR | 0o600, os.makedev(0, 0), dir_fd=parent)
 
-    def _file(self, parent: int, name: str, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+    def _file(self, parent: int, name: str, member: tarfile.TarInfo, tar: TarReader) -> None:
         fd = os.open(
             name,
             os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
@@ -315,14 +315,10 @@ class _Applier:
             dir_fd=parent,
         )
         try:
-            # In a streamed tar the data follows the header: read it straight from the
-            # stream (tarfile's per-member file object costs more than small files do).
-            source = tar.extractfile(member) if member.issparse() else tar.fileobj
-            assert source is not None
             remaining = member.size
             holes = False
             while remaining > 0:
-                chunk = source.read(min(_CHUNK, remaining))
+                chunk = tar.read(min(_CHUNK, remaining))
                 if not chunk:
                     raise DataLoss(f"layer entry {member.name!r}: data ends early")
                 remaining -= len(chunk)
@@ -431,15 +427,11 @@ def apply_layer(
     applier = _Applier(dest, whiteouts=whiteouts, lowers=lowers, allow_devices=allow_devices)
     try:
         try:
-            with tarfile.open(fileobj=hashing, mode="r|", errorlevel=2) as tar:
-                for member in stream_members(tar):
-                    applier.entry(member, tar)
-                applier.finish()
+            tar = TarReader(io.BufferedReader(hashing, _CHUNK))
+            for member in tar:
+                applier.entry(member, tar)
+            applier.finish()
             hashing.drain()
-        except tarfile.TarError as exc:
-            raise DataLoss(f"layer stream: corrupt or truncated tar ({exc})") from exc
-        except EOFError as exc:
-            raise DataLoss(f"layer stream: truncated ({exc})") from exc
         except PermissionError as exc:
             raise PermissionDenied(f"applying layer into {dest}: {exc}") from exc
         except (ValueError, OverflowError) as exc:

@@ -152,10 +152,18 @@ def _layer_media_type(content: LocalContentStore, digest: Digest) -> str:
     }[kind]
 
 
+def _json_list(data: bytes, what: str) -> list[Any]:
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidArgument(f"{what}: not valid JSON ({exc})") from exc
+    if not isinstance(value, list):
+        raise InvalidArgument(f"{what}: expected a list of images")
+    return value
+
+
 def _docker_save(files: _Files, content: LocalContentStore) -> list[ArchiveImage]:
-    entries = json.loads(files.small["manifest.json"]) if "manifest.json" in files.small else []
-    if not isinstance(entries, list):
-        raise InvalidArgument("archive manifest.json: expected a list of images")
+    entries = _json_list(files.small.get("manifest.json", b"[]"), "archive manifest.json")
     out = []
     for i, entry in enumerate(entries):
         where = f"archive manifest.json[{i}]"
@@ -204,7 +212,7 @@ def _oci_layout(files: _Files, content: LocalContentStore) -> list[ArchiveImage]
     index = Index.from_bytes(files.small["index.json"], "archive index.json")
     config_tags: dict[Digest, list[str]] = {}
     if "manifest.json" in files.small:
-        for entry in json.loads(files.small["manifest.json"]) or []:
+        for entry in _json_list(files.small["manifest.json"], "archive manifest.json"):
             if isinstance(entry, dict) and isinstance(entry.get("Config"), str):
                 digest = files.resolve(entry["Config"], "archive manifest.json Config")
                 config_tags.setdefault(digest, []).extend(entry.get("RepoTags") or [])

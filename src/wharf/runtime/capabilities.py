@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Final
 
 from wharf.errors import InvalidArgument
@@ -135,8 +136,9 @@ def cap_name(number: int) -> str:
     return CAPABILITIES[number]
 
 
+@cache
 def cap_last_cap() -> int:
-    """The highest capability number the running kernel knows."""
+    """The highest capability number the running kernel knows (read once)."""
     with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as f:
         return int(f.read())
 
@@ -184,11 +186,28 @@ class CapabilitySets:
         return cls(**{s: _names(obj.get(s), f"{name}.{s}") for s in _SETS})
 
     @classmethod
-    def docker_default(cls, extra: Iterable[str] = (), drop: Iterable[str] = ()) -> CapabilitySets:
-        """Docker's default for ``docker run`` (``--cap-add``/``--cap-drop`` applied):
-        bounding, effective and permitted; inheritable and ambient empty (moby stopped
-        granting inheritable capabilities for CVE-2022-24769)."""
-        caps = (DOCKER_DEFAULT | _names(list(extra), "cap_add")) - _names(list(drop), "cap_drop")
+    def docker_default(
+        cls, add: Iterable[str] = (), drop: Iterable[str] = (), *, privileged: bool = False
+    ) -> CapabilitySets:
+        """What ``docker run`` grants: Docker's 14, with ``--cap-add``/``--cap-drop``
+        applied the way moby does (names with or without ``CAP_``, any case; ``ALL`` in
+        add grants every capability but the dropped ones, ``ALL`` in drop keeps only the
+        added ones; ``--privileged`` grants all). Bounding, effective and permitted get the
+        set; inheritable and ambient stay empty (moby stopped granting inheritable
+        capabilities for CVE-2022-24769).
+
+        Raises:
+            InvalidArgument: an unknown name, naming ``cap_add[i]``/``cap_drop[i]``.
+        """
+        adds = _docker_names(add, "cap_add")
+        drops = _docker_names(drop, "cap_drop")
+        everything = frozenset(CAPABILITIES)
+        if privileged or "ALL" in adds:
+            caps = everything - (drops - {"ALL"})
+        elif "ALL" in drops:
+            caps = adds
+        else:
+            caps = (DOCKER_DEFAULT | adds) - drops
         return cls(bounding=caps, effective=caps, permitted=caps)
 
     def prepare(self, last_cap: int | None = None) -> PreparedCapabilities:
@@ -210,6 +229,18 @@ class CapabilitySets:
             inheritable=inheritable,
             ambient=tuple(i for i in range(last + 1) if ambient >> i & 1),
         )
+
+
+def _docker_names(values: Iterable[str], field: str) -> frozenset[str]:
+    out = set()
+    for i, value in enumerate(values):
+        name = value.upper() if isinstance(value, str) else ""
+        if name != "ALL" and not name.startswith("CAP_"):
+            name = "CAP_" + name
+        if name != "ALL" and name not in _NUMBERS:
+            raise InvalidArgument(f"{field}[{i}]: unknown capability {value!r}")
+        out.add(name)
+    return frozenset(out)
 
 
 def _names(value: Any, field: str) -> frozenset[str]:
@@ -270,7 +301,13 @@ class PreparedCapabilities:
         """
         self.drop_bounding()
         syscalls.prctl(_PR_SET_KEEPCAPS, 1)
-        os.setgroups(list(additional_gids))
+        try:
+            os.setgroups(list(additional_gids))
+        except PermissionError:
+            # In a user namespace with setgroups "deny" (written before a gid_map by an
+            # unprivileged mapper), only clearing to no groups is impossible and moot.
+            if additional_gids:
+                raise
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
         syscalls.prctl(_PR_SET_KEEPCAPS, 0)

@@ -5,7 +5,7 @@
     wharf-runtime run [--bundle DIR] [-d] [--pid-file F] [--console-socket S] [--keep] ID
     wharf-runtime exec [--process FILE | ARGS...] [-t] [--console-socket S] [-d] ID
     wharf-runtime list [--format table|json] [-q] | ps [--format table|json] ID | pause ID
-    | resume ID
+    | resume ID | update [-r FILE|-] [--memory N --pids-limit N ...] ID
 
 Errors go to stderr as one line naming the container (and to ``--log`` in runc's JSON
 form with ``--log-format json``, where shims look for them); the exit status is 1, or
@@ -48,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--pid-file", default="", help="write pid 1's host pid here")
         q.add_argument("--no-pivot", action="store_true", help="accepted; pivot_root is used")
         q.add_argument("--no-new-keyring", action="store_true", help="accepted")
-        q.add_argument("--preserve-fds", type=int, default=0, help="accepted; must be 0")
+        q.add_argument(
+            "--preserve-fds", type=int, default=0, help="pass fds 3..3+N-1 to the process"
+        )
         if name == "run":
             q.add_argument("-d", "--detach", action="store_true")
             q.add_argument("--keep", action="store_true", help="do not delete after exit")
@@ -59,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("-a", "--all", action="store_true", help="every process of the container")
     q = with_id("delete", "delete a container")
     q.add_argument("-f", "--force", action="store_true", help="kill it first if it runs")
+    q = with_id("update", "change the resource limits of a container")
+    q.add_argument("-r", "--resources", default="", help="linux.resources JSON file, - = stdin")
+    for flag, help_ in _UPDATE_FLAGS.items():
+        q.add_argument(f"--{flag}", default=None, help=help_)
     with_id("pause", "freeze every process of a container")
     with_id("resume", "thaw a paused container")
     q = with_id("ps", "list the processes of a container")
@@ -81,6 +87,60 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--no-new-privs", action="store_true")
     q.add_argument("argv", nargs=argparse.REMAINDER, metavar="ARGS")
     return p
+
+
+# runc update's flags -> (linux.resources section, key, number or text).
+_UPDATE_FLAGS = {
+    "memory": "memory limit in bytes",
+    "memory-swap": "memory+swap limit in bytes (-1: unlimited)",
+    "memory-reservation": "memory soft limit in bytes",
+    "cpu-shares": "relative CPU weight",
+    "cpu-quota": "CPU time (us) per period",
+    "cpu-period": "CPU period (us)",
+    "cpuset-cpus": "CPUs allowed, e.g. 0-1",
+    "cpuset-mems": "memory nodes allowed",
+    "pids-limit": "maximum number of processes",
+    "blkio-weight": "relative block IO weight (10-1000)",
+}
+_UPDATE_FIELDS = {
+    "memory": ("memory", "limit"),
+    "memory-swap": ("memory", "swap"),
+    "memory-reservation": ("memory", "reservation"),
+    "cpu-shares": ("cpu", "shares"),
+    "cpu-quota": ("cpu", "quota"),
+    "cpu-period": ("cpu", "period"),
+    "cpuset-cpus": ("cpu", "cpus"),
+    "cpuset-mems": ("cpu", "mems"),
+    "pids-limit": ("pids", "limit"),
+    "blkio-weight": ("blockIO", "weight"),
+}
+
+
+def _update_resources(args: argparse.Namespace) -> dict[str, Any]:
+    from wharf.errors import InvalidArgument
+
+    resources: dict[str, Any] = {}
+    if args.resources:
+        if args.resources == "-":
+            text = sys.stdin.read()
+        else:
+            with open(args.resources) as f:
+                text = f.read()
+        try:
+            resources = json.loads(text)
+        except ValueError as exc:
+            raise InvalidArgument(f"update --resources: not valid JSON: {exc}") from None
+    for flag, (section, key) in _UPDATE_FIELDS.items():
+        value = getattr(args, flag.replace("-", "_"))
+        if value is None:
+            continue
+        if key not in ("cpus", "mems"):
+            try:
+                value = int(value)
+            except ValueError:
+                raise InvalidArgument(f"update --{flag}: {value!r} is not a number") from None
+        resources.setdefault(section, {})[key] = value
+    return resources
 
 
 def _exec_process(args: argparse.Namespace, config: dict[str, Any]) -> Any:
@@ -127,7 +187,11 @@ def _run(args: argparse.Namespace) -> int:
     cmd = args.command
     if cmd == "create":
         rt.create(
-            args.id, bundle=args.bundle, console_socket=args.console_socket, pid_file=args.pid_file
+            args.id,
+            bundle=args.bundle,
+            console_socket=args.console_socket,
+            pid_file=args.pid_file,
+            preserve_fds=args.preserve_fds,
         )
     elif cmd == "run":
         return rt.run(
@@ -137,6 +201,7 @@ def _run(args: argparse.Namespace) -> int:
             pid_file=args.pid_file,
             detach=args.detach,
             keep=args.keep,
+            preserve_fds=args.preserve_fds,
         )
     elif cmd == "start":
         rt.start(args.id)
@@ -146,6 +211,8 @@ def _run(args: argparse.Namespace) -> int:
         rt.kill(args.id, signal_number(args.signal), all_processes=args.all)
     elif cmd == "delete":
         rt.delete(args.id, force=args.force)
+    elif cmd == "update":
+        rt.update(args.id, _update_resources(args))
     elif cmd == "pause":
         rt.pause(args.id)
     elif cmd == "resume":

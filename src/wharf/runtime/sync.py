@@ -26,6 +26,7 @@ from wharf.errors import NotFound, PermissionDenied, WharfError
 from wharf.runtime import syscalls
 
 __all__ = [
+    "FAILED",
     "HOOKS",
     "HOOKS_DONE",
     "MAPPED",

@@ -11,8 +11,10 @@ as the engine's control session. The zygote never waits for anything: monitors a
 reaped automatically (SIGCHLD ignored) and it exits when the engine's end closes.
 
 A small pool of monitors is forked ahead and warmed up (the code paths of a launch run
-once on a sample spec, faulting in the pages they touch); a request goes to an idle one
-and the zygote forks its replacement after dispatching, off the request's path.
+once on a sample spec, faulting in the pages they touch). The zygote sends each idle
+monitor's socket to the engine, which hands a request straight to one (no hop through the
+zygote) and asks the zygote for a replacement, forked while the request runs. With none
+ready, the request goes to the zygote, which forks a monitor for it.
 """
 
 from __future__ import annotations
@@ -34,16 +36,40 @@ __all__ = ["Zygote", "start_zygote"]
 _MAX_MESSAGE = 4 << 20
 
 
-class Zygote:
-    """The engine's handle on its zygote process."""
+_SPAWN = b"spawn"  # engine -> zygote: fork one more idle monitor and send me its socket
+_IDLE = b"idle"  # zygote -> engine: here is an idle monitor's socket (SCM_RIGHTS)
 
-    def __init__(self, pid: int, sock: socket.socket) -> None:
+
+class Zygote:
+    """The engine's handle on its zygote process and on the idle monitors it made.
+
+    Thread-safe: the daemon may create containers from several threads.
+    """
+
+    def __init__(self, pid: int, sock: socket.socket, pool_size: int) -> None:
         self.pid = pid
         self._sock = sock
         self._lock = threading.Lock()
+        self._pool_size = pool_size
+        self._idle: list[socket.socket] = []
+        self._pending = pool_size  # the zygote sends the first pool on its own
+
+    def _collect(self) -> None:
+        """Take every idle-monitor socket the zygote has sent so far (never blocks)."""
+        while self._pending:
+            try:
+                msg, fds, _, _ = socket.recv_fds(self._sock, 64, 1, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            if msg != _IDLE or not fds:
+                raise Unavailable(f"runtime zygote (pid {self.pid}): has exited")
+            self._pending -= 1
+            self._idle.append(socket.socket(fileno=fds[0]))
 
     def spawn(self, request: LaunchRequest) -> socket.socket:
-        """Ask for a monitor; returns the engine's end of its reply/control session.
+        """Hand ``request`` to a monitor; returns the engine's end of its reply/control
+        session. A warm idle monitor takes it directly (and the zygote is asked for a
+        replacement); with none ready, the zygote forks one for it.
 
         Raises:
             Unavailable: the zygote is gone.
@@ -52,7 +78,7 @@ class Zygote:
         data = json.dumps(request.to_json()).encode()
         try:
             with self._lock:
-                socket.send_fds(self._sock, [data], [theirs.fileno()])
+                self._send(data, theirs.fileno())
         except OSError as exc:
             mine.close()
             raise Unavailable(f"runtime zygote (pid {self.pid}): {exc.strerror}") from None
@@ -60,9 +86,29 @@ class Zygote:
             theirs.close()
         return mine
 
+    def _send(self, data: bytes, reply_fd: int) -> None:
+        self._collect()
+        while self._idle:
+            member = self._idle.pop(0)
+            try:
+                socket.send_fds(member, [data], [reply_fd])
+                return
+            except OSError:
+                continue  # that idle monitor died; try the next
+            finally:
+                member.close()
+                self._sock.send(_SPAWN)
+                self._pending += 1
+        socket.send_fds(self._sock, [data], [reply_fd])
+
     def close(self) -> None:
-        """Let the zygote exit (running monitors and containers are not affected)."""
-        self._sock.close()
+        """Let the zygote and the idle monitors exit (running monitors and containers
+        are not affected)."""
+        with self._lock:
+            for member in self._idle:
+                member.close()
+            self._idle.clear()
+            self._sock.close()
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self.pid, 0)
 
@@ -91,7 +137,7 @@ def start_zygote(*, pool_size: int = 1) -> Zygote:
         parent.close()
         _serve(child, pool_size)
     child.close()
-    return Zygote(pid, parent)
+    return Zygote(pid, parent, pool_size)
 
 
 def _parse(msg: bytes, fds: list[int]) -> LaunchRequest | None:
@@ -108,11 +154,12 @@ def _parse(msg: bytes, fds: list[int]) -> LaunchRequest | None:
         return None
 
 
-def _spawn_idle(zygote_sock: socket.socket) -> socket.socket:
-    """Fork a monitor that warms up, then waits for one request from the zygote."""
+def _spawn_idle(engine: socket.socket) -> None:
+    """Fork a monitor that warms up, then waits for one request; send its socket to the
+    engine, which talks to it directly."""
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     if os.fork() == 0:
-        zygote_sock.close()
+        engine.close()
         mine.close()
         warm_up()
         try:
@@ -121,11 +168,14 @@ def _spawn_idle(zygote_sock: socket.socket) -> socket.socket:
             os._exit(0)
         launch = _parse(msg, fds) if msg else None
         if launch is None:
-            os._exit(0)
+            os._exit(0)  # the engine closed us (shutdown) or sent garbage
         theirs.close()
         run_monitor(launch, socket.socket(fileno=fds[0]))
     theirs.close()
-    return mine
+    try:
+        socket.send_fds(engine, [_IDLE], [mine.fileno()])
+    finally:
+        mine.close()
 
 
 def _serve(sock: socket.socket, pool_size: int) -> NoReturn:
@@ -143,7 +193,8 @@ def _serve(sock: socket.socket, pool_size: int) -> NoReturn:
     # Objects that exist now are never collected: a monitor's collections then do not
     # touch (and copy) the zygote's pages.
     gc.freeze()
-    idle = [_spawn_idle(sock) for _ in range(pool_size)]
+    for _ in range(pool_size):
+        _spawn_idle(sock)
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 1)
@@ -152,22 +203,13 @@ def _serve(sock: socket.socket, pool_size: int) -> NoReturn:
         except OSError:
             os._exit(0)
         if not msg:
-            os._exit(0)  # the engine is gone; idle monitors see EOF and exit too
-        dispatched = False
-        while idle and not dispatched:
-            member = idle.pop(0)
-            try:
-                socket.send_fds(member, [msg], fds)
-                dispatched = True
-            except OSError:
-                pass  # that idle monitor died: try the next, or fork one
-            member.close()
-        if not dispatched:
-            launch = _parse(msg, fds)
-            if launch is not None and os.fork() == 0:
-                sock.close()
-                run_monitor(launch, socket.socket(fileno=fds[0]))
+            os._exit(0)  # the engine is gone
+        if msg == _SPAWN:
+            _spawn_idle(sock)
+            continue
+        launch = _parse(msg, fds)
+        if launch is not None and os.fork() == 0:
+            sock.close()
+            run_monitor(launch, socket.socket(fileno=fds[0]))
         for fd in fds:
             os.close(fd)
-        while len(idle) < pool_size:
-            idle.append(_spawn_idle(sock))

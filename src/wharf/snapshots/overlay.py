@@ -11,7 +11,8 @@ Mounts returned:
 
 - active, no parent: a read-write bind of ``fs``;
 - active with parents: ``overlay`` with ``lowerdir`` (parents, top first), ``upperdir``
-  and ``workdir``;
+  and ``workdir``, and ``redirect_dir=off,metacopy=off`` so the upper dir holds every
+  change whole (diffs and commits read it directly);
 - view of one parent: a read-only bind of the parent's ``fs``; of several: a read-only
   ``overlay`` of lowerdirs only.
 """
@@ -126,6 +127,10 @@ class OverlaySnapshotter:
             options = ["ro", "lowerdir=" + ":".join(lowers)]
         elif top.info.kind == Kind.ACTIVE and len(chain) > 1:
             options = [
+                # Changes are read from the upper dir directly (docker diff, commit): keep
+                # every change whole in it, whatever the kernel's defaults are.
+                "redirect_dir=off",
+                "metacopy=off",
                 f"workdir={self.root / str(top.id) / 'work'}",
                 f"upperdir={fs[0]}",
                 "lowerdir=" + ":".join(fs[1:]),

@@ -7,6 +7,7 @@ import io
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,6 +69,13 @@ def test_busybox_runs_in_a_container_layer_and_commits(service: ImageService) ->
         assert (root / "tmp/new").read_text() == "x\n"
         assert not (root / "etc/group").exists()
         assert (root / "etc/passwd").exists()
+    exported = io.BytesIO()
+    service.export_container("c2", exported)
+    with tarfile.open(fileobj=io.BytesIO(exported.getvalue())) as tar:
+        names = set(tar.getnames())
+        assert tar.extractfile("tmp/new").read() == b"x\n"  # type: ignore[union-attr]
+    assert "etc/group" not in names
+    assert {"bin/busybox", "bin/sh", "etc/passwd"} <= names
     service.remove_container("c1")
     service.remove_container("c2")
     assert service.remove("committed:1")[-1] == ("Deleted", str(image.id))

@@ -150,6 +150,8 @@ def make_rootfs(path: Path) -> None:
         (path / d).mkdir()
     (path / "notexec").write_text("#!/bin/sh\necho no\n")
     (path / "notexec").chmod(0o644)
+    (path / "hook-start.sh").write_text("#!/bin/sh\ncat > /dev/shm/start-state.json\n")
+    (path / "hook-start.sh").chmod(0o755)
 
 
 @dataclass

@@ -6,41 +6,29 @@ from __future__ import annotations
 import ctypes
 import errno
 import json
-import os
-import secrets
-import shutil
 import socket
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from child_helpers import in_child
+from rtcg_helpers import BUSYBOX, exec_in_child, in_child, run_runc, runc_bundle
 
+from wharf.runtime import syscalls
 from wharf.runtime.capabilities import DOCKER_DEFAULT, CapabilitySets
 
-BUSYBOX = "/bin/busybox"
+__all__ = ["runc_bundle"]
+
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+
+
+_GREP = [BUSYBOX, "grep", "-E", "^(Cap|Uid)", "/proc/self/status"]
 
 
 def _status_after_exec(sets: CapabilitySets, *, uid: int = 0, gid: int = 0) -> dict[str, str]:
     """Apply ``sets`` in a forked child, exec busybox and return its Cap*/Uid lines."""
     prepared = sets.prepare()
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.dup2(w, 1)
-            prepared.apply(uid=uid, gid=gid)
-            os.execv(BUSYBOX, ["busybox", "grep", "-E", "^(Cap|Uid)", "/proc/self/status"])
-        finally:
-            os._exit(127)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        out = f.read().decode()
-    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    code, out, err = exec_in_child(lambda: prepared.apply(uid=uid, gid=gid), _GREP)
+    assert code == 0, err
     return _parse_status(out)
 
 
@@ -48,43 +36,10 @@ def _parse_status(text: str) -> dict[str, str]:
     return {k.strip(): v.split()[0] for k, v in (line.split(":", 1) for line in text.splitlines())}
 
 
-@pytest.fixture
-def runc_bundle() -> Iterator[Path]:
-    tag = secrets.token_hex(4)
-    bundle = Path(f"/tmp/rtcg-bundle-{tag}")
-    (bundle / "rootfs/bin").mkdir(parents=True)
-    shutil.copy(BUSYBOX, bundle / "rootfs/bin/busybox")
-    subprocess.run(["runc", "spec", "--bundle", str(bundle)], check=True)
-    try:
-        yield bundle
-    finally:
-        shutil.rmtree(bundle)
-
-
 def _runc_status(bundle: Path, edit: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
     """Run busybox under runc with the spec's process edited; its Cap*/Uid lines."""
-    tag = bundle.name.rsplit("-", 1)[1]
-    config = json.loads((bundle / "config.json").read_text())
-    config["process"].update(edit)
-    config["process"]["terminal"] = False
-    config["process"]["args"] = ["/bin/busybox", "grep", "-E", "^(Cap|Uid)", "/proc/self/status"]
-    config["linux"]["cgroupsPath"] = f"/rtcg-test-runc-{tag}"
-    (bundle / "config.json").write_text(json.dumps(config))
-    root = f"/tmp/rtcg-runc-root-{tag}"
-    try:
-        out = subprocess.run(
-            ["runc", "--root", root, "run", "--bundle", str(bundle), f"rtcg-{tag}"],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        ).stdout.decode()
-    finally:
-        subprocess.run(
-            ["runc", "--root", root, "delete", "--force", f"rtcg-{tag}"],
-            check=False,
-            capture_output=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+    code, out, err, config = run_runc(bundle, ["/bin/busybox", *_GREP[1:]], process=edit)
+    assert code == 0, err
     return _parse_status(out), config["process"]
 
 
@@ -205,3 +160,21 @@ def test_as_root_without_dropping_the_kernel_answers() -> None:
     assert results["reboot"] == errno.EINVAL
     assert results["sethostname"] == 0
     assert results["raw_socket"] == 0
+
+
+def test_apply_in_a_user_namespace_with_setgroups_denied() -> None:
+    prepared = CapabilitySets.docker_default().prepare()
+
+    def child() -> str:
+        syscalls.unshare(syscalls.CLONE_NEWUSER)
+        for name, text in (("setgroups", "deny"), ("uid_map", "0 0 1"), ("gid_map", "0 0 1")):
+            with open(f"/proc/self/{name}", "w", encoding="ascii") as f:
+                f.write(text)
+        prepared.apply()
+        with open("/proc/self/status", encoding="ascii") as f:
+            return f.read()
+
+    status, out = in_child(child)
+    assert status == 0, out
+    caps = {k: v.strip() for k, v in (line.split(":", 1) for line in out.splitlines())}
+    assert caps["CapEff"] == caps["CapBnd"] == "00000000a80425fb"

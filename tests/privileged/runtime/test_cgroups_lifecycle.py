@@ -7,11 +7,11 @@ import signal
 import subprocess
 
 import pytest
-from cgroup_helpers import cg_path, leftovers, new_path, run_in
+from rtcg_helpers import cg_path, leftovers, new_path, run_in
 
-from wharf.errors import Conflict, FailedPrecondition, InvalidArgument
+from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from wharf.runtime import syscalls
-from wharf.runtime.cgroups import FreezerState, Resources, open_cgroup
+from wharf.runtime.cgroups import FreezerState, Resources, lean_controllers, open_cgroup
 from wharf.runtime.cgroups.v1 import discover_hierarchies
 
 __all__ = ["cg_path"]
@@ -75,7 +75,7 @@ def test_stats_are_plausible(cg_path: str) -> None:
         assert s.memory.limit == 256 * MiB
         assert s.memory.max_usage is not None
         assert s.memory.max_usage >= s.memory.usage
-        assert s.memory.oom_kills == 0
+        assert s.memory.oom_kills == cg.oom_kills() == 0
         assert s.cpu.total_ns > 0
         assert s.cpu.user_ns + s.cpu.system_ns > 0
         assert (s.pids.current, s.pids.limit) == (1, 50)
@@ -186,3 +186,102 @@ def test_controllers_limit_the_hierarchies(cg_path: str) -> None:
     finally:
         p.kill()
         p.wait()
+
+
+def test_relative_path_is_under_the_callers_cgroup() -> None:
+    name = new_path().lstrip("/")
+    cg = open_cgroup(name)
+    own = {
+        line.split(":")[1]: line.rstrip("\n").split(":", 2)[2]
+        for line in open("/proc/self/cgroup", encoding="ascii")  # noqa: SIM115
+    }
+    cg.create(Resources.from_spec({"pids": {"limit": 3}}))
+    try:
+        memory = f"/sys/fs/cgroup/memory{own['memory'].rstrip('/')}/{name}"
+        pids = f"/sys/fs/cgroup/pids{own['pids'].rstrip('/')}/{name}"
+        assert os.path.isdir(memory)
+        with open(f"{pids}/pids.max", encoding="ascii") as f:
+            assert f.read().strip() == "3"
+    finally:
+        cg.destroy(kill=True)
+    assert not os.path.exists(memory)
+    assert not cg.exists()
+
+
+def test_nested_path_keeps_the_shared_parent(cg_path: str) -> None:
+    a = open_cgroup(f"{cg_path}/a")
+    b = open_cgroup(f"{cg_path}/b")
+    a.create(Resources())
+    b.create(Resources.from_spec({"cpu": {"cpus": "0"}}))
+    a.destroy()
+    assert not a.exists()
+    assert b.exists()
+    # The new cpuset parent was given the host's cpus and mems so tasks can join.
+    with open(f"/sys/fs/cgroup/cpuset{cg_path}/cpuset.mems", encoding="ascii") as f:
+        assert f.read().strip() != ""
+    b.destroy()
+    assert os.path.isdir(f"/sys/fs/cgroup/pids{cg_path}")  # the parent stays
+
+
+def test_hybrid_unified_membership_like_runc(cg_path: str) -> None:
+    cg = open_cgroup(cg_path, unified=True)
+    cg.create(Resources.from_spec({"pids": {"limit": 5}}))
+    assert os.path.isdir(f"/sys/fs/cgroup/unified{cg_path}")
+    fds = cg.join_fds()
+    dfd = cg.dir_fd()
+    r, w = os.pipe()
+    try:
+        pid, pidfd = syscalls.clone3(0, cgroup_fd=dfd)
+        if pid == 0:
+            try:
+                for fd in fds:
+                    os.write(fd, b"0")
+                with open("/proc/self/cgroup", "rb") as f:
+                    os.write(w, f.read())
+            finally:
+                os._exit(0)
+        os.close(w)
+        os.close(pidfd)
+        assert os.waitpid(pid, 0)[1] == 0
+        lines = os.read(r, 4096).decode().splitlines()
+    finally:
+        for fd in (*fds, dfd, r):
+            os.close(fd)
+    # Every hierarchy, the unified one included: what runc shows on this host.
+    assert lines
+    assert all(line.endswith(f":{cg_path}") for line in lines), lines
+    cg.destroy()
+    assert leftovers(cg_path) == []
+
+
+def test_destroy_kill_works_on_a_frozen_cgroup(cg_path: str) -> None:
+    cg = open_cgroup(cg_path)
+    cg.create(Resources())
+    p = run_in(cg, "import time; time.sleep(60)")
+    while not cg.pids():
+        pass
+    cg.freeze()
+    assert cg.state() == FreezerState.FROZEN
+    cg.destroy(kill=True)
+    assert p.wait(timeout=30) == -signal.SIGKILL
+    assert leftovers(cg_path) == []
+
+
+def test_lean_controllers_skip_cpu_only_without_cpu_limits() -> None:
+    lean = lean_controllers(Resources.from_spec({"memory": {"limit": 64 * MiB}}))
+    assert lean is not None
+    assert "cpu" not in lean
+    assert {"memory", "pids", "freezer", "devices", "cpuacct"} <= set(lean)
+    assert lean_controllers(Resources.from_spec({"cpu": {"shares": 512}})) is None
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_operations_on_a_missing_cgroup(version: str) -> None:
+    cg = open_cgroup(new_path(), version=version)  # type: ignore[arg-type]
+    assert not cg.exists()
+    for op in (cg.stats, cg.pids, cg.freeze, lambda: cg.update(Resources())):
+        with pytest.raises(NotFound, match="rtcg-test-"):
+            op()
+    cg.destroy()  # a no-op
+    with pytest.raises(InvalidArgument, match="cgroup version"):
+        open_cgroup(new_path(), version="v3")  # type: ignore[arg-type]

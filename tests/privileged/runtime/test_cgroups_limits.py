@@ -8,7 +8,7 @@ import subprocess
 import time
 
 import pytest
-from cgroup_helpers import cg_path, run_in
+from rtcg_helpers import cg_path, run_in
 
 from wharf.errors import Conflict, InvalidArgument
 from wharf.runtime.cgroups import Resources, open_cgroup
@@ -25,6 +25,7 @@ def test_memory_hog_is_oom_killed_at_the_limit(cg_path: str) -> None:
     assert hog.wait(timeout=60) == -signal.SIGKILL
     stats = cg.stats()
     assert stats.memory.oom_kills >= 1
+    assert cg.oom_kills() == stats.memory.oom_kills
     assert stats.memory.limit == 32 * MiB
     assert stats.memory.max_usage is not None
     assert 16 * MiB < stats.memory.max_usage <= 32 * MiB
@@ -272,3 +273,15 @@ def test_memory_limit_below_usage_is_refused_and_kept(cg_path: str) -> None:
         p.stdin.close()
         p.wait(timeout=30)
         p.stdout.close()
+
+
+def test_cpuset_pins_the_process(cg_path: str) -> None:
+    last = max(os.sched_getaffinity(0))
+    cg = open_cgroup(cg_path)
+    cg.create(Resources.from_spec({"cpu": {"cpus": str(last), "mems": "0", "shares": 256}}))
+    code = "import os; print(sorted(os.sched_getaffinity(0)))"
+    p = run_in(cg, code, stdout=subprocess.PIPE)
+    out, _ = p.communicate(timeout=30)
+    assert out.decode().strip() == f"[{last}]"
+    with open(f"/sys/fs/cgroup/cpu{cg_path}/cpu.shares", encoding="ascii") as f:
+        assert f.read().strip() == "256"

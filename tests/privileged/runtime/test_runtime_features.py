@@ -3,10 +3,16 @@ to runc where runc has the feature."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shlex
 import socket
+import struct
+import subprocess
+import termios
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -294,4 +300,232 @@ def test_kill_unknown_signal_and_delete_running(
     assert r.rc == 1
     assert "--force" in r.err
     assert runtimes.call("wharf", "delete", "--force", cid).rc == 0
+    assert leftovers(cid) == []
+
+
+SAFETY = r"""
+grep '^Seccomp:' /proc/self/status
+unshare -U true 2>/dev/null && echo unshare=allowed || echo unshare=denied
+date -s 2000-01-01 >/dev/null 2>&1
+[ "$(date +%Y)" = 2000 ] && echo clock=changed || echo clock=kept
+insmod /nonexistent.ko 2>/dev/null && echo insmod=ok || echo insmod=denied
+ls /dev | grep -c -E '^(vd|sd|nvme|loop)' || true
+mknod /dev/vda b 254 0 2>/dev/null  # allowed ("b *:* m"), but the devices cgroup:
+head -c1 /dev/vda >/dev/null 2>&1 && echo blockdev=read || echo blockdev=denied
+(echo 1 > /proc/sys/kernel/sysrq) 2>/dev/null && echo sysctl=written || echo sysctl=ro
+"""
+
+
+def test_docker_default_seccomp_and_host_safety(
+    runtimes: Runtimes, make_bundle: BundleFactory
+) -> None:
+    from wharf.runtime.capabilities import DOCKER_DEFAULT
+    from wharf.runtime.seccomp import default_profile
+
+    caps = sorted(DOCKER_DEFAULT)
+
+    def edit(config: dict[str, Any]) -> None:
+        config["process"]["capabilities"] = {
+            k: caps for k in ("bounding", "effective", "permitted")
+        }
+        config["linux"]["seccomp"] = default_profile(caps)
+
+    bundle = make_bundle(["sh", "-c", SAFETY], edit)
+    results = {}
+    for rt in RUNTIMES:
+        results[rt] = runtimes.call(rt, "run", "--bundle", bundle, runtimes.new_id(rt, "safe"))
+        assert results[rt].rc == 0, results[rt].err
+    assert results["wharf"].out.split("\n")[:7] == [
+        "Seccomp:\t2",
+        "unshare=denied",
+        "clock=kept",
+        "insmod=denied",
+        "0",
+        "blockdev=denied",
+        "sysctl=ro",
+    ]
+    assert results["wharf"].out == results["runc"].out
+    assert time.gmtime().tm_year > 2000
+
+
+@pytest.mark.parametrize("rt", RUNTIMES)
+def test_foreground_terminal_is_relayed(
+    rt: str, runtimes: Runtimes, make_bundle: BundleFactory
+) -> None:
+    """``run`` of a terminal process without --console-socket: the pty is relayed to the
+    caller's terminal, which lends its size."""
+
+    def edit(config: dict[str, Any]) -> None:
+        config["process"]["terminal"] = True
+
+    # runc sizes the pty after starting the process: give it a moment; we size it before.
+    delay = "sleep 0.5; " if rt == "runc" else ""
+    script = delay + "stty size; read line; echo got:$line; exit 4"
+    bundle = make_bundle(["sh", "-c", script], edit)
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    proc = subprocess.Popen(
+        runtimes.cmd(rt, "run", "--bundle", bundle, runtimes.new_id(rt, "fg")),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    try:
+        os.write(master, b"hello\r")
+        out = _read_all(master).decode().replace("\r", "")
+        assert proc.wait(timeout=30) == 4
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "40 100" in out
+    assert "got:hello" in out
+
+
+@pytest.mark.parametrize("rt", RUNTIMES)
+def test_join_pid_uts_ipc_namespaces_by_path(
+    rt: str, runtimes: Runtimes, make_bundle: BundleFactory
+) -> None:
+    def first_edit(config: dict[str, Any]) -> None:
+        config["hostname"] = "rtcore-first"
+
+    first = runtimes.new_id(rt, "pidA")
+    bundle = make_bundle(["sleep", "100"], first_edit)
+    assert runtimes.call(rt, "run", "-d", "--bundle", bundle, first).rc == 0
+    pid = runtimes.state(rt, first)["pid"]
+
+    def edit(config: dict[str, Any]) -> None:
+        del config["hostname"]
+        for ns in config["linux"]["namespaces"]:
+            if ns["type"] in ("pid", "uts", "ipc"):
+                ns["path"] = f"/proc/{pid}/ns/{ns['type']}"
+
+    second = runtimes.new_id(rt, "pidB")
+    script = "hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; readlink /proc/self/ns/ipc"
+    r = runtimes.call(rt, "run", "--bundle", make_bundle(["sh", "-c", script], edit), second)
+    assert r.rc == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0] == "rtcore-first"
+    assert lines[1].strip() == "sleep 100"  # pid 1 is the first container's process
+    assert lines[2] == os.readlink(f"/proc/{pid}/ns/ipc")
+
+
+@pytest.mark.parametrize("rt", RUNTIMES)
+def test_delete_created_container(rt: str, runtimes: Runtimes, make_bundle: BundleFactory) -> None:
+    cid = runtimes.new_id(rt, "delc")
+    assert runtimes.call(rt, "create", "--bundle", make_bundle(["true"]), cid).rc == 0
+    pid = runtimes.state(rt, cid)["pid"]
+    r = runtimes.call(rt, "delete", cid)
+    assert r.rc == 0, r.err
+    for _ in range(100):  # killed, then reaped by whoever inherited it
+        if not os.path.exists(f"/proc/{pid}"):
+            break
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{pid}")
+    assert runtimes.call(rt, "state", cid).rc != 0
+    assert leftovers(cid) == []
+
+
+@pytest.mark.parametrize("rt", RUNTIMES)
+def test_start_container_hook_runs_inside(
+    rt: str, runtimes: Runtimes, make_bundle: BundleFactory
+) -> None:
+    """startContainer hooks resolve in the container and run just before the process."""
+
+    def edit(config: dict[str, Any]) -> None:
+        config["hooks"] = {"startContainer": [{"path": "/hook-start.sh"}]}
+
+    cid = runtimes.new_id(rt, "starthook")
+    bundle = make_bundle(["cat", "/dev/shm/start-state.json"], edit)
+    r = runtimes.call(rt, "run", "--bundle", bundle, cid)
+    assert r.rc == 0, r.err
+    state = json.loads(r.out)
+    assert state["id"] == cid
+    assert state["bundle"] == bundle
+
+
+@pytest.mark.parametrize("rt", RUNTIMES)
+def test_preserve_fds_and_nothing_else_leaks(
+    rt: str, runtimes: Runtimes, make_bundle: BundleFactory
+) -> None:
+    data = runtimes.base / "fd3.txt"
+    data.write_text("preserved\n")
+    bundle = make_bundle(["sh", "-c", "cat <&3; ls /proc/self/fd | tr '\\n' ' '"])
+    cid = runtimes.new_id(rt, "fds")
+    command = " ".join(shlex.quote(a) for a in runtimes.cmd(rt, "run", "--preserve-fds", "1"))
+    proc = subprocess.run(
+        ["sh", "-c", f"exec 3<{data} 4<{data}; {command} --bundle {bundle} {cid}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "preserved"
+    assert lines[1].split() == ["0", "1", "2", "3", "4"]  # 4: ls's own directory fd
+
+
+@pytest.mark.parametrize("rt", RUNTIMES)
+def test_exec_process_file_detached_with_pid_file(
+    rt: str, runtimes: Runtimes, make_bundle: BundleFactory
+) -> None:
+    cid = runtimes.new_id(rt, "procfile")
+    assert runtimes.call(rt, "run", "-d", "--bundle", make_bundle(["sleep", "100"]), cid).rc == 0
+    process = {
+        "args": ["sh", "-c", "echo $X > /dev/shm/x; exec sleep 99"],
+        "cwd": "/",
+        "env": ["PATH=/bin", "X=from-process-json"],
+        "user": {"uid": 0, "gid": 0},
+    }
+    (runtimes.base / "process.json").write_text(json.dumps(process))
+    pid_file = runtimes.base / f"exec-{rt}.pid"
+    r = runtimes.call(
+        rt,
+        "exec",
+        "-d",
+        "--pid-file",
+        str(pid_file),
+        "--process",
+        str(runtimes.base / "process.json"),
+        cid,
+    )
+    assert r.rc == 0, r.err
+    pid = int(pid_file.read_text())
+    for _ in range(100):  # the exec'd sh becomes sleep 99
+        if Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\x0099\x00":
+            break
+        time.sleep(0.05)
+    assert Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\x0099\x00"
+    for _ in range(100):
+        r = runtimes.call(rt, "exec", cid, "cat", "/dev/shm/x")
+        if r.out:
+            break
+        time.sleep(0.05)
+    assert r.out == "from-process-json\n"
+    table = runtimes.call(rt, "ps", cid)
+    assert table.rc == 0, table.err
+    assert str(pid) in table.out.split()
+
+
+def test_existing_cgroup_is_refused_and_kept(
+    runtimes: Runtimes, make_bundle: BundleFactory
+) -> None:
+    cid = runtimes.new_id("wharf", "cgtaken")
+    taken = f"/sys/fs/cgroup/pids/{cid}"
+    os.mkdir(taken)
+    try:
+
+        def edit(config: dict[str, Any]) -> None:
+            config["linux"]["cgroupsPath"] = f"/{cid}"
+
+        r = runtimes.call("wharf", "create", "--bundle", make_bundle(["true"], edit), cid)
+        assert r.rc == 1
+        assert cid in r.err
+        assert os.path.isdir(taken)  # someone else's: not removed
+        assert not os.path.exists(os.path.join(runtimes.roots["wharf"], cid))
+    finally:
+        os.rmdir(taken)
     assert leftovers(cid) == []

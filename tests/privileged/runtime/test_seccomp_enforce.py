@@ -7,14 +7,17 @@ import errno
 import json
 import os
 import signal
+from pathlib import Path
 
 import pytest
-from child_helpers import in_child
+from rtcg_helpers import BUSYBOX, exec_in_child, in_child, run_runc, runc_bundle
 
 from wharf.errors import PermissionDenied
 from wharf.runtime import syscalls
 from wharf.runtime.capabilities import DOCKER_DEFAULT, CapabilitySets
 from wharf.runtime.seccomp import compile_filter, default_profile, prepare_filter
+
+__all__ = ["runc_bundle"]
 
 _PR_SET_NO_NEW_PRIVS = 38
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -169,3 +172,59 @@ def test_loading_needs_no_new_privs_or_cap_sys_admin() -> None:
     status, out = in_child(child)
     assert status == 0, out
     assert out.startswith("denied: seccomp(SECCOMP_SET_MODE_FILTER)")
+
+
+# busybox commands that are harmless on the host even if a filter failed to block them.
+_COMMANDS = [
+    ["true"],
+    ["unshare", "-u", "/bin/busybox", "true"],
+    ["chroot", "/", "/bin/busybox", "true"],
+    ["linux32", "/bin/busybox", "true"],
+    ["ionice", "-c", "3", "/bin/busybox", "true"],
+    ["umount", "/rtcg-no-such-mount"],
+]
+
+
+def test_default_profile_behaves_like_runc_with_the_same_profile(runc_bundle: Path) -> None:
+    caps = CapabilitySets.docker_default()
+    profile = default_profile(DOCKER_DEFAULT)
+    prepared_caps = caps.prepare()
+    prepared_filter = prepare_filter(compile_filter(profile))
+
+    def prepare() -> None:
+        prepared_caps.apply()
+        syscalls.prctl(_PR_SET_NO_NEW_PRIVS, 1)
+        prepared_filter.load()
+
+    spec_caps = {s: sorted(getattr(caps, s)) for s in ("bounding", "effective", "permitted")}
+    for command in _COMMANDS:
+        code, _, err = exec_in_child(prepare, [BUSYBOX, *command])
+        runc_code, _, runc_err, _ = run_runc(
+            runc_bundle,
+            ["/bin/busybox", *command],
+            process={"capabilities": spec_caps, "noNewPrivileges": True},
+            linux={"seccomp": profile},
+        )
+        assert (code, err) == (runc_code, runc_err), command
+    # And the outcomes are the expected ones: only unshare and umount are refused.
+    results = [exec_in_child(prepare, [BUSYBOX, *c])[0] for c in _COMMANDS]
+    assert results == [0, 1, 0, 0, 0, 1]
+    unshare_err = exec_in_child(prepare, [BUSYBOX, *_COMMANDS[1]])[2]
+    assert "Operation not permitted" in unshare_err
+
+
+def test_syscalls_newer_than_the_profile_get_enosys(docker_default_filter: bytes) -> None:
+    # fchmodat2 (452, Linux 6.6) is newer than anything Docker's profile names: glibc
+    # falls back to fchmodat on ENOSYS but would fail on EPERM.
+    fchmodat2 = (452, -100, 0, 0o644, 0)  # AT_FDCWD, NULL path: EFAULT if it ran
+    prepared = prepare_filter(docker_default_filter)
+
+    def child() -> str:
+        syscalls.prctl(_PR_SET_NO_NEW_PRIVS, 1)
+        prepared.load()
+        return errno.errorcode[_errno_of(fchmodat2)]
+
+    status, out = in_child(child)
+    assert (status, out) == (0, "ENOSYS")
+    status, out = in_child(lambda: errno.errorcode[_errno_of(fchmodat2)])
+    assert (status, out) == (0, "EFAULT")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -70,3 +71,36 @@ def test_random_bytes_and_truncations_fail_cleanly(data: bytes, cut: int) -> Non
 def test_corpus_through_the_fuzz_checker() -> None:
     for data in corpus().values():
         _check(data)
+
+
+def _ustar(entries: list[E]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for e in entries:
+            info = tarfile.TarInfo(e.name)
+            info.type, info.linkname, info.size = tarfile.REGTYPE, "", len(e.data)
+            tar.addfile(info, io.BytesIO(e.data))
+    return out.getvalue()
+
+
+# Three one-block files: headers sit at blocks 0, 2 and 4.
+_VALID = _ustar([E("a", data=b"1" * 100), E("b/c", data=b"2" * 100), E("d", data=b"3")])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    block=st.sampled_from([0, 2, 4]),
+    offset=st.integers(0, 511),
+    value=st.integers(0, 255),
+)
+def test_mutated_headers_with_valid_checksums_fail_cleanly(
+    block: int, offset: int, value: int
+) -> None:
+    data = bytearray(_VALID)
+    start = block * 512
+    data[start + offset] = value
+    if not 148 <= offset < 156:
+        header = data[start : start + 512]
+        header[148:156] = b" " * 8
+        data[start + 148 : start + 156] = b"%06o\x00 " % sum(header)
+    _check(bytes(data))

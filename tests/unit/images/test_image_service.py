@@ -4,6 +4,7 @@ import gzip
 import io
 import json
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -304,3 +305,53 @@ def test_register_a_pulled_image_with_its_digest_reference(service: ImageService
         ("Deleted", str(image.id)),
     ]
     assert _state(service) == (0, 0, 0, 0)
+
+
+def test_malformed_manifest_json_is_invalid_argument(service: ImageService) -> None:
+    stream = io.BytesIO()
+    with tarfile.open(fileobj=stream, mode="w") as tar:
+        for name, data in (("manifest.json", b"{not json"), ("x.json", b"{}")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(InvalidArgument, match=r"manifest\.json: not valid JSON"):
+        service.load(io.BytesIO(stream.getvalue()))
+    assert _state(service) == (0, 0, 0, 0)
+
+
+def test_blob_that_does_not_match_its_name_is_refused(service: ImageService) -> None:
+    original = oci_archive([BASE], "x:1")
+    layer_name = f"blobs/sha256/{Digest.from_bytes(BASE).encoded}"
+    out = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(original)) as src,
+        tarfile.open(fileobj=out, mode="w") as dst,
+    ):
+        for member in src.getmembers():
+            data = src.extractfile(member).read()  # type: ignore[union-attr]
+            if member.name == layer_name:
+                data = TOP  # other bytes under the layer's digest
+                member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+    with pytest.raises(DataLoss, match="digest mismatch"):
+        service.load(io.BytesIO(out.getvalue()))
+    assert _state(service) == (0, 0, 0, 0)
+
+
+def test_concurrent_loads_of_one_archive_store_one_copy(service: ImageService) -> None:
+    archive = docker_save_legacy([BASE, TOP], ["same:1"])
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            service.load(io.BytesIO(archive))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert _state(service) == (4, 2, 1, 2)  # 2 layer blobs, config, manifest; 2 layers

@@ -43,13 +43,19 @@ def test_runc_default_mask_matches_proc_status_format() -> None:
 def test_docker_default() -> None:
     assert len(DOCKER_DEFAULT) == 14
     assert mask(DOCKER_DEFAULT) == 0xA80425FB  # docker run busybox: CapEff 00000000a80425fb
-    sets = CapabilitySets.docker_default(extra=["CAP_NET_ADMIN"], drop=["CAP_MKNOD"])
+    sets = CapabilitySets.docker_default(add=["net_admin"], drop=["CAP_MKNOD"])
     assert "CAP_NET_ADMIN" in sets.bounding
     assert "CAP_MKNOD" not in sets.effective
     assert sets.inheritable == frozenset()
     assert sets.ambient == frozenset()
-    with pytest.raises(InvalidArgument, match=r"cap_add\[0\]"):
-        CapabilitySets.docker_default(extra=["NET_ADMIN"])
+    with pytest.raises(InvalidArgument, match=r"cap_add\[1\]: unknown capability 'FLY'"):
+        CapabilitySets.docker_default(add=["NET_ADMIN", "FLY"])
+    everything = frozenset(CAPABILITIES)
+    assert CapabilitySets.docker_default(privileged=True).bounding == everything
+    assert CapabilitySets.docker_default(add=["all"], drop=["SYS_ADMIN"]).permitted == (
+        everything - {"CAP_SYS_ADMIN"}
+    )
+    assert CapabilitySets.docker_default(add=["CHOWN"], drop=["ALL"]).effective == {"CAP_CHOWN"}
 
 
 def test_from_spec_and_prepare() -> None:

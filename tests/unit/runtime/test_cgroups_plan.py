@@ -6,10 +6,11 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from wharf.errors import InvalidArgument, NotFound
+from wharf.errors import InvalidArgument, NotFound, Unimplemented
 from wharf.runtime.cgroups import BlkioEntry, Resources
 from wharf.runtime.cgroups.base import check_path, old_value, write_all
 from wharf.runtime.cgroups.stats import (
@@ -182,3 +183,33 @@ def test_write_all_restores_on_failure(rtcg_dir: Path) -> None:
             what="cgroup /t",
         )
     assert (a.read_text(), b.read_text()) == ("10", "max")
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"memory": {"swappiness": 10}}, "memory.swappiness"),
+        ({"memory": {"disableOOMKiller": True}}, "memory.disableOOMKiller"),
+        ({"cpu": {"realtimeRuntime": 1000}}, "cpu.realtimeRuntime"),
+    ],
+)
+def test_v1_only_settings_are_refused_on_v2(spec: dict[str, Any], field: str) -> None:
+    with pytest.raises(Unimplemented, match=rf"linux\.resources\.{field}"):
+        plan_v2_writes(Resources.from_spec(spec))
+
+
+def test_exported_members() -> None:
+    import wharf.runtime.capabilities
+    import wharf.runtime.cgroups
+    import wharf.runtime.cgroups.devices
+    import wharf.runtime.seccomp
+
+    for module in (
+        wharf.runtime.cgroups,
+        wharf.runtime.cgroups.devices,
+        wharf.runtime.seccomp,
+        wharf.runtime.capabilities,
+    ):
+        public = {n for n in vars(module) if not n.startswith("_")}
+        assert set(module.__all__) <= public, module.__name__
+        assert module.__doc__, module.__name__

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import struct
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -117,6 +119,7 @@ def test_default_profile_depends_on_capabilities() -> None:
         ({}, "linux.seccomp.defaultAction"),
         ({"defaultAction": "ALLOW"}, "linux.seccomp.defaultAction"),
         ({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": -1}, "defaultErrnoRet"),
+        ({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 70000}, "defaultErrnoRet"),
         ({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["x86_64"]}, "architectures[0]"),
         (
             {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_VAX"]},
@@ -190,6 +193,10 @@ def test_notify_is_unimplemented() -> None:
         compile_filter({"defaultAction": "SCMP_ACT_NOTIFY"})
     with pytest.raises(Unimplemented):
         compile_filter({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/x.sock"})
+    with pytest.raises(Unimplemented, match=r"flags\[0\]"):
+        compile_filter(
+            {"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}
+        )
 
 
 def test_prepare_rejects_non_programs() -> None:
@@ -232,3 +239,86 @@ def test_any_json_compiles_or_is_refused_with_a_kind(spec: dict[str, Any]) -> No
         assert str(exc).startswith("linux.seccomp")
     else:
         assert len(bpf) % 8 == 0
+
+
+def test_compile_is_cached_and_accepts_any_mapping() -> None:
+    profile = default_profile(DOCKER_DEFAULT, machine="x86_64")
+    first = compile_filter(profile)
+    assert compile_filter(MappingProxyType(dict(profile))) == first
+    with pytest.raises(InvalidArgument, match="not a JSON object"):
+        compile_filter({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [object()]})
+
+
+AUDIT_X86_64, AUDIT_I386, AUDIT_AARCH64 = 0xC000003E, 0x40000003, 0xC00000B7
+ALLOW, KILL_THREAD = 0x7FFF0000, 0
+
+
+def errno_ret(err: int) -> int:
+    return 0x00050000 | err
+
+
+def run_filter(bpf: bytes, nr: int, args: tuple[int, ...] = (), arch: int = AUDIT_X86_64) -> int:
+    """Run a classic-BPF seccomp program on one syscall (the opcodes libseccomp and the
+    ENOSYS stub emit); returns the action."""
+    words = [0] * 16
+    words[0], words[1] = nr, arch
+    for i, a in enumerate(args):
+        words[4 + 2 * i], words[5 + 2 * i] = a & 0xFFFFFFFF, a >> 32
+    acc, pc = 0, 0
+    while True:
+        code, jt, jf, k = struct.unpack("<HBBI", bpf[pc * 8 : pc * 8 + 8])
+        pc += 1
+        if code == 0x20:  # ld [k]
+            acc = words[k // 4]
+        elif code == 0x54:  # and #k
+            acc &= k
+        elif code == 0x05:  # ja k
+            pc += k
+        elif code in (0x15, 0x25, 0x35, 0x45):  # jeq, jgt, jge, jset #k
+            hit = {0x15: acc == k, 0x25: acc > k, 0x35: acc >= k, 0x45: bool(acc & k)}[code]
+            pc += jt if hit else jf
+        elif code == 0x06:  # ret #k
+            return k
+        else:
+            raise AssertionError(f"opcode {code:#x} not interpreted")
+
+
+def test_docker_profile_decisions() -> None:
+    bpf = compile_filter(default_profile(DOCKER_DEFAULT, machine="x86_64"))
+    eperm = errno_ret(errno.EPERM)
+    assert run_filter(bpf, 0) == ALLOW  # read
+    assert run_filter(bpf, 272, (0x20000,)) == eperm  # unshare(CLONE_NEWNS)
+    assert run_filter(bpf, 56, (0x01200011,)) == ALLOW  # clone as fork() does
+    assert run_filter(bpf, 56, (0x20000 | 0x11,)) == eperm  # clone(CLONE_NEWNS)
+    assert run_filter(bpf, 435) == errno_ret(errno.ENOSYS)  # clone3: libc falls back
+    assert run_filter(bpf, 135, (8,)) == ALLOW  # personality(PER_LINUX32)
+    assert run_filter(bpf, 135, (0x0040000,)) == eperm
+    assert run_filter(bpf, 41, (2, 1, 0)) == ALLOW  # socket(AF_INET)
+    assert run_filter(bpf, 41, (40, 1, 0)) == eperm  # socket(AF_VSOCK)
+    assert run_filter(bpf, 169) == eperm  # reboot
+    # Newer than anything the profile names: ENOSYS, so libc can fall back (fchmodat2).
+    assert run_filter(bpf, 452) == errno_ret(errno.ENOSYS)
+    # 32-bit and x32 callers are filtered by their own tables.
+    assert run_filter(bpf, 102, arch=AUDIT_I386) == ALLOW  # socketcall
+    assert run_filter(bpf, 452, arch=AUDIT_I386) == errno_ret(errno.ENOSYS)
+    assert run_filter(bpf, 0x40000000, arch=AUDIT_X86_64) == ALLOW  # x32 read
+    assert run_filter(bpf, 0x40000000 + 1000) == errno_ret(errno.ENOSYS)
+    # An architecture the profile does not list is killed (libseccomp's bad-arch action).
+    assert run_filter(bpf, 63, arch=AUDIT_AARCH64) == KILL_THREAD
+
+
+def test_no_enosys_stub_when_the_default_allows() -> None:
+    spec = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ERRNO"}],
+    }
+    bpf = compile_filter(spec)
+    assert run_filter(bpf, 452) == ALLOW
+    assert run_filter(bpf, 165) == errno_ret(errno.EPERM)
+    kill = {**spec, "defaultAction": "SCMP_ACT_KILL_PROCESS"}
+    kill["syscalls"] = [{"names": ["read", "getpid"], "action": "SCMP_ACT_ALLOW"}]
+    bpf = compile_filter(kill)
+    assert run_filter(bpf, 39) == ALLOW  # getpid, the largest named
+    assert run_filter(bpf, 40) == errno_ret(errno.ENOSYS)
+    assert run_filter(bpf, 1) == 0x80000000  # write: kill process

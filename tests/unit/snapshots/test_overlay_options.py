@@ -39,7 +39,8 @@ def test_options_list_lowers_top_first(root: Path) -> None:
     s = OverlaySnapshotter(root)
     top = _chain(s, 3)
     (mount,) = s.prepare("ctr", top)
-    work, upper, lower = mount.options
+    redirect, metacopy, work, upper, lower = mount.options
+    assert (redirect, metacopy) == ("redirect_dir=off", "metacopy=off")
     ids = [str(s.root / str(n) / "fs") for n in (3, 2, 1)]
     assert (mount.type, mount.source) == ("overlay", "overlay")
     assert work == f"workdir={s.root / '4' / 'work'}"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Sequence
 
 from wharf.errors import Conflict, InvalidArgument, NotFound, WharfError
 from wharf.runtime.syscalls import error_from_errno
 
-__all__ = ["read", "read_or_none", "write"]
+__all__ = ["read", "read_or_none", "write", "write_each"]
 
 
 def write(path: str, value: str, *, field: str) -> None:
@@ -16,6 +17,16 @@ def write(path: str, value: str, *, field: str) -> None:
 
     Args:
         field: the spec field the value comes from, named in errors.
+
+    Raises:
+        see :func:`write_each`.
+    """
+    write_each(path, [(value, field)])
+
+
+def write_each(path: str, items: Sequence[tuple[str, str]]) -> None:
+    """Write each (value, field) to the control file at ``path``, one write(2) per value
+    through one open file (``devices.allow`` takes one rule per write).
 
     Raises:
         InvalidArgument: the kernel rejected the value (EINVAL, ERANGE, EOVERFLOW; ENODEV
@@ -27,11 +38,13 @@ def write(path: str, value: str, *, field: str) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     except OSError as exc:
-        raise _error(exc, f"{field}: cannot open {path}") from exc
+        raise _error(exc, f"{items[0][1]}: cannot open {path}") from exc
     try:
-        os.write(fd, value.encode())
-    except OSError as exc:
-        raise _error(exc, f"{field}: {path} rejected {value!r}") from exc
+        for value, field in items:
+            try:
+                os.write(fd, value.encode())
+            except OSError as exc:
+                raise _error(exc, f"{field}: {path} rejected {value!r}") from exc
     finally:
         os.close(fd)
 

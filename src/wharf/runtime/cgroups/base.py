@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import errno
+import itertools
 import os
 import time
 from collections.abc import Iterable
@@ -68,11 +69,23 @@ class Cgroup(Protocol):
         ...
 
     def create(self, resources: Resources) -> None:
-        """Make the cgroup and write its limits; on failure remove everything it made."""
+        """Make the cgroup (and missing parents) and write its limits.
+
+        Raises:
+            Conflict: the cgroup exists already.
+            InvalidArgument: the kernel refused a value, or cpus/mems the parent lacks;
+                the message names the ``linux.resources`` field.
+            FailedPrecondition: a limit needs a controller this host (or this cgroup's
+                ``controllers``) lacks.
+            On any failure, every directory it made is removed again.
+        """
         ...
 
     def update(self, resources: Resources) -> None:
-        """Write new limits to the existing cgroup (``runc update``, ``docker update``)."""
+        """Write new limits to the existing cgroup (``runc update``, ``docker update``).
+        Device rules are left as created. If the kernel refuses a value (e.g. a memory
+        limit below what the container uses: Conflict), the values already written are
+        put back, so the cgroup keeps its previous limits."""
         ...
 
     def join_fds(self) -> list[int]:
@@ -117,13 +130,27 @@ class Cgroup(Protocol):
         ...
 
     def stats(self) -> CgroupStats:
-        """A snapshot of the counters."""
+        """A snapshot of the counters.
+
+        Raises:
+            NotFound: the cgroup does not exist (any more).
+        """
+        ...
+
+    def oom_kills(self) -> int:
+        """How many processes the OOM killer killed in this cgroup (one small read; for
+        deciding "OOMKilled" at exit without a full :meth:`stats`). 0 when the memory
+        controller is not in this cgroup."""
         ...
 
     def destroy(self, *, kill: bool = False, timeout: float = 5.0) -> None:
         """Remove the cgroup's directories, waiting up to ``timeout`` for exiting tasks to
         drain; with ``kill``, SIGKILL what is left first. Removing a missing cgroup is a
-        no-op."""
+        no-op. Parents (``/wharf`` of ``/wharf/<id>``) stay: other containers share them.
+
+        Raises:
+            Conflict: tasks are still there after ``timeout`` (without ``kill``).
+        """
         ...
 
 
@@ -211,14 +238,17 @@ def old_value(path: str, new: str) -> str:
 def write_all(targets: Iterable[tuple[str, str, str]], *, undo: bool, what: str) -> None:
     """Write each (path, value, field) in order. With ``undo``, a failure puts back the
     values already replaced (best effort), so a refused update changes nothing."""
+    if not undo:
+        for path, group in itertools.groupby(targets, key=lambda t: t[0]):
+            _fs.write_each(path, [(value, field) for _, value, field in group])
+        return
     done: list[tuple[str, str]] = []
     try:
         for path, value, field in targets:
-            if undo:
-                try:
-                    done.append((path, old_value(path, value)))
-                except WharfError as exc:
-                    raise type(exc)(f"{field}: {exc}") from exc
+            try:
+                done.append((path, old_value(path, value)))
+            except WharfError as exc:
+                raise type(exc)(f"{field}: {exc}") from exc
             _fs.write(path, value, field=field)
     except BaseException:
         for path, old in reversed(done):

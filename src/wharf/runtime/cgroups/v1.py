@@ -14,8 +14,10 @@ import errno
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
+from types import MappingProxyType
 from typing import Final
 
 from wharf.errors import (
@@ -46,9 +48,10 @@ from wharf.runtime.cgroups.stats import (
     parse_ints,
     parse_v1_blkio,
 )
+from wharf.runtime.cgroups.v2 import find_unified_mount
 from wharf.runtime.syscalls import error_from_errno
 
-__all__ = ["V1Cgroup", "Write", "discover_hierarchies", "plan_writes"]
+__all__ = ["V1Cgroup", "Write", "discover_hierarchies", "lean_controllers", "plan_writes"]
 
 _FREEZE_TIMEOUT_S: Final = 10.0
 _USER_HZ: Final = os.sysconf("SC_CLK_TCK")
@@ -143,6 +146,23 @@ def plan_writes(resources: Resources, *, bfq: bool = True) -> list[Write]:
     return w
 
 
+def lean_controllers(resources: Resources) -> list[str] | None:
+    """The v1 hierarchies a fast container start needs: all mounted ones but ``cpu`` when
+    ``resources`` sets no cpu limit (None: keep all). Pass to ``controllers=``."""
+    c = resources.cpu
+    limits = (c.shares, c.quota, c.period, c.realtime_runtime, c.realtime_period)
+    if any(v is not None for v in limits):
+        return None
+    return sorted(n for n in _mounted_hierarchies() if "," not in n and n != "cpu")
+
+
+@cache
+def _mounted_hierarchies() -> Mapping[str, str]:
+    """The host's v1 hierarchies, read once per process (cgroup mounts do not move while
+    an engine runs; parsing mountinfo costs ~0.2 ms per container otherwise)."""
+    return MappingProxyType(discover_hierarchies())
+
+
 def discover_hierarchies(mountinfo: str = "/proc/self/mountinfo") -> dict[str, str]:
     """Mounted v1 hierarchies: ``{"cpu": "/sys/fs/cgroup/cpu", "name=systemd": ...}``.
 
@@ -168,6 +188,11 @@ def discover_hierarchies(mountinfo: str = "/proc/self/mountinfo") -> dict[str, s
     return out
 
 
+def _own_unified_cgroup() -> str:
+    """The caller's cgroup in the unified hierarchy (the ``0::`` line)."""
+    return _own_cgroup().get("", "/")
+
+
 def _own_cgroup() -> dict[str, str]:
     """The caller's cgroup per v1 hierarchy, from ``/proc/self/cgroup``."""
     out: dict[str, str] = {}
@@ -175,8 +200,7 @@ def _own_cgroup() -> dict[str, str]:
         for line in f:
             _, controllers, path = line.rstrip("\n").split(":", 2)
             for c in controllers.split(","):
-                if c:
-                    out[c] = path
+                out[c] = path
     return out
 
 
@@ -188,16 +212,23 @@ class V1Cgroup:
             the caller's own cgroup in each hierarchy (runc's rule).
         controllers: the hierarchies to span, by controller name (``"memory"``,
             ``"name=systemd"``); default: every mounted v1 hierarchy, as runc does. Leaving
-            out ``cpu`` when there are no cpu limits saves the scheduler move that makes one
-            join in five take ~3 ms on a loaded host (``benchmarks/runtime_cgroups.py``),
-            at the price of cpu limits not being settable by a later :meth:`update`.
+            out ``cpu`` when there are no cpu limits (:func:`lean_controllers`) avoids the
+            move to a new CPU task group, after which the child waited ~2.6 ms on the run
+            queue in one join out of five on this loaded 2-CPU host (schedstat run delay,
+            not a lock; ``benchmarks/runtime_cgroups.py``), at the price of cpu limits not
+            being settable by a later :meth:`update`.
+        unified: on a hybrid host, also make the cgroup in the unified (cgroup2)
+            hierarchy, as runc does, so that a child cloned with
+            ``clone3(CLONE_INTO_CGROUP, dir_fd())`` shows ``0::<path>`` like runc's.
     """
 
     version = 1
 
-    def __init__(self, path: str, *, controllers: Iterable[str] | None = None) -> None:
+    def __init__(
+        self, path: str, *, controllers: Iterable[str] | None = None, unified: bool = False
+    ) -> None:
         self._path = check_path(path)
-        found = discover_hierarchies()
+        found = dict(_mounted_hierarchies())
         if controllers is not None:
             wanted = set(controllers)
             unknown = sorted(wanted - set(found))
@@ -221,6 +252,15 @@ class V1Cgroup:
             self._ctrl_dir[name] = full
         if not self._dirs:
             raise FailedPrecondition("cgroup v1: no v1 hierarchy is mounted on this host")
+        self._unified: tuple[str, str] | None = None
+        if unified:
+            mount = find_unified_mount()
+            if mount is None:
+                raise FailedPrecondition(
+                    f"cgroup {self._path}: unified=True needs a cgroup2 mount (hybrid host)"
+                )
+            base = "/" if self._path.startswith("/") else _own_unified_cgroup()
+            self._unified = (mount, os.path.normpath(f"{mount}/{base}/{self._path}"))
 
     @property
     def devices_enforced(self) -> bool:
@@ -244,14 +284,22 @@ class V1Cgroup:
             ) from None
 
     def exists(self) -> bool:
-        return any(os.path.isdir(d) for d in self._dirs.values())
+        return any(os.path.isdir(d) for d in self._all_dirs())
+
+    def _all_dirs(self) -> list[str]:
+        """The v1 directories, then the unified one when asked for (hybrid hosts)."""
+        dirs = sorted(set(self._dirs.values()))
+        return [*dirs, self._unified[1]] if self._unified else dirs
 
     # -- create / update -------------------------------------------------------------
 
     def create(self, resources: Resources) -> None:
         created: list[str] = []
         try:
-            for mountpoint, d in sorted(self._dirs.items()):
+            for mountpoint, d in [
+                *sorted(self._dirs.items()),
+                *([self._unified] if self._unified else []),
+            ]:
                 if os.path.isdir(d):
                     raise Conflict(f"cgroup {self._path}: {d} exists already")
                 self._mkdirs(mountpoint, d, created)
@@ -352,12 +400,21 @@ class V1Cgroup:
         return fds
 
     def dir_fd(self) -> int:
-        raise Unimplemented(
-            f"cgroup {self._path}: CLONE_INTO_CGROUP needs cgroup v2; use join_fds() on v1"
-        )
+        """The unified directory (opened with ``unified=True`` on a hybrid host), for
+        ``clone3(CLONE_INTO_CGROUP)``: the child is born in it, as runc's child ends up
+        (``0::/path``); the v1 hierarchies are still joined through :meth:`join_fds`."""
+        if self._unified is None:
+            raise Unimplemented(
+                f"cgroup {self._path}: CLONE_INTO_CGROUP needs cgroup v2; use join_fds() on"
+                " v1, or open with unified=True on a hybrid host"
+            )
+        try:
+            return os.open(self._unified[1], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise error_from_errno(exc.errno or errno.EIO, f"cgroup {self._path}: open") from exc
 
     def add_process(self, pid: int) -> None:
-        for d in sorted(set(self._dirs.values())):
+        for d in self._all_dirs():
             _fs.write(f"{d}/cgroup.procs", str(pid), field=f"cgroup {self._path}: pid {pid}")
 
     def pids(self) -> list[int]:
@@ -412,12 +469,18 @@ class V1Cgroup:
     # -- stats -----------------------------------------------------------------------
 
     def stats(self) -> CgroupStats:
+        if not self.exists():
+            raise NotFound(f"cgroup {self._path}: does not exist")
         return CgroupStats(
             memory=self._memory_stats(),
             cpu=self._cpu_stats(),
             pids=self._pids_stats(),
             blkio=self._blkio_stats(),
         )
+
+    def oom_kills(self) -> int:
+        text = self._read("memory", "memory.oom_control")
+        return parse_flat_keyed(text or "").get("oom_kill", 0)
 
     def _read(self, controller: str, file: str) -> str | None:
         d = self._ctrl_dir.get(controller)
@@ -430,14 +493,13 @@ class V1Cgroup:
     def _memory_stats(self) -> MemoryStats:
         raw = parse_flat_keyed(self._read("memory", "memory.stat") or "")
         limit_text = self._read("memory", "memory.limit_in_bytes")
-        oom = parse_flat_keyed(self._read("memory", "memory.oom_control") or "")
         return MemoryStats(
             usage=self._read_int("memory", "memory.usage_in_bytes") or 0,
             limit=None if limit_text is None else limit_or_none(limit_text),
             max_usage=self._read_int("memory", "memory.max_usage_in_bytes"),
             cache=raw.get("total_cache", raw.get("cache", 0)),
             inactive_file=raw.get("total_inactive_file", raw.get("inactive_file", 0)),
-            oom_kills=oom.get("oom_kill", 0),
+            oom_kills=self.oom_kills(),
             failcnt=self._read_int("memory", "memory.failcnt"),
             raw=raw,
         )
@@ -479,4 +541,4 @@ class V1Cgroup:
         if kill and self.exists():
             with contextlib.suppress(NotFound):
                 self.kill_all(signal.SIGKILL)
-        remove_dirs(sorted(set(self._dirs.values())), timeout=timeout, what=f"cgroup {self._path}")
+        remove_dirs(self._all_dirs(), timeout=timeout, what=f"cgroup {self._path}")

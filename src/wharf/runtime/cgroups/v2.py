@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Final
 
-from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
+from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, Unimplemented
 from wharf.runtime.cgroups import _fs
 from wharf.runtime.cgroups.base import (
     FreezerState,
@@ -70,8 +70,20 @@ def _max(value: int) -> str:
 
 
 def plan_v2_writes(resources: Resources) -> list[V2Write]:
-    """The v2 control-file writes that express ``resources``."""
+    """The v2 control-file writes that express ``resources``.
+
+    Raises:
+        Unimplemented: a v1-only setting (swappiness, disableOOMKiller, realtime CPU).
+    """
     m, c, b = resources.memory, resources.cpu, resources.blkio
+    for setting, name in (
+        (m.swappiness, "memory.swappiness"),
+        (m.disable_oom_killer or None, "memory.disableOOMKiller"),
+        (c.realtime_runtime, "cpu.realtimeRuntime"),
+        (c.realtime_period, "cpu.realtimePeriod"),
+    ):
+        if setting is not None:
+            raise Unimplemented(f"{_R}.{name}: cgroup v2 has no such setting")
     w: list[V2Write] = []
     if m.limit is not None:
         w.append(V2Write("memory", "memory.max", _max(m.limit), f"{_R}.memory.limit"))
@@ -294,6 +306,8 @@ class V2Cgroup:
             self.thaw()
 
     def stats(self) -> CgroupStats:
+        if not self.exists():
+            raise NotFound(f"cgroup {self._path}: does not exist")
         return CgroupStats(
             memory=self._memory_stats(),
             cpu=self._cpu_stats(),
@@ -301,12 +315,14 @@ class V2Cgroup:
             blkio=self._io_stats(),
         )
 
+    def oom_kills(self) -> int:
+        return parse_flat_keyed(self._read("memory.events") or "").get("oom_kill", 0)
+
     def _read(self, file: str) -> str | None:
         return _fs.read_or_none(f"{self._dir}/{file}")
 
     def _memory_stats(self) -> MemoryStats:
         raw = parse_flat_keyed(self._read("memory.stat") or "")
-        events = parse_flat_keyed(self._read("memory.events") or "")
         limit = self._read("memory.max")
         peak = self._read("memory.peak")
         return MemoryStats(
@@ -315,7 +331,7 @@ class V2Cgroup:
             max_usage=None if peak is None else int(peak),
             cache=raw.get("file", 0),
             inactive_file=raw.get("inactive_file", 0),
-            oom_kills=events.get("oom_kill", 0),
+            oom_kills=self.oom_kills(),
             raw=raw,
         )
 
