@@ -1,0 +1,265 @@
+"""The narrow Protocols the routers need (moby's ``router/*/backend.go``).
+
+The daemon's services satisfy these structurally; the API imports nothing of the daemon. Every
+method raises :mod:`wharf.errors` kinds (NotFound for unknown references, Conflict for bad
+states, NotModified for no-op start/stop, InvalidArgument for bad values). Methods that only
+touch memory are synchronous; those that wait or stream are ``async``.
+
+Streams: a long response is an :class:`ByteStream` (its ``tty`` flag tells whether the bytes are
+raw or stdcopy-framed). A hijacked connection (attach, exec start) is handed to a
+:class:`Session` as a :class:`HijackedConn` after the API has answered ``101 UPGRADED``.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
+from typing import Protocol
+
+from wharf.apitypes import (
+    Change,
+    ContainerCreate,
+    ContainerView,
+    DiskUsage,
+    Event,
+    ExecConfig,
+    ExecView,
+    Filters,
+    HistoryEntry,
+    ImageDeleteItem,
+    ImageView,
+    PathStat,
+    PruneReport,
+    SystemInfo,
+    TopResult,
+    VersionInfo,
+    WaitResult,
+)
+from wharf.apitypes.containers import ContainerUpdate
+
+__all__ = [
+    "AttachOptions",
+    "Backends",
+    "ByteStream",
+    "ContainerBackend",
+    "ExecBackend",
+    "HijackedConn",
+    "ImageBackend",
+    "LogOptions",
+    "Session",
+    "SystemBackend",
+]
+
+
+@dataclass(frozen=True)
+class ByteStream:
+    """A streamed response body: raw when ``tty`` else stdcopy frames (logs, archive, save)."""
+
+    chunks: AsyncIterator[bytes]
+    tty: bool = False
+
+
+@dataclass(frozen=True)
+class LogOptions:
+    """Query of ``GET /containers/{id}/logs`` (``tail`` < 0 means all; times in unix seconds)."""
+
+    stdout: bool
+    stderr: bool
+    follow: bool = False
+    since: float = 0.0
+    until: float = 0.0
+    tail: int = -1
+    timestamps: bool = False
+
+
+@dataclass(frozen=True)
+class AttachOptions:
+    """Query of ``POST /containers/{id}/attach``."""
+
+    stdin: bool
+    stdout: bool
+    stderr: bool
+    stream: bool = True
+    logs: bool = False
+    detach_keys: str = ""
+
+
+class HijackedConn(Protocol):
+    """The client's side of a hijacked connection, after ``101 UPGRADED``."""
+
+    async def read(self) -> bytes:
+        """The next bytes from the client; ``b""`` once it half-closed or went away."""
+        ...
+
+    async def write(self, data: bytes) -> None:
+        """Send bytes; raises ConnectionError when the client is gone."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        """True once the client disconnected entirely."""
+        ...
+
+
+class Session(Protocol):
+    """An attach or exec-start stream the backend pumps over a hijacked connection."""
+
+    @property
+    def tty(self) -> bool:
+        """Raw bytes (terminal) or stdcopy frames."""
+        ...
+
+    async def run(self, conn: HijackedConn) -> None:
+        """Pump until the process's output ends, the client detaches or disconnects."""
+        ...
+
+
+class SystemBackend(Protocol):
+    """``/_ping``, ``/version``, ``/info``, ``/events``, ``/system/df``."""
+
+    def version(self) -> VersionInfo: ...
+
+    def info(self) -> SystemInfo: ...
+
+    async def disk_usage(self) -> DiskUsage: ...
+
+    def events(
+        self, *, since: float | None, until: float | None, filters: Filters
+    ) -> AsyncIterator[Event]:
+        """Past events from ``since``, then live ones until ``until`` (None: forever)."""
+        ...
+
+
+class ContainerBackend(Protocol):
+    """The container verbs; ``ref`` is a full id, a unique id prefix or a name."""
+
+    def create(self, spec: ContainerCreate, *, name: str | None) -> tuple[str, builtins.list[str]]:
+        """Create; returns ``(id, warnings)``."""
+        ...
+
+    def start(self, ref: str) -> None: ...
+
+    async def stop(self, ref: str, *, timeout: int | None) -> None: ...
+
+    async def restart(self, ref: str, *, timeout: int | None) -> None: ...
+
+    def kill(self, ref: str, *, signal: str) -> None: ...
+
+    def pause(self, ref: str) -> None: ...
+
+    def unpause(self, ref: str) -> None: ...
+
+    def wait(self, ref: str, *, condition: str) -> Awaitable[WaitResult]:
+        """Resolve ``ref`` now (raising NotFound at once) and return the wait to await."""
+        ...
+
+    def inspect(self, ref: str, *, size: bool = False) -> ContainerView: ...
+
+    def list(
+        self, *, all: bool, limit: int, size: bool, filters: Filters
+    ) -> builtins.list[ContainerView]: ...
+
+    def rename(self, ref: str, new_name: str) -> None: ...
+
+    def update(self, ref: str, update: ContainerUpdate) -> builtins.list[str]: ...
+
+    async def remove(self, ref: str, *, force: bool, volumes: bool) -> None: ...
+
+    async def changes(self, ref: str) -> builtins.list[Change]: ...
+
+    def export(self, ref: str) -> ByteStream: ...
+
+    async def archive_stat(self, ref: str, path: str) -> PathStat: ...
+
+    async def archive_get(self, ref: str, path: str) -> tuple[PathStat, ByteStream]: ...
+
+    async def archive_put(
+        self, ref: str, path: str, body: AsyncIterator[bytes], *, no_overwrite_dir_non_dir: bool
+    ) -> None: ...
+
+    def logs(self, ref: str, options: LogOptions) -> ByteStream: ...
+
+    def attach(self, ref: str, options: AttachOptions) -> Session: ...
+
+    def resize(self, ref: str, *, height: int, width: int) -> None: ...
+
+    async def top(self, ref: str, ps_args: str) -> TopResult: ...
+
+    async def prune(self, filters: Filters) -> PruneReport: ...
+
+
+class ExecBackend(Protocol):
+    """``/containers/{id}/exec`` and ``/exec/{id}/...``."""
+
+    def create(self, ref: str, config: ExecConfig) -> str: ...
+
+    def start(self, exec_id: str, *, detach: bool, tty: bool) -> Session | None:
+        """Start; a Session to hijack unless ``detach``."""
+        ...
+
+    def resize(self, exec_id: str, *, height: int, width: int) -> None: ...
+
+    def inspect(self, exec_id: str) -> ExecView: ...
+
+
+class ImageBackend(Protocol):
+    """``/images/...``, ``/commit``; ``ref`` is a reference, a full id or an id prefix."""
+
+    def list(self, *, all: bool, filters: Filters) -> builtins.list[ImageView]: ...
+
+    def inspect(self, ref: str) -> ImageView: ...
+
+    def history(self, ref: str) -> builtins.list[HistoryEntry]: ...
+
+    def tag(self, ref: str, *, repo: str, tag: str) -> None: ...
+
+    async def remove(
+        self, ref: str, *, force: bool, prune: bool
+    ) -> builtins.list[ImageDeleteItem]: ...
+
+    def save(self, refs: builtins.list[str]) -> ByteStream: ...
+
+    async def load(self, body: AsyncIterator[bytes]) -> builtins.list[str]:
+        """Load an archive; returns the ``Loaded image: ...`` lines."""
+        ...
+
+    async def import_image(
+        self,
+        body: AsyncIterator[bytes],
+        *,
+        repo: str,
+        tag: str,
+        changes: builtins.list[str],
+        message: str,
+    ) -> str:
+        """Import a rootfs tarball; returns the new image id."""
+        ...
+
+    async def pull(self, ref: str, *, tag: str) -> builtins.list[str]:
+        """``POST /images/create?fromImage``: status lines, or NotFound."""
+        ...
+
+    async def commit(
+        self,
+        container: str,
+        *,
+        repo: str,
+        tag: str,
+        author: str,
+        message: str,
+        changes: builtins.list[str],
+        pause: bool,
+    ) -> str: ...
+
+    async def prune(self, *, dangling_only: bool, filters: Filters) -> PruneReport: ...
+
+
+@dataclass(frozen=True)
+class Backends:
+    """Everything the routers are built over (handed in by ``daemon/assemble.py``)."""
+
+    system: SystemBackend
+    containers: ContainerBackend
+    execs: ExecBackend
+    images: ImageBackend

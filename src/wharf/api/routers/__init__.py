@@ -1,0 +1,1 @@
+"""Route tables: one module per resource, each exposing ``ROUTES`` (method, path, handler)."""

@@ -1,0 +1,65 @@
+"""``wharf daemon``: run the engine (dockerd's flag names)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+__all__ = ["daemon"]
+
+
+@click.command()
+@click.option("-H", "--host", "hosts", multiple=True, help="unix://PATH to listen on (repeatable).")
+@click.option("--data-root", default="/var/lib/wharf", show_default=True, help="Persistent state.")
+@click.option("--exec-root", default="/run/wharf", show_default=True, help="Runtime state.")
+@click.option("-p", "--pidfile", default="/run/wharf/wharf.pid", show_default=True)
+@click.option(
+    "-l",
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warn", "error", "fatal"]),
+)
+@click.option(
+    "--runtime",
+    "runtime",
+    default="wharf",
+    show_default=True,
+    type=click.Choice(["wharf", "runc", "crun"]),
+)
+@click.option(
+    "--cgroup-parent", default="wharf", show_default=True, help="Parent cgroup of every container."
+)
+def daemon(
+    *,
+    hosts: tuple[str, ...],
+    data_root: str,
+    exec_root: str,
+    pidfile: str,
+    log_level: str,
+    runtime: str,
+    cgroup_parent: str,
+) -> None:
+    """Run the Wharf engine daemon."""
+    from wharf.daemon.config import DEFAULT_HOST, DaemonConfig
+    from wharf.daemon.server import run
+    from wharf.errors import WharfError
+
+    config = DaemonConfig(
+        hosts=hosts or (DEFAULT_HOST,),
+        data_root=Path(data_root),
+        exec_root=Path(exec_root),
+        pidfile=Path(pidfile),
+        log_level="warning"
+        if log_level == "warn"
+        else ("critical" if log_level == "fatal" else log_level),
+        runtime=runtime,
+        cgroup_parent=cgroup_parent,
+    )
+    try:
+        run(config)
+    except WharfError as exc:
+        click.echo(f"wharf daemon: {exc}", err=True)
+        sys.exit(1)

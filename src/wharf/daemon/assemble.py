@@ -1,0 +1,83 @@
+"""The composition root: the only place that constructs the concrete runtime, image store and
+services, and hands them to the API routers (moby's ``initRouters``).
+
+Order matters: the runtime's zygote is forked first, while the process has one thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from wharf.api import Backends, make_app
+from wharf.daemon.config import DaemonConfig
+from wharf.daemon.containers import ContainerService
+from wharf.daemon.events import EventBus
+from wharf.daemon.exec import ExecService
+from wharf.daemon.images import ImageService
+from wharf.daemon.imagestore import ImageStoreAdapter
+from wharf.daemon.store import ContainerStore
+from wharf.daemon.system import SystemService
+from wharf.images import ImageService as ImageStoreService
+from wharf.runtime.engine import MonitoredRuntime, WharfRuntime, start_zygote
+from wharf.runtime.runc import OCIBinaryRuntime
+
+__all__ = ["Engine", "assemble"]
+
+# Short names: monitors' sockets live under <exec-root>/<dir>/<64-hex id>/exec/<id>/ and unix
+# socket paths are limited to 108 bytes.
+_STATE_DIRS = {"wharf": "rt", "runc": "rr", "crun": "rc"}
+
+
+@dataclass
+class Engine:
+    """Everything a running daemon holds."""
+
+    app: web.Application
+    containers: ContainerService
+    runtime: MonitoredRuntime
+    image_store: ImageStoreService
+
+    def close(self) -> None:
+        """Release the runtime's sessions and zygote, and the image store. Containers keep
+        running (live restore)."""
+        self.runtime.close()
+        self.image_store.close()
+
+
+def assemble(config: DaemonConfig) -> Engine:
+    """Build the engine for ``config`` (call before starting any thread)."""
+    zygote = start_zygote()
+    state_root = str(config.exec_root / _STATE_DIRS[config.runtime])
+    runtime: MonitoredRuntime
+    if config.runtime == "wharf":
+        runtime = WharfRuntime(state_root, zygote=zygote)
+    else:
+        runtime = OCIBinaryRuntime(config.runtime, state_root, zygote=zygote)
+    data_root = Path(config.data_root)
+    image_store = ImageStoreService(data_root / "image")
+    images = ImageStoreAdapter(image_store)
+    events = EventBus()
+    containers = ContainerService(
+        store=ContainerStore(data_root),
+        runtime=runtime,
+        images=images,
+        events=events,
+        cgroup_parent=config.cgroup_parent,
+    )
+    execs = ExecService(containers)
+    image_service = ImageService(images, containers, events)
+    system = SystemService(
+        containers=containers,
+        images=image_service,
+        image_store=images,
+        events=events,
+        data_root=data_root,
+        runtime_name=config.runtime,
+    )
+    app = make_app(
+        Backends(system=system, containers=containers, execs=execs, images=image_service)
+    )
+    return Engine(app=app, containers=containers, runtime=runtime, image_store=image_store)

@@ -1,0 +1,66 @@
+"""The daemon's settings (dockerd's flag names)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from wharf.errors import InvalidArgument
+
+__all__ = ["DEFAULT_HOST", "RUNTIMES", "DaemonConfig", "socket_path"]
+
+DEFAULT_HOST: Final = "unix:///run/wharf/wharf.sock"
+RUNTIMES: Final = ("wharf", "runc", "crun")
+
+
+def socket_path(host: str) -> str:
+    """``unix:///path`` (or a bare path) -> ``/path``.
+
+    Raises:
+        InvalidArgument: another scheme.
+    """
+    if host.startswith("unix://"):
+        path = host[len("unix://") :]
+    elif host.startswith("/"):
+        path = host
+    else:
+        raise InvalidArgument(f"host {host!r}: only unix:///path sockets are supported")
+    if not path:
+        raise InvalidArgument(f"host {host!r}: empty socket path")
+    return path
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """What ``wharf daemon`` was asked to do.
+
+    Attributes:
+        hosts: the unix sockets to serve on.
+        data_root: persistent state (containers, images).
+        exec_root: runtime state (monitors' sockets, container state dirs).
+        pidfile: where the daemon's pid goes.
+        runtime: ``wharf`` (ours), ``runc`` or ``crun``.
+        cgroup_parent: the cgroup every container's cgroup is created under.
+    """
+
+    hosts: tuple[str, ...] = (DEFAULT_HOST,)
+    data_root: Path = Path("/var/lib/wharf")
+    exec_root: Path = Path("/run/wharf")
+    pidfile: Path = Path("/run/wharf/wharf.pid")
+    log_level: str = "info"
+    runtime: str = "wharf"
+    cgroup_parent: str = "wharf"
+
+    def validate(self) -> None:
+        """Raises InvalidArgument for an unknown runtime, bad host or cgroup parent."""
+        if self.runtime not in RUNTIMES:
+            raise InvalidArgument(
+                f"--runtime {self.runtime!r}: expected one of {', '.join(RUNTIMES)}"
+            )
+        for host in self.hosts:
+            socket_path(host)
+        if not self.cgroup_parent or "/" in self.cgroup_parent.strip("/"):
+            raise InvalidArgument(
+                f"--cgroup-parent {self.cgroup_parent!r}: expected one cgroup name"
+            )

@@ -1,0 +1,694 @@
+"""The container service: lifecycle, waits, restart policies and live restore.
+
+State model (Docker's): created -> running <-> paused -> exited -> (start again | removed).
+The runtime holds the processes: a container's pid 1 is created (blocked before execve, so
+attach can connect first) when the container is created, released on start, and re-created
+on every later start. Exits arrive through ``loop.add_reader`` on the runtime's exit fd (a pidfd
+of the monitor, which records the status on disk before exiting), so they are noticed whether
+the daemon started the container or re-adopted it after a restart.
+
+Concurrency: everything here runs on the event loop thread; runtime calls are fast and
+synchronous; image-store calls that touch many files run in the default executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import logging
+import os
+import secrets
+import signal as signal_module
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from wharf.api.backends import AttachOptions, ByteStream, LogOptions
+from wharf.apitypes import (
+    Change,
+    ContainerCreate,
+    ContainerView,
+    Filters,
+    PathStat,
+    PruneReport,
+    TopResult,
+    WaitResult,
+)
+from wharf.apitypes.containers import ContainerUpdate, validate_name
+from wharf.daemon import spec as specs
+from wharf.daemon.archive import ContainerArchive
+from wharf.daemon.attach import StreamSession, parse_detach_keys
+from wharf.daemon.events import EventBus
+from wharf.daemon.logs import read_logs
+from wharf.daemon.names import generate_name
+from wharf.daemon.ports import ContainerIO, ImageRecord, ImageStore, Runtime
+from wharf.daemon.restart import RestartManager
+from wharf.daemon.store import ZERO_TIME, ContainerRecord, ContainerStore
+from wharf.daemon.streams import from_writer
+from wharf.daemon.views import check_filters, container_view
+from wharf.errors import (
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    NotModified,
+    PermissionDenied,
+    WharfError,
+)
+from wharf.mount import Mount
+
+__all__ = ["ContainerService", "StartFailed", "now_rfc3339"]
+
+log = logging.getLogger("wharf.daemon.containers")
+
+_DEFAULT_STOP_TIMEOUT: Final = 10
+
+
+def now_rfc3339() -> str:
+    """Now, RFC 3339 with nanoseconds, UTC."""
+    ns = time.time_ns()
+    base = datetime.fromtimestamp(ns // 1_000_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{ns % 1_000_000_000:09d}Z"
+
+
+@dataclass
+class _Waiters:
+    next_exit: list[asyncio.Future[WaitResult]] = field(default_factory=list)
+    removed: list[asyncio.Future[WaitResult]] = field(default_factory=list)
+
+
+class ContainerService:
+    """Implements :class:`wharf.api.backends.ContainerBackend` over a runtime and an image store."""
+
+    def __init__(
+        self,
+        *,
+        store: ContainerStore,
+        runtime: Runtime,
+        images: ImageStore,
+        events: EventBus,
+        cgroup_parent: str = "wharf",
+    ) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.images = images
+        self.events = events
+        self._cgroup_parent = cgroup_parent
+        self._waiters: dict[str, _Waiters] = {}
+        self._watched: dict[str, int] = {}
+        self._exited: dict[str, asyncio.Event] = {}
+        self.removal_hooks: builtins.list[Callable[[str], None]] = []
+        self.restarts = RestartManager(self)
+        self.archive = ContainerArchive(self)
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def emit(self, record: ContainerRecord, action: str, **extra: str) -> None:
+        """Publish a container event with Docker's attributes (image, name, labels)."""
+        attributes = {"image": record.spec.config.image, "name": record.name}
+        attributes.update(record.spec.config.labels)
+        attributes.update(extra)
+        self.events.publish("container", action, record.id, attributes)
+
+    def get(self, ref: str) -> ContainerRecord:
+        """The record of ``ref`` (id, name or prefix)."""
+        return self.store.get(ref)
+
+    def _running(self, record: ContainerRecord) -> bool:
+        # "restarting" has no live process: it waits for the restart manager's timer.
+        return record.status in ("running", "paused")
+
+    def is_running(self, container_id: str) -> bool:
+        """Whether the container has a live process (used by logs follow)."""
+        try:
+            return self._running(self.store.get(container_id))
+        except NotFound:
+            return False
+
+    def _io(self, record: ContainerRecord) -> ContainerIO:
+        config = record.spec.config
+        size = record.spec.host_config.console_size
+        return ContainerIO(
+            terminal=config.tty,
+            stdin=config.open_stdin,
+            stdin_once=config.stdin_once,
+            log_path=str(self.store.log_path(record.id)),
+            console_size=size if all(size) else None,
+        )
+
+    def _spec(self, record: ContainerRecord, image_config: dict[str, Any]) -> dict[str, Any]:
+        config = record.spec.config
+        uid, gid = specs.parse_user(config.user or str(image_config.get("User") or ""))
+        env = specs.merge_env(image_config.get("Env") or (), config.env)
+        if config.tty and not any(e.startswith("TERM=") for e in env):
+            env.append("TERM=xterm")
+        hostname = config.hostname or record.id[:12]
+        if not any(e.startswith("HOSTNAME=") for e in env):
+            env.append(f"HOSTNAME={hostname}")
+        process = specs.process_spec(
+            args=[record.path, *record.args],
+            env=env,
+            cwd=config.working_dir or str(image_config.get("WorkingDir") or "/"),
+            uid=uid,
+            gid=gid,
+            terminal=config.tty,
+            console_size=record.spec.host_config.console_size,
+        )
+        return specs.build_spec(
+            container_id=record.id,
+            config=config,
+            host=record.spec.host_config,
+            process=process,
+            hostname=hostname,
+            cgroup_parent=self._cgroup_parent,
+        )
+
+    def _prime(
+        self,
+        record: ContainerRecord,
+        image: ImageRecord | None = None,
+        mounts: builtins.list[Mount] | None = None,
+    ) -> None:
+        """Create the runtime container (pid 1 blocked before execve) if it does not exist.
+
+        ``image`` and ``mounts`` save a store lookup when the caller has them already.
+        """
+        try:
+            state = self.runtime.state(record.id)
+        except NotFound:
+            state = None
+        if state is not None and state.status == "created":
+            return
+        if state is not None:
+            self.runtime.delete(record.id, force=True)
+        image = image or self.images.resolve(record.image_id)
+        mounts = self.images.container_mounts(record.id) if mounts is None else mounts
+        bundle = self.store.dir(record.id) / "bundle"
+        # runc/crun mount the rootfs at <bundle>/rootfs; the spec names it before it is mounted.
+        (bundle / "rootfs").mkdir(parents=True, exist_ok=True)
+        try:
+            self.runtime.create(
+                record.id,
+                bundle_dir=str(bundle),
+                spec=self._spec(record, image.config),
+                rootfs=mounts,
+                io=self._io(record),
+            )
+        except NotFound as exc:
+            raise StartFailed(
+                f"failed to create task for container: exec: {record.path!r}: executable file "
+                f"not found in $PATH: {exc}",
+                exit_code=127,
+            ) from exc
+        except PermissionDenied as exc:
+            raise StartFailed(
+                f"failed to create task for container: exec: {record.path!r}: permission "
+                f"denied: {exc}",
+                exit_code=126,
+            ) from exc
+
+    def _watch(self, container_id: str) -> None:
+        """Call :meth:`_on_exit` when the container's process exits."""
+        if container_id in self._watched:
+            return
+        fd = self.runtime.exit_fd(container_id)
+        self._watched[container_id] = fd
+        self._exited[container_id] = asyncio.Event()
+        asyncio.get_running_loop().add_reader(fd, self._on_exit, container_id)
+
+    def _unwatch(self, container_id: str) -> None:
+        fd = self._watched.pop(container_id, None)
+        if fd is not None:
+            asyncio.get_running_loop().remove_reader(fd)
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _on_exit(self, container_id: str) -> None:
+        self._unwatch(container_id)
+        try:
+            record = self.store.get(container_id)
+            state = self.runtime.state(container_id)
+        except NotFound:
+            return
+        if state.status != "stopped":
+            # A spurious wake-up (the pidfd belongs to the monitor): watch again.
+            self._watch(container_id)
+            return
+        self._record_exit(record, state.exit_code, state.finished_at, state.oom_killed)
+
+    def _record_exit(
+        self, record: ContainerRecord, exit_code: int | None, finished_at: str | None, oom: bool
+    ) -> None:
+        code = 255 if exit_code is None else exit_code
+        record = record.with_(
+            status="exited",
+            pid=0,
+            exit_code=code,
+            oom_killed=oom,
+            finished_at=finished_at or now_rfc3339(),
+        )
+        self.store.save(record)
+        if oom:
+            self.emit(record, "oom")
+        self.emit(record, "die", exitCode=str(code))
+        event = self._exited.pop(record.id, None)
+        if event is not None:
+            event.set()
+        waiters = self._waiters.get(record.id)
+        if waiters is not None:
+            for future in waiters.next_exit:
+                if not future.done():
+                    future.set_result(WaitResult(status_code=code))
+            waiters.next_exit.clear()
+        if record.spec.host_config.auto_remove:
+            asyncio.get_running_loop().create_task(self._auto_remove(record.id))
+        else:
+            self.restarts.on_exit(record)
+
+    async def _auto_remove(self, container_id: str) -> None:
+        with contextlib.suppress(NotFound, Conflict):
+            await self.remove(container_id, force=True, volumes=True)
+
+    # ---- create / start / stop ----------------------------------------------------------------
+
+    def create(self, spec: ContainerCreate, *, name: str | None) -> tuple[str, list[str]]:
+        try:
+            image = self.images.resolve(spec.config.image)
+        except NotFound:
+            raise NotFound(f"No such image: {spec.config.image}") from None
+        path, args = specs.merge_command(spec.config, image.config)
+        specs.parse_user(spec.config.user or str(image.config.get("User") or ""))
+        warnings: list[str] = []
+        container_id = secrets.token_hex(32)
+        name = validate_name(name) if name else generate_name(self.store.name_taken)
+        record = ContainerRecord(
+            id=container_id,
+            name=name,
+            created=now_rfc3339(),
+            spec=spec,
+            image_id=image.id,
+            path=path,
+            args=args,
+        )
+        self.store.reserve(record)
+        try:
+            mounts = self.images.prepare_container(container_id, image.id)
+        except BaseException:
+            self.store.delete(container_id)
+            raise
+        try:
+            self._prime(record, image, mounts)
+        except WharfError as exc:
+            # Docker reports a bad command at start; keep the container, remember nothing.
+            log.info("container %s: runtime set-up deferred to start: %s", container_id, exc)
+        self.emit(record, "create")
+        return container_id, warnings
+
+    def start(self, ref: str) -> None:
+        record = self.store.get(ref)
+        if record.status == "running":
+            raise NotModified(f"container {ref} is already running")
+        if record.status == "paused":
+            raise Conflict(f"cannot start a paused container {ref}, try unpause instead")
+        self.restarts.cancel(record.id)
+        try:
+            self._start(record)
+        except WharfError:
+            if record.spec.host_config.auto_remove:
+                # Docker removes an auto-remove container whose start failed (the CLI waits
+                # for "removed" before reporting the error).
+                asyncio.get_running_loop().create_task(self._auto_remove(record.id))
+            raise
+
+    def _start(self, record: ContainerRecord, *, restart: bool = False) -> None:
+        try:
+            self._prime(record)
+        except WharfError as exc:
+            code = exc.exit_code if isinstance(exc, StartFailed) else 128
+            self.store.save(record.with_(error=str(exc), exit_code=code))
+            raise
+        self.runtime.start(record.id)
+        state = self.runtime.state(record.id)
+        record = record.with_(
+            status="running",
+            pid=state.pid,
+            error="",
+            exit_code=0,
+            oom_killed=False,
+            started_at=state.started_at or now_rfc3339(),
+            finished_at=ZERO_TIME if not record.has_been_started else record.finished_at,
+            manually_stopped=False,
+            has_been_started=True,
+            restart_count=record.restart_count + 1 if restart else record.restart_count,
+        )
+        self.store.save(record)
+        self._watch(record.id)
+        if state.status == "stopped":
+            self._on_exit(record.id)  # it already exited: record it now
+        self.emit(record, "start")
+
+    async def stop(self, ref: str, *, timeout: int | None) -> None:
+        self.restarts.cancel(self.store.get(ref).id)
+        record = self.store.get(ref)  # cancel() may have turned "restarting" into "exited"
+        if not self._running(record):
+            if record.manually_stopped:
+                raise NotModified(f"container {ref} is already stopped")
+            self.store.save(record.with_(manually_stopped=True))
+            raise NotModified(f"container {ref} is already stopped")
+        record = record.with_(manually_stopped=True)
+        self.store.save(record)
+        if timeout is None:
+            timeout = record.spec.config.stop_timeout
+        if timeout is None:
+            timeout = _DEFAULT_STOP_TIMEOUT
+        stop_signal = specs.parse_signal(record.spec.config.stop_signal, signal_module.SIGTERM)
+        if record.status == "paused":
+            self.runtime.resume(record.id)
+            self.store.save(record.with_(status="running"))
+        exited = self._exited.get(record.id)
+        if timeout != 0:
+            self._signal(record, stop_signal)
+            if exited is not None and timeout > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(exited.wait(), timeout)
+            elif exited is not None:
+                await exited.wait()
+        if self._running(self.store.get(record.id)):
+            self._signal(record, signal_module.SIGKILL)
+            if exited is not None:
+                await exited.wait()
+        self.emit(self.store.get(record.id), "stop")
+
+    def _signal(self, record: ContainerRecord, number: int) -> None:
+        with contextlib.suppress(NotFound, Conflict):
+            self.runtime.kill(record.id, number, all=number == signal_module.SIGKILL)
+
+    def restart_now(self, record: ContainerRecord) -> None:
+        """Start again after an exit, counting a restart (the restart manager's entry point)."""
+        self._start(record, restart=True)
+        self.emit(self.store.get(record.id), "restart")
+
+    async def restart(self, ref: str, *, timeout: int | None) -> None:
+        record = self.store.get(ref)
+        with contextlib.suppress(NotModified):
+            await self.stop(record.id, timeout=timeout)
+        self._start(self.store.get(record.id))
+        self.emit(self.store.get(record.id), "restart")
+
+    def kill(self, ref: str, *, signal: str) -> None:
+        record = self.store.get(ref)
+        number = specs.parse_signal(signal or "KILL")
+        if not self._running(record):
+            raise Conflict(f"Cannot kill container: {ref}: Container {record.id} is not running")
+        if number == signal_module.SIGKILL:
+            self.store.save(record.with_(manually_stopped=True))
+        self.runtime.kill(record.id, number)
+        self.emit(record, "kill", signal=str(number))
+
+    def pause(self, ref: str) -> None:
+        record = self.store.get(ref)
+        if record.status == "paused":
+            raise Conflict(f"Container {record.id} is already paused")
+        if record.status != "running":
+            raise Conflict(f"Container {record.id} is not running")
+        self.runtime.pause(record.id)
+        self.store.save(record.with_(status="paused"))
+        self.emit(record, "pause")
+
+    def unpause(self, ref: str) -> None:
+        record = self.store.get(ref)
+        if record.status != "paused":
+            raise Conflict(f"Container {record.id} is not paused")
+        self.runtime.resume(record.id)
+        self.store.save(record.with_(status="running"))
+        self.emit(record, "unpause")
+
+    # ---- wait / remove ------------------------------------------------------------------------
+
+    def wait(self, ref: str, *, condition: str) -> Awaitable[WaitResult]:
+        record = self.store.get(ref)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[WaitResult] = loop.create_future()
+        waiters = self._waiters.setdefault(record.id, _Waiters())
+        if condition == "removed":
+            waiters.removed.append(future)
+        elif condition == "not-running" and not self._running(record):
+            future.set_result(WaitResult(status_code=record.exit_code))
+        else:
+            waiters.next_exit.append(future)
+        return future
+
+    async def remove(self, ref: str, *, force: bool, volumes: bool) -> None:
+        record = self.store.get(ref)
+        if self._running(record):
+            if not force:
+                raise Conflict(
+                    f"You cannot remove a running container {record.id}. Stop the container "
+                    "before attempting removal or force remove"
+                )
+            exited = self._exited.get(record.id)
+            self.store.save(record.with_(manually_stopped=True))
+            if record.status == "paused":
+                with contextlib.suppress(WharfError):
+                    self.runtime.resume(record.id)
+            self._signal(record, signal_module.SIGKILL)
+            if exited is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(exited.wait(), 10)
+        if record.status == "removing":
+            return
+        # Shielded: a client that disconnects mid-request must not leave a half-removed container.
+        await asyncio.shield(self._remove_now(self.store.get(record.id)))
+
+    async def _remove_now(self, record: ContainerRecord) -> None:
+        self.store.save(record.with_(status="removing"))
+        self.restarts.cancel(record.id)
+        self._unwatch(record.id)
+        with contextlib.suppress(NotFound):
+            self.runtime.delete(record.id, force=True)
+        await asyncio.get_running_loop().run_in_executor(
+            None, self.images.remove_container, record.id
+        )
+        self.store.delete(record.id)
+        for hook in self.removal_hooks:
+            hook(record.id)
+        self.emit(record, "destroy")
+        waiters = self._waiters.pop(record.id, None)
+        if waiters is not None:
+            for future in [*waiters.removed, *waiters.next_exit]:
+                if not future.done():
+                    future.set_result(WaitResult(status_code=record.exit_code))
+
+    # ---- views ----------------------------------------------------------------------------------
+
+    def _view(self, record: ContainerRecord) -> ContainerView:
+        return container_view(record, str(self.store.log_path(record.id)))
+
+    def inspect(self, ref: str, *, size: bool = False) -> ContainerView:
+        return self._view(self.store.get(ref))
+
+    def list(self, *, all: bool, limit: int, size: bool, filters: Filters) -> list[ContainerView]:
+        check_filters(filters)
+        records = self.store.all()
+        out = []
+        for record in records:
+            if not all and not self._running(record) and not filters.get("status"):
+                continue
+            if not self._filter(record, filters):
+                continue
+            out.append(self._view(record))
+            if limit > 0 and len(out) >= limit:
+                break
+        return out
+
+    def _filter(self, record: ContainerRecord, filters: Filters) -> bool:
+        for key, values in filters.items():
+            if not values:
+                continue
+            if key == "status" and record.status not in values:
+                return False
+            if key == "id" and not any(record.id.startswith(v) for v in values):
+                return False
+            if key == "name" and not any(v.lstrip("/") in record.name for v in values):
+                return False
+            if key == "label":
+                labels = record.spec.config.labels
+                for selector in values:
+                    k, sep, v = selector.partition("=")
+                    if k not in labels or (sep and labels[k] != v):
+                        return False
+            if key == "exited" and (
+                record.status != "exited" or str(record.exit_code) not in values
+            ):
+                return False
+            if key == "ancestor" and not any(self._ancestor(record, v) for v in values):
+                return False
+        return True
+
+    def _ancestor(self, record: ContainerRecord, ref: str) -> bool:
+        if record.spec.config.image == ref:
+            return True
+        try:
+            image: ImageRecord = self.images.resolve(ref)
+        except NotFound:
+            return False
+        return image.id == record.image_id
+
+    # ---- misc verbs -----------------------------------------------------------------------------
+
+    def rename(self, ref: str, new_name: str) -> None:
+        record = self.store.get(ref)
+        old = record.name
+        updated = self.store.rename(record.id, validate_name(new_name))
+        self.emit(updated, "rename", oldName="/" + old)
+
+    def update(self, ref: str, update: ContainerUpdate) -> builtins.list[str]:
+        record = self.store.get(ref)
+        host = record.spec.host_config
+        resources = host.resources.merged(update.resources, update.present)
+        new_host = type(host)(
+            resources=resources,
+            restart_policy=update.restart_policy or host.restart_policy,
+            auto_remove=host.auto_remove,
+            network_mode=host.network_mode,
+            init=host.init,
+            privileged=host.privileged,
+            readonly_rootfs=host.readonly_rootfs,
+            binds=host.binds,
+            console_size=host.console_size,
+        )
+        if new_host.auto_remove and new_host.restart_policy.name != "no":
+            raise InvalidArgument(
+                "RestartPolicy: cannot set a restart policy on a container with AutoRemove"
+            )
+        if self._running(record) and update.present:
+            self.runtime.update(record.id, specs.resources_update(new_host))
+        spec = ContainerCreate(config=record.spec.config, host_config=new_host)
+        self.store.save(record.with_(spec=spec))
+        self.emit(record, "update")
+        return []
+
+    async def changes(self, ref: str) -> builtins.list[Change]:
+        record = self.store.get(ref)
+        return await asyncio.get_running_loop().run_in_executor(
+            None, self.images.changes, record.id
+        )
+
+    def export(self, ref: str) -> ByteStream:
+        record = self.store.get(ref)
+        self.emit(record, "export")
+
+        def write(out: Any) -> None:
+            self.images.export_container(record.id, out)
+
+        return ByteStream(from_writer(write))
+
+    async def archive_stat(self, ref: str, path: str) -> PathStat:
+        return await self.archive.stat(self.store.get(ref), path)
+
+    async def archive_get(self, ref: str, path: str) -> tuple[PathStat, ByteStream]:
+        return await self.archive.get(self.store.get(ref), path)
+
+    async def archive_put(
+        self, ref: str, path: str, body: AsyncIterator[bytes], *, no_overwrite_dir_non_dir: bool
+    ) -> None:
+        await self.archive.put(
+            self.store.get(ref), path, body, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir
+        )
+
+    def logs(self, ref: str, options: LogOptions) -> ByteStream:
+        record = self.store.get(ref)
+        tty = record.spec.config.tty
+        chunks = read_logs(
+            self.store.log_path(record.id),
+            options,
+            tty=tty,
+            running=lambda: self.is_running(record.id),
+        )
+        return ByteStream(chunks, tty=tty)
+
+    def attach(self, ref: str, options: AttachOptions) -> StreamSession:
+        record = self.store.get(ref)
+        keys = parse_detach_keys(options.detach_keys)
+        if record.status == "paused":
+            raise Conflict(f"You cannot attach to a paused container {record.id}, unpause it first")
+        if not self._running(record):
+            with contextlib.suppress(WharfError):
+                self._prime(record)
+        self.emit(record, "attach")
+        return StreamSession(
+            self.runtime.attach_path(record.id),
+            tty=record.spec.config.tty,
+            stdin=options.stdin and record.spec.config.open_stdin,
+            stdout=options.stdout,
+            stderr=options.stderr,
+            detach_keys=keys,
+        )
+
+    def resize(self, ref: str, *, height: int, width: int) -> None:
+        record = self.store.get(ref)
+        if height <= 0 or width <= 0:
+            raise InvalidArgument(f"resize: height and width must be > 0, got {height}x{width}")
+        if not record.spec.config.tty:
+            return
+        if not self._running(record) and record.status != "created":
+            raise Conflict(f"Container {record.id} is not running")
+        self.runtime.resize(record.id, height, width)
+
+    async def top(self, ref: str, ps_args: str) -> TopResult:
+        record = self.store.get(ref)
+        if not self._running(record):
+            raise Conflict(f"Container {record.id} is not running")
+        from wharf.daemon.top import processes
+
+        return await asyncio.get_running_loop().run_in_executor(None, processes, record.pid)
+
+    async def prune(self, filters: Filters) -> PruneReport:
+        deleted = []
+        for record in self.store.all():
+            if record.status in ("exited", "created", "dead") and self._filter(
+                record, {k: v for k, v in filters.items() if k == "label"}
+            ):
+                with contextlib.suppress(WharfError):
+                    await self.remove(record.id, force=False, volumes=False)
+                    deleted.append(record.id)
+        return PruneReport(deleted=tuple(deleted), space_reclaimed=0)
+
+    # ---- live restore ---------------------------------------------------------------------------
+
+    async def restore(self) -> None:
+        """Re-adopt containers after a daemon (re)start; record exits that happened meanwhile."""
+        self.store.load()
+        states = {s.id: s for s in self.runtime.list()}
+        for record in self.store.all():
+            state = states.get(record.id)
+            if record.status == "removing":
+                await self.remove(record.id, force=True, volumes=False)
+                continue
+            if state is not None and state.status in ("running", "paused"):
+                status = "paused" if state.status == "paused" else "running"
+                self.store.save(record.with_(status=status, pid=state.pid))
+                self._watch(record.id)
+                continue
+            if self._running(record):
+                if state is not None and state.status == "stopped":
+                    self._record_exit(record, state.exit_code, state.finished_at, state.oom_killed)
+                else:
+                    self._record_exit(
+                        record.with_(error="container process lost while the daemon was down"),
+                        255,
+                        None,
+                        False,
+                    )
+            elif record.has_been_started and record.status in ("exited", "restarting"):
+                self.restarts.on_daemon_start(record.with_(status="exited"))
+
+
+class StartFailed(InvalidArgument):
+    """The container's process could not be started; ``exit_code`` is Docker's 126 or 127."""
+
+    def __init__(self, message: str, *, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

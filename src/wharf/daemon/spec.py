@@ -1,0 +1,313 @@
+"""Container config + image config -> the command, environment and OCI runtime spec.
+
+Docker's merge rules: the container's Entrypoint/Cmd override the image's (a container Cmd with
+no Entrypoint keeps the image's Entrypoint); Env is the image's then the container's (later wins);
+WorkingDir and User fall back to the image's. Namespaces: pid, mount, ipc, uts and a new network
+namespace (loopback only, Docker's ``--network none``) for every container.
+"""
+
+from __future__ import annotations
+
+import signal as signal_module
+from collections.abc import Sequence
+from typing import Any, Final
+
+from wharf.apitypes import ContainerConfig, HostConfig
+from wharf.errors import InvalidArgument
+
+__all__ = [
+    "DEFAULT_CAPABILITIES",
+    "DEFAULT_PATH",
+    "build_spec",
+    "merge_command",
+    "merge_env",
+    "parse_signal",
+    "parse_user",
+    "process_spec",
+]
+
+DEFAULT_PATH: Final = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_CAPABILITIES: Final = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+)
+_MASKED: Final = (
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+)
+_READONLY: Final = (
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+)
+_CPU_PERIOD: Final = 100_000
+
+
+def merge_command(config: ContainerConfig, image: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """(path, args) of the container's process.
+
+    Raises:
+        InvalidArgument: neither the container nor the image gives a command.
+    """
+    entrypoint = config.entrypoint
+    cmd = config.cmd
+    if entrypoint is None:
+        entrypoint = tuple(image.get("Entrypoint") or ())
+        if cmd is None:
+            cmd = tuple(image.get("Cmd") or ())
+    argv = [*entrypoint, *(cmd or ())]
+    if not argv:
+        raise InvalidArgument(
+            f"image {config.image}: no command specified (the image has no Cmd and no Entrypoint; "
+            "give a command after the image name)"
+        )
+    return argv[0], tuple(argv[1:])
+
+
+def merge_env(image_env: Sequence[str], env: Sequence[str]) -> list[str]:
+    """Image env, then container env; later keys win; PATH defaults like Docker's."""
+    merged: dict[str, str] = {}
+    for entry in [*image_env, *env]:
+        key = entry.split("=", 1)[0]
+        merged[key] = entry
+    if "PATH" not in merged:
+        merged = {"PATH": DEFAULT_PATH, **merged}
+    return list(merged.values())
+
+
+def parse_user(user: str, passwd: str = "", group: str = "") -> tuple[int, int]:
+    """``uid[:gid]`` or ``name[:group]`` -> numbers, looking names up in the image's files.
+
+    Raises:
+        InvalidArgument: an unknown user or group name.
+    """
+    if not user:
+        return 0, 0
+    name, _, grp = user.partition(":")
+    uid: int | None = int(name) if name.isdigit() else None
+    gid: int | None = None
+    if uid is None or not grp:
+        for line in passwd.splitlines():
+            parts = line.split(":")
+            if len(parts) >= 4 and (parts[0] == name or (uid is not None and parts[2] == name)):
+                uid, gid = int(parts[2]), int(parts[3])
+                break
+        if uid is None:
+            if name == "root":
+                uid, gid = 0, 0
+            else:
+                raise InvalidArgument(
+                    f"unable to find user {name}: no matching entries in passwd file"
+                )
+    if grp:
+        if grp.isdigit():
+            gid = int(grp)
+        else:
+            for line in group.splitlines():
+                parts = line.split(":")
+                if len(parts) >= 3 and parts[0] == grp:
+                    gid = int(parts[2])
+                    break
+            else:
+                raise InvalidArgument(
+                    f"unable to find group {grp}: no matching entries in group file"
+                )
+    return uid, uid if gid is None and uid == 0 else (gid or 0)
+
+
+def parse_signal(value: str | int, default: int = signal_module.SIGKILL) -> int:
+    """``KILL``, ``SIGKILL``, ``9`` -> 9.
+
+    Raises:
+        InvalidArgument: not a known signal.
+    """
+    if isinstance(value, int):
+        return value
+    text = value.strip().upper()
+    if not text:
+        return default
+    if text.isdigit():
+        number = int(text)
+        if not 0 < number < 65:
+            raise InvalidArgument(f"Invalid signal: {value}")
+        return number
+    name = text if text.startswith("SIG") else "SIG" + text
+    try:
+        return int(signal_module.Signals[name])
+    except KeyError:
+        raise InvalidArgument(f"Invalid signal: {value}") from None
+
+
+def process_spec(
+    *,
+    args: Sequence[str],
+    env: Sequence[str],
+    cwd: str,
+    uid: int,
+    gid: int,
+    terminal: bool,
+    console_size: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """The OCI ``process`` object."""
+    process: dict[str, Any] = {
+        "terminal": terminal,
+        "user": {"uid": uid, "gid": gid},
+        "args": list(args),
+        "env": list(env),
+        "cwd": cwd or "/",
+        "capabilities": {
+            key: list(DEFAULT_CAPABILITIES) for key in ("bounding", "effective", "permitted")
+        },
+        "noNewPrivileges": False,
+    }
+    if terminal and console_size and all(console_size):
+        process["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
+    return process
+
+
+def _resources(host: HostConfig) -> dict[str, Any]:
+    r = host.resources
+    out: dict[str, Any] = {
+        "devices": [{"allow": False, "access": "rwm"}],
+    }
+    memory: dict[str, Any] = {}
+    if r.memory:
+        memory["limit"] = r.memory
+        if r.memory_swap == -1:
+            memory["swap"] = -1
+        elif r.memory_swap:
+            memory["swap"] = r.memory_swap
+        else:
+            memory["swap"] = r.memory * 2
+    if r.memory_reservation:
+        memory["reservation"] = r.memory_reservation
+    if memory:
+        out["memory"] = memory
+    cpu: dict[str, Any] = {}
+    if r.cpu_shares:
+        cpu["shares"] = r.cpu_shares
+    if r.nano_cpus:
+        cpu["period"] = _CPU_PERIOD
+        cpu["quota"] = r.nano_cpus * _CPU_PERIOD // 1_000_000_000
+    else:
+        if r.cpu_period:
+            cpu["period"] = r.cpu_period
+        if r.cpu_quota:
+            cpu["quota"] = r.cpu_quota
+    if r.cpuset_cpus:
+        cpu["cpus"] = r.cpuset_cpus
+    if r.cpuset_mems:
+        cpu["mems"] = r.cpuset_mems
+    if cpu:
+        out["cpu"] = cpu
+    if r.pids_limit is not None and r.pids_limit > 0:
+        out["pids"] = {"limit": r.pids_limit}
+    if r.blkio_weight:
+        out["blockIO"] = {"weight": r.blkio_weight}
+    return out
+
+
+def resources_update(host: HostConfig) -> dict[str, Any]:
+    """The OCI ``linux.resources`` for ``runtime.update`` (devices left alone)."""
+    out = _resources(host)
+    out.pop("devices", None)
+    return out
+
+
+def build_spec(
+    *,
+    container_id: str,
+    config: ContainerConfig,
+    host: HostConfig,
+    process: dict[str, Any],
+    hostname: str,
+    cgroup_parent: str = "wharf",
+) -> dict[str, Any]:
+    """The OCI runtime spec of a container."""
+    return {
+        "ociVersion": "1.0.2",
+        "process": process,
+        "root": {"path": "rootfs", "readonly": host.readonly_rootfs},
+        "hostname": hostname,
+        "mounts": [
+            {
+                "destination": "/proc",
+                "type": "proc",
+                "source": "proc",
+                "options": ["nosuid", "noexec", "nodev"],
+            },
+            {
+                "destination": "/dev",
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+            },
+            {
+                "destination": "/dev/pts",
+                "type": "devpts",
+                "source": "devpts",
+                "options": [
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620",
+                    "gid=5",
+                ],
+            },
+            {
+                "destination": "/sys",
+                "type": "sysfs",
+                "source": "sysfs",
+                "options": ["nosuid", "noexec", "nodev", "ro"],
+            },
+            {
+                "destination": "/dev/mqueue",
+                "type": "mqueue",
+                "source": "mqueue",
+                "options": ["nosuid", "noexec", "nodev"],
+            },
+            {
+                "destination": "/dev/shm",
+                "type": "tmpfs",
+                "source": "shm",
+                "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            },
+        ],
+        "linux": {
+            "namespaces": [
+                {"type": "pid"},
+                {"type": "mount"},
+                {"type": "ipc"},
+                {"type": "uts"},
+                {"type": "network"},
+            ],
+            "cgroupsPath": f"{cgroup_parent}/{container_id}",
+            "resources": _resources(host),
+            "maskedPaths": list(_MASKED),
+            "readonlyPaths": list(_READONLY),
+        },
+        "annotations": {"org.wharf.image": config.image},
+    }

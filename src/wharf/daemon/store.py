@@ -1,0 +1,203 @@
+"""The container store: one atomic JSON record per container under ``<data-root>/containers``.
+
+Layout: ``containers/<id>/config.v2.json`` (this record), ``containers/<id>/<id>-json.log`` (the
+json-file log the runtime's monitor writes) and ``containers/<id>/bundle`` (the OCI bundle).
+Records are replaced with write-temp + rename, so a daemon crash leaves the old or the new one.
+Names, ids and prefixes are resolved here (Docker's order: full id, exact name, unique prefix).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final
+
+from wharf.apitypes import ContainerCreate
+from wharf.errors import Conflict, DataLoss, InvalidArgument, NotFound
+
+__all__ = ["ZERO_TIME", "ContainerRecord", "ContainerStore"]
+
+ZERO_TIME: Final = "0001-01-01T00:00:00Z"
+_RECORD: Final = "config.v2.json"
+
+
+@dataclass(frozen=True)
+class ContainerRecord:
+    """Everything the daemon persists about one container.
+
+    Attributes:
+        status: created, running, paused, restarting, exited or dead (Docker's names).
+        manually_stopped: stopped by a user (unless-stopped and always do not restart it then).
+    """
+
+    id: str
+    name: str
+    created: str
+    spec: ContainerCreate
+    image_id: str
+    path: str
+    args: tuple[str, ...]
+    status: str = "created"
+    pid: int = 0
+    exit_code: int = 0
+    oom_killed: bool = False
+    error: str = ""
+    started_at: str = ZERO_TIME
+    finished_at: str = ZERO_TIME
+    restart_count: int = 0
+    manually_stopped: bool = False
+    has_been_started: bool = False
+    exec_ids: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        """Persisted form."""
+        data = asdict(self)
+        data["spec"] = self.spec.to_json()
+        data["args"] = list(self.args)
+        data["exec_ids"] = list(self.exec_ids)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ContainerRecord:
+        """Read a persisted record.
+
+        Raises:
+            DataLoss: the record is not one we wrote.
+        """
+        try:
+            values = dict(data)
+            values["spec"] = ContainerCreate.from_json(data["spec"])
+            values["args"] = tuple(data["args"])
+            values["exec_ids"] = tuple(data.get("exec_ids", ()))
+            return cls(**values)
+        except (KeyError, TypeError, InvalidArgument) as exc:
+            raise DataLoss(f"container record: unreadable ({exc})") from exc
+
+    def with_(self, **changes: Any) -> ContainerRecord:
+        """A copy with ``changes``."""
+        return replace(self, **changes)
+
+
+class ContainerStore:
+    """In-memory index of records, written through to disk."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / "containers"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._by_id: dict[str, ContainerRecord] = {}
+        self._names: dict[str, str] = {}
+
+    def load(self) -> list[str]:
+        """Read every record on disk; returns the ids of unreadable ones (left in place)."""
+        bad: list[str] = []
+        for entry in sorted(self.root.iterdir()):
+            path = entry / _RECORD
+            if not path.is_file():
+                continue
+            try:
+                record = ContainerRecord.from_json(json.loads(path.read_text()))
+            except (ValueError, DataLoss):
+                bad.append(entry.name)
+                continue
+            self._by_id[record.id] = record
+            self._names[record.name] = record.id
+        return bad
+
+    def dir(self, container_id: str) -> Path:
+        """The container's directory."""
+        return self.root / container_id
+
+    def log_path(self, container_id: str) -> Path:
+        """Where the container's json-file log lives."""
+        return self.dir(container_id) / f"{container_id}-json.log"
+
+    def reserve(self, record: ContainerRecord) -> None:
+        """Add a new record, claiming its name.
+
+        Raises:
+            Conflict: the name is taken.
+        """
+        owner = self._names.get(record.name)
+        if owner is not None:
+            raise Conflict(
+                f'Conflict. The container name "/{record.name}" is already in use by container '
+                f'"{owner}". You have to remove (or rename) that container to be able to reuse '
+                "that name."
+            )
+        self.dir(record.id).mkdir(parents=True, exist_ok=True)
+        self._names[record.name] = record.id
+        self._by_id[record.id] = record
+        self.save(record)
+
+    def save(self, record: ContainerRecord) -> None:
+        """Replace the record, atomically on disk."""
+        self._by_id[record.id] = record
+        directory = self.dir(record.id)
+        tmp = directory / (_RECORD + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump(record.to_json(), f)
+        # Rename without fsync: a daemon crash (the case live restore is for) leaves the old or
+        # the new record; a power loss may leave a torn one, which load() skips and reports.
+        # An fsync per state change would cost ~10 ms, five times per `docker run`.
+        os.replace(tmp, directory / _RECORD)
+
+    def rename(self, container_id: str, new_name: str) -> ContainerRecord:
+        """Give a container a new name.
+
+        Raises:
+            Conflict: the new name is taken.
+        """
+        record = self._by_id[container_id]
+        if new_name == record.name:
+            raise Conflict(
+                f"Renaming a container with the same name as its current name: {new_name}"
+            )
+        if new_name in self._names:
+            raise Conflict(
+                f'Conflict. The container name "/{new_name}" is already in use by container '
+                f'"{self._names[new_name]}". You have to remove (or rename) that container to be '
+                "able to reuse that name."
+            )
+        del self._names[record.name]
+        self._names[new_name] = container_id
+        updated = record.with_(name=new_name)
+        self.save(updated)
+        return updated
+
+    def delete(self, container_id: str) -> None:
+        """Forget a container and remove its directory."""
+        record = self._by_id.pop(container_id, None)
+        if record is not None and self._names.get(record.name) == container_id:
+            del self._names[record.name]
+        shutil.rmtree(self.dir(container_id), ignore_errors=True)
+
+    def get(self, ref: str) -> ContainerRecord:
+        """Resolve a full id, a name (with or without ``/``) or a unique id prefix.
+
+        Raises:
+            NotFound: nothing matches (Docker's ``No such container: ref``).
+            InvalidArgument: the prefix is ambiguous.
+        """
+        if ref in self._by_id:
+            return self._by_id[ref]
+        name = ref[1:] if ref.startswith("/") else ref
+        if name in self._names:
+            return self._by_id[self._names[name]]
+        if ref:
+            hits = [cid for cid in self._by_id if cid.startswith(ref)]
+            if len(hits) == 1:
+                return self._by_id[hits[0]]
+            if len(hits) > 1:
+                raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    def all(self) -> list[ContainerRecord]:
+        """Every record, newest first."""
+        return sorted(self._by_id.values(), key=lambda r: r.created, reverse=True)
+
+    def name_taken(self, name: str) -> bool:
+        """Whether a container has that name."""
+        return name in self._names

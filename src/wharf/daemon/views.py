@@ -1,0 +1,116 @@
+"""Container records rendered for the API: inspect/list views, status texts, list filters."""
+
+from __future__ import annotations
+
+import time
+
+from wharf.apitypes import ContainerState, ContainerView, Filters
+from wharf.daemon.logs import parse_rfc3339
+from wharf.daemon.store import ContainerRecord
+from wharf.errors import InvalidArgument
+
+__all__ = ["check_filters", "container_view", "human_duration", "status_text"]
+
+
+def human_duration(seconds: float) -> str:
+    """``5 seconds``, ``About a minute``, ``3 hours``."""
+    seconds = int(seconds)
+    if seconds < 1:
+        return "Less than a second"
+    if seconds == 1:
+        return "1 second"
+    if seconds < 60:
+        return f"{seconds} seconds"
+    minutes = seconds // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(seconds / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    return f"{hours // 24} days"
+
+
+def status_text(record: ContainerRecord) -> str:
+    """Docker's STATUS column: ``Up 5 seconds``, ``Exited (0) 2 minutes ago``..."""
+    if record.status in ("running", "paused"):
+        started = parse_rfc3339(record.started_at)
+        text = f"Up {human_duration(time.time() - started)}"
+        return text + " (Paused)" if record.status == "paused" else text
+    if record.status == "restarting":
+        return f"Restarting ({record.exit_code})"
+    if record.status == "exited" and record.has_been_started:
+        finished = parse_rfc3339(record.finished_at)
+        return f"Exited ({record.exit_code}) {human_duration(time.time() - finished)} ago"
+    if record.status == "removing":
+        return "Removal In Progress"
+    return "Created"
+
+
+def container_view(record: ContainerRecord, log_path: str) -> ContainerView:
+    """The API view of a record."""
+    status = "exited" if record.status == "exited" else record.status
+    state = ContainerState(
+        status=status,  # type: ignore[arg-type]
+        pid=record.pid,
+        exit_code=record.exit_code,
+        oom_killed=record.oom_killed,
+        error=record.error,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+    )
+    created = parse_rfc3339(record.created)
+    return ContainerView(
+        id=record.id,
+        name=record.name,
+        created=record.created,
+        created_unix=int(created),
+        path=record.path,
+        args=record.args,
+        image_id=record.image_id,
+        state=state,
+        config=record.spec.config,
+        host_config=record.spec.host_config,
+        status_text=status_text(record),
+        log_path=log_path,
+        restart_count=record.restart_count,
+        exec_ids=record.exec_ids,
+    )
+
+
+def check_filters(filters: Filters) -> None:
+    """Refuse unknown filter names and statuses.
+
+    Raises:
+        InvalidArgument: naming the filter.
+    """
+    known = {
+        "status",
+        "id",
+        "name",
+        "label",
+        "exited",
+        "ancestor",
+        "before",
+        "since",
+        "network",
+        "volume",
+        "health",
+        "isolation",
+        "is-task",
+        "publish",
+        "expose",
+    }
+    unknown = set(filters) - known
+    if unknown:
+        raise InvalidArgument(f"filters: invalid filter {sorted(unknown)[0]!r}")
+    statuses = {"created", "restarting", "running", "removing", "paused", "exited", "dead"}
+    for value in filters.get("status", []):
+        if value not in statuses:
+            raise InvalidArgument(
+                f"filters.status: invalid filter 'status={value}'; expected one of "
+                + ", ".join(sorted(statuses))
+            )

@@ -1,0 +1,220 @@
+"""Container routes over fakes: parsing, validation, status codes, streams."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+CREATE = {
+    "Image": "busybox",
+    "Cmd": ["echo", "hi"],
+    "AttachStdout": True,
+    "HostConfig": {"AutoRemove": True, "NetworkMode": "default", "ConsoleSize": [0, 0]},
+    "NetworkingConfig": {"EndpointsConfig": {"default": {}}},
+    "SomeFutureField": {"x": 1},
+}
+
+
+async def create(client, body=None, name=None) -> str:
+    params = {"name": name} if name else {}
+    resp = await client.post("/v1.41/containers/create", json=body or CREATE, params=params)
+    assert resp.status == 201, await resp.text()
+    data = await resp.json()
+    assert data["Warnings"] == []
+    return str(data["Id"])
+
+
+async def test_create_tolerates_unknown_fields_and_inspect_echoes_config(client) -> None:
+    cid = await create(client, name="web")
+    body = await (await client.get("/containers/web/json")).json()
+    assert body["Id"] == cid
+    assert body["Name"] == "/web"
+    assert body["Config"]["Cmd"] == ["echo", "hi"]
+    assert body["HostConfig"]["AutoRemove"] is True
+    assert body["HostConfig"]["LogConfig"]["Type"] == "json-file"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"Image": "busybox", "Cmd": 5}, "Cmd"),
+        ({"Image": "busybox", "Tty": "yes"}, "Tty"),
+        ({"Image": "busybox", "HostConfig": {"Memory": "lots"}}, "HostConfig.Memory"),
+        ({"Image": "busybox", "HostConfig": {"Memory": 1024}}, "HostConfig.Memory"),
+        ({"Image": "busybox", "HostConfig": {"CpuShares": -2}}, "HostConfig.CpuShares"),
+        ({"Image": "busybox", "HostConfig": {"CpusetCpus": "a-b"}}, "HostConfig.CpusetCpus"),
+        ({"Image": "busybox", "HostConfig": {"BlkioWeight": 5}}, "HostConfig.BlkioWeight"),
+        (
+            {"Image": "busybox", "HostConfig": {"RestartPolicy": {"Name": "sometimes"}}},
+            "HostConfig.RestartPolicy.Name",
+        ),
+        (
+            {"Image": "busybox", "HostConfig": {"Memory": 10_000_000, "MemorySwap": 5}},
+            "HostConfig.MemorySwap",
+        ),
+        (
+            {
+                "Image": "busybox",
+                "HostConfig": {"AutoRemove": True, "RestartPolicy": {"Name": "always"}},
+            },
+            "HostConfig.AutoRemove",
+        ),
+        ({"Cmd": ["true"]}, "Image"),
+        ([1, 2], "container config"),
+    ],
+)
+async def test_create_bad_values_are_400_naming_the_field(client, backends, body, field) -> None:
+    resp = await client.post("/containers/create", json=body)
+    assert resp.status == 400
+    assert (await resp.json())["message"].startswith(field)
+    assert backends.containers.created == {}
+
+
+async def test_malformed_json_and_huge_body(client, backends) -> None:
+    resp = await client.post(
+        "/containers/create", data=b'{"Image": ', headers={"Content-Type": "application/json"}
+    )
+    assert resp.status == 400
+    assert "invalid JSON" in (await resp.json())["message"]
+    huge = b'{"Image":"busybox","Env":["' + b"x" * (2 << 20) + b'"]}'
+    resp = await client.post("/containers/create", data=huge)
+    assert resp.status in (400, 413)
+    assert "message" in await resp.json()
+    assert backends.containers.created == {}
+
+
+async def test_bad_name_and_name_conflict(client) -> None:
+    resp = await client.post("/containers/create", json=CREATE, params={"name": "bad name!"})
+    assert resp.status == 400
+    assert "Invalid container name" in (await resp.json())["message"]
+    await create(client, name="dup")
+    resp = await client.post("/containers/create", json=CREATE, params={"name": "dup"})
+    assert resp.status == 409
+    assert '"/dup" is already in use' in (await resp.json())["message"]
+
+
+async def test_unknown_container_is_404_with_dockers_message(client) -> None:
+    for method, path in [
+        ("GET", "/containers/nope/json"),
+        ("POST", "/containers/nope/start"),
+        ("POST", "/containers/nope/kill"),
+        ("DELETE", "/containers/nope"),
+        ("POST", "/containers/nope/wait"),
+    ]:
+        resp = await client.request(method, "/v1.41" + path)
+        assert resp.status == 404, path
+        assert await resp.json() == {"message": "No such container: nope"}
+
+
+async def test_start_twice_is_304_and_remove_running_is_409(client) -> None:
+    cid = await create(client)
+    assert (await client.post(f"/containers/{cid}/start")).status == 204
+    assert (await client.post(f"/containers/{cid}/start")).status == 304
+    resp = await client.delete(f"/containers/{cid}")
+    assert resp.status == 409
+    assert (await client.delete(f"/containers/{cid}", params={"force": "True"})).status == 204
+
+
+async def test_stop_passes_timeout_and_bool_queries_follow_moby(client, backends) -> None:
+    cid = await create(client)
+    await client.post(f"/containers/{cid}/start")
+    assert (await client.post(f"/containers/{cid}/stop", params={"t": "3"})).status == 204
+    assert ("stop", 3) in backends.containers.calls
+    assert (await client.post(f"/containers/{cid}/stop")).status == 304
+    await client.get("/containers/json", params={"all": "False"})
+    await client.get("/containers/json", params={"all": "1", "limit": "5"})
+    lists = [c[1] for c in backends.containers.calls if c[0] == "list"]
+    assert lists[0][0] is False
+    assert lists[1][:2] == (True, 5)
+    resp = await client.get("/containers/json", params={"limit": "many"})
+    assert resp.status == 400
+
+
+async def test_wait_sends_headers_before_the_container_exits(client, backends) -> None:
+    cid = await create(client)
+    resp = await asyncio.wait_for(
+        client.post(f"/containers/{cid}/wait", params={"condition": "next-exit"}), 5
+    )
+    assert resp.status == 200  # headers arrived while the container still runs
+    backends.containers.exit.set_result(3)
+    assert json.loads(await resp.read()) == {"Error": None, "StatusCode": 3}
+
+
+async def test_wait_bad_condition(client) -> None:
+    cid = await create(client)
+    resp = await client.post(f"/containers/{cid}/wait", params={"condition": "soon"})
+    assert resp.status == 400
+
+
+async def test_logs_query_parsing(client, backends) -> None:
+    cid = await create(client)
+    resp = await client.get(
+        f"/containers/{cid}/logs",
+        params={
+            "stdout": "1",
+            "follow": "1",
+            "tail": "2",
+            "since": "1700000000.5",
+            "timestamps": "1",
+        },
+    )
+    assert resp.status == 200
+    assert await resp.read() == b"\x01\x00\x00\x00\x00\x00\x00\x05line\n"
+    options = next(c[1] for c in backends.containers.calls if c[0] == "logs")
+    assert (options.follow, options.tail, options.since, options.timestamps) == (
+        True,
+        2,
+        1700000000.5,
+        True,
+    )
+    resp = await client.get(f"/containers/{cid}/logs")
+    assert resp.status == 400
+
+
+async def test_archive_stat_header_and_put_body(client, backends) -> None:
+    cid = await create(client)
+    resp = await client.head(f"/containers/{cid}/archive", params={"path": "/etc"})
+    assert resp.status == 200
+    import base64
+
+    stat = json.loads(base64.b64decode(resp.headers["X-Docker-Container-Path-Stat"]))
+    assert stat["name"] == "etc"
+    resp = await client.head(f"/containers/{cid}/archive", params={"path": "/nope"})
+    assert resp.status == 404
+
+    async def chunks():
+        yield b"part1"
+        yield b"part2"
+
+    resp = await client.put(
+        f"/containers/{cid}/archive",
+        params={"path": "/tmp"},
+        data=chunks(),
+        headers={"Content-Type": "text/plain"},
+    )
+    assert resp.status == 200
+    assert ("put", ("/tmp", b"part1part2")) in backends.containers.calls
+
+
+async def test_update_only_present_fields(client, backends) -> None:
+    cid = await create(client)
+    resp = await client.post(f"/containers/{cid}/update", json={"Memory": 64 << 20})
+    assert resp.status == 200
+    update = next(c[1] for c in backends.containers.calls if c[0] == "update")
+    assert update.present == frozenset({"memory"})
+    resp = await client.post(f"/containers/{cid}/update", json={"PidsLimit": "x"})
+    assert resp.status == 400
+
+
+async def test_many_concurrent_requests(client) -> None:
+    cid = await create(client)
+    results = await asyncio.gather(
+        *[client.get(f"/containers/{cid}/json") for _ in range(300)],
+        *[client.get("/containers/nope/json") for _ in range(300)],
+    )
+    assert [r.status for r in results].count(200) == 300
+    assert [r.status for r in results].count(404) == 300
