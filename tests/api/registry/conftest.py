@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from registry_flows import Running, free_port, run_app
+from registry_flows import Running, listen_socket, run_app
 
 from wharf.registry.app import make_app
 from wharf.registry.config import RegistryConfig
@@ -22,10 +22,11 @@ def start_registry(tmp_path: Path) -> Iterator[Callable[..., Running]]:
 
     def start(cfg: RegistryConfig | None = None, **changes: Any) -> Running:
         base = cfg or RegistryConfig(root=tmp_path / "root", gc_grace=0)
-        port = free_port()
+        sock = listen_socket()
+        port = sock.getsockname()[1]
         cfg = replace(base, addr=f"127.0.0.1:{port}", **changes)
         app = make_app(cfg)
-        stop = run_app(app, port)
+        stop = run_app(app, sock)
         r = Running(cfg, f"http://127.0.0.1:{port}", app, stop)
         running.append(r)
         return r

@@ -69,15 +69,18 @@ def error_codes(r: httpx.Response) -> list[str]:
 PORTS = range(15130, 15190)
 
 
-def free_port() -> int:
+def listen_socket() -> socket.socket:
+    """A socket listening on a free port of 15130-15189 (bound now: no race for it)."""
     for port in PORTS:
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            continue
+        s.listen(128)
+        return s
     raise RuntimeError("no free port in 15130-15189")
 
 
@@ -95,7 +98,7 @@ class Running:
         return self.app[REGISTRY]
 
 
-def run_app(app: web.Application, port: int) -> Callable[[], None]:
+def run_app(app: web.Application, sock: socket.socket) -> Callable[[], None]:
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app, access_log=None)
     started = threading.Event()
@@ -103,7 +106,7 @@ def run_app(app: web.Application, port: int) -> Callable[[], None]:
     def main() -> None:
         asyncio.set_event_loop(loop)
         loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+        loop.run_until_complete(web.SockSite(runner, sock).start())
         started.set()
         loop.run_forever()
         loop.run_until_complete(runner.cleanup())

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from registry_flows import digest_of, error_codes, free_port, push_blob, push_image, run_app
+from registry_flows import digest_of, error_codes, listen_socket, push_blob, push_image, run_app
 
 from wharf.registry.config import (
     Endpoint,
@@ -67,7 +67,8 @@ def token_registry(start_registry, tmp_path):  # type: ignore[no-untyped-def]
         )
     )
     htpasswd = write_htpasswd(tmp_path / "users", {"alice": "pw", "bob": "pw"})
-    port = free_port()
+    sock = listen_socket()
+    port = sock.getsockname()[1]
     realm = f"http://127.0.0.1:{port}/auth/token"
     from dataclasses import replace
 
@@ -86,7 +87,7 @@ def token_registry(start_registry, tmp_path):  # type: ignore[no-untyped-def]
     from wharf.registry.app import make_app
 
     cfg = replace(cfg, addr=f"127.0.0.1:{port}")
-    stop = run_app(make_app(cfg), port)
+    stop = run_app(make_app(cfg), sock)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -196,10 +197,11 @@ class Listener:
         self.events: list[dict] = []  # type: ignore[type-arg]
         self.content_types: list[str] = []
         self.fail = False
-        self.port = free_port()
+        sock = listen_socket()
+        self.port = sock.getsockname()[1]
         app = web.Application()
         app.router.add_post("/hook", self.hook)
-        self.stop = run_app(app, self.port)
+        self.stop = run_app(app, sock)
 
     async def hook(self, request: web.Request) -> web.Response:
         if self.fail:
