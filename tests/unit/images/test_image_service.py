@@ -355,3 +355,34 @@ def test_concurrent_loads_of_one_archive_store_one_copy(service: ImageService) -
         t.join()
     assert errors == []
     assert _state(service) == (4, 2, 1, 2)  # 2 layer blobs, config, manifest; 2 layers
+
+
+def test_docker_save_with_a_symlinked_duplicate_layer(service: ImageService) -> None:
+    # docker 20.10 writes a layer that occurs twice once, and a symlink to it.
+    config = config_for([BASE, BASE])
+    config_hex = Digest.from_bytes(config).encoded
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, data in (("a/layer.tar", BASE), (f"{config_hex}.json", config)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("b/layer.tar")
+        link.type, link.linkname = tarfile.SYMTYPE, "../a/layer.tar"
+        tar.addfile(link)
+        manifest = json.dumps(
+            [
+                {
+                    "Config": f"{config_hex}.json",
+                    "RepoTags": ["twice:1"],
+                    "Layers": ["a/layer.tar", "b/layer.tar"],
+                }
+            ]
+        ).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(manifest)
+        tar.addfile(info, io.BytesIO(manifest))
+    assert service.load(io.BytesIO(out.getvalue())) == ["Loaded image: twice:1"]
+    assert len(service.metadata.layers()) == 2  # same diff ID, two chain IDs
+    root = _rootfs(service, "c", "twice:1")
+    assert (root / "etc/passwd").read_bytes() == b"root:x:0:0\n"
