@@ -51,7 +51,6 @@ from wharf.errors import (
 from wharf.mount import Mount
 from wharf.runtime import syscalls
 from wharf.runtime._engine_binary import binary_command
-from wharf.runtime._engine_exec import start_exec
 from wharf.runtime._engine_io import STDERR, STDOUT, LogWriter, stdcopy_frame
 from wharf.runtime._engine_state import (
     ATTACH_SOCK,
@@ -69,7 +68,7 @@ from wharf.runtime.cgroups import Cgroup, Resources, open_cgroup
 from wharf.runtime.config import ProcessPlan, plan_container, plan_exec, plan_process
 from wharf.runtime.hooks import run_hooks
 from wharf.runtime.init import ChildHandles
-from wharf.runtime.launch import cgroup_join_fds, launch, prepare_security
+from wharf.runtime.launch import cgroup_join_fds, launch, launch_exec, prepare_security
 from wharf.runtime.spec import Hook, Process, Spec
 from wharf.runtime.sync import START, SyncChannel
 
@@ -344,7 +343,7 @@ class _Monitor:
                 opened.append(console)
             gc.disable()
             try:
-                self.pid = start_exec(
+                self.pid = launch_exec(
                     process,
                     namespaces,
                     container_id=req.container_id,

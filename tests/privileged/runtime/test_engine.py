@@ -675,3 +675,32 @@ class RuntimeCleanup:
 
     def __exit__(self, *exc: object) -> None:
         self.rt.close()
+
+
+_FORKER = """
+import os, sys
+sys.path[:0] = {path!r}
+from wharf.runtime.zygote import start_zygote
+try:
+    for _ in range(10):
+        start_zygote(pool_size=3).close()  # closed while the zygote still sends its pool
+finally:
+    with open({marker!r}, "a") as f:
+        f.write(f"{{os.getpid()}}\\n")
+"""
+
+
+def test_zygote_and_monitor_forks_never_run_the_callers_code(tmp_path: Path) -> None:
+    """A fork that unwinds into its parent's stack would run the parent's cleanups (here
+    the finally block; in the daemon, anything): only the caller may write the marker."""
+    marker = tmp_path / "marker"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _FORKER.format(path=sys.path, marker=str(marker))],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.wait(timeout=120) == 0
+    deadline = time.monotonic() + 2  # a stray fork would write within moments
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marker.read_text().split() == [str(proc.pid)]
