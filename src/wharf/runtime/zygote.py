@@ -29,7 +29,8 @@ import threading
 from typing import Any, NoReturn
 
 from wharf.errors import FailedPrecondition, InvalidArgument, Unavailable
-from wharf.runtime.monitor import LaunchRequest, run_monitor, warm_up
+from wharf.runtime._engine_request import LaunchRequest, warm_up
+from wharf.runtime.monitor import run_monitor
 
 __all__ = ["Zygote", "start_zygote"]
 
