@@ -505,6 +505,11 @@ class MonitoredRuntime:
             AlreadyExists: an exec with this id exists.
         """
         cd, _ = self._running(container_id, "exec")
+        if not isinstance(process, dict):
+            raise InvalidArgument("process: expected an object")
+        process = {**process, "terminal": io.terminal}
+        if io.console_size:
+            process["consoleSize"] = {"height": io.console_size[0], "width": io.console_size[1]}
         plan_process(Process.from_process_json(process))
         d = self._dir(container_id, exec_id)
         os.makedirs(os.path.dirname(d), exist_ok=True)

@@ -167,8 +167,12 @@ class _Monitor:
         sock = self.console_sock
         assert sock is not None
         sock.settimeout(_REPLY_TIMEOUT)
-        _, fds, _, _ = socket.recv_fds(sock, 4096, 1)
-        sock.close()
+        try:
+            _, fds, _, _ = socket.recv_fds(sock, 4096, 1)
+        except TimeoutError:
+            raise Unavailable(f"{self._name()}: the init sent no terminal in time") from None
+        finally:
+            sock.close()
         self.console_sock = None
         if not fds:
             raise FailedPrecondition(f"{self._name()}: the init sent no terminal")

@@ -552,6 +552,31 @@ def test_exec_with_its_own_user_env_cwd_and_exit_code(
     assert runtime.state(cid).status == "running"
 
 
+def test_exec_with_a_terminal_and_resize(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    cid = "rtengine-exectty"
+    create(runtime, base_spec, cid, ["sleep", "100"])
+    runtime.start(cid)
+    process = {
+        "args": ["sh", "-c", "stty size; read x; stty size"],
+        "cwd": "/",
+        "env": ["PATH=/bin"],
+    }
+    io = ContainerIO(terminal=True, stdin=True, console_size=(20, 60))
+    runtime.exec(cid, "t1", process=process, io=io, start=False)
+    seen = bytearray()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(runtime.exec_attach_path(cid, "t1"))
+        runtime.exec_start(cid, "t1")
+        read_until(sock, b"20 60", seen)
+        runtime.exec_resize(cid, "t1", 30, 90)
+        sock.sendall(b"\n")
+        read_until(sock, b"30 90", seen)
+    wait_exit(runtime.exec_exit_fd(cid, "t1"))
+    assert runtime.exec_state(cid, "t1").exit_code == 0
+
+
 _SURVIVOR = """
 import json, sys, time
 sys.path[:0] = {path!r}
