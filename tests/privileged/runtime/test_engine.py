@@ -577,6 +577,25 @@ def test_exec_with_a_terminal_and_resize(
     assert runtime.exec_state(cid, "t1").exit_code == 0
 
 
+def test_a_killed_monitor_is_reported_and_delete_still_cleans_up(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    cid = "rtengine-orphan"
+    create(runtime, base_spec, cid, ["sleep", "100"])
+    runtime.start(cid)
+    before = runtime.state(cid)
+    os.kill(before.monitor_pid, 9)
+    deadline = time.monotonic() + WAIT
+    while process_start_time(before.monitor_pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    after = runtime.state(cid)
+    assert (after.status, after.pid, after.monitor_pid) == ("running", before.pid, 0)
+    assert "monitor" in after.error
+    runtime.delete(cid, force=True)
+    _assert_nothing_left(runtime, cid)
+    assert process_start_time(before.pid) is None
+
+
 _SURVIVOR = """
 import json, sys, time
 sys.path[:0] = {path!r}
