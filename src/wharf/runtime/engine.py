@@ -45,6 +45,7 @@ from typing import Any, Protocol
 from wharf.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, Unavailable, WharfError
 from wharf.mount import Mount
 from wharf.runtime import syscalls
+from wharf.runtime._engine_request import ERROR_KINDS, LaunchRequest
 from wharf.runtime._engine_state import (
     ATTACH_SOCK,
     CONTROL_SOCK,
@@ -57,7 +58,7 @@ from wharf.runtime._engine_state import (
 from wharf.runtime._engine_types import ContainerIO, ContainerState, ExecState, Status
 from wharf.runtime.cgroups import Cgroup, CgroupStats, FreezerState, Resources, open_cgroup
 from wharf.runtime.config import plan_process
-from wharf.runtime.monitor import ERROR_KINDS, LaunchRequest, wait_readable
+from wharf.runtime.monitor import wait_readable
 from wharf.runtime.spec import Process
 from wharf.runtime.zygote import Zygote, start_zygote
 
@@ -504,6 +505,11 @@ class MonitoredRuntime:
             AlreadyExists: an exec with this id exists.
         """
         cd, _ = self._running(container_id, "exec")
+        if not isinstance(process, dict):
+            raise InvalidArgument("process: expected an object")
+        process = {**process, "terminal": io.terminal}
+        if io.console_size:
+            process["consoleSize"] = {"height": io.console_size[0], "width": io.console_size[1]}
         plan_process(Process.from_process_json(process))
         d = self._dir(container_id, exec_id)
         os.makedirs(os.path.dirname(d), exist_ok=True)

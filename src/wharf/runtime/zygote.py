@@ -29,7 +29,8 @@ import threading
 from typing import Any, NoReturn
 
 from wharf.errors import FailedPrecondition, InvalidArgument, Unavailable
-from wharf.runtime.monitor import LaunchRequest, run_monitor, warm_up
+from wharf.runtime._engine_request import LaunchRequest, warm_up
+from wharf.runtime.monitor import run_monitor
 
 __all__ = ["Zygote", "start_zygote"]
 
@@ -134,8 +135,11 @@ def start_zygote(*, pool_size: int = 1) -> Zygote:
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     pid = os.fork()
     if pid == 0:
-        parent.close()
-        _serve(child, pool_size)
+        try:
+            parent.close()
+            _serve(child, pool_size)
+        finally:
+            os._exit(1)  # a fork must never unwind into the caller's code (its cleanups)
     child.close()
     return Zygote(pid, parent, pool_size)
 
@@ -159,21 +163,22 @@ def _spawn_idle(engine: socket.socket) -> None:
     engine, which talks to it directly."""
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     if os.fork() == 0:
-        engine.close()
-        mine.close()
-        warm_up()
         try:
+            engine.close()
+            mine.close()
+            warm_up()
             msg, fds, _, _ = socket.recv_fds(theirs, _MAX_MESSAGE, 1)
-        except OSError:
-            os._exit(0)
-        launch = _parse(msg, fds) if msg else None
-        if launch is None:
-            os._exit(0)  # the engine closed us (shutdown) or sent garbage
-        theirs.close()
-        run_monitor(launch, socket.socket(fileno=fds[0]))
+            launch = _parse(msg, fds) if msg else None
+            if launch is not None:
+                theirs.close()
+                run_monitor(launch, socket.socket(fileno=fds[0]))
+        finally:
+            os._exit(0)  # the engine closed us (shutdown), sent garbage, or went away
     theirs.close()
     try:
         socket.send_fds(engine, [_IDLE], [mine.fileno()])
+    except OSError:
+        os._exit(0)  # the engine is gone: so is the zygote's reason to live
     finally:
         mine.close()
 
@@ -209,7 +214,10 @@ def _serve(sock: socket.socket, pool_size: int) -> NoReturn:
             continue
         launch = _parse(msg, fds)
         if launch is not None and os.fork() == 0:
-            sock.close()
-            run_monitor(launch, socket.socket(fileno=fds[0]))
+            try:
+                sock.close()
+                run_monitor(launch, socket.socket(fileno=fds[0]))
+            finally:
+                os._exit(1)
         for fd in fds:
             os.close(fd)

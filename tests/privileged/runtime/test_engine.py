@@ -552,6 +552,50 @@ def test_exec_with_its_own_user_env_cwd_and_exit_code(
     assert runtime.state(cid).status == "running"
 
 
+def test_exec_with_a_terminal_and_resize(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    cid = "rtengine-exectty"
+    create(runtime, base_spec, cid, ["sleep", "100"])
+    runtime.start(cid)
+    process = {
+        "args": ["sh", "-c", "stty size; read x; stty size"],
+        "cwd": "/",
+        "env": ["PATH=/bin"],
+    }
+    io = ContainerIO(terminal=True, stdin=True, console_size=(20, 60))
+    runtime.exec(cid, "t1", process=process, io=io, start=False)
+    seen = bytearray()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(runtime.exec_attach_path(cid, "t1"))
+        runtime.exec_start(cid, "t1")
+        read_until(sock, b"20 60", seen)
+        runtime.exec_resize(cid, "t1", 30, 90)
+        sock.sendall(b"\n")
+        read_until(sock, b"30 90", seen)
+    wait_exit(runtime.exec_exit_fd(cid, "t1"))
+    assert runtime.exec_state(cid, "t1").exit_code == 0
+
+
+def test_a_killed_monitor_is_reported_and_delete_still_cleans_up(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    cid = "rtengine-orphan"
+    create(runtime, base_spec, cid, ["sleep", "100"])
+    runtime.start(cid)
+    before = runtime.state(cid)
+    os.kill(before.monitor_pid, 9)
+    deadline = time.monotonic() + WAIT
+    while process_start_time(before.monitor_pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    after = runtime.state(cid)
+    assert (after.status, after.pid, after.monitor_pid) == ("running", before.pid, 0)
+    assert "monitor" in after.error
+    runtime.delete(cid, force=True)
+    _assert_nothing_left(runtime, cid)
+    assert process_start_time(before.pid) is None
+
+
 _SURVIVOR = """
 import json, sys, time
 sys.path[:0] = {path!r}
@@ -675,3 +719,32 @@ class RuntimeCleanup:
 
     def __exit__(self, *exc: object) -> None:
         self.rt.close()
+
+
+_FORKER = """
+import os, sys
+sys.path[:0] = {path!r}
+from wharf.runtime.zygote import start_zygote
+try:
+    for _ in range(10):
+        start_zygote(pool_size=3).close()  # closed while the zygote still sends its pool
+finally:
+    with open({marker!r}, "a") as f:
+        f.write(f"{{os.getpid()}}\\n")
+"""
+
+
+def test_zygote_and_monitor_forks_never_run_the_callers_code(tmp_path: Path) -> None:
+    """A fork that unwinds into its parent's stack would run the parent's cleanups (here
+    the finally block; in the daemon, anything): only the caller may write the marker."""
+    marker = tmp_path / "marker"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _FORKER.format(path=sys.path, marker=str(marker))],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.wait(timeout=120) == 0
+    deadline = time.monotonic() + 2  # a stray fork would write within moments
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marker.read_text().split() == [str(proc.pid)]

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from wharf.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from wharf.mount import Mount
 from wharf.runtime._engine_io import MAX_LOG_LINE, LineSplitter, LogWriter, stdcopy_frame
+from wharf.runtime._engine_request import LaunchRequest, binary_error, error_kind, last_error
 from wharf.runtime._engine_state import (
     check_id,
     process_start_time,
@@ -23,7 +24,6 @@ from wharf.runtime._engine_state import (
     write_json_atomic,
 )
 from wharf.runtime._engine_types import ContainerIO
-from wharf.runtime.monitor import LaunchRequest, _binary_error, _last_error, error_kind
 
 
 def test_complete_lines_are_entries_with_their_newline() -> None:
@@ -144,12 +144,12 @@ def test_runc_messages_map_to_the_127_and_126_kinds(tmp_path: Path) -> None:
         '{"level":"info","msg":"x"}\n'
         '{"level":"error","msg":"exec: \\"nope\\": executable file not found in $PATH"}\n'
     )
-    message = _last_error(str(log))
+    message = last_error(str(log))
     assert "nope" in message
-    assert isinstance(_binary_error(req, message), NotFound)
-    assert isinstance(_binary_error(req, "exec: permission denied"), PermissionDenied)
-    assert isinstance(_binary_error(req, "something else"), FailedPrecondition)
-    assert _last_error(str(tmp_path / "missing.log")) == ""
+    assert isinstance(binary_error(req, message), NotFound)
+    assert isinstance(binary_error(req, "exec: permission denied"), PermissionDenied)
+    assert isinstance(binary_error(req, "something else"), FailedPrecondition)
+    assert last_error(str(tmp_path / "missing.log")) == ""
 
 
 def test_error_kind_finds_the_wharf_kind_in_the_mro() -> None:

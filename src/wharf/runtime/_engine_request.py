@@ -1,0 +1,193 @@
+"""What the engine asks a monitor, and how errors cross the process boundary.
+
+:class:`LaunchRequest` is the JSON message the engine sends (through the zygote or straight
+to an idle monitor); errors come back as ``{"kind": <wharf.errors kind name>, "message"}``
+and are raised again on the engine side from :data:`ERROR_KINDS`. Failures of a
+runc-compatible binary are mapped to the same kinds from its JSON log. :func:`warm_up`
+runs a launch's pure code paths once in a fresh idle monitor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+from dataclasses import dataclass
+from typing import Any, Final
+
+from wharf.errors import (
+    AlreadyExists,
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+    WharfError,
+)
+from wharf.mount import Mount
+from wharf.runtime._engine_state import STATE_FILE, now_rfc3339, process_start_time, read_json
+from wharf.runtime._engine_types import ContainerIO
+from wharf.runtime.cgroups import Resources
+from wharf.runtime.config import plan_container
+from wharf.runtime.launch import prepare_security
+from wharf.runtime.spec import Spec
+
+__all__ = [
+    "ERROR_KINDS",
+    "LaunchRequest",
+    "binary_cgroup",
+    "binary_error",
+    "error_kind",
+    "last_error",
+    "warm_up",
+]
+
+ERROR_KINDS: Final[dict[str, type[WharfError]]] = {
+    k.__name__: k
+    for k in (
+        AlreadyExists,
+        Conflict,
+        FailedPrecondition,
+        InvalidArgument,
+        NotFound,
+        PermissionDenied,
+        Unavailable,
+        WharfError,
+    )
+}
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """What the engine asks the zygote for: one container or one exec, as JSON."""
+
+    kind: str  # "container" | "exec"
+    container_id: str
+    exec_id: str
+    state_dir: str  # this container's or exec's own state directory
+    container_dir: str  # the container's state directory (== state_dir for a container)
+    bundle_dir: str
+    spec: dict[str, Any]  # a container's whole spec; an exec's {"process": ...}
+    rootfs_mounts: tuple[Mount, ...]
+    io: ContainerIO
+    binary: str = ""  # "" for the native fast path, else a runc-compatible binary
+    binary_root: str = ""
+    start_now: bool = False  # an exec started at once (else at the "start" control op)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "container_id": self.container_id,
+            "exec_id": self.exec_id,
+            "state_dir": self.state_dir,
+            "container_dir": self.container_dir,
+            "bundle_dir": self.bundle_dir,
+            "spec": self.spec,
+            "rootfs_mounts": [
+                [m.type, m.source, list(m.options), m.target] for m in self.rootfs_mounts
+            ],
+            "io": self.io.to_json(),
+            "binary": self.binary,
+            "binary_root": self.binary_root,
+            "start_now": self.start_now,
+        }
+
+    @classmethod
+    def from_json(cls, v: dict[str, Any]) -> LaunchRequest:
+        return cls(
+            kind=v["kind"],
+            container_id=v["container_id"],
+            exec_id=v["exec_id"],
+            state_dir=v["state_dir"],
+            container_dir=v["container_dir"],
+            bundle_dir=v["bundle_dir"],
+            spec=v["spec"],
+            rootfs_mounts=tuple(Mount(t, s, tuple(o), g) for t, s, o, g in v["rootfs_mounts"]),
+            io=ContainerIO.from_json(v["io"]),
+            binary=v["binary"],
+            binary_root=v["binary_root"],
+            start_now=v["start_now"],
+        )
+
+
+def binary_cgroup(req: LaunchRequest) -> str:
+    if req.kind == "exec":
+        state = read_json(os.path.join(req.container_dir, STATE_FILE)) or {}
+        return str(state.get("cgroup", ""))
+    path = (req.spec.get("linux") or {}).get("cgroupsPath") or f"/wharf/{req.container_id}"
+    return str(path)
+
+
+def last_error(log_file: str) -> str:
+    """The last error message a runc-compatible binary wrote to its JSON ``--log``."""
+    message = ""
+    with contextlib.suppress(FileNotFoundError), open(log_file, "rb") as f:
+        for line in f:
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if entry.get("level") in ("error", "fatal"):
+                    message = str(entry.get("msg", ""))
+    return message
+
+
+def binary_error(req: LaunchRequest, message: str) -> WharfError:
+    """Map a runc-style failure message to an error kind (127/126 cases for the engine)."""
+    text = message.lower()
+    name = f"{os.path.basename(req.binary)} {req.kind} {req.exec_id or req.container_id}"
+    if "executable file not found" in text or "no such file or directory" in text:
+        return NotFound(f"{name}: {message}")
+    if "permission denied" in text or "is a directory" in text:
+        return PermissionDenied(f"{name}: {message}")
+    return FailedPrecondition(f"{name}: {message}")
+
+
+_WARM_CAPS: Final = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETUID"]
+_WARM_SPEC: Final[dict[str, Any]] = {
+    "ociVersion": "1.0.2",
+    "root": {"path": "/"},
+    "process": {
+        "args": ["true"],
+        "env": ["PATH=/bin"],
+        "cwd": "/",
+        "user": {"uid": 0, "gid": 0},
+        "capabilities": {k: _WARM_CAPS for k in ("bounding", "effective", "permitted")},
+        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+        "noNewPrivileges": True,
+    },
+    "hostname": "warm",
+    "mounts": [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]},
+    ],
+    "linux": {
+        "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+        "resources": {"memory": {"limit": 1 << 30}, "pids": {"limit": 100}},
+        "maskedPaths": ["/proc/kcore"],
+        "readonlyPaths": ["/proc/sys"],
+    },
+}
+
+
+def warm_up() -> None:
+    """Run a launch's pure code paths once on a sample, so that a freshly forked monitor
+    takes its copy-on-write page faults now, while idle, not while a request waits."""
+    with contextlib.suppress(WharfError, OSError):
+        spec = Spec.from_json(json.loads(json.dumps(_WARM_SPEC)))
+        plan = plan_container(spec, container_id="warm", bundle="/")
+        prepare_security(plan.process, plan.seccomp)
+        Resources.from_spec(plan.resources)
+        req = LaunchRequest("container", "warm", "", "/", "/", "/", _WARM_SPEC, (), ContainerIO())
+        LaunchRequest.from_json(json.loads(json.dumps(req.to_json())))
+        selectors.DefaultSelector().close()
+        process_start_time(os.getpid())
+        now_rfc3339()
+
+
+def error_kind(exc: BaseException) -> str:
+    """The name of the ``wharf.errors`` kind ``exc`` is (FailedPrecondition if none)."""
+    for cls in type(exc).__mro__:
+        if cls.__module__ == "wharf.errors" and cls is not WharfError:
+            return cls.__name__
+    return "FailedPrecondition"
