@@ -397,10 +397,20 @@ class Runtime:
     def delete(self, container_id: str, *, force: bool = False) -> None:
         """Remove a stopped (or created) container; ``force`` kills a running one first.
 
+        A directory left without ``state.json`` (a ``create`` killed half-way) is
+        removed too, so the id can be used again.
+
         Raises:
+            NotFound: no such container.
             Conflict: it runs and ``force`` is not set.
         """
-        record = self.store.load(container_id)
+        try:
+            record = self.store.load(container_id)
+        except NotFound:
+            if not os.path.isdir(self.store.path(container_id)):
+                raise
+            self.store.remove(container_id)
+            return
         status = self.status(record)
         if status in (Status.RUNNING, Status.PAUSED) and not force:
             raise Conflict(

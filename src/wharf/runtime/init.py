@@ -106,6 +106,16 @@ class _Failure(Exception):
         self.err = err
 
 
+def _install_stdio(stdio: tuple[int, int, int] | None) -> None:
+    """Put ``stdio`` on 0, 1, 2; through fresh copies, so (1, 0, 2) cannot clobber itself."""
+    if stdio is None:
+        return
+    copies = [os.dup(fd) for fd in stdio]
+    for target, fd in enumerate(copies):
+        os.dup2(fd, target)
+        os.close(fd)
+
+
 def _write_file(path: str, data: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     try:
@@ -273,9 +283,7 @@ def child_main(plan: Plan, sync: SyncChannel, *, handles: ChildHandles) -> NoRet
     gc.disable()
     step = "start"
     try:
-        if handles.stdio is not None:
-            for target, fd in enumerate(handles.stdio):
-                os.dup2(fd, target)
+        _install_stdio(handles.stdio)
         syscalls.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         os.umask(0)
         if plan.user_namespace:
@@ -311,7 +319,7 @@ def child_main(plan: Plan, sync: SyncChannel, *, handles: ChildHandles) -> NoRet
             hooks.prestart
             or hooks.create_runtime
             or hooks.create_container
-            or (hooks.start_container)
+            or hooks.start_container
         ):
             step = "hooks"
             sync.send(HOOKS)
@@ -377,9 +385,7 @@ def exec_child_main(
     gc.disable()
     step = "join namespaces"
     try:
-        if handles.stdio is not None:
-            for target, fd in enumerate(handles.stdio):
-                os.dup2(fd, target)
+        _install_stdio(handles.stdio)
         fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), flag) for flag, path in namespaces]
         for fd, flag in fds:
             syscalls.setns(fd, flag)

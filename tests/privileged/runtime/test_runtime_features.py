@@ -550,3 +550,44 @@ def test_spec_devices_are_created(runtimes: Runtimes, make_bundle: BundleFactory
         assert results[rt].rc == 0, results[rt].err
     assert results["wharf"].out.split() == ["crw-r-----", "writable"]
     assert results["wharf"].out == results["runc"].out
+
+
+@pytest.mark.parametrize("rt", RUNTIMES)
+def test_bind_propagation_and_flags(
+    rt: str, runtimes: Runtimes, make_bundle: BundleFactory
+) -> None:
+    """An rslave bind of a shared host mount sees host mounts made after start; nosuid,
+    nodev, noexec and ro show in the container's mount table."""
+    shared = runtimes.base / f"shared-{rt}"
+    shared.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "rtcore-shared", str(shared)], check=True)
+    try:
+        subprocess.run(["mount", "--make-shared", str(shared)], check=True)
+        (shared / "later").mkdir()
+
+        def edit(config: dict[str, Any]) -> None:
+            config["linux"]["rootfsPropagation"] = "rslave"
+            config["mounts"].append(
+                {
+                    "destination": "/vol",
+                    "type": "bind",
+                    "source": str(shared),
+                    "options": ["rbind", "rslave", "nosuid", "nodev", "noexec", "ro"],
+                }
+            )
+
+        cid = runtimes.new_id(rt, "prop")
+        bundle = make_bundle(["sleep", "100"], edit)
+        assert runtimes.call(rt, "run", "-d", "--bundle", bundle, cid).rc == 0
+        subprocess.run(["mount", "-t", "tmpfs", "rtcore-later", str(shared / "later")], check=True)
+        r = runtimes.call(rt, "exec", cid, "grep", " /vol", "/proc/self/mountinfo")
+        assert r.rc == 0, r.err
+        lines = r.out.splitlines()
+        vol = next(line.split() for line in lines if line.split()[4] == "/vol")
+        assert set(vol[5].split(",")) >= {"ro", "nosuid", "nodev", "noexec"}
+        tags = vol[6 : vol.index("-")]
+        assert any(t.startswith("master:") for t in tags), vol  # a slave, as asked
+        assert not any(t.startswith("shared:") for t in tags), vol
+        assert any(line.split()[4] == "/vol/later" for line in lines), lines
+    finally:
+        subprocess.run(["umount", "-R", "-l", str(shared)], check=False)

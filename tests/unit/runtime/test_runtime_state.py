@@ -120,3 +120,17 @@ def test_signal_numbers(text: str, number: int) -> None:
 def test_bad_signals(text: str) -> None:
     with pytest.raises(InvalidArgument, match="not a known signal"):
         signal_number(text)
+
+
+def test_delete_clears_a_half_created_directory(tmp_path: Path) -> None:
+    from wharf.runtime.container import Runtime
+
+    rt = Runtime(str(tmp_path))
+    rt.store.reserve("c1")  # as if "create" was killed before writing state.json
+    with pytest.raises(NotFound):
+        rt.store.load("c1")
+    rt.delete("c1")
+    assert not os.path.exists(rt.store.path("c1"))
+    rt.store.reserve("c1")  # the id is free again
+    with pytest.raises(NotFound, match="container c2: does not exist"):
+        rt.delete("c2")
