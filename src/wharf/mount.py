@@ -9,7 +9,6 @@ diff, export, ``docker cp``) calls :func:`mount_all` and later :func:`unmount`.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -101,7 +100,7 @@ _PROPAGATION: Final[dict[str, int]] = {
     "runbindable": MS_UNBINDABLE | MS_REC,
 }
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
 _libc.mount.argtypes = [
     ctypes.c_char_p,
     ctypes.c_char_p,

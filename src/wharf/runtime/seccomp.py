@@ -26,7 +26,6 @@ emitted as a binary search tree (loads in a third of the time of the linear form
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import json
 import os
@@ -104,7 +103,7 @@ _SYS_SECCOMP: Final = 317  # x86_64
 _SECCOMP_SET_MODE_FILTER: Final = 1
 _SOCK_FILTER_SIZE: Final = 8
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
 _syscall = _libc.syscall
 _syscall.restype = ctypes.c_long
 _get_errno = ctypes.get_errno
@@ -125,7 +124,8 @@ class _SockFprog(ctypes.Structure):
 
 @cache
 def _libseccomp() -> ctypes.CDLL:
-    name = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
+    # A fixed soname, not ctypes.util.find_library: that runs ldconfig (several ms) per call.
+    name = "libseccomp.so.2"
     try:
         lib = ctypes.CDLL(name)
     except OSError as exc:

@@ -13,7 +13,6 @@ pre-resolved functions from this module and then ``os._exit``/``os.execve``.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno as _errno
 import os
 import signal
@@ -92,9 +91,9 @@ _SYS_CLONE3: Final = 435
 
 _LINUX_CAPABILITY_VERSION_3: Final = 0x20080522
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
 # PyDLL: the GIL is not released, so the cloned child continues in a consistent interpreter.
-_pylibc = ctypes.PyDLL(ctypes.util.find_library("c"), use_errno=True)
+_pylibc = ctypes.PyDLL("libc.so.6", use_errno=True)
 
 _syscall = _libc.syscall
 _syscall.restype = ctypes.c_long

@@ -18,7 +18,6 @@ it, and refused by a blacklist exception when any of them is.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import struct
 from collections.abc import Iterable
@@ -52,7 +51,7 @@ _BPF_PROG_TYPE_CGROUP_DEVICE: Final = 15
 _BPF_CGROUP_DEVICE: Final = 6
 _BPF_F_ALLOW_MULTI: Final = 2
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
 _syscall = _libc.syscall
 _syscall.restype = ctypes.c_long
 
