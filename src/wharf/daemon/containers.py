@@ -38,6 +38,7 @@ from wharf.apitypes import (
     WaitResult,
 )
 from wharf.apitypes.containers import ContainerUpdate, validate_name
+from wharf.apitypes.stats import StatsSample
 from wharf.daemon import spec as specs
 from wharf.daemon.archive import ContainerArchive
 from wharf.daemon.attach import StreamSession, parse_detach_keys
@@ -47,6 +48,7 @@ from wharf.daemon.names import generate_name
 from wharf.daemon.ports import ContainerIO, ImageRecord, ImageStore, Runtime
 from wharf.daemon.restart import RestartManager
 from wharf.daemon.rootfs import needs_lookup, read_etc_files
+from wharf.daemon.stats import sample_stream
 from wharf.daemon.store import ZERO_TIME, ContainerRecord, ContainerStore
 from wharf.daemon.streams import from_writer
 from wharf.daemon.views import check_filters, container_view
@@ -659,6 +661,17 @@ class ContainerService:
                     await self.remove(record.id, force=False, volumes=False)
                     deleted.append(record.id)
         return PruneReport(deleted=tuple(deleted), space_reclaimed=0)
+
+    def stats(self, ref: str, *, stream: bool) -> AsyncIterator[StatsSample]:
+        record = self.store.get(ref)
+        return sample_stream(
+            container_id=record.id,
+            name=record.name,
+            read=lambda: self.runtime.stats(record.id),
+            running=lambda: self.is_running(record.id),
+            now=now_rfc3339,
+            stream=stream,
+        )
 
     # ---- live restore ---------------------------------------------------------------------------
 

@@ -298,3 +298,33 @@ def test_start_attach_and_attach(daemon: Daemon) -> None:
     attached = daemon.docker("attach", "talker", timeout=30)
     assert out(attached) == "late-line\n"
     daemon.docker("rm", "talker")
+
+
+def test_stats_no_stream(daemon: Daemon) -> None:
+    daemon.docker(
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "--memory",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do :; done",
+    )
+    result = daemon.docker(
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}",
+        "busy",
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    name, cpu, usage, *rest = out(result).split()
+    assert name == "busy"
+    assert float(cpu.rstrip("%")) > 1.0
+    assert "64MiB" in out(result)
+    assert rest[-1] == "1"
+    daemon.docker("rm", "-f", "busy")
