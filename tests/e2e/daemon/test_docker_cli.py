@@ -322,7 +322,7 @@ def test_stats_no_stream(daemon: Daemon) -> None:
         timeout=30,
     )
     assert result.returncode == 0, result.stderr
-    name, cpu, usage, *rest = out(result).split()
+    name, cpu, _usage, *rest = out(result).split()
     assert name == "busy"
     assert float(cpu.rstrip("%")) > 1.0
     assert "64MiB" in out(result)
