@@ -218,3 +218,20 @@ async def test_many_concurrent_requests(client) -> None:
     )
     assert [r.status for r in results].count(200) == 300
     assert [r.status for r in results].count(404) == 300
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        {"Binds": ["/etc:/host-etc"]},
+        {"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}},
+        {"Privileged": True},
+        {"Init": True},
+        {"Mounts": [{"Type": "volume", "Target": "/data"}]},
+    ],
+)
+async def test_unsupported_options_are_refused_not_ignored(client, backends, host) -> None:
+    resp = await client.post("/containers/create", json={"Image": "busybox", "HostConfig": host})
+    assert resp.status == 501
+    assert "not supported yet" in (await resp.json())["message"]
+    assert backends.containers.created == {}

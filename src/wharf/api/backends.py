@@ -37,6 +37,7 @@ from wharf.apitypes import (
     WaitResult,
 )
 from wharf.apitypes.containers import ContainerUpdate
+from wharf.apitypes.stats import StatsSample
 
 __all__ = [
     "AttachOptions",
@@ -187,6 +188,10 @@ class ContainerBackend(Protocol):
     async def top(self, ref: str, ps_args: str) -> TopResult: ...
 
     async def prune(self, filters: Filters) -> PruneReport: ...
+
+    def stats(self, ref: str, *, stream: bool) -> AsyncIterator[StatsSample]:
+        """Resolve ``ref`` now; then one sample (or one a second while ``stream``)."""
+        ...
 
 
 class ExecBackend(Protocol):

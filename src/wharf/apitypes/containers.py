@@ -15,7 +15,7 @@ from wharf.apitypes.common import (
     get_str,
     get_str_list,
 )
-from wharf.errors import InvalidArgument
+from wharf.errors import InvalidArgument, Unimplemented
 
 __all__ = [
     "RESTART_POLICIES",
@@ -358,6 +358,7 @@ class HostConfig:
             ):
                 raise InvalidArgument("HostConfig.ConsoleSize: expected [height, width]")
             console = (size[0], size[1])
+        _refuse_unsupported(data)
         init = data.get("Init")
         return cls(
             resources=Resources.from_json(data),
@@ -399,6 +400,24 @@ class HostConfig:
             "Isolation": "",
             **self.resources.to_json(),
         }
+
+
+_UNSUPPORTED: Final = (
+    ("Binds", "volumes and bind mounts are not supported yet"),
+    ("Mounts", "volumes and bind mounts are not supported yet"),
+    ("PortBindings", "publishing ports needs networking, which is not supported yet"),
+    ("Privileged", "privileged containers are not supported yet"),
+    ("Init", "an init process (--init) is not supported yet"),
+    ("Devices", "device mappings are not supported yet"),
+)
+
+
+def _refuse_unsupported(data: Obj) -> None:
+    """Options we recognise but do not implement: refuse them rather than ignore them."""
+    for key, why in _UNSUPPORTED:
+        value = data.get(key)
+        if value:
+            raise Unimplemented(f"HostConfig.{key}: {why}")
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from wharf.apitypes import (
     WaitResult,
 )
 from wharf.apitypes.containers import ContainerUpdate, validate_name
+from wharf.apitypes.stats import StatsSample
 from wharf.daemon import spec as specs
 from wharf.daemon.archive import ContainerArchive
 from wharf.daemon.attach import StreamSession, parse_detach_keys
@@ -46,6 +47,8 @@ from wharf.daemon.logs import read_logs
 from wharf.daemon.names import generate_name
 from wharf.daemon.ports import ContainerIO, ImageRecord, ImageStore, Runtime
 from wharf.daemon.restart import RestartManager
+from wharf.daemon.rootfs import needs_lookup, read_etc_files
+from wharf.daemon.stats import sample_stream
 from wharf.daemon.store import ZERO_TIME, ContainerRecord, ContainerStore
 from wharf.daemon.streams import from_writer
 from wharf.daemon.views import check_filters, container_view
@@ -138,9 +141,13 @@ class ContainerService:
             console_size=size if all(size) else None,
         )
 
-    def _spec(self, record: ContainerRecord, image_config: dict[str, Any]) -> dict[str, Any]:
+    def _spec(
+        self, record: ContainerRecord, image_config: dict[str, Any], mounts: builtins.list[Mount]
+    ) -> dict[str, Any]:
         config = record.spec.config
-        uid, gid = specs.parse_user(config.user or str(image_config.get("User") or ""))
+        user = config.user or str(image_config.get("User") or "")
+        files = read_etc_files(("passwd", "group"), mounts=mounts) if needs_lookup(user) else {}
+        uid, gid = specs.parse_user(user, files.get("passwd", ""), files.get("group", ""))
         env = specs.merge_env(image_config.get("Env") or (), config.env)
         if config.tty and not any(e.startswith("TERM=") for e in env):
             env.append("TERM=xterm")
@@ -192,7 +199,7 @@ class ContainerService:
             self.runtime.create(
                 record.id,
                 bundle_dir=str(bundle),
-                spec=self._spec(record, image.config),
+                spec=self._spec(record, image.config, mounts),
                 rootfs=mounts,
                 io=self._io(record),
             )
@@ -279,7 +286,6 @@ class ContainerService:
         except NotFound:
             raise NotFound(f"No such image: {spec.config.image}") from None
         path, args = specs.merge_command(spec.config, image.config)
-        specs.parse_user(spec.config.user or str(image.config.get("User") or ""))
         warnings: list[str] = []
         container_id = secrets.token_hex(32)
         name = validate_name(name) if name else generate_name(self.store.name_taken)
@@ -655,6 +661,17 @@ class ContainerService:
                     await self.remove(record.id, force=False, volumes=False)
                     deleted.append(record.id)
         return PruneReport(deleted=tuple(deleted), space_reclaimed=0)
+
+    def stats(self, ref: str, *, stream: bool) -> AsyncIterator[StatsSample]:
+        record = self.store.get(ref)
+        return sample_stream(
+            container_id=record.id,
+            name=record.name,
+            read=lambda: self.runtime.stats(record.id),
+            running=lambda: self.is_running(record.id),
+            now=now_rfc3339,
+            stream=stream,
+        )
 
     # ---- live restore ---------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from wharf.daemon import spec as specs
 from wharf.daemon.attach import StreamSession, parse_detach_keys
 from wharf.daemon.containers import ContainerService
 from wharf.daemon.ports import ContainerIO
+from wharf.daemon.rootfs import needs_lookup, read_etc_files
 from wharf.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, WharfError
 
 __all__ = ["ExecService"]
@@ -79,9 +80,9 @@ class ExecService:
         config = ex.config
         runtime = self._containers.runtime
         image = self._containers.images.resolve(record.image_id)
-        uid, gid = specs.parse_user(
-            config.user or record.spec.config.user or str(image.config.get("User") or "")
-        )
+        user = config.user or record.spec.config.user or str(image.config.get("User") or "")
+        files = read_etc_files(("passwd", "group"), pid=record.pid) if needs_lookup(user) else {}
+        uid, gid = specs.parse_user(user, files.get("passwd", ""), files.get("group", ""))
         env = specs.merge_env(
             [*(image.config.get("Env") or ()), *record.spec.config.env], config.env
         )

@@ -16,7 +16,7 @@ from typing import IO, Any, Protocol
 
 from wharf.apitypes import Change, HistoryEntry, ImageDeleteItem
 from wharf.mount import Mount
-from wharf.runtime.engine import ContainerIO
+from wharf.runtime.engine import CgroupStats, ContainerIO
 
 __all__ = [
     "ContainerIO",
@@ -91,6 +91,8 @@ class Runtime(Protocol):
     def delete(self, container_id: str, *, force: bool = False) -> None: ...
 
     def update(self, container_id: str, resources: dict[str, Any]) -> None: ...
+
+    def stats(self, container_id: str) -> CgroupStats: ...
 
     def exit_fd(self, container_id: str) -> int: ...
 

@@ -274,3 +274,57 @@ def test_restart_policies_rename_update(daemon: Daemon) -> None:
     bad = daemon.docker("update", "--cpuset-cpus", "nonsense", "limited")
     assert bad.returncode != 0 and b"CpusetCpus" in bad.stderr
     daemon.docker("rm", "-f", "steady", "forever", "limited")
+
+
+def test_named_users_from_the_image(daemon: Daemon) -> None:
+    result = daemon.docker("run", "--rm", "-u", "nobody", "busybox", "id", "-u")
+    assert (result.returncode, out(result)) == (0, "65534\n"), result.stderr
+    ghost = daemon.docker("run", "--rm", "-u", "ghost", "busybox", "true")
+    assert ghost.returncode == 125
+    assert b"unable to find user ghost" in ghost.stderr
+    daemon.docker("run", "-d", "--name", "users", "busybox", "sleep", "1000")
+    assert out(daemon.docker("exec", "-u", "nobody", "users", "id", "-u")) == "65534\n"
+    daemon.docker("rm", "-f", "users")
+
+
+def test_start_attach_and_attach(daemon: Daemon) -> None:
+    daemon.docker("create", "--name", "later", "busybox", "echo", "attached-output")
+    result = daemon.docker("start", "-a", "later")
+    assert (result.returncode, out(result)) == (0, "attached-output\n"), result.stderr
+    daemon.docker("rm", "later")
+    daemon.docker(
+        "run", "-d", "--name", "talker", "busybox", "sh", "-c", "sleep 1; echo late-line; sleep 0.3"
+    )
+    attached = daemon.docker("attach", "talker", timeout=30)
+    assert out(attached) == "late-line\n"
+    daemon.docker("rm", "talker")
+
+
+def test_stats_no_stream(daemon: Daemon) -> None:
+    daemon.docker(
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "--memory",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do :; done",
+    )
+    result = daemon.docker(
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}",
+        "busy",
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    name, cpu, _usage, *rest = out(result).split()
+    assert name == "busy"
+    assert float(cpu.rstrip("%")) > 1.0
+    assert "64MiB" in out(result)
+    assert rest[-1] == "1"
+    daemon.docker("rm", "-f", "busy")

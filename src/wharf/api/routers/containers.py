@@ -236,6 +236,19 @@ async def archive_put(request: web.Request) -> web.StreamResponse:
     return web.Response(status=200)
 
 
+async def stats(request: web.Request) -> web.StreamResponse:
+    stream = qbool(request, "stream", default=True) and not qbool(request, "one-shot")
+    samples = backends(request).containers.stats(_ref(request), stream=stream)
+    response = await start_ndjson(request)
+    try:
+        async for sample in samples:
+            await response.write((json.dumps(sample.to_json()) + "\n").encode())
+    except ConnectionError:
+        return response
+    await response.write_eof()
+    return response
+
+
 async def prune(request: web.Request) -> web.StreamResponse:
     report = await backends(request).containers.prune(parse_filters(request.query.get("filters")))
     return web.json_response(report.to_json())
@@ -258,6 +271,7 @@ ROUTES = [
     ("POST", _C + "/resize", resize),
     ("GET", _C + "/logs", logs),
     ("GET", _C + "/top", top),
+    ("GET", _C + "/stats", stats),
     ("POST", _C + "/rename", rename),
     ("POST", _C + "/update", update),
     ("DELETE", _C, remove),
