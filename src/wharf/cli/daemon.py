@@ -32,6 +32,15 @@ __all__ = ["daemon"]
 @click.option(
     "--cgroup-parent", default="wharf", show_default=True, help="Parent cgroup of every container."
 )
+@click.option(
+    "--registry-mirror", "mirrors", multiple=True, help="Docker Hub mirror URL (repeatable)."
+)
+@click.option(
+    "--insecure-registry",
+    "insecure",
+    multiple=True,
+    help="Registry host[:port] or CIDR reached over plain http (repeatable).",
+)
 def daemon(
     *,
     hosts: tuple[str, ...],
@@ -41,10 +50,13 @@ def daemon(
     log_level: str,
     runtime: str,
     cgroup_parent: str,
+    mirrors: tuple[str, ...],
+    insecure: tuple[str, ...],
 ) -> None:
     """Run the Wharf engine daemon."""
     from wharf.daemon.config import DEFAULT_HOST, DaemonConfig
     from wharf.daemon.server import run
+    from wharf.distribution.hosts import RegistryHosts
     from wharf.errors import WharfError
 
     config = DaemonConfig(
@@ -57,6 +69,7 @@ def daemon(
         else ("critical" if log_level == "fatal" else log_level),
         runtime=runtime,
         cgroup_parent=cgroup_parent,
+        registry_hosts=RegistryHosts(mirrors=mirrors, insecure=insecure),
     )
     try:
         run(config)

@@ -1,0 +1,237 @@
+"""Pull: resolve a manifest, download what is missing, hand the image to the store."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+
+from wharf.content.local import LocalContentStore
+from wharf.distribution.auth import Credentials, RegistryAuth
+from wharf.distribution.client import Repository
+from wharf.distribution.hosts import RegistryHosts
+from wharf.distribution.progress import Message, Progress, Reporter
+from wharf.errors import InvalidArgument, Unauthenticated, Unavailable, WharfError
+from wharf.oci import Descriptor, Digest, ImageConfig, Index, Manifest, mediatypes
+
+__all__ = ["ImageSink", "PullTarget", "pull"]
+
+DEFAULT_CONCURRENCY = 3
+
+
+class ImageSink(Protocol):
+    """What a pull needs from the image store (``wharf.images.ImageService`` fits)."""
+
+    @property
+    def content(self) -> LocalContentStore: ...
+
+    def lease(self) -> AbstractContextManager[Callable[[Digest], None]]: ...
+
+    def has_layers(self, diff_ids: Sequence[Digest]) -> int:
+        """How many of the bottom layers of this stack are unpacked already."""
+        ...
+
+    def tagged_manifest(self, reference: str) -> Digest | None:
+        """The manifest digest ``reference`` points at now, or None."""
+        ...
+
+    def register_pulled(self, manifest: bytes, references: Sequence[str]) -> None:
+        """Unpack and record the image, then point ``references`` at it."""
+        ...
+
+
+@dataclass(frozen=True)
+class PullTarget:
+    """What to pull.
+
+    Attributes:
+        domain: registry domain of the reference (``docker.io``, ``127.0.0.1:5000``).
+        path: repository path (``library/busybox``).
+        reference: a tag or a ``sha256:`` digest.
+        name: the full reference the image is recorded under (``domain/path:tag``).
+        display: the reference as users see it in messages.
+    """
+
+    domain: str
+    path: str
+    reference: str
+    name: str
+    display: str
+
+
+def _resolve(repo: Repository, reference: str) -> tuple[bytes, Digest, Manifest]:
+    data, media_type, digest = repo.get_manifest(reference)
+    where = f"manifest {repo.endpoint.host}/{repo.name}:{reference}"
+    if media_type in mediatypes.INDEXES or (
+        media_type not in mediatypes.MANIFESTS and b'"manifests"' in data
+    ):
+        chosen = Index.from_bytes(data, where).select()
+        data, _, digest = repo.get_manifest(str(chosen.digest))
+    return data, digest, Manifest.from_bytes(data, where)
+
+
+def _connect(
+    target: PullTarget,
+    hosts: RegistryHosts,
+    credentials: Credentials,
+    timeout: float,
+    transport: httpx.BaseTransport | None,
+) -> tuple[Repository, bytes, Digest, Manifest]:
+    """The first endpoint that serves the manifest: mirrors, then the origin."""
+    errors: list[str] = []
+    endpoints = hosts.pull_endpoints(target.domain)
+    for i, endpoint in enumerate(endpoints):
+        auth = RegistryAuth(credentials, (f"repository:{target.path}:pull",))
+        repo = Repository(endpoint, target.path, auth, timeout=timeout, transport=transport)
+        try:
+            return (repo, *_resolve(repo, target.reference))
+        except WharfError as exc:
+            repo.close()
+            if not endpoint.mirror or i == len(endpoints) - 1:
+                if errors:
+                    raise type(exc)(f"{exc} (mirrors: {'; '.join(errors)})") from None
+                raise
+            errors.append(str(exc))
+    raise Unavailable(f"{target.display}: no endpoint")  # pragma: no cover - origin is last
+
+
+def pull(
+    target: PullTarget,
+    sink: ImageSink,
+    hosts: RegistryHosts,
+    credentials: Credentials,
+    report: Reporter,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    timeout: float = 30.0,
+    transport: httpx.BaseTransport | None = None,
+) -> Digest:
+    """Pull ``target`` into ``sink``, reporting Docker's progress messages.
+
+    Nothing is tagged unless every blob arrived verified and the image was unpacked.
+
+    Returns:
+        The manifest digest.
+
+    Raises:
+        NotFound: the repository or the manifest does not exist.
+        Unauthenticated: the registry wants (other) credentials.
+        Unavailable: the registry cannot be reached, stalls or drops every retry.
+        DataLoss: a blob does not match its digest.
+    """
+    try:
+        repo, data, digest, manifest = _connect(target, hosts, credentials, timeout, transport)
+    except Unauthenticated as exc:
+        raise Unauthenticated(
+            f"pull access denied for {target.display}, repository does not exist or may "
+            f"require 'docker login': {exc}"
+        ) from None
+    report(Message(f"Pulling from {target.path}", target.reference[:19]))
+    with repo:
+        if sink.tagged_manifest(target.name) == digest:
+            report(Message(f"Digest: {digest}"))
+            report(Message(f"Status: Image is up to date for {target.display}"))
+            return digest
+        with sink.lease() as protect:
+            protect(manifest.config.digest)
+            for layer in manifest.layers:
+                protect(layer.digest)
+            store = sink.content
+            if not store.exists(manifest.config.digest):
+                repo.fetch_blob(store, manifest.config.digest, manifest.config.size, _ignore)
+            config = ImageConfig.from_bytes(
+                store.read_bytes(manifest.config.digest), f"config of {target.display}"
+            )
+            if len(config.diff_ids) != len(manifest.layers):
+                raise InvalidArgument(
+                    f"{target.display}: manifest has {len(manifest.layers)} layers, config "
+                    f"lists {len(config.diff_ids)}"
+                )
+            present = sink.has_layers(config.diff_ids)
+            _download(
+                repo,
+                store=store,
+                layers=manifest.layers,
+                present=present,
+                report=report,
+                concurrency=concurrency,
+            )
+            for layer in manifest.layers[present:]:
+                report(Message("Extracting", layer.digest.short()))
+            sink.register_pulled(data, [target.name])
+            for layer in manifest.layers[present:]:
+                report(Message("Pull complete", layer.digest.short()))
+    report(Message(f"Digest: {digest}"))
+    report(Message(f"Status: Downloaded newer image for {target.display}"))
+    return digest
+
+
+def _ignore(_: int) -> None:
+    return None
+
+
+def _download(
+    repo: Repository,
+    *,
+    store: LocalContentStore,
+    layers: Sequence[Descriptor],
+    present: int,
+    report: Reporter,
+    concurrency: int,
+) -> None:
+    """Fetch the layers above the first ``present`` ones, ``concurrency`` at a time."""
+    for layer in layers[:present]:
+        report(Message("Already exists", layer.digest.short()))
+    todo: list[Descriptor] = []
+    seen: set[Digest] = set()
+    for layer in layers[present:]:
+        if layer.digest in seen:
+            continue
+        seen.add(layer.digest)
+        report(Message("Pulling fs layer", layer.digest.short()))
+        if store.exists(layer.digest):
+            report(Message("Download complete", layer.digest.short()))
+        else:
+            todo.append(layer)
+    if not todo:
+        return
+    lock = threading.Lock()
+    cancel = threading.Event()
+
+    def fetch(layer: Descriptor) -> None:
+        short = layer.digest.short()
+        done = 0
+        last = [0]
+
+        def on_bytes(n: int) -> None:
+            nonlocal done
+            if cancel.is_set():
+                raise Unavailable(f"blob {layer.digest}: pull cancelled")
+            done += n
+            if done - last[0] >= 512 << 10 or done == layer.size:
+                last[0] = done
+                with lock:
+                    report(Progress("Downloading", short, done, layer.size))
+
+        repo.fetch_blob(store, layer.digest, layer.size, on_bytes)
+        with lock:
+            report(Message("Verifying Checksum", short))
+            report(Message("Download complete", short))
+
+    with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="pull") as pool:
+        futures = [pool.submit(fetch, layer) for layer in todo]
+        first: BaseException | None = None
+        for future in futures:
+            try:
+                future.result()
+            except BaseException as exc:
+                cancel.set()
+                if first is None:
+                    first = exc
+        if first is not None:
+            raise first
