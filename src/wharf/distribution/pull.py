@@ -16,7 +16,7 @@ from wharf.distribution.auth import Credentials, RegistryAuth
 from wharf.distribution.client import Repository
 from wharf.distribution.hosts import RegistryHosts
 from wharf.distribution.progress import Message, Progress, Reporter
-from wharf.errors import InvalidArgument, Unauthenticated, Unavailable, WharfError
+from wharf.errors import InvalidArgument, NotFound, Unauthenticated, Unavailable, WharfError
 from wharf.oci import Descriptor, Digest, ImageConfig, Index, Manifest, mediatypes
 
 __all__ = ["ImageSink", "PullTarget", "pull"]
@@ -119,15 +119,16 @@ def pull(
         The manifest digest.
 
     Raises:
-        NotFound: the repository or the manifest does not exist.
-        Unauthenticated: the registry wants (other) credentials.
+        NotFound: the repository or the manifest does not exist, or the registry wants
+            (other) credentials ("pull access denied …").
         Unavailable: the registry cannot be reached, stalls or drops every retry.
         DataLoss: a blob does not match its digest.
     """
     try:
         repo, data, digest, manifest = _connect(target, hosts, credentials, timeout, transport)
     except Unauthenticated as exc:
-        raise Unauthenticated(
+        # NotFound, as dockerd: a 401 would make the docker CLI prompt for a login.
+        raise NotFound(
             f"pull access denied for {target.display}, repository does not exist or may "
             f"require 'docker login': {exc}"
         ) from None
