@@ -233,8 +233,12 @@ class Repository:
                     error = f"{type(exc).__name__}: {exc}"
                 if failures >= _RETRIES:
                     raise Unavailable(f"{what}: {error} ({failures} attempts)")
-            with contextlib.suppress(AlreadyExists):
+            try:
                 writer.commit(digest, size)
+            except AlreadyExists:
+                pass
+            except DigestMismatch as exc:
+                raise DigestMismatch(f"{what}: {exc}") from None
         finally:
             writer.abort()
 
