@@ -172,8 +172,12 @@ def search(ctx: click.Context, /, *, limit: int, term: str) -> None:
     print_table(
         ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"],
         [
-            [r["name"], r.get("description", ""), str(r.get("star_count", 0)),
-             "[OK]" if r.get("is_official") else ""]
+            [
+                r["name"],
+                r.get("description", ""),
+                str(r.get("star_count", 0)),
+                "[OK]" if r.get("is_official") else "",
+            ]
             for r in rows
         ],
-    )  # fmt: skip
+    )

@@ -219,7 +219,7 @@ class Repository:
                         elif response.status_code not in (200, 206):
                             response.read()
                             raise self._fail(response, what)
-                        for chunk in response.iter_raw(_CHUNK):
+                        for chunk in response.iter_bytes():
                             if writer.size + len(chunk) > size:
                                 raise DigestMismatch(f"{what}: more than its {size} bytes")
                             writer.write(chunk)

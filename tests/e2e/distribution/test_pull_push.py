@@ -92,10 +92,8 @@ def test_skopeo_pushes_oci_and_schema2_wharf_pulls_and_runs(daemon: Daemon, work
     with registry("distribution", workdir) as reg:
         for fmt, tag in (("oci", "oci"), ("v2s2", "s2")):
             ref = f"{reg.host}/e2e/skopeo:{tag}"
-            copied = skopeo(
-                "copy", "--dest-tls-verify=false", "--format", fmt, f"oci:{layout}:latest",
-                f"docker://{ref}",
-            )  # fmt: skip
+            src, dest = f"oci:{layout}:latest", f"docker://{ref}"
+            copied = skopeo("copy", "--dest-tls-verify=false", "--format", fmt, src, dest)
             assert copied.returncode == 0, copied.stderr
             _ok(daemon.docker("pull", ref))
             out = _ok(daemon.docker("run", "--rm", ref, "/bin/busybox", "cat", "/hello.txt"))
