@@ -41,6 +41,12 @@ __all__ = ["daemon"]
     multiple=True,
     help="Registry host[:port] or CIDR reached over plain http (repeatable).",
 )
+@click.option(
+    "--docker-hub/--no-docker-hub",
+    default=False,
+    show_default=True,
+    help="Let docker.io names reach Docker Hub (mirrors serve them either way).",
+)
 def daemon(
     *,
     hosts: tuple[str, ...],
@@ -52,6 +58,7 @@ def daemon(
     cgroup_parent: str,
     mirrors: tuple[str, ...],
     insecure: tuple[str, ...],
+    docker_hub: bool,
 ) -> None:
     """Run the Wharf engine daemon."""
     from wharf.daemon.config import DEFAULT_HOST, DaemonConfig
@@ -69,7 +76,7 @@ def daemon(
         else ("critical" if log_level == "fatal" else log_level),
         runtime=runtime,
         cgroup_parent=cgroup_parent,
-        registry_hosts=RegistryHosts(mirrors=mirrors, insecure=insecure),
+        registry_hosts=RegistryHosts(mirrors=mirrors, insecure=insecure, docker_hub=docker_hub),
     )
     try:
         run(config)

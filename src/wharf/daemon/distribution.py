@@ -133,7 +133,7 @@ class DistributionService:
             path=ref.path,
             reference=reference,
             name=str(ref),
-            display=ref.familiar() if ref.domain != DOCKER_HUB else str(ref),
+            display=ref.familiar(),
         )
         async for message in self._run(
             lambda report: pull(
@@ -141,6 +141,8 @@ class DistributionService:
             )
         ):
             yield message
+        if self._events is not None:
+            self._events.publish("image", "pull", str(ref), {"name": str(ref)})
 
     async def push(self, name: str, *, tag: str, auth: str) -> AsyncIterator[dict[str, Any]]:
         """``POST /images/{name}/push?tag=…``: every tag of the repository when ``tag`` is
@@ -153,6 +155,9 @@ class DistributionService:
         for one in tags:
             async for message in self._push_one(base.with_tag(one), credentials):
                 yield message
+            if self._events is not None:
+                name = str(base.with_tag(one))
+                self._events.publish("image", "push", name, {"name": name})
 
     def _push_one(self, ref: Reference, credentials: Credentials) -> AsyncIterator[dict[str, Any]]:
         image = self._store.resolve(str(ref))

@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Final
 
-from wharf.errors import InvalidArgument
+from wharf.errors import InvalidArgument, NotFound
 
 __all__ = ["DOCKER_HUB", "Endpoint", "RegistryHosts"]
 
@@ -44,10 +44,14 @@ class RegistryHosts:
     Attributes:
         mirrors: mirror URLs tried before Docker Hub.
         insecure: hosts (``host:port``) or CIDRs reached over plain http.
+        docker_hub: whether ``docker.io`` names may reach Docker Hub itself (off by
+            default: Wharf hosts have no Hub, and a typo'd ``docker run`` must not send
+            traffic off the machine; mirrors still serve ``docker.io`` names).
     """
 
     mirrors: tuple[str, ...] = ()
     insecure: tuple[str, ...] = field(default=())
+    docker_hub: bool = False
 
     def validate(self) -> None:
         """Raises InvalidArgument for a mirror that is not an http(s) URL or a bad CIDR."""
@@ -82,14 +86,29 @@ class RegistryHosts:
         )
 
     def origin(self, domain: str) -> Endpoint:
-        """The registry itself."""
+        """The registry itself.
+
+        Raises:
+            NotFound: ``docker.io`` while Docker Hub is not enabled.
+        """
+        if domain == DOCKER_HUB and not self.docker_hub:
+            raise NotFound(
+                "Docker Hub is not enabled on this daemon (start it with --docker-hub, or "
+                "set --registry-mirror)"
+            )
         host = _HUB_API if domain == DOCKER_HUB else domain
         scheme = "http" if self.is_insecure(host) else "https"
         return Endpoint(f"{scheme}://{host}")
 
     def pull_endpoints(self, domain: str) -> list[Endpoint]:
-        """Mirrors first (Docker Hub names only, as in dockerd), then the origin."""
-        out = []
-        if domain == DOCKER_HUB:
-            out = [Endpoint(m.rstrip("/"), mirror=True) for m in self.mirrors]
-        return [*out, self.origin(domain)]
+        """Mirrors first (Docker Hub names only, as in dockerd), then the origin.
+
+        Raises:
+            NotFound: a ``docker.io`` name with neither mirrors nor Docker Hub enabled.
+        """
+        if domain != DOCKER_HUB:
+            return [self.origin(domain)]
+        out = [Endpoint(m.rstrip("/"), mirror=True) for m in self.mirrors]
+        if self.docker_hub or not out:
+            out.append(self.origin(domain))
+        return out

@@ -84,7 +84,13 @@ def _connect(
 ) -> tuple[Repository, bytes, Digest, Manifest]:
     """The first endpoint that serves the manifest: mirrors, then the origin."""
     errors: list[str] = []
-    endpoints = hosts.pull_endpoints(target.domain)
+    try:
+        endpoints = hosts.pull_endpoints(target.domain)
+    except NotFound as exc:
+        raise NotFound(
+            f"pull access denied for {target.display}, repository does not exist or may "
+            f"require 'docker login': {exc}"
+        ) from None
     for i, endpoint in enumerate(endpoints):
         auth = RegistryAuth(credentials, (f"repository:{target.path}:pull",))
         repo = Repository(endpoint, target.path, auth, timeout=timeout, transport=transport)
@@ -92,12 +98,12 @@ def _connect(
             return (repo, *_resolve(repo, target.reference))
         except WharfError as exc:
             repo.close()
-            if not endpoint.mirror or i == len(endpoints) - 1:
+            if i == len(endpoints) - 1:
                 if errors:
                     raise type(exc)(f"{exc} (mirrors: {'; '.join(errors)})") from None
                 raise
             errors.append(str(exc))
-    raise Unavailable(f"{target.display}: no endpoint")  # pragma: no cover - origin is last
+    raise Unavailable(f"{target.display}: no endpoint")  # pragma: no cover - never empty
 
 
 def pull(

@@ -282,7 +282,7 @@ def test_pull_tries_the_mirror_then_the_origin_and_picks_amd64(tmp_path: Path) -
     digest = pull(
         target,
         sink,
-        RegistryHosts(mirrors=("http://mirror.test",)),
+        RegistryHosts(mirrors=("http://mirror.test",), docker_hub=True),
         Credentials(),
         events.append,
         transport=httpx.MockTransport(handler),

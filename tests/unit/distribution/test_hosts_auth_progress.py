@@ -10,7 +10,7 @@ import pytest
 from wharf.distribution.auth import decode_registry_auth, parse_challenge
 from wharf.distribution.hosts import Endpoint, RegistryHosts
 from wharf.distribution.progress import Message, Progress, PushResult, human_size
-from wharf.errors import InvalidArgument
+from wharf.errors import InvalidArgument, NotFound
 
 
 def test_loopback_and_listed_hosts_are_plain_http_others_https() -> None:
@@ -22,16 +22,22 @@ def test_loopback_and_listed_hosts_are_plain_http_others_https() -> None:
     assert hosts.origin("10.1.2.3").url == "http://10.1.2.3"
     assert hosts.origin("10.2.0.1").url == "https://10.2.0.1"
     assert hosts.origin("quay.io").url == "https://quay.io"
-    assert hosts.origin("docker.io").url == "https://registry-1.docker.io"
+    with pytest.raises(NotFound, match="Docker Hub is not enabled"):
+        hosts.origin("docker.io")
+    assert RegistryHosts(docker_hub=True).origin("docker.io").url == "https://registry-1.docker.io"
 
 
 def test_mirrors_come_first_for_docker_hub_only() -> None:
-    hosts = RegistryHosts(mirrors=("http://127.0.0.1:5001/",))
+    hosts = RegistryHosts(mirrors=("http://127.0.0.1:5001/",), docker_hub=True)
     assert hosts.pull_endpoints("docker.io") == [
         Endpoint("http://127.0.0.1:5001", mirror=True),
         Endpoint("https://registry-1.docker.io"),
     ]
     assert hosts.pull_endpoints("quay.io") == [Endpoint("https://quay.io")]
+    hubless = RegistryHosts(mirrors=("http://127.0.0.1:5001",))
+    assert hubless.pull_endpoints("docker.io") == [Endpoint("http://127.0.0.1:5001", mirror=True)]
+    with pytest.raises(NotFound, match="--registry-mirror"):
+        RegistryHosts().pull_endpoints("docker.io")
 
 
 @pytest.mark.parametrize("mirror", ["127.0.0.1:5000", "ftp://x", "http://x/a/b"])
