@@ -57,6 +57,9 @@ class StoreSink:
         except NotFound:
             return None
 
+    def unpack_layer(self, blob: Digest, diff_ids: Sequence[Digest]) -> None:
+        self._service.unpack_layer(blob, diff_ids)
+
     def register_pulled(self, manifest: bytes, references: Sequence[str]) -> None:
         self._service.register(manifest, references)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -38,6 +38,10 @@ class ImageSink(Protocol):
 
     def tagged_manifest(self, reference: str) -> Digest | None:
         """The manifest digest ``reference`` points at now, or None."""
+        ...
+
+    def unpack_layer(self, blob: Digest, diff_ids: Sequence[Digest]) -> None:
+        """Extract the layer at the top of ``diff_ids`` (those below are unpacked)."""
         ...
 
     def register_pulled(self, manifest: bytes, references: Sequence[str]) -> None:
@@ -160,19 +164,16 @@ def pull(
                     f"lists {len(config.diff_ids)}"
                 )
             present = sink.has_layers(config.diff_ids)
-            _download(
+            _fetch_and_extract(
                 repo,
-                store=store,
+                sink,
                 layers=manifest.layers,
+                diff_ids=config.diff_ids,
                 present=present,
                 report=report,
                 concurrency=concurrency,
             )
-            for layer in manifest.layers[present:]:
-                report(Message("Extracting", layer.digest.short()))
             sink.register_pulled(data, [target.name])
-            for layer in manifest.layers[present:]:
-                report(Message("Pull complete", layer.digest.short()))
     report(Message(f"Digest: {digest}"))
     report(Message(f"Status: Downloaded newer image for {target.display}"))
     return digest
@@ -182,46 +183,36 @@ def _ignore(_: int) -> None:
     return None
 
 
-def _download(
+def _fetch_and_extract(
     repo: Repository,
+    sink: ImageSink,
     *,
-    store: LocalContentStore,
     layers: Sequence[Descriptor],
+    diff_ids: Sequence[Digest],
     present: int,
     report: Reporter,
     concurrency: int,
 ) -> None:
-    """Fetch the layers above the first ``present`` ones, ``concurrency`` at a time."""
+    """Download the layers above the first ``present`` ones, ``concurrency`` at a time,
+    and extract each, in order, as soon as it and those below it are in."""
+    store = sink.content
     for layer in layers[:present]:
         report(Message("Already exists", layer.digest.short()))
-    todo: list[Descriptor] = []
-    seen: set[Digest] = set()
-    for layer in layers[present:]:
-        if layer.digest in seen:
-            continue
-        seen.add(layer.digest)
-        report(Message("Pulling fs layer", layer.digest.short()))
-        if store.exists(layer.digest):
-            report(Message("Download complete", layer.digest.short()))
-        else:
-            todo.append(layer)
-    if not todo:
-        return
     lock = threading.Lock()
     cancel = threading.Event()
 
     def fetch(layer: Descriptor) -> None:
         short = layer.digest.short()
         done = 0
-        last = [0]
+        last = 0
 
         def on_bytes(n: int) -> None:
-            nonlocal done
+            nonlocal done, last
             if cancel.is_set():
                 raise Unavailable(f"blob {layer.digest}: pull cancelled")
             done += n
-            if done - last[0] >= 512 << 10 or done == layer.size:
-                last[0] = done
+            if done - last >= 512 << 10 or done == layer.size:
+                last = done
                 with lock:
                     report(Progress("Downloading", short, done, layer.size))
 
@@ -231,14 +222,33 @@ def _download(
             report(Message("Download complete", short))
 
     with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="pull") as pool:
-        futures = [pool.submit(fetch, layer) for layer in todo]
-        first: BaseException | None = None
-        for future in futures:
-            try:
-                future.result()
-            except BaseException as exc:
-                cancel.set()
-                if first is None:
-                    first = exc
-        if first is not None:
-            raise first
+        futures: dict[Digest, Future[None]] = {}
+        for layer in layers[present:]:
+            if layer.digest in futures:
+                continue
+            report(Message("Pulling fs layer", layer.digest.short()))
+            if store.exists(layer.digest):
+                futures[layer.digest] = _done()
+                report(Message("Download complete", layer.digest.short()))
+            else:
+                futures[layer.digest] = pool.submit(fetch, layer)
+        try:
+            for i in range(present, len(layers)):
+                layer = layers[i]
+                futures[layer.digest].result()
+                with lock:
+                    report(Message("Extracting", layer.digest.short()))
+                sink.unpack_layer(layer.digest, diff_ids[: i + 1])
+                with lock:
+                    report(Message("Pull complete", layer.digest.short()))
+        except BaseException:
+            cancel.set()
+            for future in futures.values():
+                future.cancel()
+            raise
+
+
+def _done() -> Future[None]:
+    future: Future[None] = Future()
+    future.set_result(None)
+    return future

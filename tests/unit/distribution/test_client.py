@@ -188,6 +188,7 @@ class _Sink:
     def __init__(self, root: Path) -> None:
         self.content = LocalContentStore(root)
         self.registered: list[tuple[bytes, Sequence[str]]] = []
+        self.unpacked: list[Digest] = []
 
     @contextlib.contextmanager
     def lease(self) -> Iterator[Callable[[Digest], None]]:
@@ -198,6 +199,10 @@ class _Sink:
 
     def tagged_manifest(self, reference: str) -> Digest | None:
         return None
+
+    def unpack_layer(self, blob: Digest, diff_ids: Sequence[Digest]) -> None:
+        assert self.content.exists(blob)
+        self.unpacked.append(diff_ids[-1])
 
     def register_pulled(self, manifest: bytes, references: Sequence[str]) -> None:
         self.registered.append((manifest, references))
@@ -291,6 +296,7 @@ def test_pull_tries_the_mirror_then_the_origin_and_picks_amd64(tmp_path: Path) -
     assert hosts_seen[0] == "mirror.test"
     assert "registry-1.docker.io" in hosts_seen
     assert sink.registered == [(manifest, ["docker.io/library/x:v1"])]
+    assert sink.unpacked == [Digest.from_bytes(b"diff")]
     statuses = [e.status for e in events if isinstance(e, Message)]
     assert statuses[0] == "Pulling from library/x"
     assert "Pulling fs layer" in statuses and "Pull complete" in statuses
