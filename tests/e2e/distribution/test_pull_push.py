@@ -54,6 +54,7 @@ def test_push_to_wharf_registry_then_skopeo_sees_it_and_pull_runs(
         out = _ok(daemon.docker("pull", ref))
         assert f"Status: Downloaded newer image for {ref}" in out
         assert f"Digest: {pushed}" in out
+        assert "Already exists" in out  # busybox:latest holds the same layer
         digests = _ok(daemon.docker("image", "inspect", ref, "--format", "{{json .RepoDigests}}"))
         assert f"{reg.host}/e2e/busybox@{pushed}" in json.loads(digests)
         assert _ok(daemon.docker("run", "--rm", ref, "echo", "pulled-ok")) == "pulled-ok\n"
