@@ -15,7 +15,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from wharf.apitypes import (
     Change,
@@ -260,6 +260,24 @@ class ImageBackend(Protocol):
     async def prune(self, *, dangling_only: bool, filters: Filters) -> PruneReport: ...
 
 
+class DistributionBackend(Protocol):
+    """Registries: pull, push, login, distribution inspect, search. ``auth`` is the raw
+    ``X-Registry-Auth`` header. Streams raise before their first message for errors that
+    deserve a plain HTTP status."""
+
+    def pull(self, from_image: str, *, tag: str, auth: str) -> AsyncIterator[dict[str, Any]]: ...
+
+    def push(self, name: str, *, tag: str, auth: str) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def login(self, body: Any) -> dict[str, Any]: ...
+
+    async def inspect(self, name: str, *, auth: str) -> dict[str, Any]: ...
+
+    async def search(
+        self, term: str, *, limit: int, auth: str
+    ) -> builtins.list[dict[str, Any]]: ...
+
+
 @dataclass(frozen=True)
 class Backends:
     """Everything the routers are built over (handed in by ``daemon/assemble.py``)."""
@@ -268,3 +286,4 @@ class Backends:
     containers: ContainerBackend
     execs: ExecBackend
     images: ImageBackend
+    distribution: DistributionBackend | None = None

@@ -32,6 +32,21 @@ __all__ = ["daemon"]
 @click.option(
     "--cgroup-parent", default="wharf", show_default=True, help="Parent cgroup of every container."
 )
+@click.option(
+    "--registry-mirror", "mirrors", multiple=True, help="Docker Hub mirror URL (repeatable)."
+)
+@click.option(
+    "--insecure-registry",
+    "insecure",
+    multiple=True,
+    help="Registry host[:port] or CIDR reached over plain http (repeatable).",
+)
+@click.option(
+    "--docker-hub/--no-docker-hub",
+    default=False,
+    show_default=True,
+    help="Let docker.io names reach Docker Hub (mirrors serve them either way).",
+)
 def daemon(
     *,
     hosts: tuple[str, ...],
@@ -41,10 +56,14 @@ def daemon(
     log_level: str,
     runtime: str,
     cgroup_parent: str,
+    mirrors: tuple[str, ...],
+    insecure: tuple[str, ...],
+    docker_hub: bool,
 ) -> None:
     """Run the Wharf engine daemon."""
     from wharf.daemon.config import DEFAULT_HOST, DaemonConfig
     from wharf.daemon.server import run
+    from wharf.distribution.hosts import RegistryHosts
     from wharf.errors import WharfError
 
     config = DaemonConfig(
@@ -57,6 +76,7 @@ def daemon(
         else ("critical" if log_level == "fatal" else log_level),
         runtime=runtime,
         cgroup_parent=cgroup_parent,
+        registry_hosts=RegistryHosts(mirrors=mirrors, insecure=insecure, docker_hub=docker_hub),
     )
     try:
         run(config)

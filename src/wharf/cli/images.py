@@ -1,4 +1,4 @@
-"""Image commands: images, rmi, tag, save, load, import, history, pull, commit."""
+"""Image commands: images, rmi, tag, save, load, import, history, commit."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from wharf.cli._common import (
     size,
 )
 
-__all__ = ["commit", "history", "images", "import_", "load", "pull", "rmi", "save", "tag"]
+__all__ = ["commit", "history", "images", "import_", "load", "rmi", "save", "tag"]
 
 
 def _split_ref(ref: str) -> tuple[str, str | None]:
@@ -204,17 +204,6 @@ def history(ctx: click.Context, /, *, quiet: bool, image: str) -> None:
             for r in rows
         ],
     )
-
-
-@click.command()
-@click.argument("reference")
-@click.pass_context
-@handle_errors()
-def pull(ctx: click.Context, /, *, reference: str) -> None:
-    """Pull an image (only images already in the store, until a registry client exists)."""
-    repo, tag_ = _split_ref(reference)
-    for line in client(ctx).pull(repo, tag_ or "latest"):
-        click.echo(line.get("status", ""))
 
 
 @click.command()

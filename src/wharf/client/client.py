@@ -147,10 +147,13 @@ class Client:
         *,
         params: Mapping[str, Any] | None = None,
         content: bytes | Iterator[bytes] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Iterator[bytes]:
         """A streamed response body, chunk by chunk."""
         try:
-            with self._http.stream(method, path + _query(params or {}), content=content) as resp:
+            with self._http.stream(
+                method, path + _query(params or {}), content=content, headers=headers
+            ) as resp:
                 if resp.status_code >= 400:
                     raise error_for(resp.status_code, resp.read())
                 yield from resp.iter_bytes()
@@ -460,8 +463,37 @@ class Client:
         }
         return self.json_lines("POST", "/images/create", params=params, content=tar)
 
-    def pull(self, ref: str, tag: str | None) -> Iterator[JSONObj]:
-        return self.json_lines("POST", "/images/create", params={"fromImage": ref, "tag": tag})
+    def pull(self, ref: str, tag: str | None, *, auth: str = "") -> Iterator[JSONObj]:
+        """Docker's pull messages; ``auth`` is the ``X-Registry-Auth`` header."""
+        return self.json_lines(
+            "POST",
+            "/images/create",
+            params={"fromImage": ref, "tag": tag},
+            headers={"X-Registry-Auth": auth} if auth else None,
+        )
+
+    def push(self, name: str, tag: str | None, *, auth: str = "") -> Iterator[JSONObj]:
+        """Docker's push messages (the last carries ``aux``)."""
+        return self.json_lines(
+            "POST",
+            f"/images/{name}/push",
+            params={"tag": tag},
+            headers={"X-Registry-Auth": auth or "e30="},
+        )
+
+    def login(self, username: str, password: str, server: str) -> JSONObj:
+        body = {"username": username, "password": password, "serveraddress": server}
+        result: JSONObj = self.json("POST", "/auth", body=body)
+        return result
+
+    def search(self, term: str, *, limit: int = 25, auth: str = "") -> list[JSONObj]:
+        result: list[JSONObj] = self.json(
+            "GET",
+            "/images/search",
+            params={"term": term, "limit": limit},
+            headers={"X-Registry-Auth": auth} if auth else None,
+        )
+        return result
 
     def commit(
         self,

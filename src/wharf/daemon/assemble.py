@@ -14,6 +14,7 @@ from aiohttp import web
 from wharf.api import Backends, make_app
 from wharf.daemon.config import DaemonConfig
 from wharf.daemon.containers import ContainerService
+from wharf.daemon.distribution import DistributionService
 from wharf.daemon.events import EventBus
 from wharf.daemon.exec import ExecService
 from wharf.daemon.images import ImageService
@@ -77,7 +78,14 @@ def assemble(config: DaemonConfig) -> Engine:
         data_root=data_root,
         runtime_name=config.runtime,
     )
+    distribution = DistributionService(image_store, config.registry_hosts, events)
     app = make_app(
-        Backends(system=system, containers=containers, execs=execs, images=image_service)
+        Backends(
+            system=system,
+            containers=containers,
+            execs=execs,
+            images=image_service,
+            distribution=distribution,
+        )
     )
     return Engine(app=app, containers=containers, runtime=runtime, image_store=image_store)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from wharf.distribution.hosts import RegistryHosts
 from wharf.errors import InvalidArgument
 
 __all__ = ["DEFAULT_HOST", "RUNTIMES", "DaemonConfig", "socket_path"]
@@ -42,6 +43,7 @@ class DaemonConfig:
         pidfile: where the daemon's pid goes.
         runtime: ``wharf`` (ours), ``runc`` or ``crun``.
         cgroup_parent: the cgroup every container's cgroup is created under.
+        registry_hosts: registry mirrors and insecure registries.
     """
 
     hosts: tuple[str, ...] = (DEFAULT_HOST,)
@@ -51,6 +53,7 @@ class DaemonConfig:
     log_level: str = "info"
     runtime: str = "wharf"
     cgroup_parent: str = "wharf"
+    registry_hosts: RegistryHosts = field(default_factory=RegistryHosts)
 
     def validate(self) -> None:
         """Raises InvalidArgument for an unknown runtime, bad host or cgroup parent."""
@@ -60,6 +63,7 @@ class DaemonConfig:
             )
         for host in self.hosts:
             socket_path(host)
+        self.registry_hosts.validate()
         if not self.cgroup_parent or "/" in self.cgroup_parent.strip("/"):
             raise InvalidArgument(
                 f"--cgroup-parent {self.cgroup_parent!r}: expected one cgroup name"

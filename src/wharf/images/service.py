@@ -418,6 +418,25 @@ class ImageService:
                 parent = chain
         return parent
 
+    def unpack_layer(self, blob: Digest, diff_ids: Sequence[Digest]) -> Digest:
+        """Unpack one pulled layer (the top of ``diff_ids``) over the layers below it, so a
+        pull can extract while later layers still download; :meth:`register` then finds
+        it ready. A layer unpacked already is shared. One that no image comes to use is
+        dropped at the next start (:meth:`_recover`). Returns its ChainID.
+
+        Raises:
+            NotFound: the blob, or the layer below, is missing.
+            DataLoss: the layer does not hash to its diff ID.
+        """
+        chains = chain_ids(list(diff_ids))
+        parent = chains[-2] if len(chains) > 1 else None
+        with self._lock:
+            existing = self.metadata.find_layer(str(chains[-1]))
+            if existing is None or existing.state != "ready":
+                with self.content.open(blob) as stream:
+                    self._unpack_layer(stream, diff_ids[-1], chains[-1], parent)
+        return chains[-1]
+
     def _unpack_layer(
         self, blob: BinaryIO, diff_id: Digest | None, chain: Digest | None, parent: Digest | None
     ) -> tuple[Digest, Digest]:

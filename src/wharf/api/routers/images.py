@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from wharf.api.routers import distribution
 from wharf.api.routers._stream import (
     backends,
     body_chunks,
@@ -98,6 +99,8 @@ async def create(request: web.Request) -> web.StreamResponse:
     ref = request.query.get("fromImage", "")
     if not ref:
         raise InvalidArgument("query parameter fromImage or fromSrc is required")
+    if backends(request).distribution is not None:
+        return await distribution.pull(request)
     lines = await images.pull(ref, tag=request.query.get("tag", ""))
     response = await start_ndjson(request)
     for line in lines:
