@@ -25,13 +25,6 @@ _UNITS: Final = {
     "ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9,
     "h": 3600 * 10**9,
 }  # fmt: skip
-_ALLOWED_FLAGS: Final = {
-    "FROM": {"platform"},
-    "RUN": set(),
-    "COPY": {"from", "chown", "chmod", "link"},
-    "ADD": {"chown", "chmod", "link"},
-    "HEALTHCHECK": {"interval", "timeout", "start-period", "retries", "start-interval"},
-}
 
 
 def _scratch() -> ImageConfig:
@@ -95,16 +88,8 @@ def _command(stage: Stage, ins: Instruction) -> tuple[str, ...]:
     return (*stage.shell, ins.args)
 
 
-def _check_flags(ins: Instruction) -> None:
-    allowed = _ALLOWED_FLAGS.get(ins.keyword, set())
-    for name, _ in ins.flags:
-        if name not in allowed:
-            raise ins.error(f"unknown flag: --{name} for {ins.keyword}")
-
-
 async def dispatch(ev: Evaluator, stage: Stage | None, ins: Instruction) -> Stage | None:
     """Run one instruction; the stage it leaves (a new one for FROM; None before it)."""
-    _check_flags(ins)
     if ins.keyword == "FROM":
         return await _from(ev, ins)
     if stage is None:
@@ -170,7 +155,6 @@ async def _from(ev: Evaluator, ins: Instruction) -> Stage:
             trigger = parse_line(text, ins.line)
             if trigger.keyword in ("ONBUILD", "FROM", "MAINTAINER"):
                 raise ins.error(f"{trigger.keyword} isn't allowed as an ONBUILD trigger")
-            _check_flags(trigger)
             await _HANDLERS[trigger.keyword](ev, stage, trigger)
     return stage
 

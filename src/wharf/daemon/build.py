@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import posixpath
 import secrets
@@ -34,6 +35,7 @@ from wharf.build import BuildOptions, CopyStep, Emit, RunFailed, RunStep, build
 from wharf.build.context import apply_dockerignore, extract_context, read_dockerignore
 from wharf.build.copier import CopyOptions, copy_into, resolve_in_root, resolve_sources
 from wharf.build.dockerfile import parse
+from wharf.daemon import spec as specs
 from wharf.daemon.containers import ContainerService
 from wharf.errors import InvalidArgument, NotFound, Unavailable, WharfError
 from wharf.images import ImageService
@@ -41,6 +43,8 @@ from wharf.mount import mount_all, unmount
 from wharf.oci.image import ImageConfig
 
 __all__ = ["BuildService", "DaemonBuildBackend"]
+
+log = logging.getLogger("wharf.build")
 
 _URL_TIMEOUT = 30.0
 
@@ -108,7 +112,7 @@ class DaemonBuildBackend:
                 "Cmd": list(step.argv),
                 "Entrypoint": [],
                 "Env": list(step.env),
-                "User": step.user,
+                "User": await asyncio.to_thread(self._numeric_user, step.base, step.user),
                 "WorkingDir": step.workdir,
                 "AttachStdout": True,
                 "AttachStderr": True,
@@ -148,6 +152,22 @@ class DaemonBuildBackend:
                 emit(f"Removing intermediate container {cid[:12]}\n")
                 await self.containers.remove(cid, force=True, volumes=True)
         return str(image.id)
+
+    def _numeric_user(self, base: str | None, user: str) -> str:
+        """``user`` as ``uid:gid``, names looked up in the image's ``/etc/passwd`` and
+        ``/etc/group`` (the container service only takes numbers without a rootfs)."""
+        name, _, group = user.partition(":")
+        if not user or (name.isdigit() and (not group or group.isdigit())):
+            return user
+        with self._layer(self._base(base)) as (_, rootfs):
+            files = []
+            for path in ("/etc/passwd", "/etc/group"):
+                try:
+                    files.append(resolve_in_root(rootfs, path).read_text(errors="replace"))
+                except (FileNotFoundError, NotADirectoryError):
+                    files.append("")
+        uid, gid = specs.parse_user(user, files[0], files[1])
+        return f"{uid}:{gid}"
 
     # -- COPY / ADD / WORKDIR -----------------------------------------------------------
 
@@ -321,28 +341,37 @@ class BuildService:
             try:
                 while (message := await queue.get()) is not None:
                     yield message
-                image_id = await task
-            except WharfError as exc:
-                code = exc.code if isinstance(exc, RunFailed) else None
-                detail: dict[str, Any] = {"message": str(exc)}
-                if code is not None:
-                    detail["code"] = code
-                yield {"errorDetail": detail, "error": str(exc)}
-                return
             finally:
                 if not task.done():
                     task.cancel()
-                    with contextlib.suppress(BaseException):
-                        await task
-            yield {"aux": {"ID": image_id}}
-            if request.quiet:
-                yield {"stream": image_id + "\n"}
-                return
-            yield {"stream": f"Successfully built {image_id.removeprefix('sha256:')[:12]}\n"}
-            for tag in request.tags:
-                yield {"stream": f"Successfully tagged {_familiar(tag)}\n"}
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait([task])
+            final = _final_messages(task, request)
         finally:
+            # clean up before the last messages: the CLI exits as soon as it reads them
             await asyncio.to_thread(shutil.rmtree, workdir, True)
+        for message in final:
+            yield message
+
+
+def _final_messages(task: asyncio.Task[str], request: BuildRequest) -> list[dict[str, Any]]:
+    exc = task.exception()
+    if exc is not None:
+        text = str(exc)
+        if not isinstance(exc, WharfError):
+            log.error("build failed", exc_info=exc)
+            text = f"{type(exc).__name__}: {exc}"
+        detail: dict[str, Any] = {"message": text}
+        if isinstance(exc, RunFailed):
+            detail["code"] = exc.code
+        return [{"errorDetail": detail, "error": text}]
+    image_id = task.result()
+    messages: list[dict[str, Any]] = [{"aux": {"ID": image_id}}]
+    if request.quiet:
+        return [*messages, {"stream": image_id + "\n"}]
+    messages.append({"stream": f"Successfully built {image_id.removeprefix('sha256:')[:12]}\n"})
+    messages += [{"stream": f"Successfully tagged {_familiar(tag)}\n"} for tag in request.tags]
+    return messages
 
 
 def _familiar(tag: str) -> str:

@@ -21,7 +21,13 @@ KEYWORDS: Final = frozenset(
         "HEALTHCHECK", "SHELL",
     }
 )  # fmt: skip
-_FLAGGED: Final = frozenset({"FROM", "RUN", "COPY", "ADD", "HEALTHCHECK"})
+_FLAGS: Final = {
+    "FROM": {"platform"},
+    "RUN": set(),
+    "COPY": {"from", "chown", "chmod", "link"},
+    "ADD": {"chown", "chmod", "link"},
+    "HEALTHCHECK": {"interval", "timeout", "start-period", "retries", "start-interval"},
+}
 _HEREDOC_KEYWORDS: Final = frozenset({"RUN", "COPY", "ADD"})
 _DIRECTIVE: Final = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _HEREDOC: Final = re.compile(r"<<(-?)(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")
@@ -167,12 +173,16 @@ def _instruction(
     keyword: str, rest: str, line: int, original: str, *, lines: list[str], index: int
 ) -> tuple[Instruction, int]:
     flags: list[tuple[str, str]] = []
-    if keyword in _FLAGGED:
+    if keyword in _FLAGS:
         while rest.startswith("--"):
             word, _, remainder = rest.partition(" ")
             match = _FLAG.match(word)
             if not match:
                 raise InvalidArgument(f"dockerfile parse error line {line}: bad flag {word!r}")
+            if match[1] not in _FLAGS[keyword]:
+                raise InvalidArgument(
+                    f"dockerfile parse error line {line}: unknown flag: --{match[1]} for {keyword}"
+                )
             flags.append((match[1], match[2] if match[2] is not None else "true"))
             rest = remainder.strip()
     heredocs: list[Heredoc] = []
