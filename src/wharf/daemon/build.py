@@ -249,20 +249,14 @@ def _lookup(path: Path, name: str, what: str) -> int:
 
 
 def _owner(rootfs: Path, chown: str) -> tuple[int, int]:
+    """``--chown=user[:group]`` as numbers; as moby's ``parseChownFlag``, a missing group is
+    the user string again (a name is then looked up as a group)."""
     user, _, group = chown.partition(":")
+    group = group or user
     if user.isdigit():
         uid = int(user)
     else:
         uid = _lookup(resolve_in_root(rootfs, "/etc/passwd"), user, "user")
-    if not group:
-        if user.isdigit():
-            return uid, uid
-        passwd = resolve_in_root(rootfs, "/etc/passwd").read_text().splitlines()
-        for line in passwd:
-            fields = line.split(":")
-            if fields[0] == user and len(fields) > 3 and fields[3].isdigit():
-                return uid, int(fields[3])
-        return uid, uid
     if group.isdigit():
         return uid, int(group)
     return uid, _lookup(resolve_in_root(rootfs, "/etc/group"), group, "group")
