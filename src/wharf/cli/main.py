@@ -44,6 +44,7 @@ _COMMANDS: Final = {
     "import": "images:import_",
     "history": "images:history",
     "pull": "images:pull",
+    "build": "build:build",
     "events": "system:events",
     "system": "system:system",
     "version": "system:version",

@@ -201,3 +201,22 @@ def test_context_from_stdin_dockerfile(daemon: Daemon) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert daemon.docker("run", "--rm", "fromstdin", "cat", "/s").stdout == b"stdin\n"
+
+
+def test_wharf_build_cli(daemon: Daemon, tmp_path: Path) -> None:
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "data").write_text("cli\n")
+    (tmp_path / "Other").write_text("FROM busybox\nARG A\nCOPY data /data\nRUN echo $A >> /data\n")
+    args = ["build", "-t", "clibuilt:1", "-f", str(tmp_path / "Other"), "--build-arg", "A=x"]
+    result = daemon.wharf(*args, str(tmp_path / "ctx"), timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert "[4/4] RUN echo $A >> /data" in out
+    assert "Tagged clibuilt:1" in out
+    assert daemon.docker("run", "--rm", "clibuilt:1", "cat", "/data").stdout == b"cli\nx\n"
+    again = daemon.wharf(*args, str(tmp_path / "ctx"), timeout=120)
+    assert again.stdout.decode().count("cached") == 3
+    (tmp_path / "Bad").write_text("FROM busybox\nRUN exit 5\n")
+    failed = daemon.wharf("build", "--force-rm", "-f", str(tmp_path / "Bad"), str(tmp_path / "ctx"))
+    assert failed.returncode == 5
+    assert "returned a non-zero code: 5" in failed.stderr.decode()
