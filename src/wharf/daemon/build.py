@@ -64,11 +64,24 @@ class DaemonBuildBackend:
         except (FileNotFoundError, ValueError):
             self._index = {}
         self._scratch: str | None = None
+        self._configs: dict[str, ImageConfig] = {}
 
     # -- images ---------------------------------------------------------------------------
 
+    def _exists(self, image_id: str) -> bool:
+        try:
+            self.images.metadata.image(image_id)
+        except NotFound:
+            return False
+        return True
+
     def get_image(self, ref: str) -> tuple[str, ImageConfig]:
+        # configs are content-addressed, so one read per image ID is enough
+        config = self._configs.get(ref)
+        if config is not None and self._exists(ref):
+            return ref, config
         image = self.images.resolve(ref)
+        self._configs[str(image.id)] = image.config
         return str(image.id), image.config
 
     def tag(self, image_id: str, ref: str) -> None:
@@ -80,11 +93,7 @@ class DaemonBuildBackend:
 
     def cache_get(self, key: str) -> str | None:
         image_id = self._index.get(key)
-        if image_id is None:
-            return None
-        try:
-            self.images.resolve(image_id)
-        except NotFound:
+        if image_id is None or not self._exists(image_id):
             return None
         return image_id
 
