@@ -64,7 +64,9 @@ def resolve_in_root(root: Path, path: str, *, follow_last: bool = True) -> Path:
 
 
 def resolve_sources(root: Path, sources: Iterable[str], *, what: str) -> list[Path]:
-    """Each source (relative to ``root``; wildcards allowed) as existing paths.
+    """Each source (relative to ``root``; wildcards allowed) as existing paths, a symlink
+    named as a source followed inside ``root`` (as dockerd does; links inside a copied
+    directory stay links).
 
     Raises:
         InvalidArgument: a source leaves the root (``../x``).
@@ -80,9 +82,9 @@ def resolve_sources(root: Path, sources: Iterable[str], *, what: str) -> list[Pa
             matches = _glob(root, rel)
             if not matches:
                 raise NotFound(f"{what}: no source files were specified (pattern {source!r})")
-            found.extend(matches)
+            found.extend(resolve_in_root(root, m.relative_to(root).as_posix()) for m in matches)
             continue
-        path = resolve_in_root(root, rel, follow_last=False) if rel != "." else root
+        path = resolve_in_root(root, rel) if rel != "." else root
         if not path.exists() and not path.is_symlink():
             raise NotFound(
                 f"{what}: file not found in build context or excluded by .dockerignore: "
@@ -207,9 +209,9 @@ def _extract(archive: Path, root: Path, target: Path) -> None:
     with tarfile.open(archive, "r:*") as tar:
         for member in tar:
             name = posixpath.normpath(member.name.lstrip("/"))
-            if name in ("", ".") or name == ".." or name.startswith("../"):
-                if name in ("", "."):
-                    continue
+            if name in ("", "."):
+                continue
+            if name == ".." or name.startswith("../"):
                 raise InvalidArgument(
                     f"ADD {archive.name}: member {member.name!r} escapes the destination"
                 )

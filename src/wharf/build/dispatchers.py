@@ -6,6 +6,8 @@ stage's image and config through the backend.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Final
@@ -239,8 +241,6 @@ async def _entrypoint(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
 
 
 def _json(words: tuple[str, ...]) -> str:
-    import json
-
     return json.dumps(list(words), separators=(",", ":")) if words else "[]"
 
 
@@ -305,16 +305,14 @@ async def _healthcheck(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
             raise ins.error("HEALTHCHECK NONE takes no other arguments")
         check = Healthcheck(test=("NONE",))
     elif word.upper() == "CMD":
-        sub = Instruction("CMD", rest.strip(), ins.line, ins.original)
-        import json as _j
-
+        command = rest.strip()
         parsed = None
-        if sub.args.startswith("["):
+        if command.startswith("["):
             try:
-                parsed = _j.loads(sub.args)
+                parsed = json.loads(command)
             except ValueError:
                 parsed = None
-        test = ("CMD", *parsed) if isinstance(parsed, list) else ("CMD-SHELL", sub.args)
+        test = ("CMD", *parsed) if isinstance(parsed, list) else ("CMD-SHELL", command)
         retries = ins.flag("retries")
         if retries is not None and not retries.isdigit():
             raise ins.error(f"HEALTHCHECK --retries={retries}: expected a number")
@@ -491,8 +489,6 @@ async def _copy(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
 
 
 def hash_bytes(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()
 
 

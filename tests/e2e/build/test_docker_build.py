@@ -143,6 +143,15 @@ def _images(daemon: Daemon) -> set[str]:
         ("FROM busybox\nCOPY --from=nostage /a /b\n", "line 2: COPY --from=nostage", 1),
         ("FROM no-such-image\n", "line 1: FROM no-such-image: No such image", 1),
         ("FROM busybox\nRUN echo out; exit 42\n", "returned a non-zero code: 42", 42),
+        # port 0: nobody listens there, the connection is refused at once
+        (
+            "FROM busybox\nADD http://127.0.0.1:0/f /f\n",
+            "ADD http://127.0.0.1:0/f: failed to GET",
+            1,
+        ),
+        ("FROM busybox\nCOPY http://127.0.0.1:0/f /f\n", "source can't be a URL for COPY", 1),
+        ("FROM busybox\nCOPY *.none /x/\n", "no source files were specified", 1),
+        ("FROM busybox\nUSER nosuchuser\nRUN true\n", "unable to find user nosuchuser", 1),
     ],
 )
 def test_bad_input_is_reported_and_leaves_nothing(
