@@ -241,7 +241,8 @@ async def _entrypoint(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
 
 
 def _json(words: tuple[str, ...]) -> str:
-    return json.dumps(list(words), separators=(",", ":")) if words else "[]"
+    """A word list as dockerd's history shows it (Go's ``%q`` of a slice)."""
+    return "[" + " ".join(json.dumps(w, ensure_ascii=False) for w in words) + "]"
 
 
 async def _expose(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
@@ -272,7 +273,8 @@ async def _volume(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
     if not words or any(not w.strip() for w in words):
         raise ins.error("VOLUME specified can not be an empty string")
     volumes = tuple(sorted({*stage.container.volumes, *words}))
-    await ev.commit_config(stage, _set(stage, volumes=volumes), f"VOLUME {_json(tuple(words))}")
+    text = f"VOLUME [{' '.join(words)}]"  # Go's %v of a slice, as dockerd writes it
+    await ev.commit_config(stage, _set(stage, volumes=volumes), text)
 
 
 async def _stopsignal(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
@@ -325,7 +327,33 @@ async def _healthcheck(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
         )
     else:
         raise ins.error("HEALTHCHECK: expected CMD or NONE")
-    await ev.commit_config(stage, _set(stage, healthcheck=check), f"HEALTHCHECK {ins.args}")
+    await ev.commit_config(stage, _set(stage, healthcheck=check), f"HEALTHCHECK {_go_check(check)}")
+
+
+def _go_duration(ns: int) -> str:
+    """Go's ``time.Duration.String`` for whole milliseconds and up."""
+    if ns == 0:
+        return "0s"
+    if ns < 10**9:
+        return f"{ns / 10**6:g}ms"
+    seconds = ns / 10**9
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{secs:g}s"
+    if hours:
+        return f"{int(hours)}h{int(minutes)}m{text}"
+    return f"{int(minutes)}m{text}" if minutes else text
+
+
+def _go_check(check: Healthcheck) -> str:
+    """A healthcheck as dockerd's history shows it (Go's ``%v`` of the struct)."""
+    retries = check.retries
+    char = chr(retries) if 32 <= retries < 127 and chr(retries) not in "'\\" else None
+    quoted = f"'{char}'" if char else f"'\\x{retries:02x}'"
+    durations = " ".join(
+        f'"{_go_duration(d)}"' for d in (check.interval, check.timeout, check.start_period)
+    )
+    return f"&{{{_json(check.test)} {durations} {quoted}}}"
 
 
 async def _shell(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
@@ -333,7 +361,7 @@ async def _shell(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
     if not ins.json:
         raise ins.error("SHELL requires at least one argument")
     stage.shell = ins.json
-    await ev.commit_config(stage, stage.container, f"SHELL {_json(ins.json)}")
+    await ev.commit_config(stage, stage.container, f"SHELL [{' '.join(ins.json)}]")
 
 
 async def _onbuild(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
@@ -461,12 +489,18 @@ async def _copy(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
             + ",".join(urls)
         )
     files_digest = [(n, len(b), hash_bytes(b)) for n, b in heredoc_files]
-    kind = (
-        "dir"
-        if len(plain) == 1 and (ev.context / plain[0]).is_dir() and from_flag is None
-        else "file"
-    )
-    created_by = f"/bin/sh -c #(nop) {ins.keyword} {kind}:{digest[:64]} in {dest} "
+    if len(plain) + len(heredoc_files) > 1:
+        kind = "multi"
+    elif (len(plain) == 1 and source_image is None and (ev.context / plain[0]).is_dir()) or (
+        len(plain) == 1 and source_image is not None and ev.backend.is_dir(source_image, plain[0])
+    ):
+        kind = "dir"
+    else:
+        kind = "file"
+    # dockerd glues the --chown flag to the source kind, without a space
+    owner = f"--chown={chown}" if chown else ""
+    source = f"{owner}{kind}:{hash_bytes(digest.encode())}"
+    created_by = f"/bin/sh -c #(nop) {ins.keyword} {source} in {dest} "
     key = ev.cache_key(stage, ins.keyword, created_by, digest, files_digest, chown, chmod)
     config = ev.history(stage, created_by, empty=False)
     step = CopyStep(

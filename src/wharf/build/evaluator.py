@@ -133,6 +133,10 @@ class BuildBackend(Protocol):
         """A new image with ``base``'s layers and ``config`` (no new layer); its ID."""
         ...
 
+    def is_dir(self, image_id: str, path: str) -> bool:
+        """Whether ``path`` is a directory in the image (symlinks followed inside it)."""
+        ...
+
     def cache_get(self, key: str) -> str | None:
         """The image a previous step with this cache key produced, if it still exists."""
         ...

@@ -91,6 +91,10 @@ class DaemonBuildBackend:
         image = await asyncio.to_thread(self.images.build_image, config, base=base)
         return str(image.id)
 
+    def is_dir(self, image_id: str, path: str) -> bool:
+        with self._layer(image_id) as (_, rootfs):
+            return resolve_in_root(rootfs, path).is_dir()
+
     def cache_get(self, key: str) -> str | None:
         image_id = self._index.get(key)
         if image_id is None or not self._exists(image_id):

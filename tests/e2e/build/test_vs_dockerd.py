@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 import subprocess
@@ -53,6 +54,14 @@ def _peer_build(dockerd: Dockerd, name: str) -> subprocess.CompletedProcess[byte
     return dockerd.docker(*args, str(CORPUS / name))
 
 
+def _history(peer: Daemon | Dockerd, image: str) -> list[str]:
+    """``docker history`` CREATED BY, newest first, content hashes masked."""
+    out = peer.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image).stdout
+    return [
+        re.sub(r"(file|dir|multi):[0-9a-f]+", r"\1:*", line) for line in out.decode().splitlines()
+    ]
+
+
 def _config(peer: Daemon | Dockerd, image: str) -> dict[str, object]:
     out = peer.docker("image", "inspect", image).stdout
     data = json.loads(out)[0]
@@ -79,3 +88,4 @@ def test_same_filesystem_and_config_as_dockerd(daemon: Daemon, dockerd: Dockerd,
     differ = sorted(p for p in mine.keys() | peer.keys() if mine.get(p) != peer.get(p))
     assert [(p, mine.get(p), peer.get(p)) for p in differ] == []
     assert _config(daemon, image) == _config(dockerd, image)
+    assert _history(daemon, image) == _history(dockerd, image)

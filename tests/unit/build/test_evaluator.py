@@ -57,6 +57,9 @@ class FakeBackend:
     async def commit_config(self, base: str | None, config: ImageConfig) -> str:
         return self._add(config)
 
+    def is_dir(self, image_id: str, path: str) -> bool:
+        return path.endswith("/")
+
     def cache_get(self, key: str) -> str | None:
         return self.cache.get(key)
 
