@@ -47,6 +47,7 @@ __all__ = ["BuildService", "DaemonBuildBackend"]
 log = logging.getLogger("wharf.build")
 
 _URL_TIMEOUT = 30.0
+_LAYER_PREFIX = "build-"
 
 
 class DaemonBuildBackend:
@@ -65,6 +66,21 @@ class DaemonBuildBackend:
             self._index = {}
         self._scratch: str | None = None
         self._configs: dict[str, ImageConfig] = {}
+        self._recover()
+
+    def _recover(self) -> None:
+        """Undo what a daemon killed mid-build left: mounts and scratch directories under
+        ``root``, and the image store's build layers (``build-*``)."""
+        for path in sorted(self.root.iterdir()):
+            if path.name.startswith("m-"):
+                unmount(str(path), detach=True)
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+            elif path.name.startswith(("s-", "b-")) and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+        for record in self.images.metadata.containers():
+            if record.id.startswith(_LAYER_PREFIX):
+                self.images.remove_container(record.id)
 
     # -- images ---------------------------------------------------------------------------
 
@@ -191,7 +207,7 @@ class DaemonBuildBackend:
     def _layer(self, image: str) -> Iterator[tuple[str, Path]]:
         """A new writable layer over ``image``, mounted; yields (layer name, mount point).
         The layer is removed afterwards unless the caller commits it first."""
-        cid = "build-" + secrets.token_hex(16)
+        cid = _LAYER_PREFIX + secrets.token_hex(16)
         mounts = self.images.prepare_container(cid, image)
         target = Path(tempfile.mkdtemp(prefix="m-", dir=self.root))
         try:
