@@ -218,7 +218,7 @@ async def _workdir(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
     async def make() -> str:
         return await ev.backend.copy(step)
 
-    ev.set_image(stage, await ev.cached(key, make))
+    ev.set_image(stage, await ev.cached(stage, key, config, make))
 
 
 async def _user(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
@@ -417,7 +417,7 @@ async def _run(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
     async def make() -> str:
         return await ev.backend.run(step, ev.emit)
 
-    ev.set_image(stage, await ev.cached(key, make))
+    ev.set_image(stage, await ev.cached(stage, key, config, make))
 
 
 async def _copy(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
@@ -519,7 +519,7 @@ async def _copy(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
     async def make() -> str:
         return await ev.backend.copy(step)
 
-    ev.set_image(stage, await ev.cached(key, make))
+    ev.set_image(stage, await ev.cached(stage, key, config, make))
 
 
 def hash_bytes(data: bytes) -> str:

@@ -137,6 +137,13 @@ class BuildBackend(Protocol):
         """Whether ``path`` is a directory in the image (symlinks followed inside it)."""
         ...
 
+    async def reuse_layer(
+        self, base: str | None, config: ImageConfig, source: str, index: int
+    ) -> str:
+        """A new image: ``base``'s layers plus layer ``index`` of image ``source``, with
+        ``config``; its ID (``--cache-from``)."""
+        ...
+
     def cache_get(self, key: str) -> str | None:
         """The image a previous step with this cache key produced, if it still exists."""
         ...
@@ -244,10 +251,22 @@ class Evaluator:
             stage.config, created=created, history=(*stage.config.history, entry)
         )
 
-    async def cached(self, key: str, make: Callable[[], Awaitable[str]]) -> str:
-        """The image for ``key``: from the cache (saying so) or by awaiting ``make()``."""
+    async def cached(
+        self,
+        stage: Stage,
+        key: str,
+        candidate: ImageConfig,
+        make: Callable[[], Awaitable[str]],
+    ) -> str:
+        """The image for the step whose result would have config ``candidate``: from the
+        cache or a ``--cache-from`` image (saying "Using cache"), else by awaiting ``make()``.
+        After the first miss nothing more is looked up, as in dockerd."""
         if self.cache_ok:
             hit = self.backend.cache_get(key)
+            if hit is None and self.options.cache_from:
+                hit = await self.from_sources(stage, candidate)
+                if hit is not None:
+                    self.backend.cache_put(key, hit)
             if hit is not None:
                 self.emit(" ---> Using cache\n")
                 return hit
@@ -255,6 +274,33 @@ class Evaluator:
         image_id = await make()
         self.backend.cache_put(key, image_id)
         return image_id
+
+    async def from_sources(self, stage: Stage, candidate: ImageConfig) -> str | None:
+        """A ``--cache-from`` image whose history continues the stage's with this step (same
+        layers so far, same ``created_by`` next): the step's image, reusing its layer."""
+        step = candidate.history[-1]
+        done = [(h.created_by, h.empty_layer) for h in stage.config.history]
+        layers = stage.config.diff_ids
+        for ref in self.options.cache_from:
+            try:
+                source_id, source = self.backend.get_image(ref)
+            except WharfError:
+                continue
+            history = source.history
+            if len(history) <= len(done) or source.diff_ids[: len(layers)] != layers:
+                continue
+            if [(h.created_by, h.empty_layer) for h in history[: len(done)]] != done:
+                continue
+            entry = history[len(done)]
+            if (entry.created_by, entry.empty_layer) != (step.created_by, step.empty_layer):
+                continue
+            if step.empty_layer:
+                return await self.backend.commit_config(stage.image, candidate)
+            if len(source.diff_ids) > len(layers):
+                return await self.backend.reuse_layer(
+                    stage.image, candidate, source_id, len(layers)
+                )
+        return None
 
     def set_image(self, stage: Stage, image_id: str) -> None:
         _, config = self.backend.get_image(image_id)
@@ -275,7 +321,7 @@ class Evaluator:
         async def make() -> str:
             return await self.backend.commit_config(stage.image, candidate)
 
-        self.set_image(stage, await self.cached(key, make))
+        self.set_image(stage, await self.cached(stage, key, candidate, make))
 
     # -- the run --------------------------------------------------------------------------
 

@@ -107,6 +107,14 @@ class DaemonBuildBackend:
         image = await asyncio.to_thread(self.images.build_image, config, base=base)
         return str(image.id)
 
+    async def reuse_layer(
+        self, base: str | None, config: ImageConfig, source: str, index: int
+    ) -> str:
+        image = await asyncio.to_thread(
+            self.images.build_image, config, base=base, reuse=(source, index)
+        )
+        return str(image.id)
+
     def is_dir(self, image_id: str, path: str) -> bool:
         with self._layer(image_id) as (_, rootfs):
             return resolve_in_root(rootfs, path).is_dir()

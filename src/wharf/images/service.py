@@ -743,10 +743,16 @@ class ImageService:
                 self._gc_content({info.digest})
 
     def build_image(
-        self, config: ImageConfig, *, base: str | None, container: str | None = None
+        self,
+        config: ImageConfig,
+        *,
+        base: str | None,
+        container: str | None = None,
+        reuse: tuple[str, int] | None = None,
     ) -> Image:
         """A builder step's image: ``base``'s layers (none if None), plus container
-        ``container``'s changes as one more layer when given, with ``config`` as its config
+        ``container``'s changes as one more layer when given, or layer ``index`` of image
+        ``source`` when ``reuse`` is ``(source, index)``, with ``config`` as its config
         (``diff_ids`` are set here; history is the caller's)."""
         layers: builtins.list[Descriptor] = []
         diff_ids: builtins.list[Digest] = []
@@ -754,6 +760,11 @@ class ImageService:
             parent = self.resolve(base)
             layers = [*Manifest.from_bytes(self.content.read_bytes(parent.manifest_digest)).layers]
             diff_ids = [*parent.config.diff_ids]
+        if reuse is not None:
+            source = self.resolve(reuse[0])
+            manifest = Manifest.from_bytes(self.content.read_bytes(source.manifest_digest))
+            layers.append(manifest.layers[reuse[1]])
+            diff_ids.append(source.config.diff_ids[reuse[1]])
         with self._lock, tempfile.TemporaryFile(dir=self.root) as tmp:
             info = None
             if container is not None:

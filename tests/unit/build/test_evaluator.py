@@ -11,6 +11,7 @@ import pytest
 
 from wharf.build import BuildFailed, BuildOptions, CopyStep, Emit, RunFailed, RunStep, build
 from wharf.errors import InvalidArgument, NotFound
+from wharf.oci.digest import Digest
 from wharf.oci.image import ContainerConfig, ImageConfig
 
 BASE = "sha256:" + "b" * 64
@@ -31,8 +32,12 @@ class FakeBackend:
         self.cache: dict[str, str] = {}
         self.tags: dict[str, str] = {}
         self.fail_with = 0
+        self.reused: list[tuple[str, int]] = []
 
     def _add(self, config: ImageConfig) -> str:
+        if config.history and not config.history[-1].empty_layer:
+            layer = Digest.from_bytes(repr(config.history).encode())
+            config = dataclasses.replace(config, diff_ids=(*config.diff_ids, layer))
         image_id = "sha256:" + hashlib.sha256(repr((config, len(self.images))).encode()).hexdigest()
         self.images[image_id] = config
         return image_id
@@ -56,6 +61,18 @@ class FakeBackend:
 
     async def commit_config(self, base: str | None, config: ImageConfig) -> str:
         return self._add(config)
+
+    async def reuse_layer(
+        self, base: str | None, config: ImageConfig, source: str, index: int
+    ) -> str:
+        self.reused.append((source, index))
+        layers = (
+            *(self.images[base].diff_ids if base else ()),
+            self.images[source].diff_ids[index],
+        )
+        image_id = "sha256:" + hashlib.sha256(repr((source, index, config)).encode()).hexdigest()
+        self.images[image_id] = dataclasses.replace(config, diff_ids=layers)
+        return image_id
 
     def is_dir(self, image_id: str, path: str) -> bool:
         return path.endswith("/")
@@ -255,3 +272,21 @@ def test_copy_step_options(tmp_path: Path) -> None:
     heredoc = backend.copies[2]
     assert heredoc.files == (("EOF", b"\n"),)
     assert dataclasses.asdict(heredoc)["sources"] == ()
+
+
+def test_cache_from_reuses_layers_of_a_matching_image(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    text = "FROM busybox\nENV A=1\nCOPY f /f\nRUN true\n"
+    first = FakeBackend()
+    source, _ = _build(first, tmp_path, text)
+    second = FakeBackend()  # no build cache; the source image is all it knows
+    second.images[source] = first.images[source]
+    second.refs["src"] = source
+    image_id, out = _build(second, tmp_path, text, cache_from=("src",))
+    assert out.count("Using cache") == 3
+    assert second.runs == [] and second.copies == []
+    assert second.reused == [(source, 0), (source, 1)]  # busybox here has no layers
+    assert second.images[image_id].diff_ids == first.images[source].diff_ids
+    (tmp_path / "f").write_text("changed")
+    _, out = _build(second, tmp_path, text, cache_from=("src",), no_cache=False)
+    assert len(second.copies) == 1 and len(second.runs) == 1
