@@ -229,3 +229,21 @@ def test_wharf_build_cli(daemon: Daemon, tmp_path: Path) -> None:
     failed = daemon.wharf("build", "--force-rm", "-f", str(tmp_path / "Bad"), str(tmp_path / "ctx"))
     assert failed.returncode == 5
     assert "returned a non-zero code: 5" in failed.stderr.decode()
+
+
+def test_run_steps_are_isolated_from_the_host(daemon: Daemon, tmp_path: Path) -> None:
+    marker = f"build-marker-{tmp_path.name}"
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox\n"
+        "RUN echo pid1=$(cat /proc/1/comm) procs=$(ls -d /proc/[0-9]* | wc -l) "
+        f"&& echo links=$(ls /sys/class/net) && touch /tmp/{marker} /{marker}\n"
+    )
+    result = docker_build(daemon, tmp_path, "--no-cache")
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stdout.splitlines() if x.startswith("pid1="))
+    assert line.startswith("pid1=sh procs=")
+    procs = int(line.split("procs=")[1])
+    assert procs <= 5  # sh and the pipeline of the substitution; the host has hundreds
+    assert "links=lo\n" in result.stdout
+    assert not Path(f"/tmp/{marker}").exists()
+    assert not Path(f"/{marker}").exists()
