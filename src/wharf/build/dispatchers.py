@@ -128,6 +128,9 @@ async def _from(ev: Evaluator, ins: Instruction) -> Stage:
     if len(words) not in (1, 3) or (len(words) == 3 and words[1].upper() != "AS"):
         raise ins.error(f"FROM {ins.args}: expected FROM <image> [AS <name>]")
     name = words[2].lower() if len(words) == 3 else ""
+    platform = ev.expand(None, ins.flag("platform") or "", ins)
+    if platform and platform not in ("linux", "linux/amd64", "linux/x86_64"):
+        raise ins.error(f"FROM --platform={platform}: only linux/amd64 images can be built here")
     ref = ev.expand(None, words[0], ins)
     if not ref:
         raise ins.error(f"FROM {words[0]}: the base image name is empty after expansion")

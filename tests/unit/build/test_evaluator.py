@@ -241,6 +241,7 @@ def test_failing_run_tags_nothing(tmp_path: Path) -> None:
         ("FROM busybox\nONBUILD FROM x\n", InvalidArgument, "isn't allowed"),
         ("FROM busybox\nCOPY --chmod=999 a /x\n", InvalidArgument, "expected an octal mode"),
         ("", BuildFailed, "cannot be empty"),
+        ("FROM --platform=linux/arm64 busybox\n", InvalidArgument, "only linux/amd64"),
     ],
 )
 def test_bad_input_is_a_clear_error(
