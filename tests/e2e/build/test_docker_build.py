@@ -138,6 +138,7 @@ def _images(daemon: Daemon) -> set[str]:
         ("FROM busybox\nFOO bar\n", "dockerfile parse error line 2: unknown instruction: FOO", 1),
         ("FROM busybox\nRUN <<EOF\necho\n", "line 2: unterminated heredoc", 1),
         ("FROM busybox\nRUN echo 'unterminated\n", "unterminated quoted string", 2),
+        ("FROM busybox\nENV A='unterminated\n", "line 2: unterminated quote", 1),
         ("FROM busybox\nCOPY ../outside /x\n", "Forbidden path outside the build context", 1),
         ("FROM busybox\nCOPY /../../etc/passwd /x\n", "file not found in build context", 1),
         ("FROM busybox\nCOPY --from=nostage /a /b\n", "line 2: COPY --from=nostage", 1),
@@ -165,6 +166,8 @@ def test_bad_input_is_reported_and_leaves_nothing(
     assert daemon.docker("image", "inspect", "badinput:1").returncode != 0
     assert daemon.docker("ps", "-aq").stdout.strip() == b""
     assert not [p for p in (daemon.root / "data" / "build").glob("*") if p.is_dir()]
+    with open("/proc/self/mountinfo") as f:
+        assert not [m for m in f if f" {daemon.root}/data/build/" in m]
     # the steps before the failure may stay as cache (dockerd keeps them too), nothing else
     assert all(daemon.docker("image", "inspect", i).returncode == 0 for i in before)
 
