@@ -14,6 +14,7 @@ import hashlib
 import os
 import posixpath
 import re
+import shutil
 import stat
 import tarfile
 from collections.abc import Iterable
@@ -23,7 +24,13 @@ from typing import BinaryIO
 
 from wharf.errors import InvalidArgument
 
-__all__ = ["IgnoreMatcher", "checksum", "extract_context", "read_dockerignore"]
+__all__ = [
+    "IgnoreMatcher",
+    "apply_dockerignore",
+    "checksum",
+    "extract_context",
+    "read_dockerignore",
+]
 
 
 def _safe_name(name: str, what: str) -> str:
@@ -176,19 +183,13 @@ def apply_dockerignore(root: Path, matcher: IgnoreMatcher, keep: Iterable[str]) 
                 dirnames.remove(name)
                 continue
             if matcher.excluded(rel) and not matcher.has_exceptions_below(rel):
-                _rmtree(Path(full))
+                shutil.rmtree(full)
                 dirnames.remove(name)
     # directories excluded themselves but holding re-included files stay; empty excluded ones go
     for dirpath, _dirnames, _filenames in os.walk(root, topdown=False):
         rel = os.path.relpath(dirpath, root)
         if rel != "." and matcher.excluded(rel) and not os.listdir(dirpath):
             os.rmdir(dirpath)
-
-
-def _rmtree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path)
 
 
 def checksum(root: Path, paths: Iterable[str]) -> str:
