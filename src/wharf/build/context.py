@@ -53,14 +53,10 @@ def extract_context(stream: BinaryIO, dest: Path) -> None:
                 name = _safe_name(member.name, "path")
                 if not name:
                     continue
-                parts = name.split("/")
-                for k in range(1, len(parts)):
-                    if "/".join(parts[:k]) in symlinks:
-                        raise InvalidArgument(
-                            f"build context: path {member.name!r} goes through a symlink"
-                        )
+                _check_no_symlink_parent(name, symlinks, member.name)
                 if member.islnk():
-                    _safe_name(member.linkname, "hard link target")
+                    target = _safe_name(member.linkname, "hard link target")
+                    _check_no_symlink_parent(target, symlinks, member.linkname)
                 elif member.issym():
                     target = member.linkname
                     resolved = posixpath.join(posixpath.dirname(name), target)
@@ -69,13 +65,47 @@ def extract_context(stream: BinaryIO, dest: Path) -> None:
                     symlinks.add(name)
                 elif not (member.isfile() or member.isdir()):
                     continue
-                member.name = name
                 if member.islnk():
                     member.linkname = _safe_name(member.linkname, "hard link target")
-                member.mode &= 0o7777
-                tar.extract(member, dest, set_attrs=True, filter="fully_trusted")
+                _write(tar, member, dest, name)
     except tarfile.TarError as exc:
         raise InvalidArgument(f"build context: not a valid tar archive: {exc}") from None
+
+
+def _check_no_symlink_parent(name: str, symlinks: set[str], shown: str) -> None:
+    parts = name.split("/")
+    for k in range(1, len(parts)):
+        if "/".join(parts[:k]) in symlinks:
+            raise InvalidArgument(f"build context: path {shown!r} goes through a symlink")
+
+
+def _write(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path, name: str) -> None:
+    """Create one checked member (parents are real directories by then). Owners are not
+    kept: COPY and ADD set them."""
+    path = dest / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = member.mode & 0o7777
+    if member.isdir():
+        path.mkdir(exist_ok=True)
+        os.chmod(path, mode)
+        return
+    if path.is_symlink() or path.exists():
+        if path.is_dir() and not path.is_symlink():
+            raise InvalidArgument(f"build context: {member.name!r} replaces a directory")
+        path.unlink()
+    if member.issym():
+        os.symlink(member.linkname, path)
+    elif member.islnk():
+        os.link(dest / member.linkname, path, follow_symlinks=False)
+        return  # the inode, and its times, are the target's
+    else:
+        source = tar.extractfile(member)
+        assert source is not None
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(source, out)
+            os.fchmod(out.fileno(), mode)
+    os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
 
 
 @dataclass(frozen=True)

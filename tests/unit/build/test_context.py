@@ -66,6 +66,7 @@ def _link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tuple[tarfil
         [_link("l", "../../etc")],
         [_link("l", "/etc"), _file("l/passwd")],
         [_link("h", "../outside", tarfile.LNKTYPE)],
+        [_link("l", "/etc"), _link("h", "l/passwd", tarfile.LNKTYPE)],
     ],
 )
 def test_escaping_context_tars_are_refused(
@@ -106,3 +107,27 @@ def test_checksum_follows_content_and_mode(tmp_path: Path) -> None:
     second = checksum(tmp_path, ["f"])
     (tmp_path / "f").chmod(0o600)
     assert len({first, second, checksum(tmp_path, ["f"])}) == 3
+
+
+def test_extract_keeps_modes_links_and_times(tmp_path: Path) -> None:
+    exe = tarfile.TarInfo("bin/tool")
+    exe.mode = 0o751
+    exe.mtime = 1_000_000
+    directory = tarfile.TarInfo("bin")
+    directory.type = tarfile.DIRTYPE
+    directory.mode = 0o700
+    extract_context(
+        _tar(
+            (directory, b""),
+            (exe, b"x"),
+            _link("bin/alias", "tool"),
+            _link("bin/hard", "bin/tool", tarfile.LNKTYPE),
+        ),
+        tmp_path,
+    )
+    tool = tmp_path / "bin" / "tool"
+    assert tool.stat().st_mode & 0o7777 == 0o751
+    assert tool.stat().st_mtime == 1_000_000
+    assert (tmp_path / "bin").stat().st_mode & 0o7777 == 0o700
+    assert (tmp_path / "bin" / "alias").readlink() == Path("tool")
+    assert (tmp_path / "bin" / "hard").stat().st_ino == tool.stat().st_ino
