@@ -19,7 +19,6 @@ import os
 import posixpath
 import secrets
 import shutil
-import struct
 import tempfile
 import threading
 import urllib.parse
@@ -31,6 +30,7 @@ import httpx
 
 from wharf.api.backends import BuildRequest, LogOptions
 from wharf.apitypes.containers import ContainerCreate
+from wharf.apitypes.stream import Demuxer
 from wharf.build import BuildOptions, CopyStep, Emit, RunFailed, RunStep, build
 from wharf.build.context import apply_dockerignore, extract_context, read_dockerignore
 from wharf.build.copier import CopyOptions, copy_into, resolve_in_root, resolve_sources
@@ -160,19 +160,15 @@ class DaemonBuildBackend:
         cid, _ = self.containers.create(spec, name=None)
         emit(f" ---> Running in {cid[:12]}\n")
         failed = True
+        cancelled = False
         try:
             exited = self.containers.wait(cid, condition="next-exit")
             self.containers.start(cid)
             stream = self.containers.logs(cid, LogOptions(stdout=True, stderr=True, follow=True))
-            buffer = b""
+            demux = Demuxer()
             async for chunk in stream.chunks:
-                buffer += chunk
-                while len(buffer) >= 8:
-                    (size,) = struct.unpack(">I", buffer[4:8])
-                    if len(buffer) < 8 + size:
-                        break
-                    emit(buffer[8 : 8 + size].decode(errors="replace"))
-                    buffer = buffer[8 + size :]
+                for _, payload in demux.feed(chunk):
+                    emit(payload.decode(errors="replace"))
             result = await exited
             if result.status_code != 0:
                 command = " ".join(step.argv)
@@ -184,8 +180,11 @@ class DaemonBuildBackend:
                 self.images.build_image, step.config, base=step.base, container=cid
             )
             failed = False
+        except asyncio.CancelledError:
+            cancelled = True  # the client went away: stop the step and leave nothing
+            raise
         finally:
-            if step.force_rm or (step.rm and not failed):
+            if cancelled or step.force_rm or (step.rm and not failed):
                 emit(f"Removing intermediate container {cid[:12]}\n")
                 await self.containers.remove(cid, force=True, volumes=True)
         return str(image.id)

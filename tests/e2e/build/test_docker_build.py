@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import docker
@@ -250,3 +251,29 @@ def test_run_steps_are_isolated_from_the_host(daemon: Daemon, tmp_path: Path) ->
     assert "links=lo\n" in result.stdout
     assert not Path(f"/tmp/{marker}").exists()
     assert not Path(f"/{marker}").exists()
+
+
+def test_an_interrupted_build_removes_its_running_step(daemon: Daemon, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo started && sleep 300\n")
+    proc = subprocess.Popen(
+        [DOCKER, "build", "--no-cache", "-t", "interrupted", str(tmp_path)],
+        env={**daemon.env, "DOCKER_BUILDKIT": "0"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.strip() == b"started":
+                break
+        assert len(daemon.docker("ps", "-q").stdout.split()) == 1
+        proc.terminate()
+        proc.wait(30)
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 30  # a condition to wait for, not a speed assertion
+    while daemon.docker("ps", "-aq").stdout.strip() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert daemon.docker("ps", "-aq").stdout.strip() == b""
+    assert daemon.docker("image", "inspect", "interrupted").returncode != 0
