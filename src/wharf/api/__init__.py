@@ -12,6 +12,8 @@ from wharf.api.app import make_app
 from wharf.api.backends import (
     AttachOptions,
     Backends,
+    BuilderBackend,
+    BuildRequest,
     ByteStream,
     ContainerBackend,
     ExecBackend,
@@ -25,6 +27,8 @@ from wharf.api.backends import (
 __all__ = [
     "AttachOptions",
     "Backends",
+    "BuildRequest",
+    "BuilderBackend",
     "ByteStream",
     "ContainerBackend",
     "ExecBackend",

@@ -13,8 +13,8 @@ raw or stdcopy-framed). A hijacked connection (attach, exec start) is handed to 
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from wharf.apitypes import (
@@ -42,6 +42,8 @@ from wharf.apitypes.stats import StatsSample
 __all__ = [
     "AttachOptions",
     "Backends",
+    "BuildRequest",
+    "BuilderBackend",
     "ByteStream",
     "ContainerBackend",
     "ExecBackend",
@@ -279,6 +281,32 @@ class DistributionBackend(Protocol):
 
 
 @dataclass(frozen=True)
+class BuildRequest:
+    """``POST /build`` (classic builder) query parameters."""
+
+    dockerfile: str = "Dockerfile"
+    tags: tuple[str, ...] = ()
+    build_args: Mapping[str, str | None] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    no_cache: bool = False
+    quiet: bool = False
+    rm: bool = True
+    force_rm: bool = False
+    target: str = ""
+    network_mode: str = ""
+    cache_from: tuple[str, ...] = ()
+
+
+class BuilderBackend(Protocol):
+    """``POST /build``: the messages of Docker's JSON build stream. Errors raised before the
+    first message (bad context, unparsable Dockerfile) become plain HTTP errors."""
+
+    def build(
+        self, body: AsyncIterator[bytes], request: BuildRequest
+    ) -> AsyncGenerator[dict[str, Any], None]: ...
+
+
+@dataclass(frozen=True)
 class Backends:
     """Everything the routers are built over (handed in by ``daemon/assemble.py``)."""
 
@@ -287,3 +315,4 @@ class Backends:
     execs: ExecBackend
     images: ImageBackend
     distribution: DistributionBackend | None = None
+    builds: BuilderBackend | None = None

@@ -48,6 +48,7 @@ _COMMANDS: Final = {
     "login": "distribution:login",
     "logout": "distribution:logout",
     "search": "distribution:search",
+    "build": "build:build",
     "events": "system:events",
     "system": "system:system",
     "version": "system:version",

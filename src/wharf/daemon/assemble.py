@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from wharf.api import Backends, make_app
+from wharf.daemon.build import BuildService, DaemonBuildBackend
 from wharf.daemon.config import DaemonConfig
 from wharf.daemon.containers import ContainerService
 from wharf.daemon.distribution import DistributionService
@@ -86,6 +87,7 @@ def assemble(config: DaemonConfig) -> Engine:
             execs=execs,
             images=image_service,
             distribution=distribution,
+            builds=BuildService(DaemonBuildBackend(image_store, containers, data_root / "build")),
         )
     )
     return Engine(app=app, containers=containers, runtime=runtime, image_store=image_store)

@@ -761,6 +761,44 @@ class ImageService:
             finally:
                 self._gc_content({info.digest})
 
+    def build_image(
+        self,
+        config: ImageConfig,
+        *,
+        base: str | None,
+        container: str | None = None,
+        reuse: tuple[str, int] | None = None,
+    ) -> Image:
+        """A builder step's image: ``base``'s layers (none if None), plus container
+        ``container``'s changes as one more layer when given, or layer ``index`` of image
+        ``source`` when ``reuse`` is ``(source, index)``, with ``config`` as its config
+        (``diff_ids`` are set here; history is the caller's)."""
+        layers: builtins.list[Descriptor] = []
+        diff_ids: builtins.list[Digest] = []
+        if base is not None:
+            parent = self.resolve(base)
+            layers = [*Manifest.from_bytes(self.content.read_bytes(parent.manifest_digest)).layers]
+            diff_ids = [*parent.config.diff_ids]
+        if reuse is not None:
+            source = self.resolve(reuse[0])
+            manifest = Manifest.from_bytes(self.content.read_bytes(source.manifest_digest))
+            layers.append(manifest.layers[reuse[1]])
+            diff_ids.append(source.config.diff_ids[reuse[1]])
+        with self._lock, tempfile.TemporaryFile(dir=self.root) as tmp:
+            info = None
+            if container is not None:
+                write_tar(tmp, self._container_changes(container))
+                tmp.seek(0)
+                info = self.content.ingest(tmp)
+                layers.append(Descriptor(mediatypes.OCI_LAYER, info.digest, info.size))
+                diff_ids.append(info.digest)
+            try:
+                final = dataclasses.replace(config, diff_ids=tuple(diff_ids))
+                return self._new_image(final, layers, parent=base or "")
+            finally:
+                if info is not None:
+                    self._gc_content({info.digest})
+
     def export_container(self, cid: str, out: BinaryIO) -> None:
         """``docker export``: the container's merged filesystem as a tar stream."""
         record = self.metadata.container(cid)

@@ -1,0 +1,423 @@
+"""The build backend: :class:`~wharf.build.BuildBackend` over the image store and the
+container service.
+
+RUN steps run in real Wharf containers created from the parent image (its snapshot), with
+their output streamed from the container's log; the container's diff is committed as a new
+layer and the container removed (kept on failure unless ``force_rm``, as dockerd does).
+COPY/ADD/WORKDIR prepare a writable layer over the parent, mount it on a private temporary
+directory, apply :mod:`wharf.build.copier`, unmount and commit. The cache index maps step
+cache keys to image IDs in ``<data-root>/build-cache.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import posixpath
+import secrets
+import shutil
+import tempfile
+import threading
+import urllib.parse
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from wharf.api.backends import BuildRequest, LogOptions
+from wharf.apitypes.containers import ContainerCreate
+from wharf.apitypes.stream import Demuxer
+from wharf.build import BuildOptions, CopyStep, Emit, RunFailed, RunStep, build
+from wharf.build.context import apply_dockerignore, extract_context, read_dockerignore
+from wharf.build.copier import CopyOptions, copy_into, resolve_in_root, resolve_sources
+from wharf.build.dockerfile import parse
+from wharf.daemon import spec as specs
+from wharf.daemon.containers import ContainerService
+from wharf.errors import InvalidArgument, NotFound, Unavailable, WharfError
+from wharf.images import ImageService
+from wharf.mount import mount_all, unmount
+from wharf.oci.image import ImageConfig
+
+__all__ = ["BuildService", "DaemonBuildBackend"]
+
+log = logging.getLogger("wharf.build")
+
+_URL_TIMEOUT = 30.0
+_LAYER_PREFIX = "build-"
+
+
+class DaemonBuildBackend:
+    """Implements :class:`wharf.build.BuildBackend` for the daemon."""
+
+    def __init__(self, images: ImageService, containers: ContainerService, root: Path) -> None:
+        self.images = images
+        self.containers = containers
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._index_path = self.root / "build-cache.json"
+        self._lock = threading.Lock()
+        try:
+            self._index: dict[str, str] = json.loads(self._index_path.read_text())
+        except (FileNotFoundError, ValueError):
+            self._index = {}
+        self._scratch: str | None = None
+        self._configs: dict[str, ImageConfig] = {}
+        self._recover()
+
+    def _recover(self) -> None:
+        """Undo what a daemon killed mid-build left: mounts and scratch directories under
+        ``root``, and the image store's build layers (``build-*``)."""
+        for path in sorted(self.root.iterdir()):
+            if path.name.startswith("m-"):
+                unmount(str(path), detach=True)
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+            elif path.name.startswith(("s-", "b-")) and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+        for record in self.images.metadata.containers():
+            if record.id.startswith(_LAYER_PREFIX):
+                self.images.remove_container(record.id)
+
+    # -- images ---------------------------------------------------------------------------
+
+    def _exists(self, image_id: str) -> bool:
+        try:
+            self.images.metadata.image(image_id)
+        except NotFound:
+            return False
+        return True
+
+    def get_image(self, ref: str) -> tuple[str, ImageConfig]:
+        # configs are content-addressed, so one read per image ID is enough
+        config = self._configs.get(ref)
+        if config is not None and self._exists(ref):
+            return ref, config
+        image = self.images.resolve(ref)
+        self._configs[str(image.id)] = image.config
+        return str(image.id), image.config
+
+    def tag(self, image_id: str, ref: str) -> None:
+        self.images.tag(image_id, ref)
+
+    async def commit_config(self, base: str | None, config: ImageConfig) -> str:
+        image = await asyncio.to_thread(self.images.build_image, config, base=base)
+        return str(image.id)
+
+    async def reuse_layer(
+        self, base: str | None, config: ImageConfig, source: str, index: int
+    ) -> str:
+        image = await asyncio.to_thread(
+            self.images.build_image, config, base=base, reuse=(source, index)
+        )
+        return str(image.id)
+
+    def is_dir(self, image_id: str, path: str) -> bool:
+        with self._layer(image_id) as (_, rootfs):
+            return resolve_in_root(rootfs, path).is_dir()
+
+    def cache_get(self, key: str) -> str | None:
+        image_id = self._index.get(key)
+        if image_id is None or not self._exists(image_id):
+            return None
+        return image_id
+
+    def cache_put(self, key: str, image_id: str) -> None:
+        with self._lock:
+            self._index[key] = image_id
+            tmp = self._index_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self._index))
+            os.replace(tmp, self._index_path)
+
+    def _base(self, base: str | None) -> str:
+        if base is not None:
+            return base
+        if self._scratch is None:
+            empty = ImageConfig(architecture="amd64", os="linux", diff_ids=())
+            self._scratch = str(self.images.build_image(empty, base=None).id)
+        return self._scratch
+
+    # -- RUN ------------------------------------------------------------------------------
+
+    async def run(self, step: RunStep, emit: Emit) -> str:
+        spec = ContainerCreate.from_json(
+            {
+                "Image": self._base(step.base),
+                "Cmd": list(step.argv),
+                "Entrypoint": [],
+                "Env": list(step.env),
+                "User": await asyncio.to_thread(self._numeric_user, step.base, step.user),
+                "WorkingDir": step.workdir,
+                "AttachStdout": True,
+                "AttachStderr": True,
+                "Labels": {},
+                "HostConfig": {"NetworkMode": step.network_mode or "default"},
+            }
+        )
+        cid, _ = self.containers.create(spec, name=None)
+        emit(f" ---> Running in {cid[:12]}\n")
+        failed = True
+        cancelled = False
+        try:
+            exited = self.containers.wait(cid, condition="next-exit")
+            self.containers.start(cid)
+            stream = self.containers.logs(cid, LogOptions(stdout=True, stderr=True, follow=True))
+            demux = Demuxer()
+            async for chunk in stream.chunks:
+                for _, payload in demux.feed(chunk):
+                    emit(payload.decode(errors="replace"))
+            result = await exited
+            if result.status_code != 0:
+                command = " ".join(step.argv)
+                raise RunFailed(
+                    f"The command '{command}' returned a non-zero code: {result.status_code}",
+                    result.status_code,
+                )
+            image = await asyncio.to_thread(
+                self.images.build_image, step.config, base=step.base, container=cid
+            )
+            failed = False
+        except asyncio.CancelledError:
+            cancelled = True  # the client went away: stop the step and leave nothing
+            raise
+        finally:
+            if cancelled or step.force_rm or (step.rm and not failed):
+                emit(f"Removing intermediate container {cid[:12]}\n")
+                await self.containers.remove(cid, force=True, volumes=True)
+        return str(image.id)
+
+    def _numeric_user(self, base: str | None, user: str) -> str:
+        """``user`` as ``uid:gid``, names looked up in the image's ``/etc/passwd`` and
+        ``/etc/group`` (the container service only takes numbers without a rootfs)."""
+        name, _, group = user.partition(":")
+        if not user or (name.isdigit() and (not group or group.isdigit())):
+            return user
+        with self._layer(self._base(base)) as (_, rootfs):
+            files = []
+            for path in ("/etc/passwd", "/etc/group"):
+                try:
+                    files.append(resolve_in_root(rootfs, path).read_text(errors="replace"))
+                except (FileNotFoundError, NotADirectoryError):
+                    files.append("")
+        uid, gid = specs.parse_user(user, files[0], files[1])
+        return f"{uid}:{gid}"
+
+    # -- COPY / ADD / WORKDIR -----------------------------------------------------------
+
+    async def copy(self, step: CopyStep) -> str:
+        return await asyncio.to_thread(self._copy, step)
+
+    @contextlib.contextmanager
+    def _layer(self, image: str) -> Iterator[tuple[str, Path]]:
+        """A new writable layer over ``image``, mounted; yields (layer name, mount point).
+        The layer is removed afterwards unless the caller commits it first."""
+        cid = _LAYER_PREFIX + secrets.token_hex(16)
+        mounts = self.images.prepare_container(cid, image)
+        target = Path(tempfile.mkdtemp(prefix="m-", dir=self.root))
+        try:
+            mount_all(mounts, str(target))
+            try:
+                yield cid, target
+            finally:
+                unmount(str(target))
+        finally:
+            target.rmdir()
+            self.images.remove_container(cid)
+
+    def _copy(self, step: CopyStep) -> str:
+        scratch = Path(tempfile.mkdtemp(prefix="s-", dir=self.root))
+        try:
+            with self._layer(self._base(step.base)) as (cid, rootfs):
+                self._apply(step, rootfs, scratch)
+                unmount(str(rootfs))
+                image = self.images.build_image(step.config, base=step.base, container=cid)
+            return str(image.id)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _apply(self, step: CopyStep, rootfs: Path, scratch: Path) -> None:
+        uid, gid = _owner(rootfs, step.chown) if step.chown else (0, 0)
+        options = CopyOptions(
+            uid=uid,
+            gid=gid,
+            keep_owner=step.source_image is not None and not step.chown,
+            chmod=step.chmod,
+            extract_archives=step.is_add,
+        )
+        what = "ADD failed" if step.is_add else "COPY failed"
+        if not step.sources and not step.files:
+            copy_into([], rootfs, step.dest, options, what=what)
+        for name, content in step.files:
+            path = scratch / "heredoc" / name
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(content)
+            path.chmod(0o644)
+            copy_into([path], rootfs, step.dest, options, what=what)
+        urls = [s for s in step.sources if s.startswith(("http://", "https://"))]
+        local = [s for s in step.sources if s not in urls]
+        for url in urls:
+            copy_into([_fetch(url, scratch / "url")], rootfs, step.dest, options, what=what)
+        if not local:
+            return
+        if step.source_image is None:
+            assert step.context is not None
+            found = resolve_sources(step.context, local, what=what)
+            copy_into(found, rootfs, step.dest, options, what=what)
+            return
+        with self._layer(step.source_image) as (_, source_root):
+            found = resolve_sources(source_root, local, what=what)
+            copy_into(found, rootfs, step.dest, options, what=what)
+
+
+def _lookup(path: Path, name: str, what: str) -> int:
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        lines = []
+    for line in lines:
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[0] == name and fields[2].isdigit():
+            return int(fields[2])
+    raise InvalidArgument(f"--chown: unable to find {what} {name!r} in the image's {path.name}")
+
+
+def _owner(rootfs: Path, chown: str) -> tuple[int, int]:
+    """``--chown=user[:group]`` as numbers; as moby's ``parseChownFlag``, a missing group is
+    the user string again (a name is then looked up as a group)."""
+    user, _, group = chown.partition(":")
+    group = group or user
+    if user.isdigit():
+        uid = int(user)
+    else:
+        uid = _lookup(resolve_in_root(rootfs, "/etc/passwd"), user, "user")
+    if group.isdigit():
+        return uid, int(group)
+    return uid, _lookup(resolve_in_root(rootfs, "/etc/group"), group, "group")
+
+
+def _fetch(url: str, directory: Path) -> Path:
+    directory.mkdir(exist_ok=True)
+    name = posixpath.basename(urllib.parse.urlparse(url).path) or "download"
+    target = directory / name
+    try:
+        with httpx.stream("GET", url, timeout=_URL_TIMEOUT, follow_redirects=True) as response:
+            if response.status_code >= 400:
+                raise Unavailable(f"ADD {url}: failed to GET: HTTP status {response.status_code}")
+            with open(target, "wb") as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+    except httpx.HTTPError as exc:
+        raise Unavailable(f"ADD {url}: failed to GET: {exc}") from None
+    target.chmod(0o600)
+    return target
+
+
+class BuildService:
+    """Implements :class:`wharf.api.BuilderBackend`: context in, Docker's build stream out."""
+
+    def __init__(self, backend: DaemonBuildBackend) -> None:
+        self.backend = backend
+
+    async def _receive(self, body: AsyncIterator[bytes], workdir: Path) -> Path:
+        tar_path = workdir / "context.tar"
+        with open(tar_path, "wb") as out:
+            async for chunk in body:
+                out.write(chunk)
+        context = workdir / "ctx"
+        context.mkdir()
+        with open(tar_path, "rb") as stream:
+            await asyncio.to_thread(extract_context, stream, context)
+        tar_path.unlink()
+        return context
+
+    async def build(
+        self, body: AsyncIterator[bytes], request: BuildRequest
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        workdir = Path(tempfile.mkdtemp(prefix="b-", dir=self.backend.root))
+        try:
+            context = await self._receive(body, workdir)
+            text = _read_dockerfile(context, request.dockerfile)
+            parse(text)  # parse errors are plain HTTP errors, before the stream starts
+            apply_dockerignore(
+                context, read_dockerignore(context), keep=(request.dockerfile, ".dockerignore")
+            )
+            options = BuildOptions(
+                tags=request.tags,
+                build_args=request.build_args,
+                labels=request.labels,
+                no_cache=request.no_cache,
+                target=request.target,
+                rm=request.rm,
+                force_rm=request.force_rm,
+                network_mode=request.network_mode,
+                cache_from=request.cache_from,
+            )
+            queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+            def emit(text: str) -> None:
+                if not request.quiet:
+                    queue.put_nowait({"stream": text})
+
+            async def run() -> str:
+                try:
+                    return await build(text, context, options, self.backend, emit)
+                finally:
+                    queue.put_nowait(None)
+
+            task = asyncio.get_running_loop().create_task(run())
+            try:
+                while (message := await queue.get()) is not None:
+                    yield message
+            finally:
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait([task])
+            final = _final_messages(task, request)
+        finally:
+            # clean up before the last messages: the CLI exits as soon as it reads them
+            await asyncio.to_thread(shutil.rmtree, workdir, True)
+        for message in final:
+            yield message
+
+
+def _final_messages(task: asyncio.Task[str], request: BuildRequest) -> list[dict[str, Any]]:
+    exc = task.exception()
+    if exc is not None:
+        text = str(exc)
+        if not isinstance(exc, WharfError):
+            log.error("build failed", exc_info=exc)
+            text = f"{type(exc).__name__}: {exc}"
+        detail: dict[str, Any] = {"message": text}
+        if isinstance(exc, RunFailed):
+            detail["code"] = exc.code
+        return [{"errorDetail": detail, "error": text}]
+    image_id = task.result()
+    messages: list[dict[str, Any]] = [{"aux": {"ID": image_id}}]
+    if request.quiet:
+        return [*messages, {"stream": image_id + "\n"}]
+    messages.append({"stream": f"Successfully built {image_id.removeprefix('sha256:')[:12]}\n"})
+    messages += [{"stream": f"Successfully tagged {_familiar(tag)}\n"} for tag in request.tags]
+    return messages
+
+
+def _familiar(tag: str) -> str:
+    return tag if ":" in tag.rsplit("/", 1)[-1] else tag + ":latest"
+
+
+def _read_dockerfile(context: Path, name: str) -> str:
+    rel = posixpath.normpath(name.lstrip("/"))
+    if rel == ".." or rel.startswith("../"):
+        raise InvalidArgument(f"dockerfile {name!r}: outside the build context")
+    path = resolve_in_root(context, rel)
+    try:
+        return path.read_text()
+    except (FileNotFoundError, IsADirectoryError):
+        raise InvalidArgument(
+            f"Cannot locate specified Dockerfile: {name} (expected it in the build context)"
+        ) from None
+    except UnicodeDecodeError:
+        raise InvalidArgument(f"dockerfile {name!r}: not UTF-8 text") from None
