@@ -15,7 +15,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from wharf.apitypes import (
     Change,
@@ -47,8 +47,10 @@ __all__ = [
     "HijackedConn",
     "ImageBackend",
     "LogOptions",
+    "NetworkBackend",
     "Session",
     "SystemBackend",
+    "VolumeBackend",
 ]
 
 
@@ -255,6 +257,38 @@ class ImageBackend(Protocol):
     async def prune(self, *, dangling_only: bool, filters: Filters) -> PruneReport: ...
 
 
+class NetworkBackend(Protocol):
+    """``/networks`` (JSON objects as the Engine API shows them)."""
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def inspect(self, ref: str) -> dict[str, Any]: ...
+
+    def list(self, filters: Filters) -> builtins.list[dict[str, Any]]: ...
+
+    def remove(self, ref: str) -> None: ...
+
+    def prune(self) -> builtins.list[str]: ...
+
+    def connect(self, ref: str, container: str, aliases: builtins.list[str]) -> None: ...
+
+    def disconnect(self, ref: str, container: str, *, force: bool) -> None: ...
+
+
+class VolumeBackend(Protocol):
+    """``/volumes`` (JSON objects as the Engine API shows them)."""
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def inspect(self, name: str) -> dict[str, Any]: ...
+
+    def list(self, filters: Filters) -> dict[str, Any]: ...
+
+    def remove(self, name: str, *, force: bool) -> None: ...
+
+    def prune(self, filters: Filters) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class Backends:
     """Everything the routers are built over (handed in by ``daemon/assemble.py``)."""
@@ -263,3 +297,5 @@ class Backends:
     containers: ContainerBackend
     execs: ExecBackend
     images: ImageBackend
+    networks: NetworkBackend | None = None
+    volumes: VolumeBackend | None = None

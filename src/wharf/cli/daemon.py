@@ -32,6 +32,8 @@ __all__ = ["daemon"]
 @click.option(
     "--cgroup-parent", default="wharf", show_default=True, help="Parent cgroup of every container."
 )
+@click.option("-b", "--bridge", default="wharf0", show_default=True, help="Default bridge.")
+@click.option("--bip", default="10.88.0.1/16", show_default=True, help="Default bridge's IP.")
 def daemon(
     *,
     hosts: tuple[str, ...],
@@ -41,6 +43,8 @@ def daemon(
     log_level: str,
     runtime: str,
     cgroup_parent: str,
+    bridge: str,
+    bip: str,
 ) -> None:
     """Run the Wharf engine daemon."""
     from wharf.daemon.config import DEFAULT_HOST, DaemonConfig
@@ -57,6 +61,8 @@ def daemon(
         else ("critical" if log_level == "fatal" else log_level),
         runtime=runtime,
         cgroup_parent=cgroup_parent,
+        bridge=bridge,
+        bip=bip,
     )
     try:
         run(config)

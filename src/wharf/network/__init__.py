@@ -1,0 +1,49 @@
+"""Networking: namespaces, bridges, veth endpoints, IPAM, NAT/port rules and the userland proxy.
+
+Model (libnetwork's CNM, reduced): a *network* is a Linux bridge with a subnet and gateway
+(the default ``wharf0`` or a user-defined one); an *endpoint* is a veth pair joining one
+container's *sandbox* (a network namespace pinned by a bind mount under the exec root) to a
+network with an address from :mod:`ipam`. Drivers ``none`` (sandbox with loopback only), ``host``
+(no sandbox), ``container:X`` (X's sandbox) and ``bridge`` are chosen by the daemon
+(``daemon/networks.py``), which keeps the state; this package holds the mechanisms, each
+stateless: :mod:`netns`, :mod:`bridge`, :mod:`ipam`, :mod:`nft` (the only module that runs
+``nft``), :mod:`proxy` and :mod:`files` (hosts and resolv.conf contents).
+"""
+
+from wharf.network.bridge import (
+    attach_endpoint,
+    delete_link,
+    detach_endpoint,
+    ensure_bridge,
+    link_names,
+)
+from wharf.network.files import hosts_file, resolv_conf
+from wharf.network.ipam import allocate_address, check_overlap, parse_subnet, pick_subnet
+from wharf.network.netns import create_netns, remove_netns, run_in_netns, run_ip
+from wharf.network.nft import Dnat, Masquerade, apply_table, delete_table
+from wharf.network.proxy import PortInUse, TcpProxy, bind_port
+
+__all__ = [
+    "Dnat",
+    "Masquerade",
+    "PortInUse",
+    "TcpProxy",
+    "allocate_address",
+    "apply_table",
+    "attach_endpoint",
+    "bind_port",
+    "check_overlap",
+    "create_netns",
+    "delete_link",
+    "delete_table",
+    "detach_endpoint",
+    "ensure_bridge",
+    "hosts_file",
+    "link_names",
+    "parse_subnet",
+    "pick_subnet",
+    "remove_netns",
+    "resolv_conf",
+    "run_in_netns",
+    "run_ip",
+]
