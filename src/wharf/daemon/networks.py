@@ -62,7 +62,9 @@ class NetworkConfig:
     @property
     def stem(self) -> str:
         """Prefix of every link and of the nft table: ``wharf`` for ``wharf0``."""
-        return self.bridge.rstrip("0123456789") or self.bridge
+        return (
+            self.bridge[:-1] if self.bridge.endswith("0") and len(self.bridge) > 1 else self.bridge
+        )
 
 
 @dataclass
@@ -575,7 +577,7 @@ class NetworkService:
         hostname = spec.get("hostname") or record.id[:12]
         if host:
             hostname = os.uname().nodename
-            spec["hostname"] = hostname
+            spec.pop("hostname", None)
             spec["linux"]["namespaces"] = [
                 n for n in spec["linux"]["namespaces"] if n["type"] != "uts"
             ]
