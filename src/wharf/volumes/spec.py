@@ -64,6 +64,8 @@ def parse_bind(spec: str) -> MountSpec:
         source, target, opts = parts
     else:
         raise InvalidArgument(f"invalid volume specification: {spec!r}")
+    if len(parts) > 1 and not source:
+        raise InvalidArgument(f"invalid volume specification: {spec!r}: empty source")
     if not target.startswith("/"):
         raise InvalidArgument(
             f"invalid volume specification: {spec!r}: the container path {target!r} must be "
