@@ -18,7 +18,9 @@ __all__ = [
     "EndpointRequest",
     "MountRequest",
     "PortBinding",
+    "parse_mount_flag",
     "parse_port",
+    "parse_publish",
 ]
 
 
@@ -231,3 +233,82 @@ class ContainerNetworking:
                 "EndpointsConfig": {k: v.to_json() for k, v in self.endpoints.items()}
             }
         return body
+
+
+def _port_range(text: str, what: str, spec: str) -> list[int]:
+    first, sep, last = text.partition("-")
+    try:
+        start = int(first)
+        end = int(last) if sep else start
+    except ValueError:
+        raise InvalidArgument(f"invalid {what} in port spec {spec!r}: {text!r}") from None
+    if not 0 < start <= end < 65536:
+        raise InvalidArgument(
+            f"invalid {what} in port spec {spec!r}: {text!r}; expected 1-65535 or a range"
+        )
+    return list(range(start, end + 1))
+
+
+def parse_publish(spec: str) -> list[PortBinding]:
+    """``-p [ip:][hostPort[-end]:]containerPort[-end][/tcp|udp]`` -> bindings (ranges expanded).
+
+    Raises:
+        InvalidArgument: a bad address, port, range or protocol, or ranges of different sizes.
+    """
+    rest, _, proto = spec.partition("/")
+    proto = proto or "tcp"
+    if proto not in ("tcp", "udp"):
+        raise InvalidArgument(
+            f"invalid protocol {proto!r} in port spec {spec!r}: expected tcp or udp"
+        )
+    parts = rest.rsplit(":", 2)
+    host_ip, host_ports = "", ""
+    if len(parts) == 3:
+        host_ip, host_ports, container_ports = parts
+    elif len(parts) == 2:
+        host_ports, container_ports = parts
+    else:
+        container_ports = parts[0]
+    if host_ip:
+        octets = host_ip.split(".")
+        if len(octets) != 4 or not all(o.isdigit() and int(o) < 256 for o in octets):
+            raise InvalidArgument(f"invalid host IP {host_ip!r} in port spec {spec!r}")
+    ctr = _port_range(container_ports, "container port", spec)
+    host = _port_range(host_ports, "host port", spec) if host_ports else [0] * len(ctr)
+    if len(host) != len(ctr):
+        if len(ctr) == 1 and host_ports:
+            # hostStart-hostEnd:port publishes the first free host port of the range: take
+            # the first (the daemon reports a port in use).
+            host = host[:1]
+        else:
+            raise InvalidArgument(
+                f"invalid port spec {spec!r}: host and container port ranges differ in size"
+            )
+    return [PortBinding(c, proto, host_ip, h) for c, h in zip(ctr, host, strict=True)]
+
+
+def parse_mount_flag(spec: str) -> MountRequest:
+    """``--mount type=bind,source=/a,target=/b,readonly`` -> a mount request.
+
+    Raises:
+        InvalidArgument: an unknown key, no target, or a bad type.
+    """
+    fields: dict[str, Any] = {"Type": "volume"}
+    for item in spec.split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip().lower()
+        if key == "type":
+            fields["Type"] = value
+        elif key in ("source", "src"):
+            fields["Source"] = value
+        elif key in ("target", "destination", "dst"):
+            fields["Target"] = value
+        elif key in ("readonly", "ro"):
+            fields["ReadOnly"] = not sep or value.lower() in ("1", "true")
+        elif key == "tmpfs-size":
+            if not value.isdigit():
+                raise InvalidArgument(f"--mount {spec!r}: tmpfs-size takes bytes")
+            fields["TmpfsOptions"] = {"SizeBytes": int(value)}
+        else:
+            raise InvalidArgument(f"--mount {spec!r}: unexpected key {key!r}")
+    return MountRequest.from_json(fields, 0)

@@ -114,3 +114,37 @@ def test_create_body_network_fields_round_trip() -> None:
 def test_create_body_bad_network_fields(host: dict[str, object]) -> None:
     with pytest.raises(InvalidArgument):
         _create(host)
+
+
+def test_parse_publish_forms_and_ranges() -> None:
+    from wharf.apitypes.networks import PortBinding, parse_publish
+
+    assert parse_publish("80") == [PortBinding(80, "tcp")]
+    assert parse_publish("8080:80") == [PortBinding(80, "tcp", "", 8080)]
+    assert parse_publish("127.0.0.1:8080:80/udp") == [PortBinding(80, "udp", "127.0.0.1", 8080)]
+    assert parse_publish("127.0.0.1::80") == [PortBinding(80, "tcp", "127.0.0.1", 0)]
+    assert parse_publish("9000-9001:80-81") == [
+        PortBinding(80, "tcp", "", 9000),
+        PortBinding(81, "tcp", "", 9001),
+    ]
+
+
+@pytest.mark.parametrize(
+    "spec", ["", "x", "0", "70000", "80/sctp", "1.2.3:80:80", "9000-9002:80-81", "9-8:80"]
+)
+def test_parse_publish_rejects(spec: str) -> None:
+    from wharf.apitypes.networks import parse_publish
+
+    with pytest.raises(InvalidArgument):
+        parse_publish(spec)
+
+
+def test_parse_mount_flag() -> None:
+    from wharf.apitypes.networks import parse_mount_flag
+
+    m = parse_mount_flag("type=bind,source=/a,target=/b,readonly")
+    assert (m.type, m.source, m.target, m.read_only) == ("bind", "/a", "/b", True)
+    assert parse_mount_flag("type=tmpfs,dst=/t,tmpfs-size=1024").tmpfs_size == 1024
+    for bad in ("type=bind,target=/b", "target=/b,colour=red", "type=nfs,target=/x"):
+        with pytest.raises(InvalidArgument):
+            parse_mount_flag(bad)
