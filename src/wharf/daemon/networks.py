@@ -19,16 +19,14 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import hashlib
 import ipaddress
 import json
 import logging
 import os
 import secrets
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from wharf import network as net
 from wharf.apitypes import Filters
@@ -42,12 +40,20 @@ from wharf.errors import (
     NotFound,
     WharfError,
 )
+from wharf.network.model import (
+    PREDEFINED,
+    Endpoint,
+    Sandbox,
+    endpoint_json,
+    match,
+    now,
+    stable_id,
+    summary_ports,
+)
 
 __all__ = ["NetworkConfig", "NetworkService"]
 
 log = logging.getLogger("wharf.daemon.networks")
-
-_PREDEFINED: Final = ("bridge", "host", "none")
 
 
 @dataclass(frozen=True)
@@ -67,47 +73,6 @@ class NetworkConfig:
         )
 
 
-@dataclass
-class _Endpoint:
-    network_id: str
-    ifname: str
-    host_ifname: str
-    address: str
-    aliases: builtins.list[str] = field(default_factory=list)
-    endpoint_id: str = field(default_factory=lambda: secrets.token_hex(32))
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class _Sandbox:
-    container_id: str
-    name: str
-    path: str
-    endpoints: builtins.list[_Endpoint] = field(default_factory=list)
-    ports: builtins.list[PortBinding] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "container_id": self.container_id,
-            "name": self.name,
-            "path": self.path,
-            "endpoints": [e.to_json() for e in self.endpoints],
-            "ports": [[p.port, p.proto, p.host_ip, p.host_port] for p in self.ports],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> _Sandbox:
-        return cls(
-            container_id=data["container_id"],
-            name=data["name"],
-            path=data["path"],
-            endpoints=[_Endpoint(**e) for e in data["endpoints"]],
-            ports=[PortBinding(*p) for p in data["ports"]],
-        )
-
-
 class NetworkService:
     """Networks (``/networks`` routes) and per-container network set-up."""
 
@@ -121,16 +86,17 @@ class NetworkService:
         self._files_dir = self._dir / "files"
         self._files_dir.mkdir(exist_ok=True)
         self.networks: dict[str, dict[str, Any]] = {}
-        self.sandboxes: dict[str, _Sandbox] = {}
+        self.sandboxes: dict[str, Sandbox] = {}
         self._proxies: dict[str, builtins.list[net.TcpProxy]] = {}
+        self._default_ready = False
         self._load()
         subnet, gateway = net.parse_subnet(
             str(ipaddress.IPv4Interface(config.bip).network), config.bip.split("/")[0]
         )
         self._default = {
             "Name": "bridge",
-            "Id": _stable_id("bridge" + config.bridge),
-            "Created": _now(),
+            "Id": stable_id("bridge" + config.bridge),
+            "Created": now(),
             "Driver": "bridge",
             "Subnet": str(subnet),
             "Gateway": gateway,
@@ -150,7 +116,7 @@ class NetworkService:
             return
         self.networks = data.get("networks", {})
         self.sandboxes = {
-            s["container_id"]: _Sandbox.from_json(s) for s in data.get("sandboxes", [])
+            s["container_id"]: Sandbox.from_json(s) for s in data.get("sandboxes", [])
         }
 
     def _save(self) -> None:
@@ -168,8 +134,8 @@ class NetworkService:
     def _all(self) -> builtins.list[dict[str, Any]]:
         return [
             self._default,
-            {**self._default, "Name": "host", "Id": _stable_id("host"), "Driver": "host"},
-            {**self._default, "Name": "none", "Id": _stable_id("none"), "Driver": "null"},
+            {**self._default, "Name": "host", "Id": stable_id("host"), "Driver": "host"},
+            {**self._default, "Name": "none", "Id": stable_id("none"), "Driver": "null"},
             *self.networks.values(),
         ]
 
@@ -202,7 +168,7 @@ class NetworkService:
         name = body.get("Name")
         if not isinstance(name, str) or not name:
             raise InvalidArgument("Name: a network needs a name")
-        if name in _PREDEFINED:
+        if name in PREDEFINED:
             raise FailedPrecondition(f"{name} is a pre-defined network and cannot be created")
         if any(n["Name"] == name for n in self.networks.values()):
             raise Conflict(f"network with name {name} already exists")
@@ -234,7 +200,7 @@ class NetworkService:
         record: dict[str, Any] = {
             "Name": name,
             "Id": network_id,
-            "Created": _now(),
+            "Created": now(),
             "Driver": "bridge",
             "Subnet": str(subnet),
             "Gateway": gateway,
@@ -250,7 +216,7 @@ class NetworkService:
         self._apply_rules()
         return {"Id": network_id, "Warning": ""}
 
-    def _members(self, network_id: str) -> builtins.list[tuple[_Sandbox, _Endpoint]]:
+    def _members(self, network_id: str) -> builtins.list[tuple[Sandbox, Endpoint]]:
         return [
             (s, e)
             for s in self.sandboxes.values()
@@ -300,7 +266,7 @@ class NetworkService:
                 raise InvalidArgument(f"invalid filter {key!r}")
         out = []
         for n in self._all():
-            if not _match(n, filters):
+            if not match(n, filters):
                 continue
             out.append(self.inspect(n["Id"]))
         return out
@@ -313,7 +279,7 @@ class NetworkService:
             Conflict: containers are attached.
         """
         n = self.resolve(ref)
-        if n["Name"] in _PREDEFINED:
+        if n["Name"] in PREDEFINED:
             raise FailedPrecondition(f"{n['Name']} is a pre-defined network and cannot be removed")
         users = [r.name for r in self.containers.all() if _wants(r, n)]
         if users:
@@ -403,17 +369,38 @@ class NetworkService:
             _set_netns(spec, path)
             return self._files(record, spec, [], host=False, share=other.id)
         path = str(self._netns_dir / record.id)
-        sandbox = _Sandbox(container_id=record.id, name=record.name, path=path)
+        sandbox = Sandbox(container_id=record.id, name=record.name, path=path)
         requested = [] if mode == "none" else self._requested(record)
         try:
-            net.create_netns(path, lambda: net.run_ip(["link set lo up"], what="loopback"))
             self.sandboxes[record.id] = sandbox
-            for index, (network, aliases, wanted) in enumerate(requested):
-                self._join(sandbox, network, aliases, wanted, index == 0)
+            if requested:
+                # One thread, two ip runs: the namespace with its first endpoint, then the
+                # host end on the bridge.
+                network, aliases, wanted = requested[0]
+                first = self._new_endpoint(sandbox, network, aliases, wanted)
+                batch = net.endpoint_batch(
+                    ifname=first.ifname,
+                    host_ifname=first.host_ifname,
+                    address=first.address,
+                    prefixlen=ipaddress.IPv4Network(network["Subnet"]).prefixlen,
+                    gateway=network["Gateway"],
+                    default_route=True,
+                )
+                bridge = network["Bridge"]
+                net.create_netns(
+                    path,
+                    lambda: net.run_ip(batch, what=f"sandbox of {record.name}"),
+                    lambda: net.enslave(first.host_ifname, bridge),
+                )
+            else:
+                net.create_netns(path, lambda: net.run_ip(["link set lo up"], what="loopback"))
+            for network, aliases, wanted in requested[1:]:
+                self._join(sandbox, network, aliases, wanted)
             if requested:
                 sandbox.ports = self._publish(record, image, sandbox)
             self._save()
-            self._apply_rules()
+            if sandbox.ports:
+                self._apply_rules()
             self._refresh_hosts(sandbox)
         except BaseException:
             self.release(record.id)
@@ -421,42 +408,57 @@ class NetworkService:
         _set_netns(spec, path)
         return self._files(record, spec, sandbox.endpoints, host=False)
 
-    def _join(
+    def _new_endpoint(
         self,
-        sandbox: _Sandbox,
+        sandbox: Sandbox,
         network: dict[str, Any],
         aliases: builtins.list[str],
         wanted: str,
-        primary: bool,
-    ) -> _Endpoint:
+    ) -> Endpoint:
+        """An endpoint with a free address, recorded in ``sandbox`` (not yet in the kernel)."""
         subnet = ipaddress.IPv4Network(network["Subnet"])
-        if network is self._default:
+        if network is self._default and not self._default_ready:
             net.ensure_bridge(network["Bridge"], subnet, network["Gateway"])
+            self._default_ready = True
         used = [e.address for _, e in self._members(network["Id"])]
         address = net.allocate_address(subnet, network["Gateway"], used, wanted)
         ifname = f"eth{len(sandbox.endpoints)}"
-        endpoint = _Endpoint(
+        endpoint = Endpoint(
             network_id=network["Id"],
             ifname=ifname,
             host_ifname=f"{self.config.stem[:7]}v{secrets.token_hex(4)[:7]}",
             address=address,
             aliases=aliases,
         )
-        net.attach_endpoint(
-            sandbox.path,
-            ifname=ifname,
-            host_ifname=endpoint.host_ifname,
-            bridge=network["Bridge"],
-            address=address,
-            prefixlen=subnet.prefixlen,
-            gateway=network["Gateway"],
-            default_route=primary,
-        )
         sandbox.endpoints.append(endpoint)
         return endpoint
 
+    def _join(
+        self,
+        sandbox: Sandbox,
+        network: dict[str, Any],
+        aliases: builtins.list[str],
+        wanted: str,
+    ) -> None:
+        """Join a sandbox that exists already to ``network`` (a second network, or connect)."""
+        endpoint = self._new_endpoint(sandbox, network, aliases, wanted)
+        try:
+            net.attach_endpoint(
+                sandbox.path,
+                ifname=endpoint.ifname,
+                host_ifname=endpoint.host_ifname,
+                bridge=network["Bridge"],
+                address=endpoint.address,
+                prefixlen=ipaddress.IPv4Network(network["Subnet"]).prefixlen,
+                gateway=network["Gateway"],
+                default_route=False,
+            )
+        except BaseException:
+            sandbox.endpoints.remove(endpoint)
+            raise
+
     def _publish(
-        self, record: ContainerRecord, image: ImageRecord, sandbox: _Sandbox
+        self, record: ContainerRecord, image: ImageRecord, sandbox: Sandbox
     ) -> builtins.list[PortBinding]:
         networking = record.spec.networking
         bindings = list(networking.port_bindings)
@@ -494,8 +496,9 @@ class NetworkService:
         for endpoint in sandbox.endpoints:
             net.delete_link(endpoint.host_ifname)
         self._save()
-        with contextlib.suppress(WharfError):
-            self._apply_rules()
+        if sandbox.ports:
+            with contextlib.suppress(WharfError):
+                self._apply_rules()
         for endpoint in sandbox.endpoints:
             self._refresh_network_hosts(endpoint.network_id)
 
@@ -535,7 +538,7 @@ class NetworkService:
                 f"endpoint with name {container.name} already exists in network {n['Name']}"
             )
         if sandbox is not None:
-            self._join(sandbox, n, aliases, "", False)
+            self._join(sandbox, n, aliases, "")
             self._save()
             self._refresh_hosts(sandbox)
         if n is not self._default:
@@ -567,7 +570,7 @@ class NetworkService:
         self,
         record: ContainerRecord,
         spec: dict[str, Any],
-        endpoints: builtins.list[_Endpoint],
+        endpoints: builtins.list[Endpoint],
         *,
         host: bool,
         share: str = "",
@@ -612,7 +615,7 @@ class NetworkService:
         ]
 
     def _write_hosts(
-        self, container_id: str, name: str, hostname: str, endpoints: builtins.list[_Endpoint]
+        self, container_id: str, name: str, hostname: str, endpoints: builtins.list[Endpoint]
     ) -> None:
         path = self._files_dir / container_id / "hosts"
         entries: builtins.list[tuple[str, builtins.list[str]]] = []
@@ -647,7 +650,7 @@ class NetworkService:
             out.append((addr, [name]))
         return out
 
-    def _refresh_hosts(self, sandbox: _Sandbox) -> None:
+    def _refresh_hosts(self, sandbox: Sandbox) -> None:
         for endpoint in sandbox.endpoints:
             self._refresh_network_hosts(endpoint.network_id)
 
@@ -737,12 +740,12 @@ class NetworkService:
                 ports[p.key] = [*(ports.get(p.key) or []), entry]
             for e in sandbox.endpoints:
                 n = self.resolve(e.network_id)
-                networks[n["Name"]] = _endpoint_json(n, e)
+                networks[n["Name"]] = endpoint_json(n, e)
         if not networks and not mode.startswith("container:"):
             name = "bridge" if mode == "default" else mode
             with contextlib.suppress(NotFound):
                 n = self.resolve(name)
-                networks[n["Name"]] = _endpoint_json(n, None)
+                networks[n["Name"]] = endpoint_json(n, None)
         primary = sandbox.endpoints[0] if sandbox is not None and sandbox.endpoints else None
         default = primary is not None and primary.network_id == self._default["Id"]
         return {
@@ -771,24 +774,7 @@ class NetworkService:
     def summary_ports(self, record: ContainerRecord) -> builtins.list[dict[str, Any]]:
         """``Ports`` of a container list entry."""
         sandbox = self.sandboxes.get(record.id)
-        out: builtins.list[dict[str, Any]] = []
-        published = set()
-        if sandbox is not None:
-            for p in sandbox.ports:
-                published.add(p.key)
-                out.append(
-                    {
-                        "IP": p.host_ip or "0.0.0.0",
-                        "PrivatePort": p.port,
-                        "PublicPort": p.host_port,
-                        "Type": p.proto,
-                    }
-                )
-        for key in record.spec.config.exposed_ports:
-            port, _, proto = key.partition("/")
-            if f"{port}/{proto or 'tcp'}" not in published:
-                out.append({"PrivatePort": int(port), "Type": proto or "tcp"})
-        return out
+        return summary_ports(sandbox.ports if sandbox else [], record.spec.config.exposed_ports)
 
     def files(self, container_id: str) -> dict[str, str]:
         """Host paths of the container's hosts, resolv.conf and hostname files."""
@@ -796,25 +782,6 @@ class NetworkService:
         if not directory.exists():
             return {}
         return {name: str(directory / name) for name in ("hosts", "resolv.conf", "hostname")}
-
-
-def _endpoint_json(n: dict[str, Any], e: _Endpoint | None) -> dict[str, Any]:
-    prefix = ipaddress.IPv4Network(n["Subnet"]).prefixlen if e is not None else 0
-    return {
-        "IPAMConfig": None,
-        "Links": None,
-        "Aliases": list(e.aliases) if e is not None and e.aliases else None,
-        "NetworkID": n["Id"],
-        "EndpointID": e.endpoint_id if e is not None else "",
-        "Gateway": n["Gateway"] if e is not None else "",
-        "IPAddress": e.address if e is not None else "",
-        "IPPrefixLen": prefix,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "MacAddress": "",
-        "DriverOpts": None,
-    }
 
 
 def _set_netns(spec: dict[str, Any], path: str) -> None:
@@ -830,31 +797,3 @@ def _wants(record: ContainerRecord, n: dict[str, Any]) -> bool:
         or n["Name"] in record.spec.networking.endpoints
         or record.id in n.get("Connected", [])
     )
-
-
-def _match(n: dict[str, Any], filters: Filters) -> bool:
-    for key, values in filters.items():
-        if key == "name" and not any(v in n["Name"] for v in values):
-            return False
-        if key == "id" and not any(n["Id"].startswith(v) for v in values):
-            return False
-        if key == "driver" and n["Driver"] not in values:
-            return False
-        if key == "type":
-            kind = "builtin" if n["Name"] in _PREDEFINED else "custom"
-            if kind not in values:
-                return False
-        if key == "label":
-            for v in values:
-                k, sep, val = v.partition("=")
-                if k not in n["Labels"] or (sep and n["Labels"][k] != val):
-                    return False
-    return True
-
-
-def _stable_id(seed: str) -> str:
-    return hashlib.sha256(seed.encode()).hexdigest()
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

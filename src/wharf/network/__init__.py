@@ -7,13 +7,16 @@ network with an address from :mod:`ipam`. Drivers ``none`` (sandbox with loopbac
 (no sandbox), ``container:X`` (X's sandbox) and ``bridge`` are chosen by the daemon
 (``daemon/networks.py``), which keeps the state; this package holds the mechanisms, each
 stateless: :mod:`netns`, :mod:`bridge`, :mod:`ipam`, :mod:`nft` (the only module that runs
-``nft``), :mod:`proxy` and :mod:`files` (hosts and resolv.conf contents).
+``nft``), :mod:`proxy`, :mod:`files` (hosts and resolv.conf contents) and :mod:`model` (the
+endpoint and sandbox values the daemon persists).
 """
 
 from wharf.network.bridge import (
     attach_endpoint,
     delete_link,
     detach_endpoint,
+    endpoint_batch,
+    enslave,
     ensure_bridge,
     link_names,
 )
@@ -37,6 +40,8 @@ __all__ = [
     "delete_link",
     "delete_table",
     "detach_endpoint",
+    "endpoint_batch",
+    "enslave",
     "ensure_bridge",
     "hosts_file",
     "link_names",

@@ -10,7 +10,15 @@ from pathlib import Path
 from wharf.errors import Unavailable
 from wharf.network.netns import run_in_netns, run_ip
 
-__all__ = ["attach_endpoint", "delete_link", "detach_endpoint", "ensure_bridge", "link_names"]
+__all__ = [
+    "attach_endpoint",
+    "delete_link",
+    "detach_endpoint",
+    "endpoint_batch",
+    "enslave",
+    "ensure_bridge",
+    "link_names",
+]
 
 
 def link_names() -> list[str]:
@@ -40,6 +48,37 @@ def delete_link(name: str) -> None:
             run_ip([f"link del {name}"], what=f"delete link {name}")
 
 
+def endpoint_batch(
+    *,
+    ifname: str,
+    host_ifname: str,
+    address: str,
+    prefixlen: int,
+    gateway: str,
+    default_route: bool,
+) -> list[str]:
+    """``ip -batch`` lines, run inside the namespace, that make the veth ``ifname`` (its peer
+    ``host_ifname`` goes to the daemon's namespace) with its address and routes."""
+    batch = [
+        "link set lo up",
+        f"link add {ifname} type veth peer name {host_ifname} netns {os.getpid()}",
+        f"addr add {address}/{prefixlen} dev {ifname}",
+        f"link set {ifname} up",
+    ]
+    if default_route:
+        batch.append(f"route add default via {gateway}")
+    return batch
+
+
+def enslave(host_ifname: str, bridge: str) -> None:
+    """Put ``host_ifname`` on ``bridge`` and bring it up (in the caller's namespace).
+
+    Raises:
+        Unavailable: the kernel refused.
+    """
+    run_ip([f"link set {host_ifname} master {bridge} up"], what=f"attach {host_ifname} to {bridge}")
+
+
 def attach_endpoint(
     netns: str,
     *,
@@ -56,25 +95,21 @@ def attach_endpoint(
     Raises:
         Unavailable: a step failed; the pair is removed again.
     """
-    daemon_pid = os.getpid()
-    inside = [
-        "link set lo up",
-        f"link add {ifname} type veth peer name {host_ifname} netns {daemon_pid}",
-        f"addr add {address}/{prefixlen} dev {ifname}",
-        f"link set {ifname} up",
-    ]
-    if default_route:
-        inside.append(f"route add default via {gateway}")
+    inside = endpoint_batch(
+        ifname=ifname,
+        host_ifname=host_ifname,
+        address=address,
+        prefixlen=prefixlen,
+        gateway=gateway,
+        default_route=default_route,
+    )
 
     def configure() -> None:
         run_ip(inside, what=f"endpoint {ifname} in {netns}")
 
     try:
         run_in_netns(netns, configure)
-        run_ip(
-            [f"link set {host_ifname} master {bridge} up"],
-            what=f"attach {host_ifname} to {bridge}",
-        )
+        enslave(host_ifname, bridge)
     except Unavailable:
         delete_link(host_ifname)
         raise

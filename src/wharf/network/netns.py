@@ -70,20 +70,32 @@ def run_ip(batch: Sequence[str], *, what: str) -> None:
         raise Unavailable(f"{what}: {proc.stderr.strip() or 'ip failed'}")
 
 
-def create_netns(path: str, setup: Callable[[], None] | None = None) -> None:
-    """A new network namespace pinned at ``path``; ``setup`` runs inside it.
+def create_netns(
+    path: str,
+    setup: Callable[[], None] | None = None,
+    after: Callable[[], None] | None = None,
+) -> None:
+    """A new network namespace pinned at ``path``; ``setup`` runs inside it, then ``after``
+    back in the caller's namespace (both in the same short-lived thread).
 
     Raises:
-        Unavailable: the kernel refused, or ``setup`` failed (nothing is left behind).
+        Unavailable: the kernel refused, or ``setup``/``after`` failed (nothing is left behind).
     """
     with open(path, "x"):
         pass
 
     def make() -> None:
-        _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
-        Mount(type="none", source="/proc/thread-self/ns/net", options=("bind",)).mount(path)
-        if setup is not None:
-            setup()
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+            Mount(type="none", source="/proc/thread-self/ns/net", options=("bind",)).mount(path)
+            if setup is not None:
+                setup()
+            if after is not None:
+                _check(_libc.setns(home, CLONE_NEWNET), "setns(back)")
+                after()
+        finally:
+            os.close(home)
 
     try:
         _in_thread(make)
