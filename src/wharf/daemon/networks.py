@@ -16,7 +16,6 @@ Concurrency: everything runs on the event loop thread.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import contextlib
 import ipaddress
@@ -89,6 +88,7 @@ class NetworkService:
         self.sandboxes: dict[str, Sandbox] = {}
         self._proxies: dict[str, builtins.list[net.TcpProxy]] = {}
         self._default_ready = False
+        self._dns: dict[str, net.DnsServer] = {}
         self._load()
         subnet, gateway = net.parse_subnet(
             str(ipaddress.IPv4Interface(config.bip).network), config.bip.split("/")[0]
@@ -214,6 +214,7 @@ class NetworkService:
         self.networks[network_id] = record
         self._save()
         self._apply_rules()
+        self._start_dns(record)
         return {"Id": network_id, "Warning": ""}
 
     def _members(self, network_id: str) -> builtins.list[tuple[Sandbox, Endpoint]]:
@@ -287,6 +288,9 @@ class NetworkService:
                 f"error while removing network: network {n['Name']} id {n['Id']} has active "
                 f"endpoints ({', '.join(sorted(users))})"
             )
+        dns = self._dns.pop(n["Id"], None)
+        if dns is not None:
+            dns.close()
         net.delete_link(n["Bridge"])
         del self.networks[n["Id"]]
         self._save()
@@ -480,7 +484,7 @@ class NetworkService:
             if b.proto == "tcp":
                 proxy = net.TcpProxy(sock, (target, b.port))
                 proxies.append(proxy)
-                asyncio.get_running_loop().create_task(proxy.start())
+                proxy.start_soon()
             else:
                 sock.close()
         return published
@@ -589,12 +593,17 @@ class NetworkService:
             host_resolv = Path("/etc/resolv.conf").read_text()
         except OSError:
             host_resolv = ""
+        embedded = [
+            self.networks[e.network_id]["Gateway"]
+            for e in endpoints[:1]
+            if e.network_id in self._dns
+        ]
         if host and not networking.dns:
             resolv = host_resolv
         else:
             resolv = net.resolv_conf(
                 host_resolv,
-                dns=networking.dns,
+                dns=networking.dns or embedded,
                 search=networking.dns_search,
                 options=networking.dns_options,
             )
@@ -698,6 +707,7 @@ class NetworkService:
                 net.delete_link(link)
         for n in self.networks.values():
             net.ensure_bridge(n["Bridge"], ipaddress.IPv4Network(n["Subnet"]), n["Gateway"])
+            self._start_dns(n)
         for sandbox in self.sandboxes.values():
             proxies: builtins.list[net.TcpProxy] = []
             self._proxies[sandbox.container_id] = proxies
@@ -711,12 +721,30 @@ class NetworkService:
                     continue
                 proxy = net.TcpProxy(sock, (sandbox.endpoints[0].address, p.port))
                 proxies.append(proxy)
-                asyncio.get_running_loop().create_task(proxy.start())
+                proxy.start_soon()
         self._save()
         self._apply_rules()
 
+    def _start_dns(self, n: dict[str, Any]) -> None:
+        """Serve DNS for network ``n`` on its gateway address (port 53/udp)."""
+        if n["Id"] in self._dns:
+            return
+        network_id = n["Id"]
+
+        def lookup(name: str) -> builtins.list[str]:
+            return [e.address for s, e in self._members(network_id) if s.answers_to(e, name)]
+
+        server = net.serve_dns(n["Gateway"], lookup)
+        if server is None:
+            log.warning("network %s: no embedded DNS on %s:53", n["Name"], n["Gateway"])
+        else:
+            self._dns[network_id] = server
+
     def close(self) -> None:
-        """Stop the proxies (the daemon is exiting; containers keep running)."""
+        """Stop the proxies and DNS servers (the daemon is exiting; containers keep running)."""
+        for dns in self._dns.values():
+            dns.close()
+        self._dns.clear()
         for proxies in self._proxies.values():
             for proxy in proxies:
                 proxy.close()

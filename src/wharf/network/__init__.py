@@ -7,7 +7,8 @@ network with an address from :mod:`ipam`. Drivers ``none`` (sandbox with loopbac
 (no sandbox), ``container:X`` (X's sandbox) and ``bridge`` are chosen by the daemon
 (``daemon/networks.py``), which keeps the state; this package holds the mechanisms, each
 stateless: :mod:`netns`, :mod:`bridge`, :mod:`ipam`, :mod:`nft` (the only module that runs
-``nft``), :mod:`proxy`, :mod:`files` (hosts and resolv.conf contents) and :mod:`model` (the
+``nft``), :mod:`proxy`, :mod:`dns` (a user network's
+embedded DNS server), :mod:`files` (hosts and resolv.conf contents) and :mod:`model` (the
 endpoint and sandbox values the daemon persists).
 """
 
@@ -20,6 +21,7 @@ from wharf.network.bridge import (
     ensure_bridge,
     link_names,
 )
+from wharf.network.dns import DnsServer, serve_dns, start_dns
 from wharf.network.files import hosts_file, resolv_conf
 from wharf.network.ipam import allocate_address, check_overlap, parse_subnet, pick_subnet
 from wharf.network.netns import create_netns, remove_netns, run_in_netns, run_ip
@@ -28,6 +30,7 @@ from wharf.network.proxy import PortInUse, TcpProxy, bind_port
 
 __all__ = [
     "Dnat",
+    "DnsServer",
     "Masquerade",
     "PortInUse",
     "TcpProxy",
@@ -51,4 +54,6 @@ __all__ = [
     "resolv_conf",
     "run_in_netns",
     "run_ip",
+    "serve_dns",
+    "start_dns",
 ]

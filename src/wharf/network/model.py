@@ -58,6 +58,12 @@ class Sandbox:
             "ports": [[p.port, p.proto, p.host_ip, p.host_port] for p in self.ports],
         }
 
+    def answers_to(self, endpoint: Endpoint, name: str) -> bool:
+        """``name`` (any case, trailing dot or not) names this container on ``endpoint``."""
+        name = name.rstrip(".").lower()
+        names = {self.name.lower(), self.container_id[:12], self.container_id}
+        return name in names or name in (a.lower() for a in endpoint.aliases)
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Sandbox:
         return cls(

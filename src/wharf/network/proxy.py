@@ -66,10 +66,15 @@ class TcpProxy:
         self.target = target
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
+        self._starting: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Start accepting on the event loop."""
         self._server = await asyncio.start_server(self._handle, sock=self.sock)
+
+    def start_soon(self) -> None:
+        """Schedule :meth:`start` on the running loop (the socket already queues connections)."""
+        self._starting = asyncio.get_running_loop().create_task(self.start())
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -91,6 +96,8 @@ class TcpProxy:
 
     def close(self) -> None:
         """Stop listening and drop open connections."""
+        if self._starting is not None:
+            self._starting.cancel()
         if self._server is not None:
             self._server.close()
         else:

@@ -133,6 +133,34 @@ def test_user_network_resolves_names_and_aliases(daemon: Daemon) -> None:
                 )
             )
             assert out.startswith("hello-")
+        # The embedded DNS server on the gateway answers names and aliases (nslookup asks it
+        # directly; wget above may use /etc/hosts).
+        resolv = _ok(
+            daemon.docker(
+                "run", "--rm", "--network", "net-app", "busybox", "cat", "/etc/resolv.conf"
+            )
+        )
+        assert "nameserver 10.202.0.1" in resolv
+        srv_ip = _ok(
+            daemon.docker(
+                "inspect", "-f", '{{(index .NetworkSettings.Networks "net-app").IPAddress}}', "srv"
+            )
+        )
+        for name in ("srv", "backend"):
+            lookup = _ok(
+                daemon.docker(
+                    "run",
+                    "--rm",
+                    "--network",
+                    "net-app",
+                    "busybox",
+                    "nslookup",
+                    "-type=a",
+                    name,
+                    "10.202.0.1",
+                )
+            )
+            assert srv_ip.strip() in lookup, lookup
         inspect = _ok(daemon.docker("network", "inspect", "-f", "{{json .Containers}}", "net-app"))
         assert '"Name":"srv"' in inspect
         assert "10.202.0." in inspect
