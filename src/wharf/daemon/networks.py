@@ -377,29 +377,12 @@ class NetworkService:
         requested = [] if mode == "none" else self._requested(record)
         try:
             self.sandboxes[record.id] = sandbox
-            if requested:
-                # One thread, two ip runs: the namespace with its first endpoint, then the
-                # host end on the bridge.
-                network, aliases, wanted = requested[0]
-                first = self._new_endpoint(sandbox, network, aliases, wanted)
-                batch = net.endpoint_batch(
-                    ifname=first.ifname,
-                    host_ifname=first.host_ifname,
-                    address=first.address,
-                    prefixlen=ipaddress.IPv4Network(network["Subnet"]).prefixlen,
-                    gateway=network["Gateway"],
-                    default_route=True,
-                )
-                bridge = network["Bridge"]
-                net.create_netns(
-                    path,
-                    lambda: net.run_ip(batch, what=f"sandbox of {record.name}"),
-                    lambda: net.enslave(first.host_ifname, bridge),
-                )
-            else:
-                net.create_netns(path, lambda: net.run_ip(["link set lo up"], what="loopback"))
-            for network, aliases, wanted in requested[1:]:
-                self._join(sandbox, network, aliases, wanted)
+            inside = net.new_sandbox(path)
+            try:
+                for index, (network, aliases, wanted) in enumerate(requested):
+                    self._join(sandbox, network, aliases, wanted, inside, primary=index == 0)
+            finally:
+                inside.close()
             if requested:
                 sandbox.ports = self._publish(record, image, sandbox)
             self._save()
@@ -443,8 +426,11 @@ class NetworkService:
         network: dict[str, Any],
         aliases: builtins.list[str],
         wanted: str,
+        inside: net.Rtnl | None = None,
+        *,
+        primary: bool = False,
     ) -> None:
-        """Join a sandbox that exists already to ``network`` (a second network, or connect)."""
+        """Join ``sandbox`` to ``network`` (``inside``: a socket bound in its namespace)."""
         endpoint = self._new_endpoint(sandbox, network, aliases, wanted)
         try:
             net.attach_endpoint(
@@ -455,7 +441,8 @@ class NetworkService:
                 address=endpoint.address,
                 prefixlen=ipaddress.IPv4Network(network["Subnet"]).prefixlen,
                 gateway=network["Gateway"],
-                default_route=False,
+                default_route=primary,
+                inside=inside,
             )
         except BaseException:
             sandbox.endpoints.remove(endpoint)

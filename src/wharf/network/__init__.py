@@ -6,20 +6,19 @@ container's *sandbox* (a network namespace pinned by a bind mount under the exec
 network with an address from :mod:`ipam`. Drivers ``none`` (sandbox with loopback only), ``host``
 (no sandbox), ``container:X`` (X's sandbox) and ``bridge`` are chosen by the daemon
 (``daemon/networks.py``), which keeps the state; this package holds the mechanisms, each
-stateless: :mod:`netns`, :mod:`bridge`, :mod:`ipam`, :mod:`nft` (the only module that runs
-``nft``), :mod:`proxy`, :mod:`dns` (a user network's
-embedded DNS server), :mod:`files` (hosts and resolv.conf contents) and :mod:`model` (the
-endpoint and sandbox values the daemon persists).
+stateless: :mod:`netns`, :mod:`rtnl` (raw rtnetlink), :mod:`bridge`, :mod:`ipam`, :mod:`nft`
+(the only module that runs ``nft``), :mod:`proxy`, :mod:`dns` (a user network's embedded DNS
+server), :mod:`files` (hosts and resolv.conf contents) and :mod:`model` (the endpoint and
+sandbox values the daemon persists).
 """
 
 from wharf.network.bridge import (
     attach_endpoint,
     delete_link,
     detach_endpoint,
-    endpoint_batch,
-    enslave,
     ensure_bridge,
     link_names,
+    new_sandbox,
 )
 from wharf.network.dns import DnsServer, serve_dns, start_dns
 from wharf.network.files import hosts_file, resolv_conf
@@ -27,12 +26,14 @@ from wharf.network.ipam import allocate_address, check_overlap, parse_subnet, pi
 from wharf.network.netns import create_netns, remove_netns, run_in_netns, run_ip
 from wharf.network.nft import Dnat, Masquerade, apply_table, delete_table
 from wharf.network.proxy import PortInUse, TcpProxy, bind_port
+from wharf.network.rtnl import Rtnl
 
 __all__ = [
     "Dnat",
     "DnsServer",
     "Masquerade",
     "PortInUse",
+    "Rtnl",
     "TcpProxy",
     "allocate_address",
     "apply_table",
@@ -43,11 +44,10 @@ __all__ = [
     "delete_link",
     "delete_table",
     "detach_endpoint",
-    "endpoint_batch",
-    "enslave",
     "ensure_bridge",
     "hosts_file",
     "link_names",
+    "new_sandbox",
     "parse_subnet",
     "pick_subnet",
     "remove_netns",

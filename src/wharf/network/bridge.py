@@ -1,23 +1,24 @@
-"""Linux bridges and veth pairs, made with ``ip -batch`` (host side) and from inside a netns."""
+"""Linux bridges (made with ``ip``, rarely) and veth endpoints (raw rtnetlink, per container)."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import os
 from pathlib import Path
 
 from wharf.errors import Unavailable
-from wharf.network.netns import run_in_netns, run_ip
+from wharf.network.netns import create_netns, run_in_netns, run_ip
+from wharf.network.rtnl import Rtnl
 
 __all__ = [
     "attach_endpoint",
     "delete_link",
     "detach_endpoint",
-    "endpoint_batch",
-    "enslave",
     "ensure_bridge",
     "link_names",
+    "new_sandbox",
 ]
 
 
@@ -41,42 +42,39 @@ def ensure_bridge(name: str, subnet: ipaddress.IPv4Network, gateway: str) -> Non
         Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
 
 
+@functools.cache
+def _host_rtnl() -> Rtnl:
+    """The daemon's rtnetlink socket in its own namespace (opened once)."""
+    return Rtnl()
+
+
 def delete_link(name: str) -> None:
     """Delete link ``name`` if present."""
     if Path(f"/sys/class/net/{name}").exists():
         with contextlib.suppress(Unavailable):
-            run_ip([f"link del {name}"], what=f"delete link {name}")
+            _host_rtnl().delete(name)
 
 
-def endpoint_batch(
-    *,
-    ifname: str,
-    host_ifname: str,
-    address: str,
-    prefixlen: int,
-    gateway: str,
-    default_route: bool,
-) -> list[str]:
-    """``ip -batch`` lines, run inside the namespace, that make the veth ``ifname`` (its peer
-    ``host_ifname`` goes to the daemon's namespace) with its address and routes."""
-    batch = [
-        "link set lo up",
-        f"link add {ifname} type veth peer name {host_ifname} netns {os.getpid()}",
-        f"addr add {address}/{prefixlen} dev {ifname}",
-        f"link set {ifname} up",
-    ]
-    if default_route:
-        batch.append(f"route add default via {gateway}")
-    return batch
-
-
-def enslave(host_ifname: str, bridge: str) -> None:
-    """Put ``host_ifname`` on ``bridge`` and bring it up (in the caller's namespace).
+def new_sandbox(path: str) -> Rtnl:
+    """A network namespace pinned at ``path`` with lo up, and a socket bound inside it.
 
     Raises:
-        Unavailable: the kernel refused.
+        Unavailable: the kernel refused (nothing is left behind).
     """
-    run_ip([f"link set {host_ifname} master {bridge} up"], what=f"attach {host_ifname} to {bridge}")
+    sockets: list[Rtnl] = []
+
+    def inside() -> None:
+        rtnl = Rtnl()
+        sockets.append(rtnl)
+        rtnl.loopback_up()
+
+    try:
+        create_netns(path, inside)
+    except BaseException:
+        for rtnl in sockets:
+            rtnl.close()
+        raise
+    return sockets[0]
 
 
 def attach_endpoint(
@@ -89,37 +87,42 @@ def attach_endpoint(
     prefixlen: int,
     gateway: str,
     default_route: bool,
+    inside: Rtnl | None = None,
 ) -> None:
-    """A veth from the namespace at ``netns`` (``ifname``) to ``bridge`` (``host_ifname``).
+    """A veth from the namespace at ``netns`` (``ifname``, with its address and, if
+    ``default_route``, the default route) to ``bridge`` (``host_ifname``, up). ``inside`` is
+    a socket already bound in that namespace (else one is opened).
 
     Raises:
         Unavailable: a step failed; the pair is removed again.
     """
-    inside = endpoint_batch(
-        ifname=ifname,
-        host_ifname=host_ifname,
-        address=address,
-        prefixlen=prefixlen,
-        gateway=gateway,
-        default_route=default_route,
-    )
-
-    def configure() -> None:
-        run_ip(inside, what=f"endpoint {ifname} in {netns}")
-
+    host = _host_rtnl()
+    master = host.index(bridge)
+    fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        run_in_netns(netns, configure)
-        enslave(host_ifname, bridge)
+        host.add_veth(host_ifname, ifname, peer_netns_fd=fd, master=master)
+    finally:
+        os.close(fd)
+    ns = inside if inside is not None else run_in_netns(netns, Rtnl)
+    try:
+        ns.configure(ifname, address, prefixlen, gateway if default_route else None)
     except Unavailable:
         delete_link(host_ifname)
         raise
+    finally:
+        if inside is None:
+            ns.close()
 
 
 def detach_endpoint(netns: str, ifname: str) -> None:
     """Delete ``ifname`` (and so its host peer) in the namespace at ``netns``."""
 
     def remove() -> None:
-        run_ip([f"link del {ifname}"], what=f"detach {ifname}")
+        rtnl = Rtnl()
+        try:
+            rtnl.delete(ifname)
+        finally:
+            rtnl.close()
 
     with contextlib.suppress(Unavailable):
         run_in_netns(netns, remove)
