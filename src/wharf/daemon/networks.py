@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ from wharf.network.model import (
     endpoint_json,
     match,
     now,
+    settings_json,
     stable_id,
     summary_ports,
 )
@@ -89,6 +91,7 @@ class NetworkService:
         self._proxies: dict[str, builtins.list[net.TcpProxy]] = {}
         self._default_ready = False
         self._dns: dict[str, net.DnsServer] = {}
+        self._reaper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wharf-veth-reaper")
         self._load()
         subnet, gateway = net.parse_subnet(
             str(ipaddress.IPv4Interface(config.bip).network), config.bip.split("/")[0]
@@ -484,8 +487,9 @@ class NetworkService:
         if sandbox is None:
             return
         net.remove_netns(sandbox.path)
-        for endpoint in sandbox.endpoints:
-            net.delete_link(endpoint.host_ifname)
+        # The namespace's end takes its veths with it; deleting the host ends too (in case
+        # something else holds the namespace) is slow, so it happens off the reply path.
+        self._reaper.submit(net.delete_links, [e.host_ifname for e in sandbox.endpoints])
         self._save()
         if sandbox.ports:
             with contextlib.suppress(WharfError):
@@ -732,6 +736,7 @@ class NetworkService:
         for dns in self._dns.values():
             dns.close()
         self._dns.clear()
+        self._reaper.shutdown(wait=True)
         for proxies in self._proxies.values():
             for proxy in proxies:
                 proxy.close()
@@ -762,29 +767,8 @@ class NetworkService:
                 n = self.resolve(name)
                 networks[n["Name"]] = endpoint_json(n, None)
         primary = sandbox.endpoints[0] if sandbox is not None and sandbox.endpoints else None
-        default = primary is not None and primary.network_id == self._default["Id"]
-        return {
-            "Bridge": "",
-            "SandboxID": record.id if sandbox is not None else "",
-            "HairpinMode": False,
-            "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0,
-            "Ports": ports,
-            "SandboxKey": sandbox.path if sandbox is not None else "",
-            "SecondaryIPAddresses": None,
-            "SecondaryIPv6Addresses": None,
-            "EndpointID": primary.endpoint_id if default and primary else "",
-            "Gateway": self._default["Gateway"] if default else "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "IPAddress": primary.address if default and primary else "",
-            "IPPrefixLen": ipaddress.IPv4Network(self._default["Subnet"]).prefixlen
-            if default
-            else 0,
-            "IPv6Gateway": "",
-            "MacAddress": "",
-            "Networks": networks,
-        }
+        default = primary if primary and primary.network_id == self._default["Id"] else None
+        return settings_json(sandbox, default, self._default, ports, networks)
 
     def summary_ports(self, record: ContainerRecord) -> builtins.list[dict[str, Any]]:
         """``Ports`` of a container list entry."""

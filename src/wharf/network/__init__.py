@@ -15,6 +15,7 @@ sandbox values the daemon persists).
 from wharf.network.bridge import (
     attach_endpoint,
     delete_link,
+    delete_links,
     detach_endpoint,
     ensure_bridge,
     link_names,
@@ -42,6 +43,7 @@ __all__ = [
     "check_overlap",
     "create_netns",
     "delete_link",
+    "delete_links",
     "delete_table",
     "detach_endpoint",
     "ensure_bridge",

@@ -15,6 +15,7 @@ from wharf.network.rtnl import Rtnl
 __all__ = [
     "attach_endpoint",
     "delete_link",
+    "delete_links",
     "detach_endpoint",
     "ensure_bridge",
     "link_names",
@@ -53,6 +54,19 @@ def delete_link(name: str) -> None:
     if Path(f"/sys/class/net/{name}").exists():
         with contextlib.suppress(Unavailable):
             _host_rtnl().delete(name)
+
+
+def delete_links(names: list[str]) -> None:
+    """Delete these links if present, over a socket of its own (safe from any thread; each
+    veth deletion waits for an RCU grace period, ~25 ms, so callers run it off the hot path)."""
+    rtnl = Rtnl()
+    try:
+        for name in names:
+            if Path(f"/sys/class/net/{name}").exists():
+                with contextlib.suppress(Unavailable):
+                    rtnl.delete(name)
+    finally:
+        rtnl.close()
 
 
 def new_sandbox(path: str) -> Rtnl:

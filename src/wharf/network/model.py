@@ -144,3 +144,33 @@ def summary_ports(ports: Sequence[PortBinding], exposed: Sequence[str]) -> list[
         if f"{port}/{proto or 'tcp'}" not in published:
             out.append({"PrivatePort": int(port), "Type": proto or "tcp"})
     return out
+
+
+def settings_json(
+    sandbox: Sandbox | None,
+    default: Endpoint | None,
+    bridge: dict[str, Any],
+    ports: dict[str, Any],
+    networks: dict[str, Any],
+) -> dict[str, Any]:
+    """``NetworkSettings`` of container inspect (``default``: the endpoint on ``bridge``)."""
+    return {
+        "Bridge": "",
+        "SandboxID": sandbox.container_id if sandbox is not None else "",
+        "HairpinMode": False,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Ports": ports,
+        "SandboxKey": sandbox.path if sandbox is not None else "",
+        "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None,
+        "EndpointID": default.endpoint_id if default else "",
+        "Gateway": bridge["Gateway"] if default else "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": default.address if default else "",
+        "IPPrefixLen": ipaddress.IPv4Network(bridge["Subnet"]).prefixlen if default else 0,
+        "IPv6Gateway": "",
+        "MacAddress": "",
+        "Networks": networks,
+    }

@@ -93,5 +93,8 @@ def test_compose_up_and_down(daemon: Daemon, app_dir: Path) -> None:
     assert daemon.docker("ps", "-aq").stdout == b""
     assert b"netapp" not in daemon.docker("network", "ls").stdout
     assert b"netapp" not in daemon.docker("volume", "ls").stdout
-    assert network_leftovers(daemon.stem) == [f"nft table {daemon.stem}"]
+    deadline = time.monotonic() + 5
+    while network_leftovers(daemon.stem) != [f"nft table {daemon.stem}"]:
+        assert time.monotonic() < deadline, network_leftovers(daemon.stem)
+        time.sleep(0.05)
     assert os.listdir(daemon.root / "netns") == []

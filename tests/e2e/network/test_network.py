@@ -47,6 +47,12 @@ def _sandboxes(daemon: Daemon) -> list[str]:
 
 
 def _no_leftovers(daemon: Daemon) -> None:
+    # Host veth ends go with their namespace, which the kernel tears down asynchronously.
+    deadline = time.monotonic() + 5
+    while network_leftovers(daemon.stem) != [f"nft table {daemon.stem}"]:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert network_leftovers(daemon.stem) == [f"nft table {daemon.stem}"]
     rules = subprocess.run(
         ["nft", "list", "chain", "ip", daemon.stem, "ports"], capture_output=True, check=True
