@@ -1,5 +1,6 @@
 """Network set-up cost and published-port throughput: Wharf vs Debian's dockerd 20.10, interleaved.
 
+0. The network set-up alone, in-process (namespace, veth, address, route), N times.
 1. ``docker run --rm busybox true`` on the default bridge and with ``--network none``, on both
    engines, interleaved; the bridge-minus-none difference of the medians is the per-container
    network set-up (veth, address, route, hosts/resolv.conf files, nft table, teardown).
@@ -9,13 +10,15 @@
 
 Run as root: ``.venv/bin/python benchmarks/network_run.py [--runs 30] [--fetches 50]``.
 Everything is private: roots under /tmp/net-bench-*, Wharf's bridge ``net-bw0`` (10.211.0.1/16),
-dockerd's bridge ``net-bd0`` (made here, 10.212.0.1/16, ``--iptables=false``), ports
+dockerd's bridge ``net-bd0`` (made here, 10.212.0.1/16, ``--iptables=false``), ``net-bp0``
+(10.215.0.0/24) for the in-process part, ports
 127.0.0.1:15490-15491. All of it is removed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import secrets
 import shutil
@@ -50,6 +53,48 @@ def _fetch_all(url: str, count: int) -> tuple[float, int]:
         return time.perf_counter() - start, total
 
 
+def _primitives(runs: int, base: Path) -> None:
+    """The set-up itself, in-process: pinned namespace + veth on a bridge + address + route
+    (what the daemon does per bridge container), and the host veth deletion it reaps later."""
+    from wharf import network as net
+
+    net.ensure_bridge("net-bp0", ipaddress.IPv4Network("10.215.0.0/24"), "10.215.0.1")
+    setup: list[float] = []
+    reap: list[float] = []
+    try:
+        for i in range(runs):
+            path = str(base / f"ns{i}")
+            start = time.perf_counter()
+            inside = net.new_sandbox(path)
+            net.attach_endpoint(
+                path,
+                ifname="eth0",
+                host_ifname=f"net-bpv{i}",
+                bridge="net-bp0",
+                address=f"10.215.0.{i % 250 + 2}",
+                prefixlen=24,
+                gateway="10.215.0.1",
+                default_route=True,
+                inside=inside,
+            )
+            inside.close()
+            setup.append(time.perf_counter() - start)
+            net.remove_netns(path)
+            start = time.perf_counter()
+            net.delete_links([f"net-bpv{i}"])
+            reap.append(time.perf_counter() - start)
+    finally:
+        net.delete_link("net-bp0")
+    setup.sort()
+    print(
+        f"network set-up in-process ({runs} runs): median {statistics.median(setup) * 1000:.2f} ms"
+        f"  p90 {setup[int(0.9 * (runs - 1))] * 1000:.2f} ms"
+    )
+    print(
+        f"host veth deletion (off the reply path): median {statistics.median(reap) * 1000:.1f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=30)
@@ -66,6 +111,7 @@ def main() -> None:
     wroot.mkdir()
     droot.mkdir()
     cg = f"net-bench-{secrets.token_hex(2)}"
+    _primitives(args.runs, base)
     subprocess.run(["ip", "link", "add", "net-bd0", "type", "bridge"], check=True)
     subprocess.run(["ip", "addr", "add", "10.212.0.1/16", "dev", "net-bd0"], check=True)
     subprocess.run(["ip", "link", "set", "net-bd0", "up"], check=True)

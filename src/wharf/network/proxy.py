@@ -15,7 +15,7 @@ from wharf.errors import WharfError
 
 __all__ = ["PortInUse", "TcpProxy", "bind_port"]
 
-_CHUNK = 65536
+_CHUNK = 262144
 
 
 class PortInUse(WharfError):
