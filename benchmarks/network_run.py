@@ -18,6 +18,7 @@ dockerd's bridge ``net-bd0`` (made here, 10.212.0.1/16, ``--iptables=false``), `
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import os
 import secrets
@@ -201,6 +202,16 @@ def main() -> None:
         subprocess.run(["nft", "delete", "table", "ip", "net-bw"], check=False, capture_output=True)
         subprocess.run(["umount", "-R", str(base)], check=False, capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+        for parent in (cg, cg + "-d"):
+            for controller in Path("/sys/fs/cgroup").iterdir():
+                top = controller / parent
+                if top.is_dir():
+                    for d in sorted(top.rglob("*"), key=lambda p: len(str(p)), reverse=True):
+                        if d.is_dir():
+                            with contextlib.suppress(OSError):
+                                d.rmdir()
+                    with contextlib.suppress(OSError):
+                        top.rmdir()
 
 
 if __name__ == "__main__":
