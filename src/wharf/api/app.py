@@ -114,11 +114,11 @@ def add_routes(app: web.Application, routes: list[tuple[str, str, Handler]]) -> 
 
 def make_app(backends: Backends) -> web.Application:
     """Build the Engine API application over ``backends``."""
-    from wharf.api.routers import build, containers, distribution, exec, images, system
+    from wharf.api.routers import build, containers, distribution, exec, images, networks, system, volumes
 
     app = web.Application(middlewares=[_errors], client_max_size=MAX_JSON_BODY)
     app[BACKENDS] = backends
     app.on_response_prepare.append(_add_headers)
-    for router in (system, containers, exec, distribution, images, build):
+    for router in (system, containers, exec, distribution, images, build, networks, volumes):
         add_routes(app, router.ROUTES)
     return app

@@ -50,8 +50,10 @@ __all__ = [
     "HijackedConn",
     "ImageBackend",
     "LogOptions",
+    "NetworkBackend",
     "Session",
     "SystemBackend",
+    "VolumeBackend",
 ]
 
 
@@ -306,6 +308,38 @@ class BuilderBackend(Protocol):
     ) -> AsyncGenerator[dict[str, Any], None]: ...
 
 
+class NetworkBackend(Protocol):
+    """``/networks`` (JSON objects as the Engine API shows them)."""
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def inspect(self, ref: str) -> dict[str, Any]: ...
+
+    def list(self, filters: Filters) -> builtins.list[dict[str, Any]]: ...
+
+    def remove(self, ref: str) -> None: ...
+
+    def prune(self) -> builtins.list[str]: ...
+
+    def connect(self, ref: str, container: str, aliases: builtins.list[str]) -> None: ...
+
+    def disconnect(self, ref: str, container: str, *, force: bool) -> None: ...
+
+
+class VolumeBackend(Protocol):
+    """``/volumes`` (JSON objects as the Engine API shows them)."""
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def inspect(self, name: str) -> dict[str, Any]: ...
+
+    def list(self, filters: Filters) -> dict[str, Any]: ...
+
+    def remove(self, name: str, *, force: bool) -> None: ...
+
+    def prune(self, filters: Filters) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class Backends:
     """Everything the routers are built over (handed in by ``daemon/assemble.py``)."""
@@ -316,3 +350,7 @@ class Backends:
     images: ImageBackend
     distribution: DistributionBackend | None = None
     builds: BuilderBackend | None = None
+
+
+    networks: NetworkBackend | None = None
+    volumes: VolumeBackend | None = None

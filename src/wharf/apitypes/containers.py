@@ -15,6 +15,7 @@ from wharf.apitypes.common import (
     get_str,
     get_str_list,
 )
+from wharf.apitypes.networks import ContainerNetworking
 from wharf.errors import InvalidArgument, Unimplemented
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
 RESTART_POLICIES: Final = frozenset({"", "no", "always", "unless-stopped", "on-failure"})
 _NAME_RE: Final = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _CPUSET_RE: Final = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+_NETWORK_MODE: Final = re.compile(r"(container:)?[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 MIN_MEMORY: Final = 6 * 1024 * 1024
 
 
@@ -343,10 +345,10 @@ class HostConfig:
                 f"policy ({restart.name})"
             )
         network_mode = get_str(data, "NetworkMode", "HostConfig.NetworkMode") or "default"
-        if network_mode not in {"default", "bridge", "none"}:
+        if not _NETWORK_MODE.fullmatch(network_mode):
             raise InvalidArgument(
-                f"HostConfig.NetworkMode: {network_mode!r} is not supported; expected default, "
-                "bridge or none"
+                f"HostConfig.NetworkMode: invalid network mode {network_mode!r}; expected "
+                "default, bridge, host, none, container:<name|id> or a network name"
             )
         size = data.get("ConsoleSize")
         console = (0, 0)
@@ -426,6 +428,7 @@ class ContainerCreate:
 
     config: ContainerConfig
     host_config: HostConfig
+    networking: ContainerNetworking = field(default_factory=ContainerNetworking)
 
     @classmethod
     def from_json(cls, data: object) -> ContainerCreate:
@@ -439,14 +442,17 @@ class ContainerCreate:
         config = ContainerConfig.from_json(data)
         if not config.image:
             raise InvalidArgument("Image: no image specified in the container config")
+        host = get_obj(data, "HostConfig", "HostConfig")
         return cls(
             config=config,
-            host_config=HostConfig.from_json(get_obj(data, "HostConfig", "HostConfig")),
+            host_config=HostConfig.from_json(host),
+            networking=ContainerNetworking.from_json(data, host),
         )
 
     def to_json(self) -> dict[str, Any]:
         """Back to the create-body shape (used to persist containers)."""
-        return {**self.config.to_json(), "HostConfig": self.host_config.to_json()}
+        body = {**self.config.to_json(), "HostConfig": self.host_config.to_json()}
+        return self.networking.to_json_into(body)
 
 
 @dataclass(frozen=True)
@@ -497,6 +503,10 @@ class ContainerView:
     restart_count: int = 0
     exec_ids: tuple[str, ...] = ()
     size_rw: int | None = None
+    network_settings: dict[str, Any] | None = None
+    mounts: tuple[dict[str, Any], ...] = ()
+    ports: tuple[dict[str, Any], ...] = ()
+    files: dict[str, str] = field(default_factory=dict)
 
     def to_inspect_json(self) -> dict[str, Any]:
         """``GET /containers/{id}/json``."""
@@ -507,9 +517,9 @@ class ContainerView:
             "Args": list(self.args),
             "State": self.state.to_json(),
             "Image": self.image_id,
-            "ResolvConfPath": "",
-            "HostnamePath": "",
-            "HostsPath": "",
+            "ResolvConfPath": self.files.get("resolv.conf", ""),
+            "HostnamePath": self.files.get("hostname", ""),
+            "HostsPath": self.files.get("hosts", ""),
             "LogPath": self.log_path,
             "Name": "/" + self.name,
             "RestartCount": self.restart_count,
@@ -521,9 +531,10 @@ class ContainerView:
             "ExecIDs": list(self.exec_ids) or None,
             "HostConfig": self.host_config.to_json(),
             "GraphDriver": {"Name": "overlay2", "Data": None},
-            "Mounts": [],
+            "Mounts": list(self.mounts),
             "Config": self.config.to_json(),
-            "NetworkSettings": _network_settings(self.host_config.network_mode),
+            "NetworkSettings": self.network_settings
+            or _network_settings(self.host_config.network_mode),
         }
 
     def to_summary_json(self) -> dict[str, Any]:
@@ -536,15 +547,17 @@ class ContainerView:
             "ImageID": self.image_id,
             "Command": command,
             "Created": self.created_unix,
-            "Ports": [],
+            "Ports": list(self.ports),
             "Labels": dict(self.config.labels),
             "State": self.state.status,
             "Status": self.status_text,
             "HostConfig": {"NetworkMode": self.host_config.network_mode},
             "NetworkSettings": {
-                "Networks": _network_settings(self.host_config.network_mode)["Networks"]
+                "Networks": (
+                    self.network_settings or _network_settings(self.host_config.network_mode)
+                )["Networks"]
             },
-            "Mounts": [],
+            "Mounts": list(self.mounts),
         }
         if self.size_rw is not None:
             out["SizeRw"] = self.size_rw

@@ -80,6 +80,46 @@ def _exit_code_for_start_error(message: str) -> int:
     return EXIT_DAEMON
 
 
+def _networking(opts: dict[str, Any], config: dict[str, Any]) -> None:
+    """Ports, volumes, mounts, DNS and network aliases of ``run``/``create``."""
+    from wharf.apitypes.networks import parse_mount_flag, parse_publish
+    from wharf.errors import InvalidArgument
+
+    host = config["HostConfig"]
+    try:
+        bindings = [b for spec in opts["publish"] for b in parse_publish(spec)]
+        mounts = [parse_mount_flag(spec).to_json() for spec in opts["mount"]]
+    except InvalidArgument as exc:
+        raise click.BadParameter(str(exc)) from None
+    ports: dict[str, list[dict[str, str]]] = {}
+    for b in bindings:
+        ports.setdefault(b.key, []).append(
+            {"HostIp": b.host_ip, "HostPort": str(b.host_port) if b.host_port else ""}
+        )
+    exposed: dict[str, dict[str, str]] = {key: {} for key in ports}
+    for item in opts["expose"]:
+        port, _, proto = item.partition("/")
+        exposed[f"{port}/{proto or 'tcp'}"] = {}
+    mounts += [{"Type": "tmpfs", "Target": path} for path in opts["tmpfs"]]
+    host.update(
+        {
+            "PortBindings": ports,
+            "PublishAllPorts": opts["publish_all"],
+            "Binds": list(opts["volume"]),
+            "Mounts": mounts,
+            "VolumesFrom": list(opts["volumes_from"]),
+            "Dns": list(opts["dns"]),
+            "ExtraHosts": list(opts["add_host"]),
+        }
+    )
+    config["ExposedPorts"] = exposed
+    network = opts["network"] or "default"
+    if opts["network_alias"]:
+        config["NetworkingConfig"] = {
+            "EndpointsConfig": {network: {"Aliases": list(opts["network_alias"])}}
+        }
+
+
 def _config(opts: dict[str, Any], image: str, command: tuple[str, ...]) -> dict[str, Any]:
     restart = opts["restart"] or "no"
     name, _, count = restart.partition(":")
@@ -128,6 +168,7 @@ def _config(opts: dict[str, Any], image: str, command: tuple[str, ...]) -> dict[
     }
     if opts["entrypoint"] is not None:
         config["Entrypoint"] = [opts["entrypoint"]] if opts["entrypoint"] else []
+    _networking(opts, config)
     if tty:
         host["ConsoleSize"] = list(terminal_size() or (0, 0))
     return config
@@ -153,7 +194,17 @@ def _create_options(fn: Any) -> Any:
         click.option("--restart", help="no, always, unless-stopped, on-failure[:max]."),
         click.option("-h", "--hostname", help="Container host name."),
         click.option("--entrypoint", help="Overwrite the image's entrypoint."),
-        click.option("--network", help="Network mode (default, bridge, none)."),
+        click.option("--network", help="bridge, host, none, container:NAME or a network name."),
+        click.option("-p", "--publish", multiple=True, help="[ip:]hostPort:ctrPort[/proto]."),
+        click.option("-P", "--publish-all", is_flag=True, help="Publish exposed ports."),
+        click.option("--expose", multiple=True, help="Expose a port or range."),
+        click.option("-v", "--volume", multiple=True, help="/host:/ctr[:ro] or name:/ctr."),
+        click.option("--mount", multiple=True, help="type=bind|volume|tmpfs,target=..."),
+        click.option("--tmpfs", multiple=True, help="Mount a tmpfs at this path."),
+        click.option("--volumes-from", multiple=True, help="Mount another container's volumes."),
+        click.option("--network-alias", multiple=True, help="Alias on the network."),
+        click.option("--dns", multiple=True, help="DNS server."),
+        click.option("--add-host", multiple=True, help="HOST:IP line in /etc/hosts."),
         click.option("--init", is_flag=True, help="Run an init inside the container."),
         click.option("--privileged", is_flag=True, help="Extended privileges."),
         click.option("--read-only", is_flag=True, help="Read-only root filesystem."),

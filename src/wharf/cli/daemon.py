@@ -47,6 +47,8 @@ __all__ = ["daemon"]
     show_default=True,
     help="Let docker.io names reach Docker Hub (mirrors serve them either way).",
 )
+@click.option("-b", "--bridge", default="wharf0", show_default=True, help="Default bridge.")
+@click.option("--bip", default="10.88.0.1/16", show_default=True, help="Default bridge's IP.")
 def daemon(
     *,
     hosts: tuple[str, ...],
@@ -59,6 +61,8 @@ def daemon(
     mirrors: tuple[str, ...],
     insecure: tuple[str, ...],
     docker_hub: bool,
+    bridge: str,
+    bip: str,
 ) -> None:
     """Run the Wharf engine daemon."""
     from wharf.daemon.config import DEFAULT_HOST, DaemonConfig
@@ -77,6 +81,8 @@ def daemon(
         runtime=runtime,
         cgroup_parent=cgroup_parent,
         registry_hosts=RegistryHosts(mirrors=mirrors, insecure=insecure, docker_hub=docker_hub),
+        bridge=bridge,
+        bip=bip,
     )
     try:
         run(config)

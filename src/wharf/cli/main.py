@@ -14,6 +14,8 @@ __all__ = ["main"]
 # command name -> "module:attribute" under wharf.cli
 _COMMANDS: Final = {
     "daemon": "daemon:daemon",
+    "network": "network:network",
+    "volume": "volume:volume",
     "run": "containers:run",
     "create": "containers:create",
     "start": "containers:start",

@@ -495,6 +495,49 @@ class Client:
         )
         return result
 
+    # ---- networks and volumes -------------------------------------------------------------
+
+    def network_create(self, body: JSONObj) -> str:
+        return str(self.json("POST", "/networks/create", body=body)["Id"])
+
+    def networks(self, *, filters: dict[str, list[str]] | None = None) -> list[JSONObj]:
+        params = {"filters": json.dumps(filters) if filters else None}
+        return list(self.json("GET", "/networks", params=params))
+
+    def network_inspect(self, ref: str) -> JSONObj:
+        return dict(self.json("GET", f"/networks/{ref}"))
+
+    def network_remove(self, ref: str) -> None:
+        self.request("DELETE", f"/networks/{ref}")
+
+    def network_connect(self, ref: str, container: str, *, aliases: list[str]) -> None:
+        body = {"Container": container, "EndpointConfig": {"Aliases": aliases or None}}
+        self.request("POST", f"/networks/{ref}/connect", body=body)
+
+    def network_disconnect(self, ref: str, container: str, *, force: bool = False) -> None:
+        body = {"Container": container, "Force": force}
+        self.request("POST", f"/networks/{ref}/disconnect", body=body)
+
+    def network_prune(self) -> JSONObj:
+        return dict(self.json("POST", "/networks/prune"))
+
+    def volume_create(self, body: JSONObj) -> JSONObj:
+        return dict(self.json("POST", "/volumes/create", body=body))
+
+    def volumes(self, *, filters: dict[str, list[str]] | None = None) -> list[JSONObj]:
+        params = {"filters": json.dumps(filters) if filters else None}
+        return list(self.json("GET", "/volumes", params=params)["Volumes"] or [])
+
+    def volume_inspect(self, name: str) -> JSONObj:
+        return dict(self.json("GET", f"/volumes/{name}"))
+
+    def volume_remove(self, name: str, *, force: bool = False) -> None:
+        self.request("DELETE", f"/volumes/{name}", params={"force": force})
+
+    def volume_prune(self, *, all: bool = False) -> JSONObj:
+        params = {"filters": json.dumps({"all": ["true"]}) if all else None}
+        return dict(self.json("POST", "/volumes/prune", params=params))
+
     def commit(
         self,
         ref: str,

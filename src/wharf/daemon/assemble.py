@@ -20,8 +20,10 @@ from wharf.daemon.events import EventBus
 from wharf.daemon.exec import ExecService
 from wharf.daemon.images import ImageService
 from wharf.daemon.imagestore import ImageStoreAdapter
+from wharf.daemon.networks import NetworkConfig, NetworkService
 from wharf.daemon.store import ContainerStore
 from wharf.daemon.system import SystemService
+from wharf.daemon.volumes import VolumeService
 from wharf.images import ImageService as ImageStoreService
 from wharf.runtime.engine import MonitoredRuntime, WharfRuntime, start_zygote
 from wharf.runtime.runc import OCIBinaryRuntime
@@ -41,11 +43,14 @@ class Engine:
     containers: ContainerService
     runtime: MonitoredRuntime
     image_store: ImageStoreService
+    networks: NetworkService | None = None
 
     def close(self) -> None:
         """Release the runtime's sessions and zygote, and the image store. Containers keep
         running (live restore)."""
         self.runtime.close()
+        if self.networks is not None:
+            self.networks.close()
         self.image_store.close()
 
 
@@ -69,6 +74,24 @@ def assemble(config: DaemonConfig) -> Engine:
         events=events,
         cgroup_parent=config.cgroup_parent,
     )
+    networks = NetworkService(
+        NetworkConfig(
+            data_root=data_root,
+            exec_root=Path(config.exec_root),
+            bridge=config.bridge,
+            bip=config.bip,
+        ),
+        containers.store,
+    )
+    volumes = VolumeService(data_root / "volumes", containers.store, images)
+    containers.hooks += [volumes, networks]
+    containers.restore_hooks.append(networks.reconcile)
+    containers.view_extras = lambda record: {
+        "network_settings": networks.settings(record),
+        "ports": tuple(networks.summary_ports(record)),
+        "files": networks.files(record.id),
+        "mounts": tuple(volumes.inspect_mounts(record)),
+    }
     execs = ExecService(containers)
     image_service = ImageService(images, containers, events)
     system = SystemService(
@@ -88,6 +111,14 @@ def assemble(config: DaemonConfig) -> Engine:
             images=image_service,
             distribution=distribution,
             builds=BuildService(DaemonBuildBackend(image_store, containers, data_root / "build")),
+            networks=networks,
+            volumes=volumes,
         )
     )
-    return Engine(app=app, containers=containers, runtime=runtime, image_store=image_store)
+    return Engine(
+        app=app,
+        containers=containers,
+        runtime=runtime,
+        image_store=image_store,
+        networks=networks,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -44,6 +45,8 @@ class DaemonConfig:
         runtime: ``wharf`` (ours), ``runc`` or ``crun``.
         cgroup_parent: the cgroup every container's cgroup is created under.
         registry_hosts: registry mirrors and insecure registries.
+        bridge: the default bridge's name (its stem names the other links and the nft table).
+        bip: the default bridge's address and prefix.
     """
 
     hosts: tuple[str, ...] = (DEFAULT_HOST,)
@@ -54,6 +57,8 @@ class DaemonConfig:
     runtime: str = "wharf"
     cgroup_parent: str = "wharf"
     registry_hosts: RegistryHosts = field(default_factory=RegistryHosts)
+    bridge: str = "wharf0"
+    bip: str = "10.88.0.1/16"
 
     def validate(self) -> None:
         """Raises InvalidArgument for an unknown runtime, bad host or cgroup parent."""
@@ -64,6 +69,16 @@ class DaemonConfig:
         for host in self.hosts:
             socket_path(host)
         self.registry_hosts.validate()
+        if not 0 < len(self.bridge) <= 15 or "/" in self.bridge or " " in self.bridge:
+            raise InvalidArgument(
+                f"--bridge {self.bridge!r}: expected a link name of 1-15 characters"
+            )
+        try:
+            ipaddress.IPv4Interface(self.bip)
+        except ValueError:
+            raise InvalidArgument(
+                f"--bip {self.bip!r}: expected an IPv4 address with a prefix (10.88.0.1/16)"
+            ) from None
         if not self.cgroup_parent or "/" in self.cgroup_parent.strip("/"):
             raise InvalidArgument(
                 f"--cgroup-parent {self.cgroup_parent!r}: expected one cgroup name"

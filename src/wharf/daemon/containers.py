@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import dataclasses
 import logging
 import os
 import secrets
@@ -24,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from wharf.api.backends import AttachOptions, ByteStream, LogOptions
 from wharf.apitypes import (
@@ -62,7 +63,7 @@ from wharf.errors import (
 )
 from wharf.mount import Mount
 
-__all__ = ["ContainerService", "StartFailed", "now_rfc3339"]
+__all__ = ["ContainerHook", "ContainerService", "StartFailed", "now_rfc3339"]
 
 log = logging.getLogger("wharf.daemon.containers")
 
@@ -74,6 +75,28 @@ def now_rfc3339() -> str:
     ns = time.time_ns()
     base = datetime.fromtimestamp(ns // 1_000_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{base}.{ns % 1_000_000_000:09d}Z"
+
+
+class ContainerHook(Protocol):
+    """What networks and volumes do at a container's create, runtime set-up, exit and removal."""
+
+    def check(self, record: ContainerRecord, image: ImageRecord) -> None:
+        """Validate a new container (raise to refuse it)."""
+        ...
+
+    def prepare(
+        self, record: ContainerRecord, spec: dict[str, Any], image: ImageRecord
+    ) -> builtins.list[dict[str, Any]]:
+        """Set up before the runtime creates the container; may edit ``spec``; OCI mounts."""
+        ...
+
+    def release(self, container_id: str) -> None:
+        """Undo :meth:`prepare` (the container exited or its set-up failed)."""
+        ...
+
+    def removed(self, record: ContainerRecord, volumes: bool) -> None:
+        """The container is gone."""
+        ...
 
 
 @dataclass
@@ -103,6 +126,9 @@ class ContainerService:
         self._watched: dict[str, int] = {}
         self._exited: dict[str, asyncio.Event] = {}
         self.removal_hooks: builtins.list[Callable[[str], None]] = []
+        self.hooks: builtins.list[ContainerHook] = []
+        self.restore_hooks: builtins.list[Callable[[set[str]], None]] = []
+        self.view_extras: Callable[[ContainerRecord], dict[str, Any]] | None = None
         self.restarts = RestartManager(self)
         self.archive = ContainerArchive(self)
 
@@ -195,26 +221,38 @@ class ContainerService:
         bundle = self.store.dir(record.id) / "bundle"
         # runc/crun mount the rootfs at <bundle>/rootfs; the spec names it before it is mounted.
         (bundle / "rootfs").mkdir(parents=True, exist_ok=True)
+        spec = self._spec(record, image.config, mounts)
+        try:
+            for hook in self.hooks:
+                spec["mounts"] += hook.prepare(record, spec, image)
+        except BaseException:
+            for hook in self.hooks:
+                hook.release(record.id)
+            raise
         try:
             self.runtime.create(
                 record.id,
                 bundle_dir=str(bundle),
-                spec=self._spec(record, image.config, mounts),
+                spec=spec,
                 rootfs=mounts,
                 io=self._io(record),
             )
-        except NotFound as exc:
-            raise StartFailed(
-                f"failed to create task for container: exec: {record.path!r}: executable file "
-                f"not found in $PATH: {exc}",
-                exit_code=127,
-            ) from exc
-        except PermissionDenied as exc:
-            raise StartFailed(
-                f"failed to create task for container: exec: {record.path!r}: permission "
-                f"denied: {exc}",
-                exit_code=126,
-            ) from exc
+        except BaseException as exc:
+            for hook in self.hooks:
+                hook.release(record.id)
+            if isinstance(exc, NotFound):
+                raise StartFailed(
+                    f"failed to create task for container: exec: {record.path!r}: executable "
+                    f"file not found in $PATH: {exc}",
+                    exit_code=127,
+                ) from exc
+            if isinstance(exc, PermissionDenied):
+                raise StartFailed(
+                    f"failed to create task for container: exec: {record.path!r}: permission "
+                    f"denied: {exc}",
+                    exit_code=126,
+                ) from exc
+            raise
 
     def _watch(self, container_id: str) -> None:
         """Call :meth:`_on_exit` when the container's process exits."""
@@ -257,6 +295,8 @@ class ContainerService:
             finished_at=finished_at or now_rfc3339(),
         )
         self.store.save(record)
+        for hook in self.hooks:
+            hook.release(record.id)
         if oom:
             self.emit(record, "oom")
         self.emit(record, "die", exitCode=str(code))
@@ -298,6 +338,8 @@ class ContainerService:
             path=path,
             args=args,
         )
+        for hook in self.hooks:
+            hook.check(record, image)
         self.store.reserve(record)
         try:
             mounts = self.images.prepare_container(container_id, image.id)
@@ -466,9 +508,9 @@ class ContainerService:
         if record.status == "removing":
             return
         # Shielded: a client that disconnects mid-request must not leave a half-removed container.
-        await asyncio.shield(self._remove_now(self.store.get(record.id)))
+        await asyncio.shield(self._remove_now(self.store.get(record.id), volumes=volumes))
 
-    async def _remove_now(self, record: ContainerRecord) -> None:
+    async def _remove_now(self, record: ContainerRecord, *, volumes: bool = False) -> None:
         self.store.save(record.with_(status="removing"))
         self.restarts.cancel(record.id)
         self._unwatch(record.id)
@@ -478,6 +520,8 @@ class ContainerService:
             None, self.images.remove_container, record.id
         )
         self.store.delete(record.id)
+        for container_hook in self.hooks:
+            container_hook.removed(record, volumes)
         for hook in self.removal_hooks:
             hook(record.id)
         self.emit(record, "destroy")
@@ -490,7 +534,10 @@ class ContainerService:
     # ---- views ----------------------------------------------------------------------------------
 
     def _view(self, record: ContainerRecord) -> ContainerView:
-        return container_view(record, str(self.store.log_path(record.id)))
+        view = container_view(record, str(self.store.log_path(record.id)))
+        if self.view_extras is not None:
+            view = dataclasses.replace(view, **self.view_extras(record))
+        return view
 
     def inspect(self, ref: str, *, size: bool = False) -> ContainerView:
         return self._view(self.store.get(ref))
@@ -701,6 +748,9 @@ class ContainerService:
                     )
             elif record.has_been_started and record.status in ("exited", "restarting"):
                 self.restarts.on_daemon_start(record.with_(status="exited"))
+        running = {r.id for r in self.store.all() if r.status in ("running", "paused")}
+        for reconcile in self.restore_hooks:
+            reconcile(running)
 
 
 class StartFailed(InvalidArgument):

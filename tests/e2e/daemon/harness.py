@@ -53,6 +53,9 @@ class Daemon:
         self.host = f"unix://{self.socket}"
         self.cgroup_parent = f"api-{root.name.removeprefix('api-')}-{secrets.token_hex(2)}"
         self.runtime = runtime
+        # Links and the nft table are named from the bridge's stem (``net-XXXX``).
+        self.bridge = f"net-{root.name[-4:]}0"
+        self.stem = self.bridge[:-1]
         self.proc: subprocess.Popen[bytes] | None = None
         self.env = {**os.environ, "DOCKER_HOST": self.host, "WHARF_HOST": self.host}
         self.env.pop("DOCKER_CONTEXT", None)
@@ -79,6 +82,10 @@ class Daemon:
                 self.runtime,
                 "--log-level",
                 "debug",
+                "--bridge",
+                self.bridge,
+                "--bip",
+                "10.201.0.1/16",
             ],
             stdout=log,
             stderr=log,
@@ -148,7 +155,27 @@ class Daemon:
         _kill_leftovers(self.root, self.cgroup_parent)
         _unmount_under(self.root)
         _remove_cgroups(self.cgroup_parent)
+        remove_network_leftovers(self.stem)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def network_leftovers(stem: str) -> list[str]:
+    """Links named from ``stem`` (the bridge excepted) and the nft table ``stem``."""
+    links = [
+        name
+        for name in os.listdir("/sys/class/net")
+        if name.startswith(stem[:7]) and name != stem + "0"
+    ]
+    table = subprocess.run(["nft", "list", "table", "ip", stem], capture_output=True, check=False)
+    return links + ([f"nft table {stem}"] if table.returncode == 0 else [])
+
+
+def remove_network_leftovers(stem: str) -> None:
+    """Delete the bridge, links and nft table a daemon with bridge ``stem0`` made."""
+    for name in os.listdir("/sys/class/net"):
+        if name.startswith(stem[:7]):
+            subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+    subprocess.run(["nft", "delete", "table", "ip", stem], capture_output=True, check=False)
 
 
 def _kill_leftovers(root: Path, parent: str) -> None:

@@ -64,7 +64,7 @@ def test_create_round_trips_and_defaults() -> None:
     [
         {"Image": "b", "Env": ["=x"]},
         {"Image": "b", "HostConfig": {"NanoCpus": 1, "CpuQuota": 5}},
-        {"Image": "b", "HostConfig": {"NetworkMode": "host"}},
+        {"Image": "b", "HostConfig": {"NetworkMode": "container:"}},
         {"Image": "b", "HostConfig": {"ConsoleSize": [1]}},
         {"Image": "b", "HostConfig": {"RestartPolicy": {"Name": "always", "MaximumRetryCount": 3}}},
         {"Image": "b", "HostConfig": {"Memory": True}},

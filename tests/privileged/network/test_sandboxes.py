@@ -1,0 +1,126 @@
+"""Sandboxes, veth endpoints over raw rtnetlink and the nft table, on the real kernel.
+
+Everything is named ``net-p<hex>`` and removed in ``finally``; traffic only between two
+namespaces the test made, across a bridge it made.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+from wharf import network as net
+from wharf.errors import Unavailable
+
+
+@pytest.fixture
+def names() -> Iterator[tuple[str, str]]:
+    """(stem, temp dir): the bridge is ``<stem>0``, links start with the stem."""
+    stem = f"net-p{secrets.token_hex(2)}"
+    tmp = tempfile.mkdtemp(prefix="net-sbx-")
+    try:
+        yield stem, tmp
+    finally:
+        for path in os.listdir(tmp):
+            net.remove_netns(os.path.join(tmp, path))
+        shutil.rmtree(tmp, ignore_errors=True)
+        for link in os.listdir("/sys/class/net"):
+            if link.startswith(stem):
+                subprocess.run(["ip", "link", "del", link], capture_output=True, check=False)
+        subprocess.run(["nft", "delete", "table", "ip", stem], capture_output=True, check=False)
+
+
+def _in(path: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    return net.run_in_netns(
+        path, lambda: subprocess.run(argv, capture_output=True, text=True, check=False)
+    )
+
+
+def test_two_sandboxes_on_a_bridge_reach_each_other(names: tuple[str, str]) -> None:
+    stem, tmp = names
+    subnet = ipaddress.IPv4Network("10.214.0.0/24")
+    net.ensure_bridge(stem + "0", subnet, "10.214.0.1")
+    paths = []
+    for i in (2, 3):
+        path = os.path.join(tmp, f"s{i}")
+        inside = net.new_sandbox(path)
+        try:
+            net.attach_endpoint(
+                path,
+                ifname="eth0",
+                host_ifname=f"{stem}v{i}",
+                bridge=stem + "0",
+                address=f"10.214.0.{i}",
+                prefixlen=24,
+                gateway="10.214.0.1",
+                default_route=True,
+                inside=inside,
+            )
+        finally:
+            inside.close()
+        paths.append(path)
+    addr = _in(paths[0], "ip", "-o", "-4", "addr", "show", "eth0").stdout
+    assert "inet 10.214.0.2/24" in addr
+    assert "default via 10.214.0.1 dev eth0" in _in(paths[0], "ip", "route").stdout
+    assert "LOOPBACK,UP" in _in(paths[0], "ip", "link", "show", "lo").stdout
+    ping = _in(paths[0], "busybox", "ping", "-c", "1", "-W", "3", "10.214.0.3")
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+    with open(f"/sys/class/net/{stem}v2/master/uevent") as f:
+        assert f"INTERFACE={stem}0" in f.read()
+    # The namespace's end takes the veth with it.
+    net.remove_netns(paths[1])
+    net.delete_links([f"{stem}v3"])
+    assert not os.path.exists(f"/sys/class/net/{stem}v3")
+
+
+def test_failed_endpoint_leaves_no_link(names: tuple[str, str]) -> None:
+    stem, tmp = names
+    path = os.path.join(tmp, "s")
+    inside = net.new_sandbox(path)
+    try:
+        with pytest.raises(Unavailable):
+            net.attach_endpoint(
+                path,
+                ifname="eth0",
+                host_ifname=f"{stem}v9",
+                bridge=f"{stem}-nosuch",
+                address="10.214.1.2",
+                prefixlen=24,
+                gateway="10.214.1.1",
+                default_route=True,
+                inside=inside,
+            )
+    finally:
+        inside.close()
+    assert not any(link.startswith(stem) for link in os.listdir("/sys/class/net"))
+    with pytest.raises(FileExistsError):
+        net.create_netns(path)
+
+
+def test_nft_table_is_applied_and_deleted(names: tuple[str, str]) -> None:
+    stem, _ = names
+    net.apply_table(
+        stem,
+        [net.Masquerade("10.214.0.0/24", stem + "0")],
+        [net.Dnat("tcp", "127.0.0.1", 15499, "10.214.0.2", 80)],
+    )
+    listing = subprocess.run(
+        ["nft", "list", "table", "ip", stem], capture_output=True, text=True, check=True
+    ).stdout
+    assert "dnat to 10.214.0.2:80" in listing
+    assert "masquerade" in listing
+    net.apply_table(stem, [], [])  # rewritten whole
+    listing = subprocess.run(
+        ["nft", "list", "table", "ip", stem], capture_output=True, text=True, check=True
+    ).stdout
+    assert "dnat" not in listing
+    net.delete_table(stem)
+    gone = subprocess.run(["nft", "list", "table", "ip", stem], capture_output=True, check=False)
+    assert gone.returncode != 0
