@@ -114,7 +114,16 @@ def add_routes(app: web.Application, routes: list[tuple[str, str, Handler]]) -> 
 
 def make_app(backends: Backends) -> web.Application:
     """Build the Engine API application over ``backends``."""
-    from wharf.api.routers import build, containers, distribution, exec, images, networks, system, volumes
+    from wharf.api.routers import (
+        build,
+        containers,
+        distribution,
+        exec,
+        images,
+        networks,
+        system,
+        volumes,
+    )
 
     app = web.Application(middlewares=[_errors], client_max_size=MAX_JSON_BODY)
     app[BACKENDS] = backends

@@ -351,6 +351,5 @@ class Backends:
     distribution: DistributionBackend | None = None
     builds: BuilderBackend | None = None
 
-
     networks: NetworkBackend | None = None
     volumes: VolumeBackend | None = None
