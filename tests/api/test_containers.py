@@ -223,11 +223,9 @@ async def test_many_concurrent_requests(client) -> None:
 @pytest.mark.parametrize(
     "host",
     [
-        {"Binds": ["/etc:/host-etc"]},
-        {"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}},
         {"Privileged": True},
         {"Init": True},
-        {"Mounts": [{"Type": "volume", "Target": "/data"}]},
+        {"Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/x"}]},
     ],
 )
 async def test_unsupported_options_are_refused_not_ignored(client, backends, host) -> None:

@@ -405,9 +405,6 @@ class HostConfig:
 
 
 _UNSUPPORTED: Final = (
-    ("Binds", "volumes and bind mounts are not supported yet"),
-    ("Mounts", "volumes and bind mounts are not supported yet"),
-    ("PortBindings", "publishing ports needs networking, which is not supported yet"),
     ("Privileged", "privileged containers are not supported yet"),
     ("Init", "an init process (--init) is not supported yet"),
     ("Devices", "device mappings are not supported yet"),
