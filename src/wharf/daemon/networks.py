@@ -335,7 +335,7 @@ class NetworkService:
         return out
 
     def check(self, record: ContainerRecord, image: ImageRecord) -> None:
-        """Validate a new container's network mode and networks (NotFound/InvalidArgument)."""
+        """Validate a new container's network mode and networks (InvalidArgument)."""
         mode = record.spec.host_config.network_mode
         if mode.startswith("container:"):
             self.containers.get(mode.removeprefix("container:"))
@@ -344,9 +344,14 @@ class NetworkService:
                     "conflicting options: port publishing and the container type network mode"
                 )
             return
-        self.resolve("bridge" if mode == "default" else mode)
-        for key in record.spec.networking.endpoints:
-            self.resolve(key)
+        # An unknown network is the request's fault (400), not a 404: the docker CLI reads a
+        # 404 from create as "no such image" and would try to pull the image first.
+        try:
+            self.resolve("bridge" if mode == "default" else mode)
+            for key in record.spec.networking.endpoints:
+                self.resolve(key)
+        except NotFound as exc:
+            raise InvalidArgument(str(exc)) from exc
 
     def prepare(
         self, record: ContainerRecord, spec: dict[str, Any], image: ImageRecord
