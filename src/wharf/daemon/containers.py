@@ -505,10 +505,17 @@ class ContainerService:
             if exited is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(exited.wait(), 10)
-        if record.status == "removing":
+        try:
+            current = self.store.get(record.id)
+        except NotFound:
+            return  # AutoRemove removed it while we waited for the exit
+        if current.status == "removing":
+            # Another removal (AutoRemove after the kill above) is under way: answer once it
+            # is done, as dockerd does, instead of removing the filesystem a second time.
+            await self.wait(record.id, condition="removed")
             return
         # Shielded: a client that disconnects mid-request must not leave a half-removed container.
-        await asyncio.shield(self._remove_now(self.store.get(record.id), volumes=volumes))
+        await asyncio.shield(self._remove_now(current, volumes=volumes))
 
     async def _remove_now(self, record: ContainerRecord, *, volumes: bool = False) -> None:
         self.store.save(record.with_(status="removing"))

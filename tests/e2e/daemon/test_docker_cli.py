@@ -97,6 +97,16 @@ def test_detached_lifecycle(daemon: Daemon) -> None:
     assert b"No such container: web" in missing.stderr
 
 
+def test_force_remove_of_an_auto_remove_container(daemon: Daemon) -> None:
+    # rm -f kills the container, whose exit starts AutoRemove: both removals must end in one
+    # clean removal, with no error and the name free again.
+    for _ in range(3):
+        assert daemon.docker("run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "60")
+        removed = daemon.docker("rm", "-f", "gone")
+        assert removed.returncode == 0 and removed.stderr == b"", removed.stderr
+        assert "gone" not in out(daemon.docker("ps", "-a"))
+
+
 def test_logs_follow_ends_when_container_exits(daemon: Daemon) -> None:
     daemon.docker(
         "run",
