@@ -392,6 +392,16 @@ def rm(ctx: click.Context, /, *, force: bool, volumes: bool, containers: tuple[s
     _each(ctx, containers, lambda ref: api.remove(ref, force=force, volumes=volumes))
 
 
+def ports_text(ports: list[dict[str, Any]]) -> str:
+    """The PORTS column as ``docker ps`` shows it: ``127.0.0.1:8080->80/tcp, 443/tcp``."""
+    shown = []
+    for p in ports:
+        target = f"{p.get('PrivatePort')}/{p.get('Type', 'tcp')}"
+        public = p.get("PublicPort")
+        shown.append(f"{p.get('IP') or '0.0.0.0'}:{public}->{target}" if public else target)
+    return ", ".join(shown)
+
+
 def _command_text(c: dict[str, Any], trunc: bool) -> str:
     text = c.get("Command", "")
     if trunc and len(text) > 20:
@@ -434,7 +444,7 @@ def ps(
             _command_text(c, not no_trunc),
             age(c["Created"]),
             c["Status"],
-            "",
+            ports_text(c.get("Ports") or []),
             ",".join(n.lstrip("/") for n in c["Names"]),
         ]
         for c in items

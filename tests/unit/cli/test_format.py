@@ -7,7 +7,7 @@ import time
 import pytest
 
 from wharf.cli._common import age, print_table, size
-from wharf.cli.containers import parse_bytes
+from wharf.cli.containers import parse_bytes, ports_text
 from wharf.client._errors import error_for
 from wharf.errors import Conflict, InvalidArgument, NotFound, WharfError
 
@@ -42,3 +42,12 @@ def test_status_to_kind() -> None:
     assert isinstance(error_for(409, b"{}"), Conflict)
     assert isinstance(error_for(400, b"not json"), InvalidArgument)
     assert type(error_for(500, b'{"message":"boom"}')) is WharfError
+
+
+def test_ports_column_like_docker_ps() -> None:
+    ports = [
+        {"IP": "127.0.0.1", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"},
+        {"PrivatePort": 53, "Type": "udp"},
+    ]
+    assert ports_text(ports) == "127.0.0.1:8080->80/tcp, 53/udp"
+    assert ports_text([]) == ""
