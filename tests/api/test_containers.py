@@ -220,16 +220,55 @@ async def test_many_concurrent_requests(client) -> None:
     assert [r.status for r in results].count(404) == 300
 
 
+async def test_init_privileged_and_devices_reach_the_backend(client, backends) -> None:
+    host = {
+        "Privileged": True,
+        "Init": True,
+        "Devices": [
+            {"PathOnHost": "/dev/zero", "PathInContainer": "/dev/z", "CgroupPermissions": "r"},
+            {"PathOnHost": "/dev/null", "PathInContainer": "", "CgroupPermissions": ""},
+        ],
+    }
+    cid = await create(client, {"Image": "busybox", "HostConfig": host})
+    spec = backends.containers.created[cid]
+    assert spec.host_config.privileged is True
+    assert spec.host_config.init is True
+    assert [d.to_json() for d in spec.host_config.devices] == [
+        {"PathOnHost": "/dev/zero", "PathInContainer": "/dev/z", "CgroupPermissions": "r"},
+        {"PathOnHost": "/dev/null", "PathInContainer": "/dev/null", "CgroupPermissions": "rwm"},
+    ]
+    body = await (await client.get(f"/containers/{cid}/json")).json()
+    assert body["HostConfig"]["Init"] is True
+    assert body["HostConfig"]["Privileged"] is True
+    cid = await create(client, {"Image": "busybox", "HostConfig": {"Init": None}})
+    assert backends.containers.created[cid].host_config.init is None
+
+
 @pytest.mark.parametrize(
-    "host",
+    ("host", "message"),
     [
-        {"Privileged": True},
-        {"Init": True},
-        {"Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/x"}]},
+        ({"Init": "yes"}, "HostConfig.Init"),
+        ({"Privileged": 1}, "HostConfig.Privileged"),
+        ({"Devices": "/dev/zero"}, "HostConfig.Devices: expected a list"),
+        ({"Devices": ["/dev/zero"]}, "HostConfig.Devices[0]: expected an object"),
+        ({"Devices": [{"PathOnHost": "zero"}]}, "HostConfig.Devices[0].PathOnHost: bad format"),
+        (
+            {"Devices": [{"PathOnHost": "/dev/zero", "PathInContainer": "z"}]},
+            "HostConfig.Devices[0].PathInContainer: bad format",
+        ),
+        (
+            {"Devices": [{"PathOnHost": "/dev/zero", "CgroupPermissions": "rx"}]},
+            "HostConfig.Devices[0].CgroupPermissions: invalid device mode: 'rx'",
+        ),
+        (
+            {"Devices": [{"PathOnHost": "/dev/zero", "CgroupPermissions": "rr"}]},
+            "invalid device mode",
+        ),
+        ({"Devices": [{"PathOnHost": 5}]}, "HostConfig.Devices[0].PathOnHost"),
     ],
 )
-async def test_unsupported_options_are_refused_not_ignored(client, backends, host) -> None:
+async def test_bad_init_privileged_and_devices_are_400(client, backends, host, message) -> None:
     resp = await client.post("/containers/create", json={"Image": "busybox", "HostConfig": host})
-    assert resp.status == 501
-    assert "not supported yet" in (await resp.json())["message"]
+    assert resp.status == 400
+    assert message in (await resp.json())["message"]
     assert backends.containers.created == {}

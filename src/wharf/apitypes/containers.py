@@ -16,7 +16,7 @@ from wharf.apitypes.common import (
     get_str_list,
 )
 from wharf.apitypes.networks import ContainerNetworking
-from wharf.errors import InvalidArgument, Unimplemented
+from wharf.errors import InvalidArgument
 
 __all__ = [
     "RESTART_POLICIES",
@@ -26,6 +26,7 @@ __all__ = [
     "ContainerState",
     "ContainerUpdate",
     "ContainerView",
+    "DeviceMapping",
     "HostConfig",
     "PathStat",
     "Resources",
@@ -314,6 +315,54 @@ RESOURCE_WIRE_NAMES: Final = {
 }
 
 
+_DEVICE_MODES: Final = frozenset("rwm")
+
+
+@dataclass(frozen=True)
+class DeviceMapping:
+    """One ``HostConfig.Devices`` entry (``--device /dev/X[:/dev/Y][:rwm]``).
+
+    Attributes:
+        cgroup_permissions: what the devices cgroup allows: a non-empty subset of ``rwm``.
+    """
+
+    path_on_host: str
+    path_in_container: str
+    cgroup_permissions: str = "rwm"
+
+    @classmethod
+    def from_json(cls, item: object, field: str) -> DeviceMapping:
+        """Parse one entry; an empty ``PathInContainer`` means the host's path.
+
+        Raises:
+            InvalidArgument: not an object, a relative path or a bad permission string.
+        """
+        if not isinstance(item, dict):
+            raise InvalidArgument(f"{field}: expected an object with PathOnHost")
+        host = get_str(item, "PathOnHost", field + ".PathOnHost")
+        inside = get_str(item, "PathInContainer", field + ".PathInContainer") or host
+        mode = get_str(item, "CgroupPermissions", field + ".CgroupPermissions") or "rwm"
+        for key, path in (("PathOnHost", host), ("PathInContainer", inside)):
+            if not path.startswith("/"):
+                raise InvalidArgument(
+                    f"{field}.{key}: bad format for path: {path!r} (expected an absolute path)"
+                )
+        if not set(mode) <= _DEVICE_MODES or len(set(mode)) != len(mode):
+            raise InvalidArgument(
+                f"{field}.CgroupPermissions: invalid device mode: {mode!r} (expected a "
+                "combination of r, w and m)"
+            )
+        return cls(path_on_host=host, path_in_container=inside, cgroup_permissions=mode)
+
+    def to_json(self) -> dict[str, str]:
+        """Wire form."""
+        return {
+            "PathOnHost": self.path_on_host,
+            "PathInContainer": self.path_in_container,
+            "CgroupPermissions": self.cgroup_permissions,
+        }
+
+
 @dataclass(frozen=True)
 class HostConfig:
     """``HostConfig`` of a create request: what the host provides the container."""
@@ -322,11 +371,12 @@ class HostConfig:
     restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
     auto_remove: bool = False
     network_mode: str = "default"
-    init: bool = False
+    init: bool | None = None
     privileged: bool = False
     readonly_rootfs: bool = False
     binds: tuple[str, ...] = ()
     console_size: tuple[int, int] = (0, 0)
+    devices: tuple[DeviceMapping, ...] = ()
 
     @classmethod
     def from_json(cls, data: Obj) -> HostConfig:
@@ -360,24 +410,28 @@ class HostConfig:
             ):
                 raise InvalidArgument("HostConfig.ConsoleSize: expected [height, width]")
             console = (size[0], size[1])
-        _refuse_unsupported(data)
         init = data.get("Init")
+        devices = data.get("Devices")
+        if devices is not None and not isinstance(devices, list):
+            raise InvalidArgument("HostConfig.Devices: expected a list of device mappings")
         return cls(
             resources=Resources.from_json(data),
             restart_policy=restart,
             auto_remove=auto_remove,
             network_mode=network_mode,
-            init=bool(init)
-            if isinstance(init, bool)
-            else get_bool(data, "Init", "HostConfig.Init"),
+            init=None if init is None else get_bool(data, "Init", "HostConfig.Init"),
             privileged=get_bool(data, "Privileged", "HostConfig.Privileged"),
             readonly_rootfs=get_bool(data, "ReadonlyRootfs", "HostConfig.ReadonlyRootfs"),
             binds=get_str_list(data, "Binds", "HostConfig.Binds") or (),
             console_size=console,
+            devices=tuple(
+                DeviceMapping.from_json(item, f"HostConfig.Devices[{i}]")
+                for i, item in enumerate(devices or ())
+            ),
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The ``HostConfig`` object of inspect."""
+        """The ``HostConfig`` object of inspect (``Init`` only when set, as dockerd)."""
         return {
             "Binds": list(self.binds) or None,
             "ContainerIDFile": "",
@@ -394,29 +448,15 @@ class HostConfig:
             "DnsOptions": [],
             "DnsSearch": [],
             "ExtraHosts": None,
-            "Init": self.init,
+            **({} if self.init is None else {"Init": self.init}),
             "Privileged": self.privileged,
             "ReadonlyRootfs": self.readonly_rootfs,
             "ConsoleSize": list(self.console_size),
             "Runtime": "runc",
             "Isolation": "",
             **self.resources.to_json(),
+            "Devices": [d.to_json() for d in self.devices],
         }
-
-
-_UNSUPPORTED: Final = (
-    ("Privileged", "privileged containers are not supported yet"),
-    ("Init", "an init process (--init) is not supported yet"),
-    ("Devices", "device mappings are not supported yet"),
-)
-
-
-def _refuse_unsupported(data: Obj) -> None:
-    """Options we recognise but do not implement: refuse them rather than ignore them."""
-    for key, why in _UNSUPPORTED:
-        value = data.get(key)
-        if value:
-            raise Unimplemented(f"HostConfig.{key}: {why}")
 
 
 @dataclass(frozen=True)

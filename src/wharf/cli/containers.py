@@ -120,6 +120,22 @@ def _networking(opts: dict[str, Any], config: dict[str, Any]) -> None:
         }
 
 
+def _device(value: str) -> dict[str, str]:
+    """``/dev/X[:/dev/Y][:rwm]`` -> a ``HostConfig.Devices`` entry (docker's parsing)."""
+    parts = value.split(":")
+    if len(parts) > 3 or not parts[0]:
+        raise click.BadParameter(f"invalid device specification: {value}", param_hint="--device")
+    host, inside, mode = parts[0], parts[0], "rwm"
+    if len(parts) == 3:
+        inside, mode = parts[1], parts[2]
+    elif len(parts) == 2:
+        if parts[1] and set(parts[1]) <= set("rwm") and len(set(parts[1])) == len(parts[1]):
+            mode = parts[1]
+        else:
+            inside = parts[1]
+    return {"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": mode}
+
+
 def _config(opts: dict[str, Any], image: str, command: tuple[str, ...]) -> dict[str, Any]:
     restart = opts["restart"] or "no"
     name, _, count = restart.partition(":")
@@ -130,6 +146,7 @@ def _config(opts: dict[str, Any], image: str, command: tuple[str, ...]) -> dict[
         "Init": opts["init"] or None,
         "Privileged": opts["privileged"],
         "ReadonlyRootfs": opts["read_only"],
+        "Devices": [_device(item) for item in opts["device"]],
     }
     if opts["memory"]:
         host["Memory"] = parse_bytes(opts["memory"], "--memory")
@@ -207,6 +224,7 @@ def _create_options(fn: Any) -> Any:
         click.option("--add-host", multiple=True, help="HOST:IP line in /etc/hosts."),
         click.option("--init", is_flag=True, help="Run an init inside the container."),
         click.option("--privileged", is_flag=True, help="Extended privileges."),
+        click.option("--device", multiple=True, help="/dev/X[:/dev/Y][:rwm] host device."),
         click.option("--read-only", is_flag=True, help="Read-only root filesystem."),
     ]
     for option in reversed(options):

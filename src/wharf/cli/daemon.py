@@ -49,6 +49,8 @@ __all__ = ["daemon"]
 )
 @click.option("-b", "--bridge", default="wharf0", show_default=True, help="Default bridge.")
 @click.option("--bip", default="10.88.0.1/16", show_default=True, help="Default bridge's IP.")
+@click.option("--init", "init", is_flag=True, help="Run an init in every container by default.")
+@click.option("--init-path", default="", help="The init binary (default: docker-init on $PATH).")
 def daemon(
     *,
     hosts: tuple[str, ...],
@@ -63,6 +65,8 @@ def daemon(
     docker_hub: bool,
     bridge: str,
     bip: str,
+    init: bool,
+    init_path: str,
 ) -> None:
     """Run the Wharf engine daemon."""
     from wharf.daemon.config import DEFAULT_HOST, DaemonConfig
@@ -83,6 +87,8 @@ def daemon(
         registry_hosts=RegistryHosts(mirrors=mirrors, insecure=insecure, docker_hub=docker_hub),
         bridge=bridge,
         bip=bip,
+        init=init,
+        init_path=init_path,
     )
     try:
         run(config)

@@ -73,6 +73,8 @@ def assemble(config: DaemonConfig) -> Engine:
         images=images,
         events=events,
         cgroup_parent=config.cgroup_parent,
+        init_path=config.init_path,
+        init_default=config.init,
     )
     networks = NetworkService(
         NetworkConfig(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -47,6 +48,8 @@ class DaemonConfig:
         registry_hosts: registry mirrors and insecure registries.
         bridge: the default bridge's name (its stem names the other links and the nft table).
         bip: the default bridge's address and prefix.
+        init: run every container with ``--init`` unless its ``HostConfig.Init`` says no.
+        init_path: the init binary (tini); "" = ``docker-init`` on $PATH.
     """
 
     hosts: tuple[str, ...] = (DEFAULT_HOST,)
@@ -59,6 +62,8 @@ class DaemonConfig:
     registry_hosts: RegistryHosts = field(default_factory=RegistryHosts)
     bridge: str = "wharf0"
     bip: str = "10.88.0.1/16"
+    init: bool = False
+    init_path: str = ""
 
     def validate(self) -> None:
         """Raises InvalidArgument for an unknown runtime, bad host or cgroup parent."""
@@ -79,6 +84,12 @@ class DaemonConfig:
             raise InvalidArgument(
                 f"--bip {self.bip!r}: expected an IPv4 address with a prefix (10.88.0.1/16)"
             ) from None
+        if self.init_path and not (
+            os.path.isfile(self.init_path) and os.access(self.init_path, os.X_OK)
+        ):
+            raise InvalidArgument(
+                f"--init-path {self.init_path!r}: expected an executable file (tini)"
+            )
         if not self.cgroup_parent or "/" in self.cgroup_parent.strip("/"):
             raise InvalidArgument(
                 f"--cgroup-parent {self.cgroup_parent!r}: expected one cgroup name"

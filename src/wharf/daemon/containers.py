@@ -20,6 +20,7 @@ import dataclasses
 import logging
 import os
 import secrets
+import shutil
 import signal as signal_module
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -43,6 +44,7 @@ from wharf.apitypes.stats import StatsSample
 from wharf.daemon import spec as specs
 from wharf.daemon.archive import ContainerArchive
 from wharf.daemon.attach import StreamSession, parse_detach_keys
+from wharf.daemon.devices import host_devices, mapped_devices
 from wharf.daemon.events import EventBus
 from wharf.daemon.logs import read_logs
 from wharf.daemon.names import generate_name
@@ -116,12 +118,18 @@ class ContainerService:
         images: ImageStore,
         events: EventBus,
         cgroup_parent: str = "wharf",
+        init_path: str = "",
+        init_default: bool = False,
     ) -> None:
+        """``init_path``: the ``--init`` binary ("" = ``docker-init`` on $PATH);
+        ``init_default``: whether containers that do not say run with ``--init``."""
         self.store = store
         self.runtime = runtime
         self.images = images
         self.events = events
         self._cgroup_parent = cgroup_parent
+        self._init_path = init_path
+        self._init_default = init_default
         self._waiters: dict[str, _Waiters] = {}
         self._watched: dict[str, int] = {}
         self._exited: dict[str, asyncio.Event] = {}
@@ -188,15 +196,38 @@ class ContainerService:
             gid=gid,
             terminal=config.tty,
             console_size=record.spec.host_config.console_size,
+            privileged=record.spec.host_config.privileged,
         )
+        host = record.spec.host_config
+        devices, rules = mapped_devices(host.devices)
+        if host.privileged:
+            devices = host_devices() + devices
+        init = self._init_default if host.init is None else host.init
         return specs.build_spec(
             container_id=record.id,
             config=config,
-            host=record.spec.host_config,
+            host=host,
             process=process,
             hostname=hostname,
             cgroup_parent=self._cgroup_parent,
+            init_path=self._init_binary() if init else None,
+            devices=devices,
+            device_rules=rules,
         )
+
+    def _init_binary(self) -> str:
+        """The host's init binary for ``--init``.
+
+        Raises:
+            InvalidArgument: it is not there.
+        """
+        path = self._init_path or shutil.which("docker-init") or ""
+        if not path or not os.path.isfile(path):
+            raise InvalidArgument(
+                f"--init: the init binary {path or 'docker-init'!r} was not found (install tini "
+                "as /usr/bin/docker-init or start the daemon with --init-path)"
+            )
+        return path
 
     def _prime(
         self,
@@ -326,6 +357,7 @@ class ContainerService:
         except NotFound:
             raise NotFound(f"No such image: {spec.config.image}") from None
         path, args = specs.merge_command(spec.config, image.config)
+        mapped_devices(spec.host_config.devices)  # a bad --device fails create, as it would start
         warnings: list[str] = []
         container_id = secrets.token_hex(32)
         name = validate_name(name) if name else generate_name(self.store.name_taken)
@@ -608,16 +640,10 @@ class ContainerService:
         record = self.store.get(ref)
         host = record.spec.host_config
         resources = host.resources.merged(update.resources, update.present)
-        new_host = type(host)(
+        new_host = dataclasses.replace(
+            host,
             resources=resources,
             restart_policy=update.restart_policy or host.restart_policy,
-            auto_remove=host.auto_remove,
-            network_mode=host.network_mode,
-            init=host.init,
-            privileged=host.privileged,
-            readonly_rootfs=host.readonly_rootfs,
-            binds=host.binds,
-            console_size=host.console_size,
         )
         if new_host.auto_remove and new_host.restart_policy.name != "no":
             raise InvalidArgument(

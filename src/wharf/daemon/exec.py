@@ -95,6 +95,7 @@ class ExecService:
             uid=uid,
             gid=gid,
             terminal=config.tty,
+            privileged=config.privileged or record.spec.host_config.privileged,
         )
         io = ContainerIO(terminal=config.tty, stdin=config.attach_stdin, stdin_once=True)
         ex.started = True

@@ -4,20 +4,29 @@ Docker's merge rules: the container's Entrypoint/Cmd override the image's (a con
 no Entrypoint keeps the image's Entrypoint); Env is the image's then the container's (later wins);
 WorkingDir and User fall back to the image's. Namespaces: pid, mount, ipc, uts and a new network
 namespace (loopback only, Docker's ``--network none``) for every container.
+
+Docker's options that change the spec: ``--init`` bind-mounts the daemon's init (tini) read-only
+at ``/sbin/docker-init`` and runs ``/sbin/docker-init -- CMD...``; ``--privileged`` grants every
+capability, drops the masked and read-only paths, mounts ``/sys`` read-write and allows every
+device (the host's nodes are created in ``/dev``); ``--device`` adds nodes and cgroup rules.
 """
 
 from __future__ import annotations
 
+import functools
 import signal as signal_module
 from collections.abc import Sequence
 from typing import Any, Final
 
 from wharf.apitypes import ContainerConfig, HostConfig
 from wharf.errors import InvalidArgument
+from wharf.runtime.capabilities import CAPABILITIES, cap_last_cap, names_from_mask
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
     "DEFAULT_PATH",
+    "INIT_TARGET",
+    "all_capabilities",
     "build_spec",
     "merge_command",
     "merge_env",
@@ -63,6 +72,7 @@ _READONLY: Final = (
     "/proc/sysrq-trigger",
 )
 _CPU_PERIOD: Final = 100_000
+INIT_TARGET: Final = "/sbin/docker-init"
 
 
 def merge_command(config: ContainerConfig, image: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
@@ -160,6 +170,16 @@ def parse_signal(value: str | int, default: int = signal_module.SIGKILL) -> int:
         raise InvalidArgument(f"Invalid signal: {value}") from None
 
 
+@functools.cache
+def all_capabilities() -> tuple[str, ...]:
+    """What ``--privileged`` grants: every capability the daemon's bounding set holds (moby
+    filters its list the same way, so a daemon that lacks one still runs privileged ones)."""
+    with open("/proc/self/status") as f:
+        bounding = next(int(line.split()[1], 16) for line in f if line.startswith("CapBnd:"))
+    held = names_from_mask(bounding & ((1 << (cap_last_cap() + 1)) - 1))
+    return tuple(c for c in CAPABILITIES if c in held)
+
+
 def process_spec(
     *,
     args: Sequence[str],
@@ -169,17 +189,17 @@ def process_spec(
     gid: int,
     terminal: bool,
     console_size: tuple[int, int] | None = None,
+    privileged: bool = False,
 ) -> dict[str, Any]:
-    """The OCI ``process`` object."""
+    """The OCI ``process`` object; ``privileged`` grants every capability (Docker's)."""
+    capabilities = all_capabilities() if privileged else DEFAULT_CAPABILITIES
     process: dict[str, Any] = {
         "terminal": terminal,
         "user": {"uid": uid, "gid": gid},
         "args": list(args),
         "env": list(env),
         "cwd": cwd or "/",
-        "capabilities": {
-            key: list(DEFAULT_CAPABILITIES) for key in ("bounding", "effective", "permitted")
-        },
+        "capabilities": {key: list(capabilities) for key in ("bounding", "effective", "permitted")},
         "noNewPrivileges": False,
     }
     if terminal and console_size and all(console_size):
@@ -187,10 +207,10 @@ def process_spec(
     return process
 
 
-def _resources(host: HostConfig) -> dict[str, Any]:
+def _resources(host: HostConfig, device_rules: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     r = host.resources
     out: dict[str, Any] = {
-        "devices": [{"allow": False, "access": "rwm"}],
+        "devices": [{"allow": False, "access": "rwm"}, *device_rules],
     }
     memory: dict[str, Any] = {}
     if r.memory:
@@ -244,58 +264,73 @@ def build_spec(
     process: dict[str, Any],
     hostname: str,
     cgroup_parent: str = "wharf",
+    init_path: str | None = None,
+    devices: Sequence[dict[str, Any]] = (),
+    device_rules: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The OCI runtime spec of a container."""
+    """The OCI runtime spec of a container.
+
+    Args:
+        init_path: the host's init binary when the container runs with ``--init``.
+        devices: ``linux.devices`` entries (mapped devices; every host device if privileged).
+        device_rules: devices cgroup rules after the deny-all (allow-all if privileged).
+    """
+    privileged = host.privileged
+    mounts: list[dict[str, Any]] = [
+        {
+            "destination": "/proc",
+            "type": "proc",
+            "source": "proc",
+            "options": ["nosuid", "noexec", "nodev"],
+        },
+        {
+            "destination": "/dev",
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+        },
+        {
+            "destination": "/dev/pts",
+            "type": "devpts",
+            "source": "devpts",
+            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        },
+        {
+            "destination": "/sys",
+            "type": "sysfs",
+            "source": "sysfs",
+            "options": ["nosuid", "noexec", "nodev", "rw" if privileged else "ro"],
+        },
+        {
+            "destination": "/dev/mqueue",
+            "type": "mqueue",
+            "source": "mqueue",
+            "options": ["nosuid", "noexec", "nodev"],
+        },
+        {
+            "destination": "/dev/shm",
+            "type": "tmpfs",
+            "source": "shm",
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        },
+    ]
+    if init_path is not None:
+        mounts.append(
+            {
+                "destination": INIT_TARGET,
+                "type": "bind",
+                "source": init_path,
+                "options": ["bind", "ro"],
+            }
+        )
+        process = {**process, "args": [INIT_TARGET, "--", *process["args"]]}
+    rules = [{"allow": True, "access": "rwm"}] if privileged else list(device_rules)
     return {
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": "rootfs", "readonly": host.readonly_rootfs},
         "hostname": hostname,
-        "mounts": [
-            {
-                "destination": "/proc",
-                "type": "proc",
-                "source": "proc",
-                "options": ["nosuid", "noexec", "nodev"],
-            },
-            {
-                "destination": "/dev",
-                "type": "tmpfs",
-                "source": "tmpfs",
-                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
-            },
-            {
-                "destination": "/dev/pts",
-                "type": "devpts",
-                "source": "devpts",
-                "options": [
-                    "nosuid",
-                    "noexec",
-                    "newinstance",
-                    "ptmxmode=0666",
-                    "mode=0620",
-                    "gid=5",
-                ],
-            },
-            {
-                "destination": "/sys",
-                "type": "sysfs",
-                "source": "sysfs",
-                "options": ["nosuid", "noexec", "nodev", "ro"],
-            },
-            {
-                "destination": "/dev/mqueue",
-                "type": "mqueue",
-                "source": "mqueue",
-                "options": ["nosuid", "noexec", "nodev"],
-            },
-            {
-                "destination": "/dev/shm",
-                "type": "tmpfs",
-                "source": "shm",
-                "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-            },
-        ],
+        "mounts": mounts,
         "linux": {
             "namespaces": [
                 {"type": "pid"},
@@ -304,10 +339,11 @@ def build_spec(
                 {"type": "uts"},
                 {"type": "network"},
             ],
+            "devices": list(devices),
             "cgroupsPath": f"{cgroup_parent}/{container_id}",
-            "resources": _resources(host),
-            "maskedPaths": list(_MASKED),
-            "readonlyPaths": list(_READONLY),
+            "resources": _resources(host, rules),
+            "maskedPaths": [] if privileged else list(_MASKED),
+            "readonlyPaths": [] if privileged else list(_READONLY),
         },
         "annotations": {"org.wharf.image": config.image},
     }

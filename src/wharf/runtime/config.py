@@ -325,7 +325,9 @@ def plan_container(
 
     mounts = tuple(_plan_mount(i, m, bundle) for i, m in enumerate(spec.mounts))
     devices = DEFAULT_DEVICES + tuple(
-        DeviceNode(d.path, "c" if d.type == "u" else d.type, d.major, d.minor, d.file_mode)
+        DeviceNode(
+            d.path, "c" if d.type == "u" else d.type, d.major, d.minor, d.file_mode, d.uid, d.gid
+        )
         for d in spec.linux.devices
     )
     uts = spec.linux.namespace("uts") is not None

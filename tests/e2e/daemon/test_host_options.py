@@ -1,0 +1,222 @@
+"""``--init``, ``--privileged`` and ``--device`` through the real docker CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.daemon.harness import Daemon
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists("/usr/bin/docker-init"), reason="needs tini as /usr/bin/docker-init"
+)
+
+
+def out(result) -> str:
+    return result.stdout.decode()
+
+
+def _host_config(daemon: Daemon, name: str) -> dict:
+    result = daemon.docker("inspect", name)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)[0]["HostConfig"]
+
+
+# ---- --init -------------------------------------------------------------------------------
+
+
+def test_init_is_pid_1_and_inspect_shows_it(daemon: Daemon) -> None:
+    result = daemon.docker("run", "--rm", "--init", "busybox", "ps", "-o", "pid,args")
+    assert result.returncode == 0, result.stderr
+    lines = [line.split(None, 1) for line in out(result).splitlines()[1:]]
+    assert lines[0] == ["1", "/sbin/docker-init -- ps -o pid,args"]
+    assert lines[1] == ["2", "ps -o pid,args"]
+    plain = daemon.docker("run", "--rm", "busybox", "ps", "-o", "pid,args")
+    assert out(plain).splitlines()[1].split(None, 1) == ["1", "ps -o pid,args"]
+
+    daemon.docker("create", "--init", "--name", "with-init", "busybox", "true")
+    daemon.docker("create", "--name", "without-init", "busybox", "true")
+    try:
+        assert _host_config(daemon, "with-init")["Init"] is True
+        assert "Init" not in _host_config(daemon, "without-init")  # unset, as dockerd shows it
+        inspected = json.loads(daemon.docker("inspect", "with-init").stdout)[0]
+        assert (inspected["Path"], inspected["Args"]) == ("true", [])  # the user's command
+    finally:
+        daemon.docker("rm", "with-init", "without-init")
+
+
+def test_init_forwards_signals_to_the_child(daemon: Daemon) -> None:
+    # sleep as pid 1 ignores SIGTERM (no handler): only the kill after the timeout stops it.
+    # Under docker-init, the TERM reaches sleep, which dies of it, and init exits 128+15.
+    daemon.docker("run", "-d", "--init", "--name", "forwarded", "busybox", "sleep", "300")
+    daemon.docker("run", "-d", "--name", "pid1", "busybox", "sleep", "300")
+    try:
+        started = time.monotonic()
+        assert daemon.docker("stop", "-t", "3", "forwarded").returncode == 0
+        took = time.monotonic() - started
+        assert out(daemon.docker("inspect", "-f", "{{.State.ExitCode}}", "forwarded")) == "143\n"
+        assert took < 2.5
+        daemon.docker("stop", "-t", "1", "pid1")
+        assert out(daemon.docker("inspect", "-f", "{{.State.ExitCode}}", "pid1")) == "137\n"
+    finally:
+        daemon.docker("rm", "-f", "forwarded", "pid1")
+
+
+def test_init_reaps_orphaned_zombies(daemon: Daemon) -> None:
+    # The subshell's sleep is orphaned to pid 1; plain `sleep 30` as pid 1 never waits for it.
+    script = "(sleep 0.2 &); exec sleep 30"
+    daemon.docker("run", "-d", "--init", "--name", "reaped", "busybox", "sh", "-c", script)
+    daemon.docker("run", "-d", "--name", "zombied", "busybox", "sh", "-c", script)
+    try:
+        time.sleep(1.5)
+        reaped = out(daemon.docker("exec", "reaped", "ps", "-o", "stat,comm"))
+        zombied = out(daemon.docker("exec", "zombied", "ps", "-o", "stat,comm"))
+        assert "sleep" in reaped
+        assert not [line for line in reaped.splitlines() if line.startswith("Z")], reaped
+        assert [line for line in zombied.splitlines() if line.startswith("Z")], zombied
+    finally:
+        daemon.docker("rm", "-f", "reaped", "zombied")
+
+
+def test_init_flag_false_overrides_nothing_and_bad_init_path_is_refused(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    result = daemon.docker("run", "--rm", "--init=false", "busybox", "ps", "-o", "pid,args")
+    assert out(result).splitlines()[1].split(None, 1) == ["1", "ps -o pid,args"]
+    bad = daemon.wharf(
+        "daemon", "-H", f"unix://{tmp_path}/x.sock", "--init-path", str(tmp_path / "no-tini")
+    )
+    assert bad.returncode != 0
+    assert b"--init-path" in bad.stderr
+    assert b"expected an executable file" in bad.stderr
+
+
+# ---- --privileged ----------------------------------------------------------------------------
+
+
+def _cap_bounding() -> str:
+    with open("/proc/self/status") as f:
+        return next(line.split()[1] for line in f if line.startswith("CapBnd:"))
+
+
+def test_privileged_gets_every_capability_devices_and_mounts(daemon: Daemon) -> None:
+    script = (
+        "grep CapEff /proc/self/status; ls /dev; grep ' /sys ' /proc/mounts; "
+        "mkdir -p /tmp/t && mount -t tmpfs x /tmp/t && echo MOUNTED"
+    )
+    result = daemon.docker("run", "--rm", "--privileged", "busybox", "sh", "-c", script)
+    text = out(result)
+    assert f"CapEff:\t{_cap_bounding()}" in text  # everything the daemon itself holds
+    names = set(text.split())
+    block = [
+        e.name for e in os.scandir("/dev") if stat.S_ISBLK(e.stat(follow_symlinks=False).st_mode)
+    ]
+    assert block
+    assert set(block) <= names  # the host's block devices' nodes
+    assert " /sys sysfs rw," in text
+    assert "MOUNTED" in text
+
+    plain = out(daemon.docker("run", "--rm", "busybox", "sh", "-c", script))
+    assert "CapEff:\t00000000a80425fb" in plain
+    assert not set(block) & set(plain.split())
+    assert " /sys sysfs ro," in plain
+    assert "MOUNTED" not in plain
+
+
+def test_privileged_devices_cgroup_allows_all(daemon: Daemon) -> None:
+    cid = out(daemon.docker("run", "-d", "--privileged", "busybox", "sleep", "30")).strip()
+    plain = out(daemon.docker("run", "-d", "busybox", "sleep", "30")).strip()
+    try:
+        base = Path("/sys/fs/cgroup/devices") / daemon.cgroup_parent
+        if not base.is_dir():
+            pytest.skip("no cgroup v1 devices hierarchy")
+        assert (base / cid / "devices.list").read_text() == "a *:* rwm\n"
+        assert "a *:* rwm" not in (base / plain / "devices.list").read_text()
+        assert _host_config(daemon, cid)["Privileged"] is True
+    finally:
+        daemon.docker("rm", "-f", cid, plain)
+
+
+# ---- --device --------------------------------------------------------------------------------
+
+
+def test_device_mapping_creates_the_node_at_the_new_path(daemon: Daemon) -> None:
+    result = daemon.docker(
+        "run",
+        "--rm",
+        "--device",
+        "/dev/zero:/dev/myzero",
+        "busybox",
+        "sh",
+        "-c",
+        "stat -c '%F %t:%T' /dev/myzero; head -c 3 /dev/myzero | od -An -tx1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert out(result).split("\n")[:2] == ["character special file 1:5", " 00 00 00"]
+
+
+def test_device_permissions_limit_access(daemon: Daemon) -> None:
+    # loop-control (10:237) is not in the default allow list, so the mapping's rule decides.
+    script = (
+        "exec 3</dev/lc && echo READ-OK; exec 4>/dev/lc && echo WRITE-OK; ls /dev/lc 2>&1 || true"
+    )
+    read_only = daemon.docker(
+        "run", "--rm", "--device", "/dev/loop-control:/dev/lc:r", "busybox", "sh", "-c", script
+    )
+    assert "READ-OK" in out(read_only)
+    assert "WRITE-OK" not in out(read_only)
+    assert b"Operation not permitted" in read_only.stderr
+    read_write = daemon.docker(
+        "run", "--rm", "--device", "/dev/loop-control:/dev/lc:rw", "busybox", "sh", "-c", script
+    )
+    assert "READ-OK\nWRITE-OK\n" in out(read_write), read_write.stderr
+    unmapped = daemon.docker("run", "--rm", "busybox", "sh", "-c", "ls /dev/lc")
+    assert unmapped.returncode != 0
+
+
+def test_device_inspect_shows_the_mapping(daemon: Daemon) -> None:
+    daemon.docker("create", "--name", "dev", "--device", "/dev/zero:/dev/z:rw", "busybox", "true")
+    try:
+        assert _host_config(daemon, "dev")["Devices"] == [
+            {"PathOnHost": "/dev/zero", "PathInContainer": "/dev/z", "CgroupPermissions": "rw"}
+        ]
+    finally:
+        daemon.docker("rm", "dev")
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/dev/d2-no-such-device", "no such file or directory"),
+        ("/etc/passwd", "not a device node"),
+    ],
+)
+def test_bad_device_paths_get_dockers_error_and_leave_nothing(
+    daemon: Daemon, path: str, message: str
+) -> None:
+    before = out(daemon.docker("ps", "-aq"))
+    result = daemon.docker("run", "--rm", "--device", path, "busybox", "true")
+    assert result.returncode != 0
+    expected = f'error gathering device information while adding custom device "{path}": {message}'
+    assert expected in result.stderr.decode()
+    assert out(daemon.docker("ps", "-aq")) == before
+
+
+def test_wharf_cli_passes_init_privileged_and_devices(daemon: Daemon) -> None:
+    script = "ps -o pid,args | sed -n 2p; stat -c %t:%T /dev/z; grep CapEff /proc/self/status"
+    result = daemon.wharf(
+        "run", "--rm", "--init", "--privileged", "--device", "/dev/zero:/dev/z:r", "busybox",
+        "sh", "-c", script,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = out(result).splitlines()
+    assert lines[0].split(None, 1) == ["1", f"/sbin/docker-init -- sh -c {script}"]
+    assert lines[1:] == ["1:5", f"CapEff:\t{_cap_bounding()}"]
+    bad = daemon.wharf("run", "--rm", "--device", "/dev/zero:/a:/b:rw", "busybox", "true")
+    assert bad.returncode != 0
+    assert b"invalid device specification" in bad.stderr
