@@ -2,9 +2,12 @@
 
 Measures: ``docker run --rm --network none busybox true`` (N runs each), 50x ``run -d`` then
 ``rm -f``, ``docker ps`` with 200 running containers, and the RSS of each engine with those 200
-containers (Wharf: daemon + zygote + monitors; Docker: dockerd + containerd + shims).
+containers (Wharf: daemon + zygote + monitors; Docker: dockerd + containerd + shims); then the
+CPU time each daemon process spends in 10 s with 50 idle ``docker logs -f`` followers of a
+silent container.
 
-Run as root: ``.venv/bin/python benchmarks/daemon_run.py [--runs 30] [--containers 200]``.
+Run as root: ``.venv/bin/python benchmarks/daemon_run.py [--runs 30] [--containers 200]
+[--followers 50] [--only run,cycle,ps,follow]``.
 Both daemons get private roots and sockets under /tmp/api-bench-*; everything is removed after.
 """
 
@@ -140,11 +143,52 @@ def _report(label: str, wharf: list[float], docker: list[float]) -> None:
     print(f"  ratio wharf/dockerd = {ratio:.2f}")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of one process, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _idle_followers(engines: list[Engine], followers: int, seconds: float = 10.0) -> None:
+    """Each daemon's CPU seconds over ``seconds`` while ``followers`` ``logs -f`` wait."""
+    for e in engines:
+        cid = e.docker("run", "-d", "--network", "none", "busybox", "sleep", "3600")
+        name = cid.stdout.decode().strip()
+        env = {**os.environ, "DOCKER_HOST": e.host}
+        procs = [
+            subprocess.Popen(
+                [DOCKER, "logs", "-f", name],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(followers)
+        ]
+        try:
+            time.sleep(3)  # every follower connected and waiting
+            before = _cpu_seconds(e.proc.pid)
+            time.sleep(seconds)
+            used = _cpu_seconds(e.proc.pid) - before
+            print(
+                f"{e.name}: {followers} idle `docker logs -f` followers: daemon CPU "
+                f"{used * 1000:.0f} ms in {seconds:.0f} s ({used / seconds * 100:.2f}% of a core)"
+            )
+        finally:
+            for proc in procs:
+                proc.kill()
+                proc.wait()
+            e.docker("rm", "-f", name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--containers", type=int, default=200)
+    parser.add_argument("--followers", type=int, default=50)
+    parser.add_argument("--only", default="run,cycle,ps,follow", help="sections to run")
     args = parser.parse_args()
+    sections = set(args.only.split(","))
     if os.geteuid() != 0:
         raise SystemExit("run as root")
     busybox = REPO / "build" / "busybox-latest.tar"
@@ -215,15 +259,18 @@ def main() -> None:
             e.docker(*run_args)
         w_times: list[float] = []
         d_times: list[float] = []
-        for _ in range(args.runs):
-            w_times.append(_time(lambda: wharf.docker(*run_args)))
-            d_times.append(_time(lambda: docker.docker(*run_args)))
-        _report(
-            f"docker run --rm busybox true ({args.runs} runs each, interleaved)", w_times, d_times
-        )
+        if "run" in sections:
+            for _ in range(args.runs):
+                w_times.append(_time(lambda: wharf.docker(*run_args)))
+                d_times.append(_time(lambda: docker.docker(*run_args)))
+            _report(
+                f"docker run --rm busybox true ({args.runs} runs each, interleaved)",
+                w_times,
+                d_times,
+            )
 
         w_times, d_times = [], []
-        for _ in range(50):
+        for _ in range(50 if "cycle" in sections else 0):
             for e, times in ((wharf, w_times), (docker, d_times)):
 
                 def cycle(e: Engine = e) -> None:
@@ -231,8 +278,13 @@ def main() -> None:
                     e.docker("rm", "-f", cid.stdout.decode().strip())
 
                 times.append(_time(cycle))
-        _report("run -d + rm -f (50 each, interleaved)", w_times, d_times)
+        if w_times:
+            _report("run -d + rm -f (50 each, interleaved)", w_times, d_times)
 
+        if "follow" in sections:
+            _idle_followers(engines, args.followers)
+        if "ps" not in sections:
+            return
         for e in engines:
             for _ in range(args.containers):
                 e.docker("run", "-d", "--network", "none", "busybox", "sleep", "3600")

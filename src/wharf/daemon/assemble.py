@@ -49,6 +49,7 @@ class Engine:
         """Release the runtime's sessions and zygote, and the image store. Containers keep
         running (live restore)."""
         self.runtime.close()
+        self.containers.log_watcher.close()
         if self.networks is not None:
             self.networks.close()
         self.image_store.close()

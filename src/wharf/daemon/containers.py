@@ -46,6 +46,7 @@ from wharf.daemon.archive import ContainerArchive
 from wharf.daemon.attach import StreamSession, parse_detach_keys
 from wharf.daemon.devices import host_devices, mapped_devices
 from wharf.daemon.events import EventBus
+from wharf.daemon.inotify import FileWatcher
 from wharf.daemon.logs import read_logs
 from wharf.daemon.names import generate_name
 from wharf.daemon.ports import ContainerIO, ImageRecord, ImageStore, Runtime
@@ -133,6 +134,7 @@ class ContainerService:
         self._waiters: dict[str, _Waiters] = {}
         self._watched: dict[str, int] = {}
         self._exited: dict[str, asyncio.Event] = {}
+        self.log_watcher = FileWatcher()
         self.removal_hooks: builtins.list[Callable[[str], None]] = []
         self.hooks: builtins.list[ContainerHook] = []
         self.restore_hooks: builtins.list[Callable[[set[str]], None]] = []
@@ -692,6 +694,8 @@ class ContainerService:
             options,
             tty=tty,
             running=lambda: self.is_running(record.id),
+            watcher=self.log_watcher,
+            exited=self._exited.get(record.id),
         )
         return ByteStream(chunks, tty=tty)
 

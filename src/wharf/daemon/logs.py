@@ -2,6 +2,10 @@
 
 Each line is ``{"log": "...", "stream": "stdout"|"stderr", "time": "<RFC 3339 nano>"}``, the
 format of Docker's json-file driver, so existing tools can read our logs.
+
+Following is event-driven: the reader subscribes to the file's inotify writes (``inotify.py``)
+before its first read, sleeps until the monitor writes or the container exits, and ends, as
+Docker does, once the container has exited and the rest of the file is drained.
 """
 
 from __future__ import annotations
@@ -11,14 +15,13 @@ import json
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from wharf.api.backends import LogOptions
 from wharf.apitypes.stream import STDERR, STDOUT, frame
+from wharf.daemon.inotify import FileWatcher
 
 __all__ = ["parse_rfc3339", "read_logs"]
-
-_POLL: Final = 0.05
 
 
 def parse_rfc3339(text: str) -> float:
@@ -65,40 +68,54 @@ def _entries(lines: list[bytes]) -> list[dict[str, Any]]:
 
 
 async def read_logs(
-    path: Path, options: LogOptions, *, tty: bool, running: Callable[[], bool]
+    path: Path,
+    options: LogOptions,
+    *,
+    tty: bool,
+    running: Callable[[], bool],
+    watcher: FileWatcher,
+    exited: asyncio.Event | None = None,
 ) -> AsyncIterator[bytes]:
     """The log's records as response bytes (stdcopy frames unless ``tty``).
 
-    With ``follow``, keeps reading new records while ``running()`` is true, then drains the rest.
+    With ``follow``, keeps reading new records while ``running()`` is true, waking on the
+    file's writes (``watcher``) or on ``exited``, then drains the rest.
     """
     try:
         f = open(path, "rb")  # noqa: SIM115 - held across awaits while following
     except FileNotFoundError:
         return
-    with f:
-        lines = f.read().splitlines(keepends=True)
-        pending = b""
-        if lines and not lines[-1].endswith(b"\n"):
-            pending = lines.pop()
-        if options.tail >= 0:
-            lines = lines[len(lines) - options.tail :] if options.tail else []
-        for entry in _entries(lines):
-            if chunk := _render(entry, options, tty):
-                yield chunk
-        if not options.follow:
-            return
-        while True:
-            alive = running()
-            data = f.read()
-            if data:
-                buffered = (pending + data).split(b"\n")
-                pending = buffered.pop()
-                for entry in _entries(buffered):
-                    if options.until and parse_rfc3339(str(entry.get("time", ""))) > options.until:
-                        return
-                    if chunk := _render(entry, options, tty):
-                        yield chunk
-                continue
-            if not alive:
+    # Subscribed before the first read: a write after it wakes us even if that read missed it.
+    subscription = watcher.subscribe(str(path)) if options.follow else None
+    try:
+        with f:
+            lines = f.read().splitlines(keepends=True)
+            pending = b""
+            if lines and not lines[-1].endswith(b"\n"):
+                pending = lines.pop()
+            if options.tail >= 0:
+                lines = lines[len(lines) - options.tail :] if options.tail else []
+            for entry in _entries(lines):
+                if chunk := _render(entry, options, tty):
+                    yield chunk
+            if subscription is None:
                 return
-            await asyncio.sleep(_POLL)
+            while True:
+                alive = running()  # before the read: an exit after it still gets one more
+                data = f.read()
+                if data:
+                    buffered = (pending + data).split(b"\n")
+                    pending = buffered.pop()
+                    for entry in _entries(buffered):
+                        when = parse_rfc3339(str(entry.get("time", "")))
+                        if options.until and when > options.until:
+                            return
+                        if chunk := _render(entry, options, tty):
+                            yield chunk
+                    continue
+                if not alive:
+                    return
+                await subscription.wait(until=exited)
+    finally:
+        if subscription is not None:
+            subscription.close()
