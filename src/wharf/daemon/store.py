@@ -2,7 +2,10 @@
 
 Layout: ``containers/<id>/config.v2.json`` (this record), ``containers/<id>/<id>-json.log`` (the
 json-file log the runtime's monitor writes) and ``containers/<id>/bundle`` (the OCI bundle).
-Records are replaced with write-temp + rename, so a daemon crash leaves the old or the new one.
+Records are durable (:func:`write_durably`: write a temp file, fsync it, rename it into place,
+fsync the directory), so a daemon crash or a power loss leaves the old record or the new one,
+never a torn or missing one. On ext4 the two fsyncs cost well under a millisecond per state
+change (measured: ``benchmarks/daemon_run.py``), so they stay on the request path.
 Names, ids and prefixes are resolved here (Docker's order: full id, exact name, unique prefix).
 """
 
@@ -11,17 +14,41 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final
 
 from wharf.apitypes import ContainerCreate
 from wharf.errors import Conflict, DataLoss, InvalidArgument, NotFound
 
-__all__ = ["ZERO_TIME", "ContainerRecord", "ContainerStore"]
+__all__ = ["ZERO_TIME", "ContainerRecord", "ContainerStore", "fsync_dir", "write_durably"]
 
 ZERO_TIME: Final = "0001-01-01T00:00:00Z"
 _RECORD: Final = "config.v2.json"
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a directory, making the entries created, renamed or removed in it durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that after a crash it holds the old or the new bytes."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 @dataclass(frozen=True)
@@ -53,8 +80,8 @@ class ContainerRecord:
     exec_ids: tuple[str, ...] = field(default_factory=tuple)
 
     def to_json(self) -> dict[str, Any]:
-        """Persisted form."""
-        data = asdict(self)
+        """Persisted form (shallow: ``asdict`` would deep-copy the spec only to replace it)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["spec"] = self.spec.to_json()
         data["args"] = list(self.args)
         data["exec_ids"] = list(self.exec_ids)
@@ -128,21 +155,15 @@ class ContainerStore:
                 "that name."
             )
         self.dir(record.id).mkdir(parents=True, exist_ok=True)
+        fsync_dir(self.root)  # the new container's directory entry
         self._names[record.name] = record.id
         self._by_id[record.id] = record
         self.save(record)
 
     def save(self, record: ContainerRecord) -> None:
-        """Replace the record, atomically on disk."""
+        """Replace the record, atomically and durably on disk."""
         self._by_id[record.id] = record
-        directory = self.dir(record.id)
-        tmp = directory / (_RECORD + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(record.to_json(), f)
-        # Rename without fsync: a daemon crash (the case live restore is for) leaves the old or
-        # the new record; a power loss may leave a torn one, which load() skips and reports.
-        # An fsync per state change would cost ~10 ms, five times per `docker run`.
-        os.replace(tmp, directory / _RECORD)
+        write_durably(self.dir(record.id) / _RECORD, json.dumps(record.to_json()).encode())
 
     def rename(self, container_id: str, new_name: str) -> ContainerRecord:
         """Give a container a new name.
@@ -173,6 +194,7 @@ class ContainerStore:
         if record is not None and self._names.get(record.name) == container_id:
             del self._names[record.name]
         shutil.rmtree(self.dir(container_id), ignore_errors=True)
+        fsync_dir(self.root)  # a removed container does not come back after a power loss
 
     def get(self, ref: str) -> ContainerRecord:
         """Resolve a full id, a name (with or without ``/``) or a unique id prefix.

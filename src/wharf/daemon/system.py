@@ -15,6 +15,7 @@ from wharf.daemon.containers import ContainerService
 from wharf.daemon.events import EventBus
 from wharf.daemon.images import ImageService
 from wharf.daemon.ports import ImageStore
+from wharf.daemon.store import write_durably
 
 __all__ = ["SystemService"]
 
@@ -117,5 +118,5 @@ def _daemon_id(data_root: Path) -> str:
 
         value = str(uuid.uuid4())
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(value)
+        write_durably(path, value.encode())
         return value

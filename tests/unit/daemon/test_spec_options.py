@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from wharf.apitypes import ContainerConfig, DeviceMapping, HostConfig
+from tests.unit.daemon.fakes import FakeImages, FakeRuntime
+from wharf.apitypes import ContainerConfig, ContainerCreate, DeviceMapping, HostConfig
+from wharf.daemon.containers import ContainerService
 from wharf.daemon.devices import host_devices, mapped_devices
+from wharf.daemon.events import EventBus
 from wharf.daemon.spec import DEFAULT_CAPABILITIES, all_capabilities, build_spec, process_spec
+from wharf.daemon.store import ContainerStore
 from wharf.errors import InvalidArgument
 
 
@@ -137,3 +141,57 @@ def test_host_devices_skip_runcs_names() -> None:
     assert not {"/dev/console", "/dev/ptmx"} & paths
     assert not any(p.startswith(("/dev/pts/", "/dev/shm/", "/dev/mqueue/")) for p in paths)
     assert all(d["type"] in ("c", "b") for d in host_devices())
+
+
+def _service(tmp_path: Path, **options: object) -> tuple[ContainerService, FakeRuntime]:
+    runtime = FakeRuntime()
+    service = ContainerService(
+        store=ContainerStore(tmp_path),
+        runtime=runtime,
+        images=FakeImages(),
+        events=EventBus(),
+        **options,  # type: ignore[arg-type]
+    )
+    return service, runtime
+
+
+def _create(service: ContainerService, host: dict) -> str:
+    body = {"Image": "busybox", "Cmd": ["true"], "HostConfig": host}
+    return service.create(ContainerCreate.from_json(body), name=None)[0]
+
+
+def test_daemon_init_default_applies_unless_the_container_says_no(tmp_path: Path) -> None:
+    init = tmp_path / "tini"
+    init.write_text("")
+    service, runtime = _service(tmp_path, init_path=str(init), init_default=True)
+    try:
+        unset = _create(service, {})
+        refused = _create(service, {"Init": False})
+        assert runtime.specs[unset]["process"]["args"] == ["/sbin/docker-init", "--", "true"]
+        assert runtime.specs[unset]["mounts"][-1]["source"] == str(init)
+        assert runtime.specs[refused]["process"]["args"] == ["true"]
+        assert service.inspect(unset).host_config.init is None  # the daemon's default, not set
+    finally:
+        runtime.close()
+
+
+def test_a_missing_init_binary_fails_the_start_with_its_name(tmp_path: Path) -> None:
+    service, runtime = _service(tmp_path, init_path=str(tmp_path / "gone"))
+    try:
+        cid = _create(service, {"Init": True})  # created; the runtime set-up is deferred
+        with pytest.raises(InvalidArgument, match=r"--init: the init binary '.*/gone'"):
+            service.start(cid)
+        assert cid not in runtime.specs
+    finally:
+        runtime.close()
+
+
+def test_a_bad_device_fails_create_and_stores_nothing(tmp_path: Path) -> None:
+    service, runtime = _service(tmp_path)
+    try:
+        with pytest.raises(InvalidArgument, match="error gathering device information"):
+            _create(service, {"Devices": [{"PathOnHost": "/dev/d2-none"}]})
+        assert service.store.all() == []
+        assert list((tmp_path / "containers").iterdir()) == []
+    finally:
+        runtime.close()
