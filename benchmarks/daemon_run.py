@@ -289,10 +289,12 @@ def main() -> None:
             for _ in range(args.containers):
                 e.docker("run", "-d", "--network", "none", "busybox", "sleep", "3600")
         w_times, d_times = [], []
-        for _ in range(10):
+        for e in engines:  # warm up
+            e.docker("ps")
+        for _ in range(30):
             w_times.append(_time(lambda: wharf.docker("ps")))
             d_times.append(_time(lambda: docker.docker("ps")))
-        _report(f"docker ps with {args.containers} running containers (10 each)", w_times, d_times)
+        _report(f"docker ps with {args.containers} running containers (30 each)", w_times, d_times)
         for field in ("Rss:", "Pss:"):
             w_mem = wharf.tree_rss_kb(field) + _monitors_rss_kb(wroot / "rt", field)
             d_mem = _docker_session_rss_kb(docker, field)

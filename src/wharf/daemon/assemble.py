@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -19,9 +20,9 @@ from wharf.daemon.distribution import DistributionService
 from wharf.daemon.events import EventBus
 from wharf.daemon.exec import ExecService
 from wharf.daemon.images import ImageService
-from wharf.daemon.imagestore import ImageStoreAdapter
+from wharf.daemon.imagestore import ImageConfigReader, ImageStoreAdapter
 from wharf.daemon.networks import NetworkConfig, NetworkService
-from wharf.daemon.store import ContainerStore
+from wharf.daemon.store import ContainerRecord, ContainerStore
 from wharf.daemon.system import SystemService
 from wharf.daemon.volumes import VolumeService
 from wharf.images import ImageService as ImageStoreService
@@ -86,14 +87,21 @@ def assemble(config: DaemonConfig) -> Engine:
         ),
         containers.store,
     )
-    volumes = VolumeService(data_root / "volumes", containers.store, images)
+    volumes = VolumeService(data_root / "volumes", containers.store, ImageConfigReader(image_store))
     containers.hooks += [volumes, networks]
     containers.restore_hooks.append(networks.reconcile)
+
+    def summary_extras(record: ContainerRecord) -> dict[str, Any]:
+        return {
+            "network_settings": networks.settings(record),
+            "ports": tuple(networks.summary_ports(record)),
+            "mounts": tuple(volumes.inspect_mounts(record)),
+        }
+
+    containers.summary_extras = summary_extras
     containers.view_extras = lambda record: {
-        "network_settings": networks.settings(record),
-        "ports": tuple(networks.summary_ports(record)),
+        **summary_extras(record),
         "files": networks.files(record.id),
-        "mounts": tuple(volumes.inspect_mounts(record)),
     }
     execs = ExecService(containers)
     image_service = ImageService(images, containers, events)

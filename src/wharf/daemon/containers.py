@@ -139,6 +139,8 @@ class ContainerService:
         self.hooks: builtins.list[ContainerHook] = []
         self.restore_hooks: builtins.list[Callable[[set[str]], None]] = []
         self.view_extras: Callable[[ContainerRecord], dict[str, Any]] | None = None
+        # What a list entry needs of the extras (no hosts/resolv.conf paths): ps stays cheap.
+        self.summary_extras: Callable[[ContainerRecord], dict[str, Any]] | None = None
         self.restarts = RestartManager(self)
         self.archive = ContainerArchive(self)
 
@@ -580,6 +582,12 @@ class ContainerService:
             view = dataclasses.replace(view, **self.view_extras(record))
         return view
 
+    def _summary_view(self, record: ContainerRecord) -> ContainerView:
+        view = container_view(record, "")
+        if self.summary_extras is not None:
+            view = dataclasses.replace(view, **self.summary_extras(record))
+        return view
+
     def inspect(self, ref: str, *, size: bool = False) -> ContainerView:
         return self._view(self.store.get(ref))
 
@@ -592,7 +600,7 @@ class ContainerService:
                 continue
             if not self._filter(record, filters):
                 continue
-            out.append(self._view(record))
+            out.append(self._summary_view(record))
             if limit > 0 and len(out) >= limit:
                 break
         return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 import json
 from collections.abc import Sequence
-from typing import IO, Any, cast
+from typing import IO, Any, Final, cast
 
 from wharf.apitypes import Change, HistoryEntry, ImageDeleteItem
 from wharf.daemon.logs import parse_rfc3339
@@ -17,7 +17,9 @@ from wharf.daemon.ports import ImageRecord
 from wharf.images import Image, ImageService
 from wharf.mount import Mount
 
-__all__ = ["ImageStoreAdapter", "config_as_changes"]
+_CONFIG_CACHE: Final = 256
+
+__all__ = ["ImageConfigReader", "ImageStoreAdapter", "config_as_changes"]
 
 
 def config_as_changes(config: dict[str, Any]) -> list[str]:
@@ -153,3 +155,28 @@ class ImageStoreAdapter:
 
     def usage(self) -> int:
         return self.service.usage().layers_size
+
+
+class ImageConfigReader(ImageStoreAdapter):
+    """The adapter for a service that reads only images' configs by ID (the volume service,
+    which looks at an image's ``Volumes`` for every container listed).
+
+    An image ID is the digest of its config, so a config never changes under its ID: the
+    record resolved by a full ID is kept (up to 256 of them) and served without reading and
+    parsing the config blob again. Tags and sizes in those records may be stale, which is why
+    only config readers get this adapter.
+    """
+
+    def __init__(self, service: ImageService) -> None:
+        super().__init__(service)
+        self._by_id: dict[str, ImageRecord] = {}
+
+    def resolve(self, ref: str) -> ImageRecord:
+        record = self._by_id.get(ref)
+        if record is None:
+            record = super().resolve(ref)
+            if record.id == ref:
+                if len(self._by_id) >= _CONFIG_CACHE:
+                    del self._by_id[next(iter(self._by_id))]
+                self._by_id[ref] = record
+        return record
