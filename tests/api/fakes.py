@@ -221,6 +221,26 @@ class FakeContainers:
         self._resolve(ref)
         return TopResult(titles=("PID", "CMD"), processes=(("1", "sh"),))
 
+    def stats(self, ref: str, *, stream: bool, one_shot: bool = False) -> AsyncIterator[Any]:
+        cid = self._resolve(ref)
+        self.calls.append(("stats", (stream, one_shot)))
+
+        async def samples() -> AsyncIterator[Any]:
+            from wharf.apitypes.stats import CpuSample, StatsSample
+
+            for n in range(3 if stream else 1):
+                yield StatsSample(
+                    id=cid,
+                    name="web",
+                    read=f"2026-01-01T00:00:0{n}Z",
+                    preread="0001-01-01T00:00:00Z",
+                    cpu=CpuSample(total=n),
+                    precpu=CpuSample(),
+                    pids_current=1,
+                )
+
+        return samples()
+
     async def prune(self, filters: Any) -> PruneReport:
         return PruneReport(deleted=(), space_reclaimed=0)
 

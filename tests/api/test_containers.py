@@ -272,3 +272,38 @@ async def test_bad_init_privileged_and_devices_are_400(client, backends, host, m
     assert resp.status == 400
     assert message in (await resp.json())["message"]
     assert backends.containers.created == {}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", (True, False, 3)),
+        ("?stream=false", (False, False, 1)),
+        ("?stream=0&one-shot=1", (False, True, 1)),
+        ("?one-shot=true", (False, True, 1)),
+    ],
+)
+async def test_stats_query_parameters(client, backends, query, expected) -> None:
+    stream, one_shot, lines = expected
+    cid = await create(client)
+    resp = await client.get(f"/v1.41/containers/{cid}/stats{query}")
+    assert resp.status == 200
+    body = (await resp.read()).decode().splitlines()
+    assert len(body) == lines
+    sample = json.loads(body[0])
+    assert sample["id"] == cid
+    assert sample["pids_stats"] == {"current": 1}  # no limit: omitted, as dockerd does
+    assert set(sample["blkio_stats"]) == {
+        "io_service_bytes_recursive",
+        "io_serviced_recursive",
+        "io_queue_recursive",
+        "io_service_time_recursive",
+        "io_wait_time_recursive",
+        "io_merged_recursive",
+        "io_time_recursive",
+        "sectors_recursive",
+    }
+    assert "networks" not in sample
+    assert ("stats", (stream, one_shot)) in backends.containers.calls
+    missing = await client.get("/v1.41/containers/nope/stats?stream=false")
+    assert missing.status == 404

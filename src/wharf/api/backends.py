@@ -193,8 +193,11 @@ class ContainerBackend(Protocol):
 
     async def prune(self, filters: Filters) -> PruneReport: ...
 
-    def stats(self, ref: str, *, stream: bool) -> AsyncIterator[StatsSample]:
-        """Resolve ``ref`` now; then one sample (or one a second while ``stream``)."""
+    def stats(
+        self, ref: str, *, stream: bool, one_shot: bool = False
+    ) -> AsyncIterator[StatsSample]:
+        """Resolve ``ref`` now; then one sample (or one a second while ``stream``); a
+        ``one_shot`` sample does not wait for a previous CPU reading."""
         ...
 
 

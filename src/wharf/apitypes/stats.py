@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 __all__ = ["CpuSample", "StatsSample"]
 
@@ -58,16 +58,22 @@ class StatsSample:
     pids_current: int = 0
     pids_limit: int = 0
     blkio: tuple[tuple[int, int, str, int], ...] = ()
+    blkio_ops: tuple[tuple[int, int, str, int], ...] = ()
+    networks: dict[str, dict[str, int]] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """Wire form."""
-        return {
+        """Wire form (dockerd's: ``pids_stats.limit`` only when set, every blkio list present,
+        ``networks`` only for a container with interfaces of its own)."""
+        pids: dict[str, int] = {"current": self.pids_current}
+        if self.pids_limit:
+            pids["limit"] = self.pids_limit
+        out = {
             "id": self.id,
             "name": "/" + self.name,
             "read": self.read,
             "preread": self.preread,
             "num_procs": 0,
-            "pids_stats": {"current": self.pids_current, "limit": self.pids_limit},
+            "pids_stats": pids,
             "cpu_stats": self.cpu.to_json(),
             "precpu_stats": self.precpu.to_json(),
             "memory_stats": {
@@ -77,10 +83,28 @@ class StatsSample:
                 "stats": dict(self.memory_stats),
             },
             "blkio_stats": {
-                "io_service_bytes_recursive": [
-                    {"major": a, "minor": b, "op": op, "value": v} for a, b, op, v in self.blkio
-                ]
-                or None,
+                "io_service_bytes_recursive": _blkio(self.blkio),
+                "io_serviced_recursive": _blkio(self.blkio_ops),
+                **{key: [] for key in _UNREPORTED_BLKIO},
             },
             "storage_stats": {},
         }
+        if self.networks is not None:
+            out["networks"] = {name: dict(counters) for name, counters in self.networks.items()}
+        return out
+
+
+# cgroup v1 files Docker reads but Wharf's runtime does not (CFQ-only counters; empty on
+# modern kernels with the none/mq-deadline schedulers anyway).
+_UNREPORTED_BLKIO: Final = (
+    "io_queue_recursive",
+    "io_service_time_recursive",
+    "io_wait_time_recursive",
+    "io_merged_recursive",
+    "io_time_recursive",
+    "sectors_recursive",
+)
+
+
+def _blkio(entries: tuple[tuple[int, int, str, int], ...]) -> list[dict[str, Any]]:
+    return [{"major": a, "minor": b, "op": op, "value": v} for a, b, op, v in entries]

@@ -52,7 +52,7 @@ from wharf.daemon.names import generate_name
 from wharf.daemon.ports import ContainerIO, ImageRecord, ImageStore, Runtime
 from wharf.daemon.restart import RestartManager
 from wharf.daemon.rootfs import needs_lookup, read_etc_files
-from wharf.daemon.stats import sample_stream
+from wharf.daemon.stats import network_counters, sample_stream
 from wharf.daemon.store import ZERO_TIME, ContainerRecord, ContainerStore
 from wharf.daemon.streams import from_writer
 from wharf.daemon.views import check_filters, container_view
@@ -754,8 +754,16 @@ class ContainerService:
                     deleted.append(record.id)
         return PruneReport(deleted=tuple(deleted), space_reclaimed=0)
 
-    def stats(self, ref: str, *, stream: bool) -> AsyncIterator[StatsSample]:
+    def stats(
+        self, ref: str, *, stream: bool, one_shot: bool = False
+    ) -> AsyncIterator[StatsSample]:
         record = self.store.get(ref)
+        own_network = record.spec.host_config.network_mode != "host"
+
+        def networks() -> dict[str, dict[str, int]] | None:
+            pid = self.store.get(record.id).pid
+            return network_counters(pid) if own_network and pid else None
+
         return sample_stream(
             container_id=record.id,
             name=record.name,
@@ -763,6 +771,8 @@ class ContainerService:
             running=lambda: self.is_running(record.id),
             now=now_rfc3339,
             stream=stream,
+            one_shot=one_shot,
+            networks=networks,
         )
 
     # ---- live restore ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any, Final
 from wharf.apitypes.stats import CpuSample, StatsSample
 from wharf.errors import WharfError
 
-__all__ = ["sample_stream", "system_cpu_ns"]
+__all__ = ["network_counters", "sample_stream", "system_cpu_ns"]
 
 _ONE_SHOT_GAP: Final = 0.2
 _INTERVAL: Final = 1.0
@@ -24,6 +24,37 @@ def system_cpu_ns() -> int:
         fields = f.readline().split()[1:]
     ticks = sum(int(v) for v in fields[:8])
     return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+_NET_FIELDS: Final = (
+    ("rx_bytes", 0),
+    ("rx_packets", 1),
+    ("rx_errors", 2),
+    ("rx_dropped", 3),
+    ("tx_bytes", 8),
+    ("tx_packets", 9),
+    ("tx_errors", 10),
+    ("tx_dropped", 11),
+)
+
+
+def network_counters(pid: int) -> dict[str, dict[str, int]] | None:
+    """Docker's ``networks`` of the network namespace process ``pid`` is in: counters per
+    interface from ``/proc/PID/net/dev``, loopback left out; None if it has no other link."""
+    try:
+        with open(f"/proc/{pid}/net/dev") as f:
+            lines = f.readlines()[2:]
+    except OSError:
+        return None
+    out: dict[str, dict[str, int]] = {}
+    for line in lines:
+        name, _, rest = line.partition(":")
+        name = name.strip()
+        values = rest.split()
+        if name == "lo" or len(values) < 16:
+            continue
+        out[name] = {key: int(values[i]) for key, i in _NET_FIELDS}
+    return out or None
 
 
 def _cpu(stats: Any) -> CpuSample:
@@ -49,11 +80,18 @@ async def sample_stream(
     running: Callable[[], bool],
     now: Callable[[], str],
     stream: bool,
+    one_shot: bool = False,
+    networks: Callable[[], dict[str, dict[str, int]] | None] = lambda: None,
 ) -> AsyncIterator[StatsSample]:
-    """Samples of ``read()`` (the runtime's CgroupStats): one, or one a second while running."""
+    """Samples of ``read()`` (the runtime's CgroupStats): one, or one a second while running.
+
+    A single sample (``stream`` false) carries CPU counters from a moment before as its
+    ``precpu_stats``, so that a CPU percentage can be computed; ``one_shot`` skips that wait
+    (API 1.41's ``one-shot``) and leaves ``precpu_stats`` zero.
+    """
     previous = CpuSample()
     previous_time = _ZERO_TIME
-    if not stream and running():
+    if not stream and not one_shot and running():
         with contextlib.suppress(WharfError):
             previous, previous_time = _cpu(read()), now()
         await asyncio.sleep(_ONE_SHOT_GAP)
@@ -98,6 +136,8 @@ async def sample_stream(
                 blkio=tuple(
                     (e.major, e.minor, e.op, e.value) for e in stats.blkio.io_service_bytes
                 ),
+                blkio_ops=tuple((e.major, e.minor, e.op, e.value) for e in stats.blkio.io_serviced),
+                networks=networks(),
             )
             previous, previous_time = cpu, stamp
         yield sample

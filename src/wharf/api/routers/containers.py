@@ -237,8 +237,9 @@ async def archive_put(request: web.Request) -> web.StreamResponse:
 
 
 async def stats(request: web.Request) -> web.StreamResponse:
-    stream = qbool(request, "stream", default=True) and not qbool(request, "one-shot")
-    samples = backends(request).containers.stats(_ref(request), stream=stream)
+    one_shot = qbool(request, "one-shot")
+    stream = qbool(request, "stream", default=True) and not one_shot
+    samples = backends(request).containers.stats(_ref(request), stream=stream, one_shot=one_shot)
     response = await start_ndjson(request)
     try:
         async for sample in samples:
