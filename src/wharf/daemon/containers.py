@@ -55,7 +55,7 @@ from wharf.daemon.rootfs import needs_lookup, read_etc_files
 from wharf.daemon.stats import network_counters, sample_stream
 from wharf.daemon.store import ZERO_TIME, ContainerRecord, ContainerStore
 from wharf.daemon.streams import from_writer
-from wharf.daemon.views import check_filters, container_view
+from wharf.daemon.views import check_filters, container_view, matches_filters
 from wharf.errors import (
     Conflict,
     InvalidArgument,
@@ -329,7 +329,7 @@ class ContainerService:
             oom_killed=oom,
             finished_at=finished_at or now_rfc3339(),
         )
-        self.store.save(record)
+        self.store.save(record, durable=False)  # the runtime recorded the exit: see store.py
         for hook in self.hooks:
             hook.release(record.id)
         if oom:
@@ -427,7 +427,7 @@ class ContainerService:
             has_been_started=True,
             restart_count=record.restart_count + 1 if restart else record.restart_count,
         )
-        self.store.save(record)
+        self.store.save(record, durable=False)  # the runtime's state shows it running
         self._watch(record.id)
         if state.status == "stopped":
             self._on_exit(record.id)  # it already exited: record it now
@@ -554,7 +554,10 @@ class ContainerService:
         await asyncio.shield(self._remove_now(current, volumes=volumes))
 
     async def _remove_now(self, record: ContainerRecord, *, volumes: bool = False) -> None:
-        self.store.save(record.with_(status="removing"))
+        # An AutoRemove container's removal is redone by restore; a user's rm is made durable.
+        self.store.save(
+            record.with_(status="removing"), durable=not record.spec.host_config.auto_remove
+        )
         self.restarts.cancel(record.id)
         self._unwatch(record.id)
         with contextlib.suppress(NotFound):
@@ -606,37 +609,14 @@ class ContainerService:
         return out
 
     def _filter(self, record: ContainerRecord, filters: Filters) -> bool:
-        for key, values in filters.items():
-            if not values:
-                continue
-            if key == "status" and record.status not in values:
-                return False
-            if key == "id" and not any(record.id.startswith(v) for v in values):
-                return False
-            if key == "name" and not any(v.lstrip("/") in record.name for v in values):
-                return False
-            if key == "label":
-                labels = record.spec.config.labels
-                for selector in values:
-                    k, sep, v = selector.partition("=")
-                    if k not in labels or (sep and labels[k] != v):
-                        return False
-            if key == "exited" and (
-                record.status != "exited" or str(record.exit_code) not in values
-            ):
-                return False
-            if key == "ancestor" and not any(self._ancestor(record, v) for v in values):
-                return False
-        return True
+        return matches_filters(record, filters, self._image_id)
 
-    def _ancestor(self, record: ContainerRecord, ref: str) -> bool:
-        if record.spec.config.image == ref:
-            return True
+    def _image_id(self, ref: str) -> str | None:
         try:
             image: ImageRecord = self.images.resolve(ref)
         except NotFound:
-            return False
-        return image.id == record.image_id
+            return None
+        return image.id
 
     # ---- misc verbs -----------------------------------------------------------------------------
 
@@ -781,26 +761,29 @@ class ContainerService:
         """Re-adopt containers after a daemon (re)start; record exits that happened meanwhile."""
         self.store.load()
         states = {s.id: s for s in self.runtime.list()}
-        for record in self.store.all():
-            state = states.get(record.id)
-            if record.status == "removing":
-                await self.remove(record.id, force=True, volumes=False)
-                continue
-            if state is not None and state.status in ("running", "paused"):
+        for stored in self.store.all():
+            state = states.get(stored.id)
+            record = stored
+            if stored.status == "created" and state is not None and state.started_at:
+                # It was started, and its (atomic-only) "running" record lost with a power cut.
+                record = stored.with_(
+                    status="running", has_been_started=True, started_at=state.started_at
+                )
+            if record.status == "removing" or (
+                record.spec.host_config.auto_remove and record.status == "exited"
+            ):
+                # A removal under way, or an AutoRemove one lost with a power cut (as dockerd).
+                await self.remove(record.id, force=True, volumes=record.status == "exited")
+            elif state is not None and state.status in ("running", "paused"):
                 status = "paused" if state.status == "paused" else "running"
-                self.store.save(record.with_(status=status, pid=state.pid))
+                self.store.save(record.with_(status=status, pid=state.pid), durable=False)
                 self._watch(record.id)
-                continue
-            if self._running(record):
+            elif self._running(record):
                 if state is not None and state.status == "stopped":
                     self._record_exit(record, state.exit_code, state.finished_at, state.oom_killed)
                 else:
-                    self._record_exit(
-                        record.with_(error="container process lost while the daemon was down"),
-                        255,
-                        None,
-                        False,
-                    )
+                    lost = record.with_(error="container process lost while the daemon was down")
+                    self._record_exit(lost, 255, None, False)
             elif record.has_been_started and record.status in ("exited", "restarting"):
                 self.restarts.on_daemon_start(record.with_(status="exited"))
         running = {r.id for r in self.store.all() if r.status in ("running", "paused")}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from wharf.apitypes import ContainerState, ContainerView, Filters
 from wharf.daemon.logs import parse_rfc3339
 from wharf.daemon.store import ContainerRecord
 from wharf.errors import InvalidArgument
 
-__all__ = ["check_filters", "container_view", "human_duration", "status_text"]
+__all__ = ["check_filters", "container_view", "human_duration", "matches_filters", "status_text"]
 
 
 def human_duration(seconds: float) -> str:
@@ -114,3 +115,32 @@ def check_filters(filters: Filters) -> None:
                 f"filters.status: invalid filter 'status={value}'; expected one of "
                 + ", ".join(sorted(statuses))
             )
+
+
+def matches_filters(
+    record: ContainerRecord, filters: Filters, image_id: Callable[[str], str | None]
+) -> bool:
+    """Whether a container passes ``docker ps`` filters (status, id, name, label, exited,
+    ancestor); ``image_id`` resolves an image reference (None: no such image)."""
+    for key, values in filters.items():
+        if not values:
+            continue
+        if key == "status" and record.status not in values:
+            return False
+        if key == "id" and not any(record.id.startswith(v) for v in values):
+            return False
+        if key == "name" and not any(v.lstrip("/") in record.name for v in values):
+            return False
+        if key == "label":
+            labels = record.spec.config.labels
+            for selector in values:
+                k, sep, v = selector.partition("=")
+                if k not in labels or (sep and labels[k] != v):
+                    return False
+        if key == "exited" and (record.status != "exited" or str(record.exit_code) not in values):
+            return False
+        if key == "ancestor" and not any(
+            record.spec.config.image == ref or image_id(ref) == record.image_id for ref in values
+        ):
+            return False
+    return True

@@ -253,3 +253,37 @@ async def test_events_published_in_order(service, runtime) -> None:
             assert event.attributes["exitCode"] == "0"
             break
     assert actions == ["create", "start", "die"]
+
+
+async def test_restore_rebuilds_states_whose_atomic_only_records_were_lost(
+    tmp_path, runtime, images
+) -> None:
+    first = ContainerService(
+        store=ContainerStore(tmp_path), runtime=runtime, images=images, events=EventBus()
+    )
+    ran, _ = first.create(spec(), name="ran")
+    removable, _ = first.create(spec(HostConfig={"AutoRemove": True}), name="removable")
+    first.create(spec(), name="never")
+    record_file = tmp_path / "containers" / ran / "config.v2.json"
+    as_created = record_file.read_bytes()  # the last durable version
+    first.start(ran)
+    first.start(removable)
+    first._unwatch(ran)
+    first._unwatch(removable)
+    # A power cut: "ran" exited and its start/exit records were lost; "removable" exited and
+    # its record says so, but its removal never happened.
+    runtime.exit(ran, 3)
+    runtime.exit(removable, 0)
+    record_file.write_bytes(as_created)
+    first.store.save(first.store.get(removable).with_(status="exited"), durable=False)
+
+    second = ContainerService(
+        store=ContainerStore(tmp_path), runtime=runtime, images=images, events=EventBus()
+    )
+    await second.restore()
+    view = second.inspect("ran")
+    assert (view.state.status, view.state.exit_code) == ("exited", 3)
+    assert view.state.started_at == "2026-01-01T00:00:00.0Z"
+    with pytest.raises(NotFound):
+        second.inspect("removable")  # AutoRemove finished, as dockerd does at restore
+    assert second.inspect("never").state.status == "created"
