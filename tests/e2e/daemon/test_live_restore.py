@@ -68,3 +68,21 @@ def test_graceful_stop_leaves_containers_running(fresh: Daemon) -> None:
     d.stop()
     d.start()
     assert _state(d, "keeps")["Running"] is True
+
+
+def test_records_on_disk_and_autoremove_across_a_kill9(fresh: Daemon) -> None:
+    d = fresh
+    d.docker("run", "-d", "--rm", "--name", "gone-later", "busybox", "sh", "-c", "sleep 1")
+    d.docker("create", "--name", "made", "busybox", "true")
+    records = d.root / "data" / "containers"
+    made = json.loads(d.docker("inspect", "made").stdout)[0]["Id"]
+    record = json.loads((records / made / "config.v2.json").read_text())
+    assert (record["name"], record["status"]) == ("made", "created")
+    assert oct((records / made / "config.v2.json").stat().st_mode & 0o777) == "0o600"
+    d.kill9()
+    time.sleep(2)  # the --rm container exits while no daemon runs
+    d.start()
+    names = d.docker("ps", "-a", "--format", "{{.Names}}").stdout.decode().split()
+    assert names == ["made"]  # the AutoRemove container was removed at restore
+    assert not [p for p in records.iterdir() if p.name.endswith(".tmp")]
+    d.docker("rm", "made")
