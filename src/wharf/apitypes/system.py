@@ -143,7 +143,7 @@ class SystemInfo:
             },
             "LiveRestoreEnabled": True,
             "Isolation": "",
-            "InitBinary": "",
+            "InitBinary": "docker-init",
             "SecurityOptions": ["name=seccomp,profile=default"],
             "Warnings": None,
         }

@@ -47,12 +47,13 @@ def busybox_archive(tmp: Path) -> Path:
 class Daemon:
     """One ``wharf daemon`` process on a private socket, data root and exec root."""
 
-    def __init__(self, root: Path, *, runtime: str = "wharf") -> None:
+    def __init__(self, root: Path, *, runtime: str = "wharf", args: Sequence[str] = ()) -> None:
         self.root = root
         self.socket = root / "d.sock"
         self.host = f"unix://{self.socket}"
         self.cgroup_parent = f"api-{root.name.removeprefix('api-')}-{secrets.token_hex(2)}"
         self.runtime = runtime
+        self.args = tuple(args)  # more `wharf daemon` flags
         # Links and the nft table are named from the bridge's stem (``net-XXXX``).
         self.bridge = f"net-{root.name[-4:]}0"
         self.stem = self.bridge[:-1]
@@ -86,6 +87,7 @@ class Daemon:
                 self.bridge,
                 "--bip",
                 "10.201.0.1/16",
+                *self.args,
             ],
             stdout=log,
             stderr=log,

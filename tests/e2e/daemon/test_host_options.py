@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.daemon.harness import Daemon
+from tests.e2e.daemon.harness import Daemon, short_root
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists("/usr/bin/docker-init"), reason="needs tini as /usr/bin/docker-init"
@@ -220,3 +220,24 @@ def test_wharf_cli_passes_init_privileged_and_devices(daemon: Daemon) -> None:
     bad = daemon.wharf("run", "--rm", "--device", "/dev/zero:/a:/b:rw", "busybox", "true")
     assert bad.returncode != 0
     assert b"invalid device specification" in bad.stderr
+
+
+def test_daemon_wide_init_default(busybox_tar: Path) -> None:
+    d = Daemon(short_root(), args=("--init", "--init-path", "/usr/bin/docker-init"))
+    try:
+        d.start()
+        assert d.docker("load", "-i", str(busybox_tar)).returncode == 0
+        # --network none: this second daemon's bridge shares the module daemon's subnet.
+        default = d.docker("run", "--rm", "--network", "none", "busybox", "ps", "-o", "pid,args")
+        assert out(default).splitlines()[1].split(None, 1) == [
+            "1",
+            "/sbin/docker-init -- ps -o pid,args",
+        ]
+        opted_out = d.docker(
+            "run", "--rm", "--network", "none", "--init=false", "busybox", "ps", "-o", "pid,args"
+        )
+        assert out(opted_out).splitlines()[1].split(None, 1) == ["1", "ps -o pid,args"]
+        info = json.loads(d.docker("info", "--format", "{{json .}}").stdout)
+        assert info["InitBinary"] == "docker-init"
+    finally:
+        d.cleanup()
