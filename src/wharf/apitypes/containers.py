@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -347,6 +348,7 @@ class DeviceMapping:
                 raise InvalidArgument(
                     f"{field}.{key}: bad format for path: {path!r} (expected an absolute path)"
                 )
+        inside = posixpath.normpath(inside)
         if not set(mode) <= _DEVICE_MODES or len(set(mode)) != len(mode):
             raise InvalidArgument(
                 f"{field}.CgroupPermissions: invalid device mode: {mode!r} (expected a "

@@ -80,7 +80,7 @@ def mapped_devices(
 
     Raises:
         InvalidArgument: a host path that does not exist or is neither a device node nor a
-            directory holding some (Docker's message).
+            directory holding some (Docker's message), or a container path outside /dev.
     """
     devices: list[dict[str, Any]] = []
     rules: list[dict[str, Any]] = []
@@ -105,6 +105,11 @@ def mapped_devices(
             raise InvalidArgument(
                 "error gathering device information while adding custom device "
                 f'"{host}": not a device node'
+            )
+        if not mapping.path_in_container.startswith("/dev/"):
+            raise InvalidArgument(
+                f'device "{host}": the path in the container {mapping.path_in_container!r} is '
+                "not under /dev/ (device nodes live in the container's /dev)"
             )
         for entry in found:
             devices.append(entry)

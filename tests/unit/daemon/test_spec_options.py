@@ -130,6 +130,15 @@ def test_mapped_devices_errors_are_dockers(path: str, message: str) -> None:
     assert message in str(info.value)
 
 
+@pytest.mark.parametrize("inside", ["/etc/zero", "/dev/../etc/zero", "/devzero"])
+def test_container_paths_outside_dev_are_refused(inside: str) -> None:
+    mapping = DeviceMapping.from_json(
+        {"PathOnHost": "/dev/zero", "PathInContainer": inside}, "HostConfig.Devices[0]"
+    )
+    with pytest.raises(InvalidArgument, match=r"'/.*zero' is not under /dev/"):
+        mapped_devices((mapping,))
+
+
 def test_empty_directory_is_not_a_device(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument, match="not a device node"):
         mapped_devices((DeviceMapping(str(tmp_path), "/dev/x"),))
