@@ -4,7 +4,7 @@ Measures: ``docker run --rm --network none busybox true`` (N runs each), 50x ``r
 ``rm -f``, ``docker ps`` with 200 running containers, and the RSS of each engine with those 200
 containers (Wharf: daemon + zygote + monitors; Docker: dockerd + containerd + shims); then the
 CPU time each daemon process spends in 10 s with 50 idle ``docker logs -f`` followers of a
-silent container.
+silent container, and how long a line takes from a container's stdin to ``docker logs -f``.
 
 Run as root: ``.venv/bin/python benchmarks/daemon_run.py [--runs 30] [--containers 200]
 [--followers 50] [--only run,cycle,ps,follow]``.
@@ -181,6 +181,49 @@ def _idle_followers(engines: list[Engine], followers: int, seconds: float = 10.0
             e.docker("rm", "-f", name)
 
 
+def _follow_latency(engines: list[Engine], lines: int = 30) -> None:
+    """Time from writing a line to a container's stdin until ``docker logs -f`` prints it."""
+    times: dict[str, list[float]] = {e.name: [] for e in engines}
+    sessions = []
+    try:
+        for e in engines:
+            env = {**os.environ, "DOCKER_HOST": e.host}
+            name = f"echo-{secrets.token_hex(3)}"
+            runner = subprocess.Popen(
+                [DOCKER, "run", "-i", "--rm", "--network", "none", "--name", name, "busybox",
+                 "sh", "-c", "while read x; do echo $x; done"],
+                env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            while b"true" not in e.docker("inspect", "-f", "{{.State.Running}}", name).stdout:
+                time.sleep(0.05)
+            follower = subprocess.Popen(
+                [DOCKER, "logs", "-f", name], env=env, stdout=subprocess.PIPE
+            )
+            sessions.append((e, runner, follower))
+        time.sleep(1)
+        for i in range(lines):
+            for e, runner, follower in sessions:
+                assert runner.stdin is not None and follower.stdout is not None
+                start = time.perf_counter()
+                runner.stdin.write(f"line{i}\n".encode())
+                runner.stdin.flush()
+                follower.stdout.readline()
+                times[e.name].append(time.perf_counter() - start)
+            time.sleep(0.05)
+    finally:
+        for _e, runner, follower in sessions:
+            if runner.stdin is not None:
+                runner.stdin.close()
+            runner.wait(30)
+            follower.kill()
+            follower.wait()
+    _report(
+        f"stdin line -> `docker logs -f` output ({lines} lines each, interleaved)",
+        times["wharf"],
+        times["dockerd"],
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=30)
@@ -283,6 +326,7 @@ def main() -> None:
 
         if "follow" in sections:
             _idle_followers(engines, args.followers)
+            _follow_latency(engines)
         if "ps" not in sections:
             return
         for e in engines:
