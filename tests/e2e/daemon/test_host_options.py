@@ -249,3 +249,16 @@ def test_daemon_wide_init_default(busybox_tar: Path) -> None:
         assert info["InitBinary"] == "docker-init"
     finally:
         d.cleanup()
+
+
+def test_exec_privileged_and_in_a_privileged_container(daemon: Daemon) -> None:
+    daemon.docker("run", "-d", "--name", "plain-x", "busybox", "sleep", "300")
+    daemon.docker("run", "-d", "--privileged", "--name", "priv-x", "busybox", "sleep", "300")
+    try:
+        status = ("grep", "CapEff", "/proc/self/status")
+        full = f"CapEff:\t{_cap_bounding()}\n"
+        assert out(daemon.docker("exec", "plain-x", *status)) == "CapEff:\t00000000a80425fb\n"
+        assert out(daemon.docker("exec", "--privileged", "plain-x", *status)) == full
+        assert out(daemon.docker("exec", "priv-x", *status)) == full
+    finally:
+        daemon.docker("rm", "-f", "plain-x", "priv-x")

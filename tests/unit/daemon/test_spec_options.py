@@ -9,6 +9,7 @@ import pytest
 
 from tests.unit.daemon.fakes import FakeImages, FakeRuntime
 from wharf.apitypes import ContainerConfig, ContainerCreate, DeviceMapping, HostConfig
+from wharf.apitypes.containers import ContainerUpdate
 from wharf.daemon.containers import ContainerService
 from wharf.daemon.devices import host_devices, mapped_devices
 from wharf.daemon.events import EventBus
@@ -202,5 +203,20 @@ def test_a_bad_device_fails_create_and_stores_nothing(tmp_path: Path) -> None:
             _create(service, {"Devices": [{"PathOnHost": "/dev/d2-none"}]})
         assert service.store.all() == []
         assert list((tmp_path / "containers").iterdir()) == []
+    finally:
+        runtime.close()
+
+
+def test_update_keeps_init_privileged_and_devices(tmp_path: Path) -> None:
+    service, runtime = _service(tmp_path, init_path=str(tmp_path))
+    try:
+        host = {"Init": True, "Privileged": True, "Devices": [{"PathOnHost": "/dev/zero"}]}
+        cid = _create(service, host)
+        update = ContainerUpdate.from_json({"Memory": 64 << 20})
+        service.update(cid, update)
+        kept = service.inspect(cid).host_config
+        assert (kept.init, kept.privileged) == (True, True)
+        assert [d.path_on_host for d in kept.devices] == ["/dev/zero"]
+        assert kept.resources.memory == 64 << 20
     finally:
         runtime.close()
