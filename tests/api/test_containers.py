@@ -265,7 +265,6 @@ async def test_init_privileged_and_devices_reach_the_backend(client, backends) -
             "invalid device mode",
         ),
         ({"Devices": [{"PathOnHost": 5}]}, "HostConfig.Devices[0].PathOnHost"),
-
     ],
 )
 async def test_bad_init_privileged_and_devices_are_400(client, backends, host, message) -> None:
