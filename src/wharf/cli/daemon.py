@@ -65,6 +65,11 @@ def daemon(
     bip: str,
 ) -> None:
     """Run the Wharf engine daemon."""
+    # The zygote first, before the daemon's imports: each container's monitor is a fork of
+    # it, and what it has not imported is memory no monitor maps.
+    from wharf.runtime.zygote import start_zygote
+
+    zygote = start_zygote()
     from wharf.daemon.config import DEFAULT_HOST, DaemonConfig
     from wharf.daemon.server import run
     from wharf.distribution.hosts import RegistryHosts
@@ -85,7 +90,7 @@ def daemon(
         bip=bip,
     )
     try:
-        run(config)
+        run(config, zygote)
     except WharfError as exc:
         click.echo(f"wharf daemon: {exc}", err=True)
         sys.exit(1)

@@ -25,7 +25,7 @@ from wharf.daemon.store import ContainerStore
 from wharf.daemon.system import SystemService
 from wharf.daemon.volumes import VolumeService
 from wharf.images import ImageService as ImageStoreService
-from wharf.runtime.engine import MonitoredRuntime, WharfRuntime, start_zygote
+from wharf.runtime.engine import MonitoredRuntime, WharfRuntime, Zygote, start_zygote
 from wharf.runtime.runc import OCIBinaryRuntime
 
 __all__ = ["Engine", "assemble"]
@@ -54,9 +54,16 @@ class Engine:
         self.image_store.close()
 
 
-def assemble(config: DaemonConfig) -> Engine:
-    """Build the engine for ``config`` (call before starting any thread)."""
-    zygote = start_zygote()
+def assemble(config: DaemonConfig, zygote: Zygote | None = None) -> Engine:
+    """Build the engine for ``config`` (call before starting any thread).
+
+    Args:
+        config: the daemon's settings.
+        zygote: a zygote the caller forked before importing the daemon (so that it, and
+            every monitor it forks, shares only the runtime's pages); one is forked here
+            if None.
+    """
+    zygote = zygote if zygote is not None else start_zygote()
     state_root = str(config.exec_root / _STATE_DIRS[config.runtime])
     runtime: MonitoredRuntime
     if config.runtime == "wharf":
