@@ -608,16 +608,8 @@ class ContainerService:
         record = self.store.get(ref)
         host = record.spec.host_config
         resources = host.resources.merged(update.resources, update.present)
-        new_host = type(host)(
-            resources=resources,
-            restart_policy=update.restart_policy or host.restart_policy,
-            auto_remove=host.auto_remove,
-            network_mode=host.network_mode,
-            init=host.init,
-            privileged=host.privileged,
-            readonly_rootfs=host.readonly_rootfs,
-            binds=host.binds,
-            console_size=host.console_size,
+        new_host = dataclasses.replace(
+            host, resources=resources, restart_policy=update.restart_policy or host.restart_policy
         )
         if new_host.auto_remove and new_host.restart_policy.name != "no":
             raise InvalidArgument(
