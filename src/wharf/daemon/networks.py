@@ -9,7 +9,12 @@ rules left by a daemon that was killed, keeping those of containers still runnin
 
 Name resolution on user networks: every container's ``/etc/hosts`` lists the other containers
 on its user networks by name, alias and short id, and is rewritten in place whenever a
-container joins or leaves.
+container joins or leaves; and a container that starts on a user network gets an embedded
+resolver (``127.0.0.11`` in its namespace, :mod:`wharf.network.dns`) that answers from the same
+view and forwards other names to its ``--dns`` servers or the host's.
+
+A network can be removed while stopped containers still name it (as in Docker, only active
+endpoints refuse); such a container then fails to start with ``network X not found``.
 
 Concurrency: everything runs on the event loop thread.
 """
@@ -18,11 +23,13 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import ipaddress
 import json
 import logging
 import os
 import secrets
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +45,7 @@ from wharf.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    Unavailable,
     WharfError,
 )
 from wharf.network.model import (
@@ -88,9 +96,9 @@ class NetworkService:
         self._files_dir.mkdir(exist_ok=True)
         self.networks: dict[str, dict[str, Any]] = {}
         self.sandboxes: dict[str, Sandbox] = {}
-        self._proxies: dict[str, builtins.list[net.TcpProxy]] = {}
+        self._proxies: dict[str, builtins.list[net.TcpProxy | net.UdpProxy]] = {}
         self._default_ready = False
-        self._dns: dict[str, net.DnsServer] = {}
+        self._resolvers: dict[str, net.ResolverEndpoint] = {}
         self._reaper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wharf-veth-reaper")
         self._load()
         subnet, gateway = net.parse_subnet(
@@ -217,7 +225,6 @@ class NetworkService:
         self.networks[network_id] = record
         self._save()
         self._apply_rules()
-        self._start_dns(record)
         return {"Id": network_id, "Warning": ""}
 
     def _members(self, network_id: str) -> builtins.list[tuple[Sandbox, Endpoint]]:
@@ -280,20 +287,17 @@ class NetworkService:
 
         Raises:
             FailedPrecondition: a predefined network.
-            Conflict: containers are attached.
+            Conflict: containers are attached (running ones: stopped ones do not count).
         """
         n = self.resolve(ref)
         if n["Name"] in PREDEFINED:
             raise FailedPrecondition(f"{n['Name']} is a pre-defined network and cannot be removed")
-        users = [r.name for r in self.containers.all() if _wants(r, n)]
+        users = [s.name for s, _ in self._members(n["Id"])]
         if users:
             raise Conflict(
                 f"error while removing network: network {n['Name']} id {n['Id']} has active "
                 f"endpoints ({', '.join(sorted(users))})"
             )
-        dns = self._dns.pop(n["Id"], None)
-        if dns is not None:
-            dns.close()
         net.delete_link(n["Bridge"])
         del self.networks[n["Id"]]
         self._save()
@@ -383,21 +387,32 @@ class NetworkService:
         path = str(self._netns_dir / record.id)
         sandbox = Sandbox(container_id=record.id, name=record.name, path=path)
         requested = [] if mode == "none" else self._requested(record)
+        sockets: builtins.list[tuple[socket.socket, socket.socket]] = []
+        wants_resolver = any(n["Id"] in self.networks for n, _, _ in requested)
         try:
             self.sandboxes[record.id] = sandbox
-            inside = net.new_sandbox(path)
+            setup = functools.partial(self._bind_resolver, sockets, 0, 0)
+            inside = net.new_sandbox(path, setup if wants_resolver else None)
+            routed = False
             try:
-                for index, (network, aliases, wanted) in enumerate(requested):
-                    self._join(sandbox, network, aliases, wanted, inside, primary=index == 0)
+                for network, aliases, wanted in requested:
+                    route = not routed and not network["Internal"]
+                    routed = routed or route
+                    self._join(sandbox, network, aliases, wanted, inside, primary=route)
             finally:
                 inside.close()
-            if requested:
+            if sockets:
+                self._serve_resolver(record, sandbox, *sockets[0])
+            if requested and not requested[0][0]["Internal"]:
                 sandbox.ports = self._publish(record, image, sandbox)
             self._save()
             if sandbox.ports:
                 self._apply_rules()
             self._refresh_hosts(sandbox)
         except BaseException:
+            for pair in sockets:
+                for sock in pair:
+                    sock.close()
             self.release(record.id)
             raise
         _set_netns(spec, path)
@@ -469,25 +484,26 @@ class NetworkService:
                 if key not in bound and f"{port}/{proto or 'tcp'}" not in bound:
                     bindings.append(PortBinding(int(port), proto or "tcp"))
         target = sandbox.endpoints[0].address
-        proxies: builtins.list[net.TcpProxy] = []
+        proxies: builtins.list[net.TcpProxy | net.UdpProxy] = []
         self._proxies[record.id] = proxies
         published = []
         for b in bindings:
-            sock = net.bind_port(b.host_ip, b.host_port, b.proto)
+            if b.host_port_end:
+                sock = net.bind_port_in_range(b.host_ip, b.host_port, b.host_port_end, b.proto)
+            else:
+                sock = net.bind_port(b.host_ip, b.host_port, b.proto)
             actual = PortBinding(b.port, b.proto, b.host_ip, sock.getsockname()[1])
             published.append(actual)
-            if b.proto == "tcp":
-                proxy = net.TcpProxy(sock, (target, b.port))
-                proxies.append(proxy)
-                proxy.start_soon()
-            else:
-                sock.close()
+            proxies.append(_proxy(sock, actual, target))
         return published
 
     def release(self, container_id: str) -> None:
         """Tear down the container's sandbox, endpoints and ports (nothing there is fine)."""
         for proxy in self._proxies.pop(container_id, []):
             proxy.close()
+        resolver = self._resolvers.pop(container_id, None)
+        if resolver is not None:
+            resolver.close()
         sandbox = self.sandboxes.pop(container_id, None)
         if sandbox is None:
             return
@@ -589,19 +605,15 @@ class NetworkService:
             host_resolv = Path("/etc/resolv.conf").read_text()
         except OSError:
             host_resolv = ""
-        embedded = [
-            self.networks[e.network_id]["Gateway"]
-            for e in endpoints[:1]
-            if e.network_id in self._dns
-        ]
         if host and not networking.dns:
             resolv = host_resolv
         else:
             resolv = net.resolv_conf(
                 host_resolv,
-                dns=networking.dns or embedded,
+                dns=networking.dns,
                 search=networking.dns_search,
                 options=networking.dns_options,
+                embedded=record.id in self._resolvers,
             )
         (directory / "resolv.conf").write_text(resolv)
         (directory / "hostname").write_text(hostname + "\n")
@@ -671,10 +683,9 @@ class NetworkService:
             self._write_hosts(record.id, record.name, hostname, sandbox.endpoints)
 
     def _apply_rules(self) -> None:
-        masq = [
-            net.Masquerade(n["Subnet"], n["Bridge"])
+        bridges = [
+            net.Bridge(n["Subnet"], n["Bridge"], bool(n["Internal"]))
             for n in [self._default, *self.networks.values()]
-            if not n["Internal"]
         ]
         dnats = [
             net.Dnat(p.proto, p.host_ip, p.host_port, s.endpoints[0].address, p.port)
@@ -682,7 +693,7 @@ class NetworkService:
             if s.endpoints
             for p in s.ports
         ]
-        net.apply_table(self.config.stem, masq, dnats)
+        net.apply_table(self.config.stem, bridges, dnats)
 
     def reconcile(self, running: set[str]) -> None:
         """After a daemon (re)start: drop sandboxes of containers not ``running``, stale netns
@@ -703,44 +714,111 @@ class NetworkService:
                 net.delete_link(link)
         for n in self.networks.values():
             net.ensure_bridge(n["Bridge"], ipaddress.IPv4Network(n["Subnet"]), n["Gateway"])
-            self._start_dns(n)
         for sandbox in self.sandboxes.values():
-            proxies: builtins.list[net.TcpProxy] = []
+            proxies: builtins.list[net.TcpProxy | net.UdpProxy] = []
             self._proxies[sandbox.container_id] = proxies
             for p in sandbox.ports:
-                if p.proto != "tcp" or not sandbox.endpoints:
+                if not sandbox.endpoints:
                     continue
                 try:
                     sock = net.bind_port(p.host_ip, p.host_port, p.proto)
                 except net.PortInUse as exc:
                     log.warning("container %s: %s", sandbox.container_id, exc)
                     continue
-                proxy = net.TcpProxy(sock, (sandbox.endpoints[0].address, p.port))
-                proxies.append(proxy)
-                proxy.start_soon()
+                proxies.append(_proxy(sock, p, sandbox.endpoints[0].address))
+            if sandbox.resolver_ports:
+                self._restore_resolver(sandbox)
         self._save()
         self._apply_rules()
 
-    def _start_dns(self, n: dict[str, Any]) -> None:
-        """Serve DNS for network ``n`` on its gateway address (port 53/udp)."""
-        if n["Id"] in self._dns:
-            return
-        network_id = n["Id"]
+    # ---- the embedded resolver ----------------------------------------------------------------
+
+    def _bind_resolver(
+        self,
+        out: builtins.list[tuple[socket.socket, socket.socket]],
+        udp_port: int,
+        tcp_port: int,
+    ) -> None:
+        """In a container's namespace: bind the resolver's sockets on ``127.0.0.11`` and
+        redirect port 53 to them (appended to ``out``).
+
+        Raises:
+            Unavailable: a port cannot be bound or nft refused (nothing is left open).
+        """
+        try:
+            pair = net.bind_resolver_sockets(udp_port, tcp_port)
+        except OSError as exc:
+            raise Unavailable(f"embedded DNS resolver on {net.RESOLVER_IP}: {exc}") from None
+        try:
+            ports = pair[0].getsockname()[1], pair[1].getsockname()[1]
+            net.apply_resolver_redirect(self.config.stem, *ports)
+        except BaseException:
+            for sock in pair:
+                sock.close()
+            raise
+        out.append(pair)
+
+    def _serve_resolver(
+        self, record: ContainerRecord, sandbox: Sandbox, udp: socket.socket, tcp: socket.socket
+    ) -> None:
+        """Serve the container's resolver on its sockets (bound in its namespace)."""
+        container_id = record.id
+
+        def networks() -> builtins.list[dict[str, Any]]:
+            current = self.sandboxes.get(container_id)
+            endpoints = current.endpoints if current is not None else []
+            return [self.networks[e.network_id] for e in endpoints if e.network_id in self.networks]
 
         def lookup(name: str) -> builtins.list[str]:
-            return [e.address for s, e in self._members(network_id) if s.answers_to(e, name)]
+            return [
+                e.address
+                for n in networks()
+                for s, e in self._members(n["Id"])
+                if s.answers_to(e, name)
+            ]
 
-        server = net.serve_dns(n["Gateway"], lookup)
-        if server is None:
-            log.warning("network %s: no embedded DNS on %s:53", n["Name"], n["Gateway"])
+        def reverse(address: str) -> builtins.list[str]:
+            return [
+                f"{s.name}.{n['Name']}"
+                for n in networks()
+                for s, e in self._members(n["Id"])
+                if e.address == address
+            ][:1]
+
+        primary = networks()[:1]
+        if primary and primary[0]["Internal"]:
+            upstreams: builtins.list[tuple[str, int]] = []
+        elif record.spec.networking.dns:
+            upstreams = [(a, 53) for a in record.spec.networking.dns]
         else:
-            self._dns[network_id] = server
+            upstreams = net.host_upstreams()
+        endpoint = net.ResolverEndpoint(net.Resolver(lookup, reverse, upstreams), udp, tcp)
+        self._resolvers[container_id] = endpoint
+        sandbox.resolver_ports = list(endpoint.ports)
+        endpoint.start_soon()
+
+    def _restore_resolver(self, sandbox: Sandbox) -> None:
+        """After a restart: serve a running container's resolver again on its ports."""
+        try:
+            record = self.containers.get(sandbox.container_id)
+        except NotFound:
+            return
+        sockets: builtins.list[tuple[socket.socket, socket.socket]] = []
+        udp_port, tcp_port = sandbox.resolver_ports
+        try:
+            net.run_in_netns(
+                sandbox.path, functools.partial(self._bind_resolver, sockets, udp_port, tcp_port)
+            )
+        except Unavailable as exc:
+            log.warning("container %s: %s", sandbox.container_id, exc)
+            return
+        self._serve_resolver(record, sandbox, *sockets[0])
 
     def close(self) -> None:
-        """Stop the proxies and DNS servers (the daemon is exiting; containers keep running)."""
-        for dns in self._dns.values():
-            dns.close()
-        self._dns.clear()
+        """Stop the proxies and resolvers (the daemon is exiting; containers keep running)."""
+        for resolver in self._resolvers.values():
+            resolver.close()
+        self._resolvers.clear()
         self._reaper.shutdown(wait=True)
         for proxies in self._proxies.values():
             for proxy in proxies:
@@ -794,10 +872,12 @@ def _set_netns(spec: dict[str, Any], path: str) -> None:
     ] + [{"type": "network", "path": path}]
 
 
-def _wants(record: ContainerRecord, n: dict[str, Any]) -> bool:
-    mode = record.spec.host_config.network_mode
-    return (
-        mode in (n["Name"], n["Id"])
-        or n["Name"] in record.spec.networking.endpoints
-        or record.id in n.get("Connected", [])
-    )
+def _proxy(sock: socket.socket, binding: PortBinding, target: str) -> net.TcpProxy | net.UdpProxy:
+    """The userland proxy of a published port, started on the running loop."""
+    proxy: net.TcpProxy | net.UdpProxy
+    if binding.proto == "tcp":
+        proxy = net.TcpProxy(sock, (target, binding.port))
+    else:
+        proxy = net.UdpProxy(sock, (target, binding.port))
+    proxy.start_soon()
+    return proxy

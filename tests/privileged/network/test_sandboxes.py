@@ -108,7 +108,7 @@ def test_nft_table_is_applied_and_deleted(names: tuple[str, str]) -> None:
     stem, _ = names
     net.apply_table(
         stem,
-        [net.Masquerade("10.214.0.0/24", stem + "0")],
+        [net.Bridge("10.214.0.0/24", stem + "0")],
         [net.Dnat("tcp", "127.0.0.1", 15499, "10.214.0.2", 80)],
     )
     listing = subprocess.run(
