@@ -86,6 +86,7 @@ def assemble(config: DaemonConfig) -> Engine:
     volumes = VolumeService(data_root / "volumes", containers.store, images)
     containers.hooks += [volumes, networks]
     containers.restore_hooks.append(networks.reconcile)
+    containers.restore_hooks.append(volumes.reconcile)
     containers.view_extras = lambda record: {
         "network_settings": networks.settings(record),
         "ports": tuple(networks.summary_ports(record)),
