@@ -76,6 +76,21 @@ def _wget(daemon: Daemon, *run_args: str, url: str) -> subprocess.CompletedProce
     return daemon.docker("run", "--rm", *run_args, "busybox", "sh", "-c", script)
 
 
+def _udp_echo(port: int) -> bytes:
+    """Send a datagram to 127.0.0.1:``port`` until the echo comes back (10 s)."""
+    reply = b""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(0.5)
+        deadline = time.monotonic() + 10
+        while not reply and time.monotonic() < deadline:
+            client.sendto(b"ping-udp\n", ("127.0.0.1", port))
+            try:
+                reply = client.recv(100)
+            except TimeoutError:
+                continue
+    return reply
+
+
 def _no_leftovers(daemon: Daemon) -> None:
     deadline = time.monotonic() + 5
     while network_leftovers(daemon.stem) != [f"nft table {daemon.stem}"]:
@@ -159,17 +174,7 @@ def test_udp_published_port_reachable_on_loopback(daemon: Daemon) -> None:
     )
     try:
         assert _ok(daemon.docker("port", "usrv")).strip() == "5353/udp -> 127.0.0.1:15602"
-        reply = b""
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
-            client.settimeout(0.5)
-            deadline = time.monotonic() + 10
-            while not reply and time.monotonic() < deadline:
-                client.sendto(b"ping-udp\n", ("127.0.0.1", 15602))
-                try:
-                    reply = client.recv(100)
-                except TimeoutError:
-                    continue
-        assert reply == b"ping-udp\n"
+        assert _udp_echo(15602) == b"ping-udp\n"
     finally:
         _ok(daemon.docker("rm", "-f", "usrv"))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -371,4 +376,51 @@ def test_internal_network_is_isolated(daemon: Daemon) -> None:
     finally:
         daemon.docker("rm", "-f", "outside", "inner")
         daemon.docker("network", "rm", "net-int")
+    _no_leftovers(daemon)
+
+
+def test_resolver_and_udp_proxy_survive_a_daemon_kill9(daemon: Daemon) -> None:
+    """After kill -9 and a restart, a running container's resolver answers again on the same
+    127.0.0.11 redirect, and its UDP port is relayed again."""
+    _ok(daemon.docker("network", "create", "--subnet", "10.227.5.0/24", "net-kill"))
+    try:
+        _ok(
+            daemon.docker(
+                "run",
+                "-d",
+                "--name",
+                "kudp",
+                "--network",
+                "net-kill",
+                "-p",
+                "127.0.0.1:15630:5353/udp",
+                "-v",
+                "/usr:/usr:ro",
+                "-v",
+                "/lib:/lib:ro",
+                "-v",
+                "/lib64:/lib64:ro",
+                "busybox",
+                "/usr/bin/python3",
+                "-c",
+                UDP_ECHO,
+            )
+        )
+        assert _udp_echo(15630) == b"ping-udp\n"
+        kudp_ip = _ok(
+            daemon.docker(
+                "inspect",
+                "-f",
+                '{{(index .NetworkSettings.Networks "net-kill").IPAddress}}',
+                "kudp",
+            )
+        ).strip()
+        daemon.kill9()
+        daemon.start()
+        assert _udp_echo(15630) == b"ping-udp\n"
+        out = _ok(daemon.docker("exec", "kudp", "/bin/busybox", "nslookup", "-type=a", "kudp"))
+        assert f"Address: {kudp_ip}" in out, out
+    finally:
+        daemon.docker("rm", "-f", "kudp")
+        daemon.docker("network", "rm", "net-kill")
     _no_leftovers(daemon)
