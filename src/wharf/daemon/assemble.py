@@ -90,7 +90,7 @@ def assemble(config: DaemonConfig) -> Engine:
     containers.view_extras = lambda record: {
         "network_settings": networks.settings(record),
         "ports": tuple(networks.summary_ports(record)),
-        "files": networks.files(record.id),
+        "files": networks.names.files(record.id),
         "mounts": tuple(volumes.inspect_mounts(record)),
     }
     execs = ExecService(containers)

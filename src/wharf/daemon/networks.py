@@ -7,11 +7,9 @@ set-up (create or start) to its exit; the nft table is rewritten whole after eac
 userland proxies live in the daemon. At start-up :meth:`reconcile` removes namespaces, links and
 rules left by a daemon that was killed, keeping those of containers still running.
 
-Name resolution on user networks: every container's ``/etc/hosts`` lists the other containers
-on its user networks by name, alias and short id, and is rewritten in place whenever a
-container joins or leaves; and a container that starts on a user network gets an embedded
-resolver (``127.0.0.11`` in its namespace, :mod:`wharf.network.dns`) that answers from the same
-view and forwards other names to its ``--dns`` servers or the host's.
+Name resolution (each container's hosts/resolv.conf/hostname files, and the embedded resolver
+at ``127.0.0.11`` of those on user networks) is :mod:`wharf.daemon.netnames`, over this
+service's networks and sandboxes.
 
 A network can be removed while stopped containers still name it (as in Docker, only active
 endpoints refuse); such a container then fails to start with ``network X not found``.
@@ -27,7 +25,6 @@ import functools
 import ipaddress
 import json
 import logging
-import os
 import secrets
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +35,7 @@ from typing import Any
 from wharf import network as net
 from wharf.apitypes import Filters
 from wharf.apitypes.networks import PortBinding
+from wharf.daemon.netnames import ContainerNames
 from wharf.daemon.ports import ImageRecord
 from wharf.daemon.store import ContainerRecord, ContainerStore
 from wharf.errors import (
@@ -45,7 +43,6 @@ from wharf.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    Unavailable,
     WharfError,
 )
 from wharf.network.model import (
@@ -92,13 +89,13 @@ class NetworkService:
         self._dir.mkdir(parents=True, exist_ok=True)
         self._netns_dir = config.exec_root / "netns"
         self._netns_dir.mkdir(parents=True, exist_ok=True)
-        self._files_dir = self._dir / "files"
-        self._files_dir.mkdir(exist_ok=True)
+        files_dir = self._dir / "files"
+        files_dir.mkdir(exist_ok=True)
         self.networks: dict[str, dict[str, Any]] = {}
         self.sandboxes: dict[str, Sandbox] = {}
         self._proxies: dict[str, builtins.list[net.TcpProxy | net.UdpProxy]] = {}
         self._default_ready = False
-        self._resolvers: dict[str, net.ResolverEndpoint] = {}
+        self.names = ContainerNames(self, containers, files_dir, config.stem)
         self._reaper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wharf-veth-reaper")
         self._load()
         subnet, gateway = net.parse_subnet(
@@ -227,7 +224,7 @@ class NetworkService:
         self._apply_rules()
         return {"Id": network_id, "Warning": ""}
 
-    def _members(self, network_id: str) -> builtins.list[tuple[Sandbox, Endpoint]]:
+    def members(self, network_id: str) -> builtins.list[tuple[Sandbox, Endpoint]]:
         return [
             (s, e)
             for s in self.sandboxes.values()
@@ -247,7 +244,7 @@ class NetworkService:
                 "IPv4Address": f"{e.address}/{subnet.prefixlen}",
                 "IPv6Address": "",
             }
-            for s, e in self._members(n["Id"])
+            for s, e in self.members(n["Id"])
         }
         ipam_config = (
             [{"Subnet": n["Subnet"], "Gateway": n["Gateway"]}] if n["Driver"] == "bridge" else []
@@ -292,7 +289,7 @@ class NetworkService:
         n = self.resolve(ref)
         if n["Name"] in PREDEFINED:
             raise FailedPrecondition(f"{n['Name']} is a pre-defined network and cannot be removed")
-        users = [s.name for s, _ in self._members(n["Id"])]
+        users = [s.name for s, _ in self.members(n["Id"])]
         if users:
             raise Conflict(
                 f"error while removing network: network {n['Name']} id {n['Id']} has active "
@@ -373,7 +370,7 @@ class NetworkService:
         namespaces = spec["linux"]["namespaces"]
         if mode == "host":
             spec["linux"]["namespaces"] = [n for n in namespaces if n["type"] != "network"]
-            return self._files(record, spec, [], host=True)
+            return self.names.write_files(record, spec, [], host=True)
         if mode.startswith("container:"):
             other = self.containers.get(mode.removeprefix("container:"))
             sandbox = self.sandboxes.get(other.id)
@@ -383,7 +380,7 @@ class NetworkService:
                 )
             path = sandbox.path if sandbox is not None else f"/proc/{other.pid}/ns/net"
             _set_netns(spec, path)
-            return self._files(record, spec, [], host=False, share=other.id)
+            return self.names.write_files(record, spec, [], host=False, share=other.id)
         path = str(self._netns_dir / record.id)
         sandbox = Sandbox(container_id=record.id, name=record.name, path=path)
         requested = [] if mode == "none" else self._requested(record)
@@ -391,7 +388,7 @@ class NetworkService:
         wants_resolver = any(n["Id"] in self.networks for n, _, _ in requested)
         try:
             self.sandboxes[record.id] = sandbox
-            setup = functools.partial(self._bind_resolver, sockets, 0, 0)
+            setup = functools.partial(self.names.bind_resolver, sockets, 0, 0)
             inside = net.new_sandbox(path, setup if wants_resolver else None)
             routed = False
             try:
@@ -402,13 +399,13 @@ class NetworkService:
             finally:
                 inside.close()
             if sockets:
-                self._serve_resolver(record, sandbox, *sockets[0])
+                self.names.serve_resolver(record, sandbox, *sockets[0])
             if requested and not requested[0][0]["Internal"]:
                 sandbox.ports = self._publish(record, image, sandbox)
             self._save()
             if sandbox.ports:
                 self._apply_rules()
-            self._refresh_hosts(sandbox)
+            self.names.refresh_hosts(sandbox)
         except BaseException:
             for pair in sockets:
                 for sock in pair:
@@ -416,7 +413,7 @@ class NetworkService:
             self.release(record.id)
             raise
         _set_netns(spec, path)
-        return self._files(record, spec, sandbox.endpoints, host=False)
+        return self.names.write_files(record, spec, sandbox.endpoints, host=False)
 
     def _new_endpoint(
         self,
@@ -430,7 +427,7 @@ class NetworkService:
         if network is self._default and not self._default_ready:
             net.ensure_bridge(network["Bridge"], subnet, network["Gateway"])
             self._default_ready = True
-        used = [e.address for _, e in self._members(network["Id"])]
+        used = [e.address for _, e in self.members(network["Id"])]
         address = net.allocate_address(subnet, network["Gateway"], used, wanted)
         ifname = f"eth{len(sandbox.endpoints)}"
         endpoint = Endpoint(
@@ -501,9 +498,7 @@ class NetworkService:
         """Tear down the container's sandbox, endpoints and ports (nothing there is fine)."""
         for proxy in self._proxies.pop(container_id, []):
             proxy.close()
-        resolver = self._resolvers.pop(container_id, None)
-        if resolver is not None:
-            resolver.close()
+        self.names.close_resolver(container_id)
         sandbox = self.sandboxes.pop(container_id, None)
         if sandbox is None:
             return
@@ -516,7 +511,7 @@ class NetworkService:
             with contextlib.suppress(WharfError):
                 self._apply_rules()
         for endpoint in sandbox.endpoints:
-            self._refresh_network_hosts(endpoint.network_id)
+            self.names.refresh_network(endpoint.network_id)
 
     def removed(self, record: ContainerRecord, volumes: bool) -> None:
         """Forget a removed container."""
@@ -526,10 +521,8 @@ class NetworkService:
             if container_id in n.get("Connected", []):
                 n["Connected"].remove(container_id)
         self._save()
-        with contextlib.suppress(FileNotFoundError, OSError):
-            for f in (self._files_dir / container_id).iterdir():
-                f.unlink()
-            (self._files_dir / container_id).rmdir()
+        with contextlib.suppress(OSError):
+            self.names.forget(container_id)
 
     def connect(self, ref: str, container_ref: str, aliases: builtins.list[str]) -> None:
         """``POST /networks/{id}/connect``: join now if running, and on every later start.
@@ -556,7 +549,7 @@ class NetworkService:
         if sandbox is not None:
             self._join(sandbox, n, aliases, "")
             self._save()
-            self._refresh_hosts(sandbox)
+            self.names.refresh_hosts(sandbox)
         if n is not self._default:
             n.setdefault("Connected", []).append(container.id)
             self._save()
@@ -575,112 +568,12 @@ class NetworkService:
         if sandbox is not None and endpoint is not None:
             net.detach_endpoint(sandbox.path, endpoint.ifname)
             sandbox.endpoints.remove(endpoint)
-            self._refresh_network_hosts(n["Id"])
+            self.names.refresh_network(n["Id"])
         if connected:
             n["Connected"].remove(container.id)
         self._save()
 
     # ---- files, rules ---------------------------------------------------------------------------
-
-    def _files(
-        self,
-        record: ContainerRecord,
-        spec: dict[str, Any],
-        endpoints: builtins.list[Endpoint],
-        *,
-        host: bool,
-        share: str = "",
-    ) -> builtins.list[dict[str, Any]]:
-        directory = self._files_dir / record.id
-        directory.mkdir(exist_ok=True)
-        hostname = spec.get("hostname") or record.id[:12]
-        if host:
-            hostname = os.uname().nodename
-            spec.pop("hostname", None)
-            spec["linux"]["namespaces"] = [
-                n for n in spec["linux"]["namespaces"] if n["type"] != "uts"
-            ]
-        networking = record.spec.networking
-        try:
-            host_resolv = Path("/etc/resolv.conf").read_text()
-        except OSError:
-            host_resolv = ""
-        if host and not networking.dns:
-            resolv = host_resolv
-        else:
-            resolv = net.resolv_conf(
-                host_resolv,
-                dns=networking.dns,
-                search=networking.dns_search,
-                options=networking.dns_options,
-                embedded=record.id in self._resolvers,
-            )
-        (directory / "resolv.conf").write_text(resolv)
-        (directory / "hostname").write_text(hostname + "\n")
-        if share and (self._files_dir / share / "hosts").exists():
-            (directory / "hosts").write_text((self._files_dir / share / "hosts").read_text())
-        else:
-            self._write_hosts(record.id, record.name, hostname, endpoints)
-        return [
-            {
-                "destination": f"/etc/{name}",
-                "type": "bind",
-                "source": str(directory / name),
-                "options": ["rbind", "rprivate"],
-            }
-            for name in ("resolv.conf", "hostname", "hosts")
-        ]
-
-    def _write_hosts(
-        self, container_id: str, name: str, hostname: str, endpoints: builtins.list[Endpoint]
-    ) -> None:
-        path = self._files_dir / container_id / "hosts"
-        entries: builtins.list[tuple[str, builtins.list[str]]] = []
-        own = [hostname] if hostname == container_id[:12] else [hostname, container_id[:12]]
-        for endpoint in endpoints:
-            entries.append((endpoint.address, own))
-            own = []
-            network = self.networks.get(endpoint.network_id)
-            if network is None:
-                continue
-            for sandbox, other in self._members(endpoint.network_id):
-                if sandbox.container_id == container_id:
-                    continue
-                names = [sandbox.name, *other.aliases, sandbox.container_id[:12]]
-                entries.append((other.address, names))
-        for entry in self._extra_hosts(container_id):
-            entries.append(entry)
-        if not path.parent.exists():
-            return
-        # In place: the file is bind-mounted into the container.
-        with open(path, "w") as f:
-            f.write(net.hosts_file(entries))
-
-    def _extra_hosts(self, container_id: str) -> builtins.list[tuple[str, builtins.list[str]]]:
-        try:
-            record = self.containers.get(container_id)
-        except NotFound:
-            return []
-        out = []
-        for entry in record.spec.networking.extra_hosts:
-            name, _, addr = entry.partition(":")
-            out.append((addr, [name]))
-        return out
-
-    def _refresh_hosts(self, sandbox: Sandbox) -> None:
-        for endpoint in sandbox.endpoints:
-            self._refresh_network_hosts(endpoint.network_id)
-
-    def _refresh_network_hosts(self, network_id: str) -> None:
-        if network_id not in self.networks:
-            return
-        for sandbox, _ in self._members(network_id):
-            try:
-                record = self.containers.get(sandbox.container_id)
-            except NotFound:
-                continue
-            hostname = record.spec.config.hostname or record.id[:12]
-            self._write_hosts(record.id, record.name, hostname, sandbox.endpoints)
 
     def _apply_rules(self) -> None:
         bridges = [
@@ -727,98 +620,13 @@ class NetworkService:
                     continue
                 proxies.append(_proxy(sock, p, sandbox.endpoints[0].address))
             if sandbox.resolver_ports:
-                self._restore_resolver(sandbox)
+                self.names.restore_resolver(sandbox)
         self._save()
         self._apply_rules()
 
-    # ---- the embedded resolver ----------------------------------------------------------------
-
-    def _bind_resolver(
-        self,
-        out: builtins.list[tuple[socket.socket, socket.socket]],
-        udp_port: int,
-        tcp_port: int,
-    ) -> None:
-        """In a container's namespace: bind the resolver's sockets on ``127.0.0.11`` and
-        redirect port 53 to them (appended to ``out``).
-
-        Raises:
-            Unavailable: a port cannot be bound or nft refused (nothing is left open).
-        """
-        try:
-            pair = net.bind_resolver_sockets(udp_port, tcp_port)
-        except OSError as exc:
-            raise Unavailable(f"embedded DNS resolver on {net.RESOLVER_IP}: {exc}") from None
-        try:
-            ports = pair[0].getsockname()[1], pair[1].getsockname()[1]
-            net.apply_resolver_redirect(self.config.stem, *ports)
-        except BaseException:
-            for sock in pair:
-                sock.close()
-            raise
-        out.append(pair)
-
-    def _serve_resolver(
-        self, record: ContainerRecord, sandbox: Sandbox, udp: socket.socket, tcp: socket.socket
-    ) -> None:
-        """Serve the container's resolver on its sockets (bound in its namespace)."""
-        container_id = record.id
-
-        def networks() -> builtins.list[dict[str, Any]]:
-            current = self.sandboxes.get(container_id)
-            endpoints = current.endpoints if current is not None else []
-            return [self.networks[e.network_id] for e in endpoints if e.network_id in self.networks]
-
-        def lookup(name: str) -> builtins.list[str]:
-            return [
-                e.address
-                for n in networks()
-                for s, e in self._members(n["Id"])
-                if s.answers_to(e, name)
-            ]
-
-        def reverse(address: str) -> builtins.list[str]:
-            return [
-                f"{s.name}.{n['Name']}"
-                for n in networks()
-                for s, e in self._members(n["Id"])
-                if e.address == address
-            ][:1]
-
-        primary = networks()[:1]
-        if primary and primary[0]["Internal"]:
-            upstreams: builtins.list[tuple[str, int]] = []
-        elif record.spec.networking.dns:
-            upstreams = [(a, 53) for a in record.spec.networking.dns]
-        else:
-            upstreams = net.host_upstreams()
-        endpoint = net.ResolverEndpoint(net.Resolver(lookup, reverse, upstreams), udp, tcp)
-        self._resolvers[container_id] = endpoint
-        sandbox.resolver_ports = list(endpoint.ports)
-        endpoint.start_soon()
-
-    def _restore_resolver(self, sandbox: Sandbox) -> None:
-        """After a restart: serve a running container's resolver again on its ports."""
-        try:
-            record = self.containers.get(sandbox.container_id)
-        except NotFound:
-            return
-        sockets: builtins.list[tuple[socket.socket, socket.socket]] = []
-        udp_port, tcp_port = sandbox.resolver_ports
-        try:
-            net.run_in_netns(
-                sandbox.path, functools.partial(self._bind_resolver, sockets, udp_port, tcp_port)
-            )
-        except Unavailable as exc:
-            log.warning("container %s: %s", sandbox.container_id, exc)
-            return
-        self._serve_resolver(record, sandbox, *sockets[0])
-
     def close(self) -> None:
         """Stop the proxies and resolvers (the daemon is exiting; containers keep running)."""
-        for resolver in self._resolvers.values():
-            resolver.close()
-        self._resolvers.clear()
+        self.names.close()
         self._reaper.shutdown(wait=True)
         for proxies in self._proxies.values():
             for proxy in proxies:
@@ -857,13 +665,6 @@ class NetworkService:
         """``Ports`` of a container list entry."""
         sandbox = self.sandboxes.get(record.id)
         return summary_ports(sandbox.ports if sandbox else [], record.spec.config.exposed_ports)
-
-    def files(self, container_id: str) -> dict[str, str]:
-        """Host paths of the container's hosts, resolv.conf and hostname files."""
-        directory = self._files_dir / container_id
-        if not directory.exists():
-            return {}
-        return {name: str(directory / name) for name in ("hosts", "resolv.conf", "hostname")}
 
 
 def _set_netns(spec: dict[str, Any], path: str) -> None:

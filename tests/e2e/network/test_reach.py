@@ -244,6 +244,13 @@ def test_embedded_resolver_at_127_0_0_11(daemon: Daemon) -> None:
         reply = dns.message.from_wire(wire[2:])
         assert reply.rcode() == dns.rcode.NOERROR
         assert [r.address for r in reply.answer[0]] == [srv_ip]
+        # A container joining dcli's namespace shares its resolver.
+        joined = _ok(
+            daemon.docker(
+                "run", "--rm", "--network", "container:dcli", "busybox", "nslookup", "backend"
+            )
+        )
+        assert f"Address: {srv_ip}" in joined, joined
         # The container's own port 53 is free (the resolver is on another port of 127.0.0.11).
         _ok(daemon.docker("exec", "-d", "dcli", "nc", "-lu", "-p", "53"))
         # The default bridge keeps the host's resolvers.
