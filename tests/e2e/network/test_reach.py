@@ -143,8 +143,14 @@ def test_containers_reach_published_ports_through_the_gateway(daemon: Daemon) ->
         )
         mine = _ok(_wget(daemon, "--network", "net-hair", url="http://10.227.1.1:15601/"))
         assert mine.startswith("hello-")
+        # A port published on every address (``-p 15603:80``) is reached through any
+        # gateway, as Docker's containers reach ``host-ip:port``.
+        _ok(daemon.docker("run", "-d", "--name", "hsrv3", "-p", "15603:80", "busybox", *HTTPD))
+        for run_args, gateway in (((), GATEWAY), (("--network", "net-hair"), "10.227.1.1")):
+            via = _ok(_wget(daemon, *run_args, url=f"http://{gateway}:15603/"))
+            assert via.startswith("hello-")
     finally:
-        daemon.docker("rm", "-f", "hsrv", "hsrv2")
+        daemon.docker("rm", "-f", "hsrv", "hsrv2", "hsrv3")
         daemon.docker("network", "rm", "net-hair")
     _no_leftovers(daemon)
 
