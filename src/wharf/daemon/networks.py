@@ -225,6 +225,7 @@ class NetworkService:
         return {"Id": network_id, "Warning": ""}
 
     def members(self, network_id: str) -> builtins.list[tuple[Sandbox, Endpoint]]:
+        """(sandbox, endpoint) of every container with an endpoint on ``network_id``."""
         return [
             (s, e)
             for s in self.sandboxes.values()
@@ -573,7 +574,7 @@ class NetworkService:
             n["Connected"].remove(container.id)
         self._save()
 
-    # ---- files, rules ---------------------------------------------------------------------------
+    # ---- rules, restart ------------------------------------------------------------------------
 
     def _apply_rules(self) -> None:
         bridges = [
