@@ -148,10 +148,12 @@ class ContainerNames:
         return out
 
     def refresh_hosts(self, sandbox: Sandbox) -> None:
+        """Rewrite the hosts files of every container on the sandbox's networks."""
         for endpoint in sandbox.endpoints:
             self.refresh_network(endpoint.network_id)
 
     def refresh_network(self, network_id: str) -> None:
+        """Rewrite the hosts files of the containers on user network ``network_id``."""
         if network_id not in self.topology.networks:
             return
         for sandbox, _ in self.topology.members(network_id):
