@@ -23,6 +23,19 @@ from tests.e2e.daemon.harness import Daemon, leftover_cgroups, network_leftovers
 
 HTTPD = ["sh", "-c", "mkdir -p /w && echo hello-$HOSTNAME > /w/index.html && httpd -f -p 80 -h /w"]
 GATEWAY = "10.226.0.1"
+PYTHON_MOUNTS = ("-v", "/usr:/usr:ro", "-v", "/lib:/lib:ro", "-v", "/lib64:/lib64:ro")
+UDP_CLIENT = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+for _ in range(10):
+    s.sendto(b"ping-udp", ("{host}", {port}))
+    try:
+        print(s.recv(100))
+        break
+    except OSError:
+        pass
+"""
 UDP_ECHO = """
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -166,6 +179,8 @@ def test_udp_published_port_reachable_on_loopback(daemon: Daemon) -> None:
             "usrv",
             "-p",
             "127.0.0.1:15602:5353/udp",
+            "-p",
+            f"{GATEWAY}:15604:5353/udp",
             "-v",
             "/usr:/usr:ro",
             "-v",
@@ -179,8 +194,22 @@ def test_udp_published_port_reachable_on_loopback(daemon: Daemon) -> None:
         )
     )
     try:
-        assert _ok(daemon.docker("port", "usrv")).strip() == "5353/udp -> 127.0.0.1:15602"
+        assert sorted(_ok(daemon.docker("port", "usrv")).splitlines()) == [
+            f"5353/udp -> {GATEWAY}:15604",
+            "5353/udp -> 127.0.0.1:15602",
+        ]
         assert _udp_echo(15602) == b"ping-udp\n"
+        # Another container reaches it through the gateway (DNAT from the bridge, hairpin).
+        client = daemon.docker(
+            "run",
+            "--rm",
+            *PYTHON_MOUNTS,
+            "busybox",
+            "/usr/bin/python3",
+            "-c",
+            UDP_CLIENT.format(host=GATEWAY, port=15604),
+        )
+        assert _ok(client).strip() == "b'ping-udp'", client
     finally:
         _ok(daemon.docker("rm", "-f", "usrv"))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
