@@ -93,10 +93,11 @@ def assemble(config: DaemonConfig, zygote: Zygote | None = None) -> Engine:
     volumes = VolumeService(data_root / "volumes", containers.store, images)
     containers.hooks += [volumes, networks]
     containers.restore_hooks.append(networks.reconcile)
+    containers.restore_hooks.append(volumes.reconcile)
     containers.view_extras = lambda record: {
         "network_settings": networks.settings(record),
         "ports": tuple(networks.summary_ports(record)),
-        "files": networks.files(record.id),
+        "files": networks.names.files(record.id),
         "mounts": tuple(volumes.inspect_mounts(record)),
     }
     execs = ExecService(containers)
