@@ -9,7 +9,8 @@ Published ports are DNATed for packets arriving from anywhere but loopback (the 
 included: a container reaching ``gateway:hostPort`` is sent on to the target); a DNATed packet
 that leaves by the bridge it came from (a container reaching a neighbour's published port, or
 its own) is masqueraded so the reply comes back the same way. Loopback is served by the
-userland proxy. An internal bridge forwards nothing to or from other links.
+userland proxy. An internal bridge forwards nothing to or from other links. A packet for a
+bridge's subnet never leaves by another interface (the ``guard`` chain).
 """
 
 from __future__ import annotations
@@ -91,6 +92,16 @@ def render_table(table: str, bridges: Sequence[Bridge], dnats: Sequence[Dnat]) -
         if b.internal:
             lines.append(f'    iifname "{b.bridge}" oifname != "{b.bridge}" drop')
             lines.append(f'    oifname "{b.bridge}" iifname != "{b.bridge}" drop')
+    lines += [
+        "  }",
+        "  chain guard {",
+        "    type filter hook postrouting priority filter; policy accept;",
+    ]
+    for b in bridges:
+        # A packet for a container's address leaves by its bridge or not at all: while a
+        # bridge is missing (a restart, a test tearing down) a DNAT or proxy target would
+        # otherwise follow the default route off the machine.
+        lines.append(f'    ip daddr {b.subnet} oifname != {{ "{b.bridge}", "lo" }} drop')
     lines += ["  }", "}"]
     return "\n".join(lines) + "\n"
 

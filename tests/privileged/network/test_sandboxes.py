@@ -7,7 +7,9 @@ namespaces the test made, across a bridge it made.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import json
 import os
 import secrets
 import shutil
@@ -127,6 +129,43 @@ def test_nft_table_is_applied_and_deleted(names: tuple[str, str]) -> None:
     net.delete_table(stem)
     gone = subprocess.run(["nft", "list", "table", "ip", stem], capture_output=True, check=False)
     assert gone.returncode != 0
+
+
+def test_container_subnet_traffic_never_leaves_by_another_link(names: tuple[str, str]) -> None:
+    """With the bridge missing, a packet for its subnet would follow another route (here a
+    veth pair inside the test's own namespace); the guard chain drops it instead."""
+    stem, tmp = names
+    path = os.path.join(tmp, "guard")
+    net.create_netns(path)
+
+    def scenario() -> tuple[int, int]:
+        veth = ["ip", "link", "add", "g0", "type", "veth", "peer", "name", "g1"]
+        subprocess.run(veth, check=True)
+        for link in ("g0", "g1"):
+            subprocess.run(["ip", "link", "set", link, "up"], check=True)
+        subprocess.run(["ip", "route", "add", "10.218.0.0/24", "dev", "g0"], check=True)
+
+        def tx() -> int:  # /sys shows the host's links: ask the namespace's netlink
+            argv = ["ip", "-j", "-s", "link", "show", "g0"]
+            out = subprocess.run(argv, capture_output=True, check=True).stdout
+            return int(json.loads(out)[0]["stats64"]["tx"]["packets"])
+
+        sent = []
+        for table in ([], [net.Bridge("10.218.0.0/24", stem + "0")]):
+            if table:
+                net.apply_table(stem, table, [])
+            before = tx()
+            with (
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock,
+                contextlib.suppress(PermissionError),  # dropped on the way out
+            ):
+                sock.sendto(b"x", ("10.218.0.5", 9))
+            sent.append(tx() - before)
+        return sent[0], sent[1]
+
+    without_guard, with_guard = net.run_in_netns(path, scenario)
+    assert without_guard >= 1  # the ARP request for it, at least
+    assert with_guard == 0
 
 
 def test_resolver_sockets_in_a_namespace_answer_at_127_0_0_11(names: tuple[str, str]) -> None:

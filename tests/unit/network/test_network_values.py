@@ -60,9 +60,12 @@ def test_nft_table_has_masquerade_and_dnat_rules() -> None:
     assert "ip daddr 127.0.0.1 tcp dport 8080 dnat to 10.88.0.2:80" in script
     assert "    udp dport 53 dnat to 10.88.0.3:53" in script
     # An internal bridge: no masquerade, nothing forwarded to or from other links.
-    assert "10.89.0.0/24 oifname" not in script
+    assert "ip saddr 10.89.0.0/24 oifname" not in script
     assert 'iifname "net-tbi" oifname != "net-tbi" drop' in script
     assert 'oifname "net-tbi" iifname != "net-tbi" drop' in script
+    # Container addresses are reached by their bridge or not at all.
+    assert 'ip daddr 10.88.0.0/16 oifname != { "net-t0", "lo" } drop' in script
+    assert 'ip daddr 10.89.0.0/24 oifname != { "net-tbi", "lo" } drop' in script
 
 
 def test_resolver_redirect_rules() -> None:
