@@ -9,10 +9,10 @@
    dockerd: docker-proxy).
 
 Run as root: ``.venv/bin/python benchmarks/network_run.py [--runs 30] [--fetches 50]``.
-Everything is private: roots under /tmp/net-bench-*, Wharf's bridge ``net-bw0`` (10.211.0.1/16),
-dockerd's bridge ``net-bd0`` (made here, 10.212.0.1/16, ``--iptables=false``), ``net-bp0``
+Everything is private: roots under /tmp/n2-bench-*, Wharf's bridge ``n2-bw0`` (10.211.0.1/16),
+dockerd's bridge ``n2-bd0`` (made here, 10.212.0.1/16, ``--iptables=false``), ``n2-bp0``
 (10.215.0.0/24) for the in-process part, ports
-127.0.0.1:15490-15491. All of it is removed at the end.
+127.0.0.1:15690-15691. All of it is removed at the end.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from pathlib import Path
 import httpx
 from daemon_run import REPO, Engine, _report, _time  # type: ignore[import-not-found]
 
-WHARF_PORT = 15490
-DOCKER_PORT = 15491
+WHARF_PORT = 15690
+DOCKER_PORT = 15691
 
 
 def _fetch_all(url: str, count: int) -> tuple[float, int]:
@@ -59,7 +59,7 @@ def _primitives(runs: int, base: Path) -> None:
     (what the daemon does per bridge container), and the host veth deletion it reaps later."""
     from wharf import network as net
 
-    net.ensure_bridge("net-bp0", ipaddress.IPv4Network("10.215.0.0/24"), "10.215.0.1")
+    net.ensure_bridge("n2-bp0", ipaddress.IPv4Network("10.215.0.0/24"), "10.215.0.1")
     setup: list[float] = []
     reap: list[float] = []
     try:
@@ -70,8 +70,8 @@ def _primitives(runs: int, base: Path) -> None:
             net.attach_endpoint(
                 path,
                 ifname="eth0",
-                host_ifname=f"net-bpv{i}",
-                bridge="net-bp0",
+                host_ifname=f"n2-bpv{i}",
+                bridge="n2-bp0",
                 address=f"10.215.0.{i % 250 + 2}",
                 prefixlen=24,
                 gateway="10.215.0.1",
@@ -82,10 +82,10 @@ def _primitives(runs: int, base: Path) -> None:
             setup.append(time.perf_counter() - start)
             net.remove_netns(path)
             start = time.perf_counter()
-            net.delete_links([f"net-bpv{i}"])
+            net.delete_links([f"n2-bpv{i}"])
             reap.append(time.perf_counter() - start)
     finally:
-        net.delete_link("net-bp0")
+        net.delete_link("n2-bp0")
     setup.sort()
     print(
         f"network set-up in-process ({runs} runs): median {statistics.median(setup) * 1000:.2f} ms"
@@ -106,16 +106,16 @@ def main() -> None:
     busybox = REPO / "build" / "busybox-latest.tar"
     if not busybox.is_file():
         subprocess.run([sys.executable, "-m", "wharf.images.busybox", str(busybox)], check=True)
-    base = Path(f"/tmp/net-bench-{secrets.token_hex(2)}")
+    base = Path(f"/tmp/n2-bench-{secrets.token_hex(2)}")
     base.mkdir()
     wroot, droot = base / "w", base / "d"
     wroot.mkdir()
     droot.mkdir()
-    cg = f"net-bench-{secrets.token_hex(2)}"
+    cg = f"n2-bench-{secrets.token_hex(2)}"
     _primitives(args.runs, base)
-    subprocess.run(["ip", "link", "add", "net-bd0", "type", "bridge"], check=True)
-    subprocess.run(["ip", "addr", "add", "10.212.0.1/16", "dev", "net-bd0"], check=True)
-    subprocess.run(["ip", "link", "set", "net-bd0", "up"], check=True)
+    subprocess.run(["ip", "link", "add", "n2-bd0", "type", "bridge"], check=True)
+    subprocess.run(["ip", "addr", "add", "10.212.0.1/16", "dev", "n2-bd0"], check=True)
+    subprocess.run(["ip", "link", "set", "n2-bd0", "up"], check=True)
     engines: list[Engine] = []
     try:
         wharf = Engine(
@@ -128,7 +128,7 @@ def main() -> None:
                 "--exec-root", str(wroot),
                 "--pidfile", str(wroot / "pid"),
                 "--cgroup-parent", cg,
-                "--bridge", "net-bw0",
+                "--bridge", "n2-bw0",
                 "--bip", "10.211.0.1/16",
                 "--log-level", "warn",
             ],
@@ -139,7 +139,7 @@ def main() -> None:
             "dockerd",
             droot,
             [
-                "dockerd", "--bridge=net-bd0", "--iptables=false", "--ip-masq=false",
+                "dockerd", "--bridge=n2-bd0", "--iptables=false", "--ip-masq=false",
                 "--data-root", str(droot / "data"),
                 "--exec-root", str(droot / "x"),
                 "-H", f"unix://{droot}/s",
@@ -197,9 +197,9 @@ def main() -> None:
     finally:
         for e in engines:
             e.stop()
-        subprocess.run(["ip", "link", "del", "net-bd0"], check=False, capture_output=True)
-        subprocess.run(["ip", "link", "del", "net-bw0"], check=False, capture_output=True)
-        subprocess.run(["nft", "delete", "table", "ip", "net-bw"], check=False, capture_output=True)
+        subprocess.run(["ip", "link", "del", "n2-bd0"], check=False, capture_output=True)
+        subprocess.run(["ip", "link", "del", "n2-bw0"], check=False, capture_output=True)
+        subprocess.run(["nft", "delete", "table", "ip", "n2-bw"], check=False, capture_output=True)
         subprocess.run(["umount", "-R", str(base)], check=False, capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
         for parent in (cg, cg + "-d"):

@@ -206,6 +206,12 @@ async def test_update_only_present_fields(client, backends) -> None:
     assert resp.status == 200
     update = next(c[1] for c in backends.containers.calls if c[0] == "update")
     assert update.present == frozenset({"memory"})
+    # What the docker CLI sends for `update --memory 30m`: every field, zeros unchanged.
+    body = {"Memory": 30 << 20, "NanoCpus": 0, "CpuShares": 0, "CpusetCpus": "", "PidsLimit": 0}
+    resp = await client.post(f"/containers/{cid}/update", json=body)
+    assert resp.status == 200
+    update = [c[1] for c in backends.containers.calls if c[0] == "update"][-1]
+    assert update.present == frozenset({"memory", "pids_limit"})
     resp = await client.post(f"/containers/{cid}/update", json={"PidsLimit": "x"})
     assert resp.status == 400
 

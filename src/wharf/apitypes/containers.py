@@ -712,8 +712,12 @@ class ContainerUpdate:
         """
         if not isinstance(data, dict):
             raise InvalidArgument("container update: expected a JSON object")
+        # As Docker: a zero or empty value leaves the field as it is (the CLI sends every
+        # field); only PidsLimit, when given, is taken whatever its value.
         present = frozenset(
-            attr for wire, attr in RESOURCE_WIRE_NAMES.items() if data.get(wire) is not None
+            attr
+            for wire, attr in RESOURCE_WIRE_NAMES.items()
+            if data.get(wire) is not None and (wire == "PidsLimit" or data[wire] not in (0, ""))
         )
         restart = data.get("RestartPolicy")
         return cls(

@@ -41,12 +41,21 @@ def parse_port(spec: str, field_name: str) -> tuple[int, str]:
 
 @dataclass(frozen=True)
 class PortBinding:
-    """One published port: container ``port/proto`` to ``host_ip:host_port`` (0 = any free)."""
+    """One published port: container ``port/proto`` to ``host_ip:host_port`` (0 = any free;
+    with ``host_port_end``, the first free port of ``host_port-host_port_end``)."""
 
     port: int
     proto: str
     host_ip: str = ""
     host_port: int = 0
+    host_port_end: int = 0
+
+    @property
+    def host_ports(self) -> str:
+        """``HostPort`` on the wire: ``8080``, ``8080-8090`` or empty (any)."""
+        if self.host_port_end:
+            return f"{self.host_port}-{self.host_port_end}"
+        return str(self.host_port) if self.host_port else ""
 
     @property
     def key(self) -> str:
@@ -151,12 +160,17 @@ def _port_bindings(data: Obj) -> tuple[PortBinding, ...]:
                 raise InvalidArgument(f"HostConfig.PortBindings.{key}: expected objects")
             host_ip = get_str(binding, "HostIp", f"HostConfig.PortBindings.{key}.HostIp")
             host_port = get_str(binding, "HostPort", f"HostConfig.PortBindings.{key}.HostPort")
-            if host_port and (not host_port.isdigit() or int(host_port) > 65535):
+            first, sep, last = host_port.partition("-")
+            numbers = [first, last] if sep else [first] if first else []
+            if not all(n.isdigit() and int(n) <= 65535 for n in numbers) or (
+                sep and not 0 < int(first) <= int(last)
+            ):
                 raise InvalidArgument(
                     f"HostConfig.PortBindings.{key}.HostPort: invalid host port {host_port!r}; "
-                    "expected a number in 0-65535"
+                    "expected a number in 0-65535 or a range START-END"
                 )
-            out.append(PortBinding(port, proto, host_ip, int(host_port or 0)))
+            end = int(last) if sep and last != first else 0
+            out.append(PortBinding(port, proto, host_ip, int(first or 0), end))
     return tuple(out)
 
 
@@ -213,9 +227,7 @@ class ContainerNetworking:
         host = body.setdefault("HostConfig", {})
         ports: dict[str, list[dict[str, str]]] = {}
         for b in self.port_bindings:
-            ports.setdefault(b.key, []).append(
-                {"HostIp": b.host_ip, "HostPort": str(b.host_port) if b.host_port else ""}
-            )
+            ports.setdefault(b.key, []).append({"HostIp": b.host_ip, "HostPort": b.host_ports})
         host.update(
             {
                 "PortBindings": ports,
@@ -277,13 +289,11 @@ def parse_publish(spec: str) -> list[PortBinding]:
     host = _port_range(host_ports, "host port", spec) if host_ports else [0] * len(ctr)
     if len(host) != len(ctr):
         if len(ctr) == 1 and host_ports:
-            # hostStart-hostEnd:port publishes the first free host port of the range: take
-            # the first (the daemon reports a port in use).
-            host = host[:1]
-        else:
-            raise InvalidArgument(
-                f"invalid port spec {spec!r}: host and container port ranges differ in size"
-            )
+            # hostStart-hostEnd:port publishes the first free host port of the range.
+            return [PortBinding(ctr[0], proto, host_ip, host[0], host[-1])]
+        raise InvalidArgument(
+            f"invalid port spec {spec!r}: host and container port ranges differ in size"
+        )
     return [PortBinding(c, proto, host_ip, h) for c, h in zip(ctr, host, strict=True)]
 
 

@@ -89,7 +89,7 @@ class SystemInfo:
             "DriverStatus": [["Backing Filesystem", "extfs"]],
             "Plugins": {
                 "Volume": ["local"],
-                "Network": ["null"],
+                "Network": ["bridge", "host", "null"],
                 "Authorization": None,
                 "Log": ["json-file"],
             },

@@ -22,6 +22,7 @@ from wharf.archive.diff import (
     merged_entries,
     overlay_changes,
     tree_changes,
+    without_mount_points,
     write_tar,
 )
 
@@ -40,5 +41,6 @@ __all__ = [
     "overlay_changes",
     "stream_members",
     "tree_changes",
+    "without_mount_points",
     "write_tar",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "merged_entries",
     "overlay_changes",
     "tree_changes",
+    "without_mount_points",
     "write_tar",
 ]
 
@@ -86,6 +87,59 @@ def _exists_below(rel: str, lowers: Sequence[Path]) -> bool:
 def _sorted_scandir(path: Path) -> list[os.DirEntry[str]]:
     with os.scandir(path) as it:
         return sorted(it, key=lambda e: e.name)
+
+
+# What Docker's init layer holds: mount points the engine makes for every container (files
+# and directories a bind or a kernel filesystem is mounted on). They are not the user's
+# changes, so diff and commit leave them out.
+_MOUNT_POINTS = frozenset(
+    {
+        "/.dockerenv",
+        "/dev",
+        "/dev/console",
+        "/dev/pts",
+        "/dev/shm",
+        "/etc/hostname",
+        "/etc/hosts",
+        "/etc/mtab",
+        "/etc/resolv.conf",
+        "/proc",
+        "/sys",
+    }
+)
+
+
+def _placeholder(change: Change) -> bool:
+    if change.kind != ChangeKind.ADDED or change.path not in _MOUNT_POINTS:
+        return False
+    if change.source is None:
+        return False
+    st = change.source.lstat()
+    if stat.S_ISDIR(st.st_mode):
+        return not any(change.source.iterdir())
+    return stat.S_ISLNK(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_size == 0)
+
+
+def without_mount_points(changes: Sequence[Change]) -> list[Change]:
+    """``changes`` without the engine's empty mount points (``/etc/hosts``, ``/proc``…),
+    and without a modified directory that was only listed because it holds them.
+
+    Docker keeps these in a per-container init layer below the writable one; Wharf makes
+    them in the writable layer, and drops them here from ``docker diff`` and commits.
+    """
+    dropped = [c.path for c in changes if _placeholder(c)]
+    if not dropped:
+        return list(changes)
+    kept = [c for c in changes if c.path not in dropped]
+    parents = {os.path.dirname(p) for p in dropped}
+
+    def only_for_mount_points(change: Change) -> bool:
+        if change.kind != ChangeKind.MODIFIED or change.path not in parents:
+            return False
+        prefix = change.path.rstrip("/") + "/"
+        return not any(c.path.startswith(prefix) for c in kept)
+
+    return [c for c in kept if not only_for_mount_points(c)]
 
 
 def overlay_changes(upper: Path, lowers: Sequence[Path]) -> list[Change]:

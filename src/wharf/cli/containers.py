@@ -93,9 +93,7 @@ def _networking(opts: dict[str, Any], config: dict[str, Any]) -> None:
         raise click.BadParameter(str(exc)) from None
     ports: dict[str, list[dict[str, str]]] = {}
     for b in bindings:
-        ports.setdefault(b.key, []).append(
-            {"HostIp": b.host_ip, "HostPort": str(b.host_port) if b.host_port else ""}
-        )
+        ports.setdefault(b.key, []).append({"HostIp": b.host_ip, "HostPort": b.host_ports})
     exposed: dict[str, dict[str, str]] = {key: {} for key in ports}
     for item in opts["expose"]:
         port, _, proto = item.partition("/")

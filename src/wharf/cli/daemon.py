@@ -69,6 +69,11 @@ def daemon(
     init_path: str,
 ) -> None:
     """Run the Wharf engine daemon."""
+    # The zygote first, before the daemon's imports: each container's monitor is a fork of
+    # it, and what it has not imported is memory no monitor maps.
+    from wharf.runtime.zygote import start_zygote
+
+    zygote = start_zygote()
     from wharf.daemon.config import DEFAULT_HOST, DaemonConfig
     from wharf.daemon.server import run
     from wharf.distribution.hosts import RegistryHosts
@@ -91,7 +96,7 @@ def daemon(
         init_path=init_path,
     )
     try:
-        run(config)
+        run(config, zygote)
     except WharfError as exc:
         click.echo(f"wharf daemon: {exc}", err=True)
         sys.exit(1)

@@ -18,12 +18,19 @@ def volume() -> None:
 
 @volume.command("create")
 @click.option("--label", multiple=True, help="key=value metadata.")
+@click.option("-o", "--opt", multiple=True, help="Driver option key=value (type, device, o).")
 @click.argument("name", required=False)
 @click.pass_context
 @handle_errors()
-def create(ctx: click.Context, /, *, label: tuple[str, ...], name: str | None) -> None:
+def create(
+    ctx: click.Context, /, *, label: tuple[str, ...], opt: tuple[str, ...], name: str | None
+) -> None:
     """Create a volume."""
-    body = {"Name": name or "", "Labels": dict(item.partition("=")[::2] for item in label)}
+    body = {
+        "Name": name or "",
+        "Labels": dict(item.partition("=")[::2] for item in label),
+        "DriverOpts": dict(item.partition("=")[::2] for item in opt),
+    }
     click.echo(client(ctx).volume_create(body)["Name"])
 
 

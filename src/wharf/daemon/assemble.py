@@ -26,7 +26,7 @@ from wharf.daemon.store import ContainerRecord, ContainerStore
 from wharf.daemon.system import SystemService
 from wharf.daemon.volumes import VolumeService
 from wharf.images import ImageService as ImageStoreService
-from wharf.runtime.engine import MonitoredRuntime, WharfRuntime, start_zygote
+from wharf.runtime.engine import MonitoredRuntime, WharfRuntime, Zygote, start_zygote
 from wharf.runtime.runc import OCIBinaryRuntime
 
 __all__ = ["Engine", "assemble"]
@@ -56,9 +56,16 @@ class Engine:
         self.image_store.close()
 
 
-def assemble(config: DaemonConfig) -> Engine:
-    """Build the engine for ``config`` (call before starting any thread)."""
-    zygote = start_zygote()
+def assemble(config: DaemonConfig, zygote: Zygote | None = None) -> Engine:
+    """Build the engine for ``config`` (call before starting any thread).
+
+    Args:
+        config: the daemon's settings.
+        zygote: a zygote the caller forked before importing the daemon (so that it, and
+            every monitor it forks, shares only the runtime's pages); one is forked here
+            if None.
+    """
+    zygote = zygote if zygote is not None else start_zygote()
     state_root = str(config.exec_root / _STATE_DIRS[config.runtime])
     runtime: MonitoredRuntime
     if config.runtime == "wharf":
@@ -90,6 +97,7 @@ def assemble(config: DaemonConfig) -> Engine:
     volumes = VolumeService(data_root / "volumes", containers.store, ImageConfigReader(image_store))
     containers.hooks += [volumes, networks]
     containers.restore_hooks.append(networks.reconcile)
+    containers.restore_hooks.append(volumes.reconcile)
 
     def summary_extras(record: ContainerRecord) -> dict[str, Any]:
         return {
@@ -101,7 +109,7 @@ def assemble(config: DaemonConfig) -> Engine:
     containers.summary_extras = summary_extras
     containers.view_extras = lambda record: {
         **summary_extras(record),
-        "files": networks.files(record.id),
+        "files": networks.names.files(record.id),
     }
     execs = ExecService(containers)
     image_service = ImageService(images, containers, events)

@@ -128,9 +128,14 @@ class ImageService:
         unknown = set(filters) - {"dangling", "label", "reference", "before", "since"}
         if unknown:
             raise InvalidArgument(f"filters: invalid filter {sorted(unknown)[0]!r}")
+        images = self._store.list()
+        # As Docker: without ``all``, untagged images that are another image's parent
+        # (a build's intermediate steps) are not listed.
+        parents = set() if all else {image.parent for image in images if image.parent}
         out = []
-        for image in self._store.list():
-            if not self._match(image, filters):
+        for image in images:
+            intermediate = image.id in parents and not image.repo_tags and not image.repo_digests
+            if intermediate or not self._match(image, filters):
                 continue
             out.append(self._view(image))
         return out

@@ -7,9 +7,12 @@ set-up (create or start) to its exit; the nft table is rewritten whole after eac
 userland proxies live in the daemon. At start-up :meth:`reconcile` removes namespaces, links and
 rules left by a daemon that was killed, keeping those of containers still running.
 
-Name resolution on user networks: every container's ``/etc/hosts`` lists the other containers
-on its user networks by name, alias and short id, and is rewritten in place whenever a
-container joins or leaves.
+Name resolution (each container's hosts/resolv.conf/hostname files, and the embedded resolver
+at ``127.0.0.11`` of those on user networks) is :mod:`wharf.daemon.netnames`, over this
+service's networks and sandboxes.
+
+A network can be removed while stopped containers still name it (as in Docker, only active
+endpoints refuse); such a container then fails to start with ``network X not found``.
 
 Concurrency: everything runs on the event loop thread.
 """
@@ -18,11 +21,12 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import ipaddress
 import json
 import logging
-import os
 import secrets
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +35,7 @@ from typing import Any
 from wharf import network as net
 from wharf.apitypes import Filters
 from wharf.apitypes.networks import PortBinding
+from wharf.daemon.netnames import ContainerNames
 from wharf.daemon.ports import ImageRecord
 from wharf.daemon.store import ContainerRecord, ContainerStore
 from wharf.errors import (
@@ -84,13 +89,13 @@ class NetworkService:
         self._dir.mkdir(parents=True, exist_ok=True)
         self._netns_dir = config.exec_root / "netns"
         self._netns_dir.mkdir(parents=True, exist_ok=True)
-        self._files_dir = self._dir / "files"
-        self._files_dir.mkdir(exist_ok=True)
+        files_dir = self._dir / "files"
+        files_dir.mkdir(exist_ok=True)
         self.networks: dict[str, dict[str, Any]] = {}
         self.sandboxes: dict[str, Sandbox] = {}
-        self._proxies: dict[str, builtins.list[net.TcpProxy]] = {}
+        self._proxies: dict[str, builtins.list[net.TcpProxy | net.UdpProxy]] = {}
         self._default_ready = False
-        self._dns: dict[str, net.DnsServer] = {}
+        self.names = ContainerNames(self, containers, files_dir, config.stem)
         self._reaper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wharf-veth-reaper")
         self._load()
         subnet, gateway = net.parse_subnet(
@@ -217,10 +222,10 @@ class NetworkService:
         self.networks[network_id] = record
         self._save()
         self._apply_rules()
-        self._start_dns(record)
         return {"Id": network_id, "Warning": ""}
 
-    def _members(self, network_id: str) -> builtins.list[tuple[Sandbox, Endpoint]]:
+    def members(self, network_id: str) -> builtins.list[tuple[Sandbox, Endpoint]]:
+        """(sandbox, endpoint) of every container with an endpoint on ``network_id``."""
         return [
             (s, e)
             for s in self.sandboxes.values()
@@ -240,7 +245,7 @@ class NetworkService:
                 "IPv4Address": f"{e.address}/{subnet.prefixlen}",
                 "IPv6Address": "",
             }
-            for s, e in self._members(n["Id"])
+            for s, e in self.members(n["Id"])
         }
         ipam_config = (
             [{"Subnet": n["Subnet"], "Gateway": n["Gateway"]}] if n["Driver"] == "bridge" else []
@@ -280,20 +285,17 @@ class NetworkService:
 
         Raises:
             FailedPrecondition: a predefined network.
-            Conflict: containers are attached.
+            Conflict: containers are attached (running ones: stopped ones do not count).
         """
         n = self.resolve(ref)
         if n["Name"] in PREDEFINED:
             raise FailedPrecondition(f"{n['Name']} is a pre-defined network and cannot be removed")
-        users = [r.name for r in self.containers.all() if _wants(r, n)]
+        users = [s.name for s, _ in self.members(n["Id"])]
         if users:
             raise Conflict(
                 f"error while removing network: network {n['Name']} id {n['Id']} has active "
                 f"endpoints ({', '.join(sorted(users))})"
             )
-        dns = self._dns.pop(n["Id"], None)
-        if dns is not None:
-            dns.close()
         net.delete_link(n["Bridge"])
         del self.networks[n["Id"]]
         self._save()
@@ -369,7 +371,7 @@ class NetworkService:
         namespaces = spec["linux"]["namespaces"]
         if mode == "host":
             spec["linux"]["namespaces"] = [n for n in namespaces if n["type"] != "network"]
-            return self._files(record, spec, [], host=True)
+            return self.names.write_files(record, spec, [], host=True)
         if mode.startswith("container:"):
             other = self.containers.get(mode.removeprefix("container:"))
             sandbox = self.sandboxes.get(other.id)
@@ -379,29 +381,40 @@ class NetworkService:
                 )
             path = sandbox.path if sandbox is not None else f"/proc/{other.pid}/ns/net"
             _set_netns(spec, path)
-            return self._files(record, spec, [], host=False, share=other.id)
+            return self.names.write_files(record, spec, [], host=False, share=other.id)
         path = str(self._netns_dir / record.id)
         sandbox = Sandbox(container_id=record.id, name=record.name, path=path)
         requested = [] if mode == "none" else self._requested(record)
+        sockets: builtins.list[tuple[socket.socket, socket.socket]] = []
+        wants_resolver = any(n["Id"] in self.networks for n, _, _ in requested)
         try:
             self.sandboxes[record.id] = sandbox
-            inside = net.new_sandbox(path)
+            setup = functools.partial(self.names.bind_resolver, sockets, 0, 0)
+            inside = net.new_sandbox(path, setup if wants_resolver else None)
+            routed = False
             try:
-                for index, (network, aliases, wanted) in enumerate(requested):
-                    self._join(sandbox, network, aliases, wanted, inside, primary=index == 0)
+                for network, aliases, wanted in requested:
+                    route = not routed and not network["Internal"]
+                    routed = routed or route
+                    self._join(sandbox, network, aliases, wanted, inside, primary=route)
             finally:
                 inside.close()
-            if requested:
+            if sockets:
+                self.names.serve_resolver(record, sandbox, *sockets[0])
+            if requested and not requested[0][0]["Internal"]:
                 sandbox.ports = self._publish(record, image, sandbox)
             self._save()
             if sandbox.ports:
                 self._apply_rules()
-            self._refresh_hosts(sandbox)
+            self.names.refresh_hosts(sandbox)
         except BaseException:
+            for pair in sockets:
+                for sock in pair:
+                    sock.close()
             self.release(record.id)
             raise
         _set_netns(spec, path)
-        return self._files(record, spec, sandbox.endpoints, host=False)
+        return self.names.write_files(record, spec, sandbox.endpoints, host=False)
 
     def _new_endpoint(
         self,
@@ -415,7 +428,7 @@ class NetworkService:
         if network is self._default and not self._default_ready:
             net.ensure_bridge(network["Bridge"], subnet, network["Gateway"])
             self._default_ready = True
-        used = [e.address for _, e in self._members(network["Id"])]
+        used = [e.address for _, e in self.members(network["Id"])]
         address = net.allocate_address(subnet, network["Gateway"], used, wanted)
         ifname = f"eth{len(sandbox.endpoints)}"
         endpoint = Endpoint(
@@ -469,25 +482,24 @@ class NetworkService:
                 if key not in bound and f"{port}/{proto or 'tcp'}" not in bound:
                     bindings.append(PortBinding(int(port), proto or "tcp"))
         target = sandbox.endpoints[0].address
-        proxies: builtins.list[net.TcpProxy] = []
+        proxies: builtins.list[net.TcpProxy | net.UdpProxy] = []
         self._proxies[record.id] = proxies
         published = []
         for b in bindings:
-            sock = net.bind_port(b.host_ip, b.host_port, b.proto)
+            if b.host_port_end:
+                sock = net.bind_port_in_range(b.host_ip, b.host_port, b.host_port_end, b.proto)
+            else:
+                sock = net.bind_port(b.host_ip, b.host_port, b.proto)
             actual = PortBinding(b.port, b.proto, b.host_ip, sock.getsockname()[1])
             published.append(actual)
-            if b.proto == "tcp":
-                proxy = net.TcpProxy(sock, (target, b.port))
-                proxies.append(proxy)
-                proxy.start_soon()
-            else:
-                sock.close()
+            proxies.append(_proxy(sock, actual, target))
         return published
 
     def release(self, container_id: str) -> None:
         """Tear down the container's sandbox, endpoints and ports (nothing there is fine)."""
         for proxy in self._proxies.pop(container_id, []):
             proxy.close()
+        self.names.close_resolver(container_id)
         sandbox = self.sandboxes.pop(container_id, None)
         if sandbox is None:
             return
@@ -500,7 +512,7 @@ class NetworkService:
             with contextlib.suppress(WharfError):
                 self._apply_rules()
         for endpoint in sandbox.endpoints:
-            self._refresh_network_hosts(endpoint.network_id)
+            self.names.refresh_network(endpoint.network_id)
 
     def removed(self, record: ContainerRecord, volumes: bool) -> None:
         """Forget a removed container."""
@@ -510,10 +522,8 @@ class NetworkService:
             if container_id in n.get("Connected", []):
                 n["Connected"].remove(container_id)
         self._save()
-        with contextlib.suppress(FileNotFoundError, OSError):
-            for f in (self._files_dir / container_id).iterdir():
-                f.unlink()
-            (self._files_dir / container_id).rmdir()
+        with contextlib.suppress(OSError):
+            self.names.forget(container_id)
 
     def connect(self, ref: str, container_ref: str, aliases: builtins.list[str]) -> None:
         """``POST /networks/{id}/connect``: join now if running, and on every later start.
@@ -540,7 +550,7 @@ class NetworkService:
         if sandbox is not None:
             self._join(sandbox, n, aliases, "")
             self._save()
-            self._refresh_hosts(sandbox)
+            self.names.refresh_hosts(sandbox)
         if n is not self._default:
             n.setdefault("Connected", []).append(container.id)
             self._save()
@@ -559,122 +569,17 @@ class NetworkService:
         if sandbox is not None and endpoint is not None:
             net.detach_endpoint(sandbox.path, endpoint.ifname)
             sandbox.endpoints.remove(endpoint)
-            self._refresh_network_hosts(n["Id"])
+            self.names.refresh_network(n["Id"])
         if connected:
             n["Connected"].remove(container.id)
         self._save()
 
-    # ---- files, rules ---------------------------------------------------------------------------
-
-    def _files(
-        self,
-        record: ContainerRecord,
-        spec: dict[str, Any],
-        endpoints: builtins.list[Endpoint],
-        *,
-        host: bool,
-        share: str = "",
-    ) -> builtins.list[dict[str, Any]]:
-        directory = self._files_dir / record.id
-        directory.mkdir(exist_ok=True)
-        hostname = spec.get("hostname") or record.id[:12]
-        if host:
-            hostname = os.uname().nodename
-            spec.pop("hostname", None)
-            spec["linux"]["namespaces"] = [
-                n for n in spec["linux"]["namespaces"] if n["type"] != "uts"
-            ]
-        networking = record.spec.networking
-        try:
-            host_resolv = Path("/etc/resolv.conf").read_text()
-        except OSError:
-            host_resolv = ""
-        embedded = [
-            self.networks[e.network_id]["Gateway"]
-            for e in endpoints[:1]
-            if e.network_id in self._dns
-        ]
-        if host and not networking.dns:
-            resolv = host_resolv
-        else:
-            resolv = net.resolv_conf(
-                host_resolv,
-                dns=networking.dns or embedded,
-                search=networking.dns_search,
-                options=networking.dns_options,
-            )
-        (directory / "resolv.conf").write_text(resolv)
-        (directory / "hostname").write_text(hostname + "\n")
-        if share and (self._files_dir / share / "hosts").exists():
-            (directory / "hosts").write_text((self._files_dir / share / "hosts").read_text())
-        else:
-            self._write_hosts(record.id, record.name, hostname, endpoints)
-        return [
-            {
-                "destination": f"/etc/{name}",
-                "type": "bind",
-                "source": str(directory / name),
-                "options": ["rbind", "rprivate"],
-            }
-            for name in ("resolv.conf", "hostname", "hosts")
-        ]
-
-    def _write_hosts(
-        self, container_id: str, name: str, hostname: str, endpoints: builtins.list[Endpoint]
-    ) -> None:
-        path = self._files_dir / container_id / "hosts"
-        entries: builtins.list[tuple[str, builtins.list[str]]] = []
-        own = [hostname] if hostname == container_id[:12] else [hostname, container_id[:12]]
-        for endpoint in endpoints:
-            entries.append((endpoint.address, own))
-            own = []
-            network = self.networks.get(endpoint.network_id)
-            if network is None:
-                continue
-            for sandbox, other in self._members(endpoint.network_id):
-                if sandbox.container_id == container_id:
-                    continue
-                names = [sandbox.name, *other.aliases, sandbox.container_id[:12]]
-                entries.append((other.address, names))
-        for entry in self._extra_hosts(container_id):
-            entries.append(entry)
-        if not path.parent.exists():
-            return
-        # In place: the file is bind-mounted into the container.
-        with open(path, "w") as f:
-            f.write(net.hosts_file(entries))
-
-    def _extra_hosts(self, container_id: str) -> builtins.list[tuple[str, builtins.list[str]]]:
-        try:
-            record = self.containers.get(container_id)
-        except NotFound:
-            return []
-        out = []
-        for entry in record.spec.networking.extra_hosts:
-            name, _, addr = entry.partition(":")
-            out.append((addr, [name]))
-        return out
-
-    def _refresh_hosts(self, sandbox: Sandbox) -> None:
-        for endpoint in sandbox.endpoints:
-            self._refresh_network_hosts(endpoint.network_id)
-
-    def _refresh_network_hosts(self, network_id: str) -> None:
-        if network_id not in self.networks:
-            return
-        for sandbox, _ in self._members(network_id):
-            try:
-                record = self.containers.get(sandbox.container_id)
-            except NotFound:
-                continue
-            hostname = record.spec.config.hostname or record.id[:12]
-            self._write_hosts(record.id, record.name, hostname, sandbox.endpoints)
+    # ---- rules, restart ------------------------------------------------------------------------
 
     def _apply_rules(self) -> None:
-        masq = [
-            net.Masquerade(n["Subnet"], n["Bridge"])
+        bridges = [
+            net.Bridge(n["Subnet"], n["Bridge"], bool(n["Internal"]))
             for n in [self._default, *self.networks.values()]
-            if not n["Internal"]
         ]
         dnats = [
             net.Dnat(p.proto, p.host_ip, p.host_port, s.endpoints[0].address, p.port)
@@ -682,7 +587,7 @@ class NetworkService:
             if s.endpoints
             for p in s.ports
         ]
-        net.apply_table(self.config.stem, masq, dnats)
+        net.apply_table(self.config.stem, bridges, dnats)
 
     def reconcile(self, running: set[str]) -> None:
         """After a daemon (re)start: drop sandboxes of containers not ``running``, stale netns
@@ -703,44 +608,26 @@ class NetworkService:
                 net.delete_link(link)
         for n in self.networks.values():
             net.ensure_bridge(n["Bridge"], ipaddress.IPv4Network(n["Subnet"]), n["Gateway"])
-            self._start_dns(n)
         for sandbox in self.sandboxes.values():
-            proxies: builtins.list[net.TcpProxy] = []
+            proxies: builtins.list[net.TcpProxy | net.UdpProxy] = []
             self._proxies[sandbox.container_id] = proxies
             for p in sandbox.ports:
-                if p.proto != "tcp" or not sandbox.endpoints:
+                if not sandbox.endpoints:
                     continue
                 try:
                     sock = net.bind_port(p.host_ip, p.host_port, p.proto)
                 except net.PortInUse as exc:
                     log.warning("container %s: %s", sandbox.container_id, exc)
                     continue
-                proxy = net.TcpProxy(sock, (sandbox.endpoints[0].address, p.port))
-                proxies.append(proxy)
-                proxy.start_soon()
+                proxies.append(_proxy(sock, p, sandbox.endpoints[0].address))
+            if sandbox.resolver_ports:
+                self.names.restore_resolver(sandbox)
         self._save()
         self._apply_rules()
 
-    def _start_dns(self, n: dict[str, Any]) -> None:
-        """Serve DNS for network ``n`` on its gateway address (port 53/udp)."""
-        if n["Id"] in self._dns:
-            return
-        network_id = n["Id"]
-
-        def lookup(name: str) -> builtins.list[str]:
-            return [e.address for s, e in self._members(network_id) if s.answers_to(e, name)]
-
-        server = net.serve_dns(n["Gateway"], lookup)
-        if server is None:
-            log.warning("network %s: no embedded DNS on %s:53", n["Name"], n["Gateway"])
-        else:
-            self._dns[network_id] = server
-
     def close(self) -> None:
-        """Stop the proxies and DNS servers (the daemon is exiting; containers keep running)."""
-        for dns in self._dns.values():
-            dns.close()
-        self._dns.clear()
+        """Stop the proxies and resolvers (the daemon is exiting; containers keep running)."""
+        self.names.close()
         self._reaper.shutdown(wait=True)
         for proxies in self._proxies.values():
             for proxy in proxies:
@@ -780,13 +667,6 @@ class NetworkService:
         sandbox = self.sandboxes.get(record.id)
         return summary_ports(sandbox.ports if sandbox else [], record.spec.config.exposed_ports)
 
-    def files(self, container_id: str) -> dict[str, str]:
-        """Host paths of the container's hosts, resolv.conf and hostname files."""
-        directory = self._files_dir / container_id
-        if not directory.exists():
-            return {}
-        return {name: str(directory / name) for name in ("hosts", "resolv.conf", "hostname")}
-
 
 def _set_netns(spec: dict[str, Any], path: str) -> None:
     spec["linux"]["namespaces"] = [
@@ -794,10 +674,12 @@ def _set_netns(spec: dict[str, Any], path: str) -> None:
     ] + [{"type": "network", "path": path}]
 
 
-def _wants(record: ContainerRecord, n: dict[str, Any]) -> bool:
-    mode = record.spec.host_config.network_mode
-    return (
-        mode in (n["Name"], n["Id"])
-        or n["Name"] in record.spec.networking.endpoints
-        or record.id in n.get("Connected", [])
-    )
+def _proxy(sock: socket.socket, binding: PortBinding, target: str) -> net.TcpProxy | net.UdpProxy:
+    """The userland proxy of a published port, started on the running loop."""
+    proxy: net.TcpProxy | net.UdpProxy
+    if binding.proto == "tcp":
+        proxy = net.TcpProxy(sock, (target, binding.port))
+    else:
+        proxy = net.UdpProxy(sock, (target, binding.port))
+    proxy.start_soon()
+    return proxy

@@ -18,6 +18,7 @@ from aiohttp import web
 from wharf.daemon.assemble import assemble
 from wharf.daemon.config import DaemonConfig, socket_path
 from wharf.errors import Conflict
+from wharf.runtime.engine import Zygote
 
 __all__ = ["run"]
 
@@ -68,15 +69,15 @@ async def _serve(config: DaemonConfig, engine_app: web.Application, restore: obj
     await runner.cleanup()
 
 
-def run(config: DaemonConfig) -> None:
-    """Run the daemon until SIGTERM/SIGINT."""
+def run(config: DaemonConfig, zygote: Zygote | None = None) -> None:
+    """Run the daemon until SIGTERM/SIGINT (``zygote``: see :func:`assemble`)."""
     config.validate()
     logging.basicConfig(
         level=getattr(logging, config.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     _claim_pidfile(config.pidfile)
-    engine = assemble(config)
+    engine = assemble(config, zygote)
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(_serve(config, engine.app, engine.containers.restore()))

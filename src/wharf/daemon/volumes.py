@@ -5,6 +5,10 @@ config's ``Volumes`` (anonymous volumes, one per path, named when first needed a
 container's life) and ``VolumesFrom``. Named volumes are created on first use and, while empty,
 filled from the image's content at the mount point. A volume is in use while any container
 (running or not) mounts it; removing it then is a Conflict (409).
+
+A volume created with local-driver options (``--opt type=tmpfs ...``) is mounted when the first
+container using it is set up and unmounted when the last of those stops; the users are counted
+here (``_mounted``) and recounted from the running containers after a daemon restart.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -26,6 +31,8 @@ from wharf.volumes import LocalDriver, MountSpec, Volume, parse_bind
 
 __all__ = ["VolumeService"]
 
+log = logging.getLogger("wharf.daemon.volumes")
+
 
 class VolumeService:
     """Volumes over the local driver, and container mount set-up."""
@@ -39,6 +46,7 @@ class VolumeService:
             self._anon: dict[str, dict[str, str]] = json.loads(self._anon_path.read_text())
         except FileNotFoundError:
             self._anon = {}
+        self._mounted: dict[str, set[str]] = {}
 
     def _save_anon(self) -> None:
         tmp = self._anon_path.with_suffix(".tmp")
@@ -134,7 +142,11 @@ class VolumeService:
                     }
                 )
                 continue
-            volume, fresh = self._volume_for(record, m)
+            volume = self._volume_for(record, m)
+            if volume.options:
+                self.driver.mount(volume)
+                self._mounted.setdefault(volume.name, set()).add(record.id)
+            fresh = not any(os.scandir(volume.mountpoint))
             if m.copy_up and fresh:
                 if lowers is None:
                     lowers = self._lowerdirs(record.id)
@@ -149,17 +161,16 @@ class VolumeService:
             )
         return mounts
 
-    def _volume_for(self, record: ContainerRecord, m: MountSpec) -> tuple[Volume, bool]:
+    def _volume_for(self, record: ContainerRecord, m: MountSpec) -> Volume:
         if not m.source:
             name = secrets.token_hex(32)
             self._anon.setdefault(record.id, {})[m.target] = name
             self._save_anon()
-            return self.driver.create(name, anonymous=True), True
+            return self.driver.create(name, anonymous=True)
         try:
-            volume = self.driver.get(m.source)
+            return self.driver.get(m.source)
         except NotFound:
-            return self.driver.create(m.source), True
-        return volume, not any(os.scandir(volume.mountpoint))
+            return self.driver.create(m.source)
 
     def _lowerdirs(self, container_id: str) -> builtins.list[str]:
         out: builtins.list[str] = []
@@ -198,7 +209,41 @@ class VolumeService:
         return out
 
     def release(self, container_id: str) -> None:
-        """Nothing to undo when a container stops: mounts die with its namespace."""
+        """A container stopped: its mounts die with its namespace; volumes with options it
+        was the last user of are unmounted."""
+        for name, users in list(self._mounted.items()):
+            if container_id not in users:
+                continue
+            users.discard(container_id)
+            if not users:
+                del self._mounted[name]
+                self._unmount(name)
+
+    def _unmount(self, name: str) -> None:
+        try:
+            self.driver.unmount(self.driver.get(name))
+        except (NotFound, Conflict) as exc:
+            log.warning("volume %s: %s", name, exc)
+
+    def reconcile(self, running: set[str]) -> None:
+        """After a daemon (re)start: count the running containers' option volumes as mounted
+        by them, and unmount those no running container uses."""
+        for record in self.containers.all():
+            if record.id not in running:
+                continue
+            try:
+                image_volumes = list(
+                    self.images.resolve(record.image_id).config.get("Volumes") or {}
+                )
+                specs = self.specs(record, image_volumes)
+            except (NotFound, InvalidArgument):
+                continue
+            for m in specs:
+                if m.type == "volume" and m.source:
+                    self._mounted.setdefault(m.source, set()).add(record.id)
+        for volume in self.driver.list():
+            if volume.options and volume.name not in self._mounted:
+                self._unmount(volume.name)
 
     def removed(self, record: ContainerRecord, volumes: bool) -> None:
         """Forget a removed container; with ``volumes``, remove its anonymous volumes."""

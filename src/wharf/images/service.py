@@ -32,6 +32,7 @@ from wharf.archive import (
     merged_entries,
     overlay_changes,
     tree_changes,
+    without_mount_points,
     write_tar,
 )
 from wharf.content import LocalContentStore
@@ -712,11 +713,11 @@ class ImageService:
         record = self.metadata.container(cid)
         dirs = self.snapshots.layer_dirs(record.snapshot)
         if dirs.mode == "overlay":
-            return overlay_changes(dirs.upper, dirs.lowers)
+            return without_mount_points(overlay_changes(dirs.upper, dirs.lowers))
         base = None
         if record.chain_id is not None:
             base = self.snapshots.layer_dirs(self.metadata.layer(record.chain_id).snapshot).upper
-        return tree_changes(dirs.upper, base)
+        return without_mount_points(tree_changes(dirs.upper, base))
 
     def changes(self, cid: str) -> builtins.list[tuple[int, str]]:
         """``docker diff``: (kind, path) with kind 0 modified, 1 added, 2 deleted."""

@@ -7,9 +7,9 @@ network with an address from :mod:`ipam`. Drivers ``none`` (sandbox with loopbac
 (no sandbox), ``container:X`` (X's sandbox) and ``bridge`` are chosen by the daemon
 (``daemon/networks.py``), which keeps the state; this package holds the mechanisms, each
 stateless: :mod:`netns`, :mod:`rtnl` (raw rtnetlink), :mod:`bridge`, :mod:`ipam`, :mod:`nft`
-(the only module that runs ``nft``), :mod:`proxy`, :mod:`dns` (a user network's embedded DNS
-server), :mod:`files` (hosts and resolv.conf contents) and :mod:`model` (the endpoint and
-sandbox values the daemon persists).
+(the only module that runs ``nft``), :mod:`proxy` (TCP and UDP), :mod:`dns` (the embedded
+resolver at ``127.0.0.11`` of a container on user networks), :mod:`files` (hosts and
+resolv.conf contents) and :mod:`model` (the endpoint and sandbox values the daemon persists).
 """
 
 from wharf.network.bridge import (
@@ -21,25 +21,37 @@ from wharf.network.bridge import (
     link_names,
     new_sandbox,
 )
-from wharf.network.dns import DnsServer, serve_dns, start_dns
+from wharf.network.dns import (
+    RESOLVER_IP,
+    Resolver,
+    ResolverEndpoint,
+    bind_resolver_sockets,
+    host_upstreams,
+)
 from wharf.network.files import hosts_file, resolv_conf
 from wharf.network.ipam import allocate_address, check_overlap, parse_subnet, pick_subnet
 from wharf.network.netns import create_netns, remove_netns, run_in_netns, run_ip
-from wharf.network.nft import Dnat, Masquerade, apply_table, delete_table
-from wharf.network.proxy import PortInUse, TcpProxy, bind_port
+from wharf.network.nft import Bridge, Dnat, apply_resolver_redirect, apply_table, delete_table
+from wharf.network.proxy import PortInUse, TcpProxy, UdpProxy, bind_port, bind_port_in_range
 from wharf.network.rtnl import Rtnl
 
 __all__ = [
+    "RESOLVER_IP",
+    "Bridge",
     "Dnat",
-    "DnsServer",
-    "Masquerade",
     "PortInUse",
+    "Resolver",
+    "ResolverEndpoint",
     "Rtnl",
     "TcpProxy",
+    "UdpProxy",
     "allocate_address",
+    "apply_resolver_redirect",
     "apply_table",
     "attach_endpoint",
     "bind_port",
+    "bind_port_in_range",
+    "bind_resolver_sockets",
     "check_overlap",
     "create_netns",
     "delete_link",
@@ -47,6 +59,7 @@ __all__ = [
     "delete_table",
     "detach_endpoint",
     "ensure_bridge",
+    "host_upstreams",
     "hosts_file",
     "link_names",
     "new_sandbox",
@@ -56,6 +69,4 @@ __all__ = [
     "resolv_conf",
     "run_in_netns",
     "run_ip",
-    "serve_dns",
-    "start_dns",
 ]

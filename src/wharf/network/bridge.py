@@ -6,6 +6,7 @@ import contextlib
 import functools
 import ipaddress
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from wharf.errors import Unavailable
@@ -69,11 +70,12 @@ def delete_links(names: list[str]) -> None:
         rtnl.close()
 
 
-def new_sandbox(path: str) -> Rtnl:
-    """A network namespace pinned at ``path`` with lo up, and a socket bound inside it.
+def new_sandbox(path: str, setup: Callable[[], None] | None = None) -> Rtnl:
+    """A network namespace pinned at ``path`` with lo up, and a socket bound inside it;
+    ``setup`` (if given) runs inside it after that.
 
     Raises:
-        Unavailable: the kernel refused (nothing is left behind).
+        Unavailable: the kernel refused, or ``setup`` failed (nothing is left behind).
     """
     sockets: list[Rtnl] = []
 
@@ -81,6 +83,8 @@ def new_sandbox(path: str) -> Rtnl:
         rtnl = Rtnl()
         sockets.append(rtnl)
         rtnl.loopback_up()
+        if setup is not None:
+            setup()
 
     try:
         create_netns(path, inside)
@@ -104,8 +108,8 @@ def attach_endpoint(
     inside: Rtnl | None = None,
 ) -> None:
     """A veth from the namespace at ``netns`` (``ifname``, with its address and, if
-    ``default_route``, the default route) to ``bridge`` (``host_ifname``, up). ``inside`` is
-    a socket already bound in that namespace (else one is opened).
+    ``default_route``, the default route) to ``bridge`` (``host_ifname``, up, in hairpin mode).
+    ``inside`` is a socket already bound in that namespace (else one is opened).
 
     Raises:
         Unavailable: a step failed; the pair is removed again.
@@ -119,6 +123,7 @@ def attach_endpoint(
         os.close(fd)
     ns = inside if inside is not None else run_in_netns(netns, Rtnl)
     try:
+        _hairpin(host_ifname)
         ns.configure(ifname, address, prefixlen, gateway if default_route else None)
     except Unavailable:
         delete_link(host_ifname)
@@ -126,6 +131,19 @@ def attach_endpoint(
     finally:
         if inside is None:
             ns.close()
+
+
+def _hairpin(host_ifname: str) -> None:
+    """Let the bridge send a frame back out of the port it came in by: with ``br_netfilter``
+    a DNATed packet from a container to its own published port is bridged straight back.
+
+    Raises:
+        Unavailable: the port's setting cannot be written.
+    """
+    try:
+        Path(f"/sys/class/net/{host_ifname}/brport/hairpin_mode").write_text("1")
+    except OSError as exc:
+        raise Unavailable(f"hairpin mode on {host_ifname}: {exc.strerror}") from None
 
 
 def detach_endpoint(netns: str, ifname: str) -> None:

@@ -1,154 +1,315 @@
-"""The embedded DNS server of a user network (Docker's 127.0.0.11, here on the gateway address).
+"""The embedded resolver of a container on user networks (Docker's ``127.0.0.11``).
 
-It answers A queries for the names the daemon knows on that network (container names, aliases,
-short ids) and relays every other query, unchanged, to the host's resolvers, relaying their
-answer back. Only UDP; a query it cannot parse gets FORMERR, an upstream that does not answer
-in time SERVFAIL.
+As in Docker, its sockets are opened inside the container's network namespace on
+``127.0.0.11`` (UDP and TCP, ports of the kernel's choosing; :func:`bind_resolver_sockets`, run
+in that namespace) and a DNAT rule there sends ``127.0.0.11:53`` to them, so the container's
+``/etc/resolv.conf`` says ``nameserver 127.0.0.11`` and its own port 53 stays free. The daemon
+serves both sockets on its event loop.
+
+A :class:`Resolver` answers from the daemon's view of the container's networks: A records for
+container names, aliases and short ids; an empty NOERROR answer for other types of a known name
+(no IPv6 here); PTR records for the networks' addresses. Any other query is relayed unchanged to
+the upstream servers (over the transport it came by, from the daemon's namespace) and their
+answer relayed back; with no upstream the answer is NXDOMAIN (REFUSED for non-queries), an
+upstream that does not answer gives SERVFAIL, and a message that does not parse gets FORMERR.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import struct
-from collections.abc import Callable, Sequence
-from typing import Final, cast
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Final, cast
 
-__all__ = ["DnsServer", "host_upstreams", "parse_question", "serve_dns", "start_dns"]
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.reversename
 
-_A: Final = 1
-_AAAA: Final = 28
-_FORMERR: Final = 1
-_SERVFAIL: Final = 2
-_NXDOMAIN: Final = 3
+__all__ = [
+    "RESOLVER_IP",
+    "Resolver",
+    "ResolverEndpoint",
+    "bind_resolver_sockets",
+    "host_upstreams",
+]
+
+RESOLVER_IP: Final = "127.0.0.11"
 _TTL: Final = 600
 _UPSTREAM_TIMEOUT: Final = 3.0
+_TCP_IDLE: Final = 10.0
+
+Lookup = Callable[[str], list[str]]
+Reverse = Callable[[str], list[str]]
 
 
-def parse_question(packet: bytes) -> tuple[int, int, str, int, int]:
-    """(id, flags, lower-case name, qtype, offset after the question) of a query.
+class Resolver:
+    """Answers from ``lookup(name) -> addresses`` and ``reverse(address) -> names``; relays
+    the rest to ``upstreams`` (``(address, port)``, tried in order)."""
 
-    Raises:
-        ValueError: not a one-question query.
-    """
-    if len(packet) < 12:
-        raise ValueError("short DNS header")
-    ident, flags, qdcount = struct.unpack("!HHH", packet[:6])
-    if qdcount != 1 or flags & 0x8000:
-        raise ValueError("expected one question in a query")
-    labels = []
-    offset = 12
-    while True:
-        if offset >= len(packet):
-            raise ValueError("truncated name")
-        length = packet[offset]
-        offset += 1
-        if length == 0:
-            break
-        if length & 0xC0:
-            raise ValueError("compressed name in a question")
-        labels.append(packet[offset : offset + length].decode("ascii", "replace"))
-        offset += length
-    if offset + 4 > len(packet):
-        raise ValueError("truncated question")
-    qtype, _ = struct.unpack("!HH", packet[offset : offset + 4])
-    return ident, flags, ".".join(labels).lower(), qtype, offset + 4
-
-
-def _reply(packet: bytes, end: int, rcode: int, addresses: Sequence[str] = ()) -> bytes:
-    ident, flags = struct.unpack("!HH", packet[:4])
-    flags = 0x8000 | (flags & 0x0100) | 0x0080 | 0x0400 | rcode  # QR, RD copied, RA, AA
-    header = struct.pack("!HHHHHH", ident, flags, 1, len(addresses), 0, 0)
-    answers = b"".join(
-        struct.pack("!HHHIH", 0xC00C, _A, 1, _TTL, 4) + socket.inet_aton(a) for a in addresses
-    )
-    return header + packet[12:end] + answers
-
-
-class DnsServer(asyncio.DatagramProtocol):
-    """Answers from ``lookup(name) -> addresses``; forwards the rest to ``upstreams``."""
-
-    def __init__(self, lookup: Callable[[str], list[str]], upstreams: Sequence[str]) -> None:
+    def __init__(
+        self, lookup: Lookup, reverse: Reverse, upstreams: Sequence[tuple[str, int]]
+    ) -> None:
         self.lookup = lookup
+        self.reverse = reverse
         self.upstreams = list(upstreams)
+
+    def local_answer(self, wire: bytes) -> bytes | None:
+        """The reply to ``wire`` from what the daemon knows (None: relay it upstream)."""
+        try:
+            query = dns.message.from_wire(wire)
+        except dns.exception.DNSException:
+            return _formerr(wire)
+        if query.flags & dns.flags.QR or len(query.question) != 1:
+            return _formerr(wire)
+        response = dns.message.make_response(query)
+        response.flags |= dns.flags.RA
+        if query.opcode() != dns.opcode.QUERY:
+            response.set_rcode(dns.rcode.NOTIMP)
+            return response.to_wire()
+        question = query.question[0]
+        name = question.name.to_text(omit_final_dot=True).lower()
+        if question.rdtype == dns.rdatatype.PTR and name.endswith(".in-addr.arpa"):
+            try:
+                address = dns.reversename.to_address(question.name)
+            except (dns.exception.DNSException, ValueError):
+                address = ""
+            names = self.reverse(address) if address else []
+            if names:
+                response.flags |= dns.flags.AA
+                rrset = response.find_rrset(
+                    response.answer,
+                    question.name,
+                    dns.rdataclass.IN,
+                    dns.rdatatype.PTR,
+                    create=True,
+                )
+                for n in names:
+                    rrset.add(
+                        dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.PTR, n + "."), _TTL
+                    )
+                return response.to_wire()
+        addresses = self.lookup(name) if question.rdclass == dns.rdataclass.IN else []
+        if addresses:
+            response.flags |= dns.flags.AA
+            if question.rdtype == dns.rdatatype.A:
+                rrset = response.find_rrset(
+                    response.answer, question.name, dns.rdataclass.IN, dns.rdatatype.A, create=True
+                )
+                for a in addresses:
+                    rrset.add(dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.A, a), _TTL)
+            return response.to_wire()
+        if not self.upstreams:
+            response.set_rcode(dns.rcode.NXDOMAIN)
+            return response.to_wire()
+        return None
+
+    async def answer_udp(self, wire: bytes) -> bytes | None:
+        """The reply to a datagram (None: nothing to send back)."""
+        local = self.local_answer(wire)
+        if local is not None:
+            return local
+        loop = asyncio.get_running_loop()
+        for upstream in self.upstreams:
+            reply: asyncio.Future[bytes] = loop.create_future()
+            try:
+                transport, _ = await loop.create_datagram_endpoint(
+                    functools.partial(_Relay, reply), remote_addr=upstream
+                )
+            except OSError:
+                continue
+            try:
+                transport.sendto(wire)
+                return await asyncio.wait_for(reply, _UPSTREAM_TIMEOUT)
+            except (TimeoutError, OSError):
+                continue
+            finally:
+                transport.close()
+        return _servfail(wire)
+
+    async def answer_tcp(self, wire: bytes) -> bytes | None:
+        """The reply to a message that came over TCP (relayed over TCP)."""
+        local = self.local_answer(wire)
+        if local is not None:
+            return local
+        for upstream in self.upstreams:
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(*upstream), _UPSTREAM_TIMEOUT
+                )
+            except (TimeoutError, OSError):
+                continue
+            try:
+                writer.write(struct.pack("!H", len(wire)) + wire)
+                size = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), 3))[0]
+                return await asyncio.wait_for(reader.readexactly(size), _UPSTREAM_TIMEOUT)
+            except (TimeoutError, OSError, asyncio.IncompleteReadError):
+                continue
+            finally:
+                writer.close()
+        return _servfail(wire)
+
+
+def _header_only(wire: bytes, rcode: int) -> bytes | None:
+    if len(wire) < 12:
+        return None
+    ident, flags = struct.unpack("!HH", wire[:4])
+    flags = 0x8000 | (flags & 0x7900) | 0x0080 | rcode  # QR, opcode and RD kept, RA
+    return struct.pack("!HHHHHH", ident, flags, 0, 0, 0, 0)
+
+
+def _formerr(wire: bytes) -> bytes | None:
+    return _header_only(wire, dns.rcode.FORMERR)
+
+
+def _servfail(wire: bytes) -> bytes | None:
+    try:
+        response = dns.message.make_response(dns.message.from_wire(wire))
+    except dns.exception.DNSException:
+        return _header_only(wire, dns.rcode.SERVFAIL)
+    response.set_rcode(dns.rcode.SERVFAIL)
+    return response.to_wire()
+
+
+class _Relay(asyncio.DatagramProtocol):
+    def __init__(self, reply: asyncio.Future[bytes]) -> None:
+        self.reply = reply
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, int]) -> None:
+        if not self.reply.done():
+            self.reply.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.reply.done():
+            self.reply.set_exception(exc)
+
+
+class _UdpServer(asyncio.DatagramProtocol):
+    def __init__(self, endpoint: ResolverEndpoint) -> None:
+        self.endpoint = endpoint
         self.transport: asyncio.DatagramTransport | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.starting: asyncio.Task[object] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, int]) -> None:
-        try:
-            _, _, name, qtype, end = parse_question(data)
-        except ValueError:
-            if len(data) >= 12:
-                self._send(_reply(data, 12, _FORMERR)[:12], addr)
-            return
-        addresses = self.lookup(name)
-        if addresses:
-            answer = addresses if qtype == _A else []
-            self._send(_reply(data, end, 0, answer), addr)
-            return
-        if not self.upstreams:
-            self._send(_reply(data, end, _NXDOMAIN), addr)
-            return
-        task = asyncio.get_running_loop().create_task(self._forward(data, end, addr))
+        self.endpoint.spawn(self._answer(data, addr))
+
+    async def _answer(self, data: bytes, addr: tuple[str | int, int]) -> None:
+        reply = await self.endpoint.resolver.answer_udp(data)
+        if reply is not None and self.transport is not None:
+            self.transport.sendto(reply, addr)
+
+
+class ResolverEndpoint:
+    """A :class:`Resolver` served on a UDP and a TCP socket (already bound, e.g. inside a
+    container's namespace by :func:`bind_resolver_sockets`)."""
+
+    def __init__(self, resolver: Resolver, udp: socket.socket, tcp: socket.socket) -> None:
+        self.resolver = resolver
+        self.udp = udp
+        self.tcp = tcp
+        self.ports = (udp.getsockname()[1], tcp.getsockname()[1])
+        self._udp_transport: asyncio.BaseTransport | None = None
+        self._tcp_server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` on the loop; it is cancelled by :meth:`close`."""
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _forward(self, data: bytes, end: int, addr: tuple[str | int, int]) -> None:
+    def start_soon(self) -> None:
+        """Start serving on the running loop (the sockets already queue queries)."""
+        self.spawn(self._start())
+
+    async def _start(self) -> None:
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[bytes] = loop.create_future()
-
-        class _Relay(asyncio.DatagramProtocol):
-            def datagram_received(self, reply: bytes, _: tuple[str | int, int]) -> None:
-                if not answer.done():
-                    answer.set_result(reply)
-
-        transport, _ = await loop.create_datagram_endpoint(
-            _Relay, remote_addr=(self.upstreams[0], 53)
+        self.udp.setblocking(False)
+        self.tcp.setblocking(False)
+        self._udp_transport, _ = await loop.create_datagram_endpoint(
+            lambda: _UdpServer(self), sock=self.udp
         )
-        try:
-            transport.sendto(data)
-            reply = await asyncio.wait_for(answer, _UPSTREAM_TIMEOUT)
-        except TimeoutError:
-            reply = _reply(data, end, _SERVFAIL)
-        finally:
-            transport.close()
-        self._send(reply, addr)
+        self._tcp_server = await asyncio.start_server(self._serve_tcp, sock=self.tcp)
+        if self._closed:
+            self._shut()
 
-    def _send(self, data: bytes, addr: tuple[str | int, int]) -> None:
-        if self.transport is not None:
-            self.transport.sendto(data, addr)
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            while True:
+                size_bytes = await asyncio.wait_for(reader.readexactly(2), _TCP_IDLE)
+                size = struct.unpack("!H", size_bytes)[0]
+                wire = await asyncio.wait_for(reader.readexactly(size), _TCP_IDLE)
+                reply = await self.resolver.answer_tcp(wire)
+                if reply is None:
+                    break
+                writer.write(struct.pack("!H", len(reply)) + reply)
+                await writer.drain()
+        except (TimeoutError, OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            if task is not None:
+                self._tasks.discard(task)
+
+    def _shut(self) -> None:
+        if self._udp_transport is not None:
+            self._udp_transport.close()
+        else:
+            self.udp.close()
+        if self._tcp_server is not None:
+            self._tcp_server.close()
+        else:
+            self.tcp.close()
 
     def close(self) -> None:
-        """Stop answering; cancel queries in flight."""
+        """Stop serving; close the sockets; cancel queries in flight."""
+        self._closed = True
         for task in list(self._tasks):
             task.cancel()
-        if self.transport is not None:
-            with contextlib.suppress(OSError):
-                self.transport.close()
+        with contextlib.suppress(OSError):
+            self._shut()
 
 
-async def start_dns(
-    address: str, lookup: Callable[[str], list[str]], upstreams: Sequence[str]
-) -> DnsServer:
-    """A :class:`DnsServer` listening on ``address:53/udp``.
+def bind_resolver_sockets(
+    udp_port: int = 0, tcp_port: int = 0
+) -> tuple[socket.socket, socket.socket]:
+    """UDP and TCP sockets bound on ``127.0.0.11`` in the calling thread's network namespace
+    (port 0: the kernel picks one; the TCP one listens).
 
     Raises:
-        OSError: the address cannot be bound.
+        OSError: a port cannot be bound.
     """
-    server = DnsServer(lookup, upstreams)
-    await asyncio.get_running_loop().create_datagram_endpoint(
-        lambda: server, local_addr=(address, 53)
-    )
-    return server
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        udp.bind((RESOLVER_IP, udp_port))
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        tcp.bind((RESOLVER_IP, tcp_port))
+        tcp.listen(64)
+    except OSError:
+        udp.close()
+        tcp.close()
+        raise
+    return udp, tcp
 
 
-def host_upstreams(resolv_conf: str = "/etc/resolv.conf") -> list[str]:
-    """The host's non-loopback nameservers."""
+def host_upstreams(resolv_conf: str = "/etc/resolv.conf") -> list[tuple[str, int]]:
+    """The host's non-loopback nameservers, as ``(address, 53)``."""
     try:
         with open(resolv_conf) as f:
             lines = f.read().splitlines()
@@ -159,20 +320,5 @@ def host_upstreams(resolv_conf: str = "/etc/resolv.conf") -> list[str]:
         fields = line.split()
         local = len(fields) < 2 or fields[1].startswith(("127.", "::1"))
         if not local and fields[0] == "nameserver":
-            out.append(fields[1])
+            out.append((fields[1], 53))
     return out
-
-
-def serve_dns(address: str, lookup: Callable[[str], list[str]]) -> DnsServer | None:
-    """Bind ``address:53/udp`` now and serve on the running loop (None: cannot bind)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        sock.bind((address, 53))
-    except OSError:
-        sock.close()
-        return None
-    sock.setblocking(False)
-    server = DnsServer(lookup, host_upstreams())
-    loop = asyncio.get_running_loop()
-    server.starting = loop.create_task(loop.create_datagram_endpoint(lambda: server, sock=sock))
-    return server

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from wharf.network.dns import RESOLVER_IP
+
 __all__ = ["hosts_file", "resolv_conf"]
 
 _HOSTS_HEAD = """127.0.0.1\tlocalhost
@@ -27,8 +29,11 @@ def resolv_conf(
     dns: Sequence[str] = (),
     search: Sequence[str] = (),
     options: Sequence[str] = (),
+    embedded: bool = False,
 ) -> str:
-    """``/etc/resolv.conf``: the host's, minus loopback nameservers, with overrides applied."""
+    """``/etc/resolv.conf``: the host's, minus loopback nameservers, with overrides applied;
+    ``embedded``: the embedded resolver's instead (``nameserver 127.0.0.11``, ``ndots:0`` unless
+    ``options`` set ndots), as Docker writes it on user networks."""
     servers: list[str] = []
     host_search: list[str] = []
     host_options: list[str] = []
@@ -43,9 +48,14 @@ def resolv_conf(
         elif fields[0] == "options":
             host_options += fields[1:]
     servers = list(dns) or servers or ["8.8.8.8", "8.8.4.4"]
+    chosen = list(options or host_options)
+    if embedded:
+        servers = [RESOLVER_IP]
+        if not any(o.startswith("ndots:") for o in options):
+            chosen = [o for o in chosen if not o.startswith("ndots:")] + ["ndots:0"]
     out = [f"nameserver {s}" for s in servers]
     if search or host_search:
         out.append("search " + " ".join(search or host_search))
-    if options or host_options:
-        out.append("options " + " ".join(options or host_options))
+    if chosen:
+        out.append("options " + " ".join(chosen))
     return "\n".join(out) + "\n"

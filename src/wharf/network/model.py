@@ -48,6 +48,8 @@ class Sandbox:
     path: str
     endpoints: list[Endpoint] = field(default_factory=list)
     ports: list[PortBinding] = field(default_factory=list)
+    resolver_ports: list[int] = field(default_factory=list)
+    """The embedded resolver's UDP and TCP ports on ``127.0.0.11`` (empty: no resolver)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +58,7 @@ class Sandbox:
             "path": self.path,
             "endpoints": [e.to_json() for e in self.endpoints],
             "ports": [[p.port, p.proto, p.host_ip, p.host_port] for p in self.ports],
+            "resolver_ports": self.resolver_ports,
         }
 
     def answers_to(self, endpoint: Endpoint, name: str) -> bool:
@@ -72,6 +75,7 @@ class Sandbox:
             path=data["path"],
             endpoints=[Endpoint(**e) for e in data["endpoints"]],
             ports=[PortBinding(*p) for p in data["ports"]],
+            resolver_ports=list(data.get("resolver_ports") or []),
         )
 
 

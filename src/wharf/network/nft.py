@@ -1,8 +1,16 @@
-"""The one module that runs ``nft``: NAT for bridge subnets and DNAT for published ports.
+"""The one module that runs ``nft``: NAT and isolation for bridges, DNAT for published ports,
+and the embedded resolver's redirect inside a container's namespace.
 
-Everything lives in one table (``ip <table>``) that is rewritten whole from the daemon's state
-each time something changes (``nft -f`` applies a file atomically), so a restarted daemon
-reconciles by writing the table again, and removal is one ``delete table``.
+Everything of the daemon lives in one table (``ip <table>``) that is rewritten whole from the
+daemon's state each time something changes (``nft -f`` applies a file atomically), so a
+restarted daemon reconciles by writing the table again, and removal is one ``delete table``.
+
+Published ports are DNATed for packets arriving from anywhere but loopback (the bridges
+included: a container reaching ``gateway:hostPort`` is sent on to the target); a DNATed packet
+that leaves by the bridge it came from (a container reaching a neighbour's published port, or
+its own) is masqueraded so the reply comes back the same way. Loopback is served by the
+userland proxy. An internal bridge forwards nothing to or from other links. A packet for a
+bridge's subnet never leaves by another interface (the ``guard`` chain).
 """
 
 from __future__ import annotations
@@ -12,16 +20,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wharf.errors import Unavailable
+from wharf.network.dns import RESOLVER_IP
 
-__all__ = ["Dnat", "Masquerade", "apply_table", "delete_table", "render_table"]
+__all__ = [
+    "Bridge",
+    "Dnat",
+    "apply_resolver_redirect",
+    "apply_table",
+    "delete_table",
+    "render_resolver_redirect",
+    "render_table",
+]
 
 
 @dataclass(frozen=True)
-class Masquerade:
-    """Outbound NAT for ``subnet`` leaving by any link but ``bridge``."""
+class Bridge:
+    """A bridge and its subnet; ``internal``: no outbound NAT and no forwarding off it."""
 
     subnet: str
     bridge: str
+    internal: bool = False
 
 
 @dataclass(frozen=True)
@@ -35,7 +53,7 @@ class Dnat:
     target_port: int
 
 
-def render_table(table: str, masquerades: Sequence[Masquerade], dnats: Sequence[Dnat]) -> str:
+def render_table(table: str, bridges: Sequence[Bridge], dnats: Sequence[Dnat]) -> str:
     """The ``nft -f`` script that (re)creates ``table`` with these rules."""
     lines = [
         f"table ip {table} {{}}",
@@ -61,9 +79,52 @@ def render_table(table: str, masquerades: Sequence[Masquerade], dnats: Sequence[
         "  chain postrouting {",
         "    type nat hook postrouting priority srcnat; policy accept;",
     ]
-    lines += [f'    ip saddr {m.subnet} oifname != "{m.bridge}" masquerade' for m in masquerades]
+    for b in bridges:
+        if not b.internal:
+            lines.append(f'    ip saddr {b.subnet} oifname != "{b.bridge}" masquerade')
+            lines.append(f'    ct status dnat ip saddr {b.subnet} oifname "{b.bridge}" masquerade')
+    lines += [
+        "  }",
+        "  chain forward {",
+        "    type filter hook forward priority filter; policy accept;",
+    ]
+    for b in bridges:
+        if b.internal:
+            lines.append(f'    iifname "{b.bridge}" oifname != "{b.bridge}" drop')
+            lines.append(f'    oifname "{b.bridge}" iifname != "{b.bridge}" drop')
+    lines += [
+        "  }",
+        "  chain guard {",
+        "    type filter hook postrouting priority filter; policy accept;",
+    ]
+    for b in bridges:
+        # A packet for a container's address leaves by its bridge or not at all: while a
+        # bridge is missing (a restart, a test tearing down) a DNAT or proxy target would
+        # otherwise follow the default route off the machine.
+        lines.append(f'    ip daddr {b.subnet} oifname != {{ "{b.bridge}", "lo" }} drop')
     lines += ["  }", "}"]
     return "\n".join(lines) + "\n"
+
+
+def render_resolver_redirect(table: str, udp_port: int, tcp_port: int) -> str:
+    """The ``nft -f`` script, for a container's namespace, that sends ``127.0.0.11:53`` (UDP
+    and TCP) to the resolver's sockets on ``127.0.0.11:udp_port`` and ``:tcp_port``."""
+    return (
+        "\n".join(
+            [
+                f"table ip {table} {{}}",
+                f"delete table ip {table}",
+                f"table ip {table} {{",
+                "  chain output {",
+                "    type nat hook output priority -100; policy accept;",
+                f"    ip daddr {RESOLVER_IP} udp dport 53 dnat to {RESOLVER_IP}:{udp_port}",
+                f"    ip daddr {RESOLVER_IP} tcp dport 53 dnat to {RESOLVER_IP}:{tcp_port}",
+                "  }",
+                "}",
+            ]
+        )
+        + "\n"
+    )
 
 
 def _nft(script: str, what: str) -> None:
@@ -74,13 +135,22 @@ def _nft(script: str, what: str) -> None:
         raise Unavailable(f"{what}: nft: {proc.stderr.strip()}")
 
 
-def apply_table(table: str, masquerades: Sequence[Masquerade], dnats: Sequence[Dnat]) -> None:
+def apply_table(table: str, bridges: Sequence[Bridge], dnats: Sequence[Dnat]) -> None:
     """Replace table ``table`` atomically.
 
     Raises:
         Unavailable: nft refused the rules.
     """
-    _nft(render_table(table, masquerades, dnats), f"nft table {table}")
+    _nft(render_table(table, bridges, dnats), f"nft table {table}")
+
+
+def apply_resolver_redirect(table: str, udp_port: int, tcp_port: int) -> None:
+    """Write :func:`render_resolver_redirect` in the calling thread's network namespace.
+
+    Raises:
+        Unavailable: nft refused the rules.
+    """
+    _nft(render_resolver_redirect(table, udp_port, tcp_port), f"resolver redirect {table}")
 
 
 def delete_table(table: str) -> None:

@@ -4,7 +4,7 @@
 to an idle monitor); errors come back as ``{"kind": <wharf.errors kind name>, "message"}``
 and are raised again on the engine side from :data:`ERROR_KINDS`. Failures of a
 runc-compatible binary are mapped to the same kinds from its JSON log. :func:`warm_up`
-runs a launch's pure code paths once in a fresh idle monitor.
+runs a launch's pure code paths once in the zygote, before it forks monitors.
 """
 
 from __future__ import annotations
@@ -171,8 +171,9 @@ _WARM_SPEC: Final[dict[str, Any]] = {
 
 
 def warm_up() -> None:
-    """Run a launch's pure code paths once on a sample, so that a freshly forked monitor
-    takes its copy-on-write page faults now, while idle, not while a request waits."""
+    """Run a launch's pure code paths once on a sample, in the zygote before it forks
+    monitors: the pages this specialises and fills are then shared, not copied per monitor,
+    and no request waits for them."""
     with contextlib.suppress(WharfError, OSError):
         spec = Spec.from_json(json.loads(json.dumps(_WARM_SPEC)))
         plan = plan_container(spec, container_id="warm", bundle="/")

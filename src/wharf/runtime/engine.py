@@ -70,6 +70,7 @@ __all__ = [
     "MonitoredRuntime",
     "Runtime",
     "WharfRuntime",
+    "Zygote",
     "start_zygote",
 ]
 

@@ -10,9 +10,10 @@ SCM_RIGHTS, one end of a fresh reply socketpair that the monitor answers on and 
 as the engine's control session. The zygote never waits for anything: monitors are
 reaped automatically (SIGCHLD ignored) and it exits when the engine's end closes.
 
-A small pool of monitors is forked ahead and warmed up (the code paths of a launch run
-once on a sample spec, faulting in the pages they touch). The zygote sends each idle
-monitor's socket to the engine, which hands a request straight to one (no hop through the
+The zygote runs a launch's code paths once on a sample spec before it forks anything, so
+the bytecode they specialise and the caches they fill are its pages, shared by every
+monitor, not copied into each. A small pool of monitors is forked ahead. The zygote sends
+each idle monitor's socket to the engine, which hands a request straight to one (no hop through the
 zygote) and asks the zygote for a replacement, forked while the request runs. With none
 ready, the request goes to the zygote, which forks a monitor for it.
 """
@@ -159,14 +160,13 @@ def _parse(msg: bytes, fds: list[int]) -> LaunchRequest | None:
 
 
 def _spawn_idle(engine: socket.socket) -> None:
-    """Fork a monitor that warms up, then waits for one request; send its socket to the
-    engine, which talks to it directly."""
+    """Fork a monitor that waits for one request; send its socket to the engine, which
+    talks to it directly."""
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     if os.fork() == 0:
         try:
             engine.close()
             mine.close()
-            warm_up()
             msg, fds, _, _ = socket.recv_fds(theirs, _MAX_MESSAGE, 1)
             launch = _parse(msg, fds) if msg else None
             if launch is not None:
@@ -195,8 +195,9 @@ def _serve(sock: socket.socket, pool_size: int) -> NoReturn:
     os.close(null)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Objects that exist now are never collected: a monitor's collections then do not
-    # touch (and copy) the zygote's pages.
+    # Warm up here, once, then freeze: objects that exist now are never collected, so a
+    # monitor's collections do not touch (and copy) the zygote's pages.
+    warm_up()
     gc.freeze()
     for _ in range(pool_size):
         _spawn_idle(sock)

@@ -9,6 +9,7 @@ together; at open, directories without a row (a crash between the two) are delet
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import enum
 import json
@@ -24,7 +25,15 @@ from typing import Literal, Protocol
 from wharf.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound
 from wharf.mount import Mount
 
-__all__ = ["Kind", "LayerDirs", "SnapshotInfo", "SnapshotStore", "Snapshotter", "Usage"]
+__all__ = [
+    "Kind",
+    "LayerDirs",
+    "SnapshotInfo",
+    "SnapshotStore",
+    "Snapshotter",
+    "StoreSnapshotter",
+    "Usage",
+]
 
 
 class Kind(enum.Enum):
@@ -227,6 +236,69 @@ class SnapshotStore:
         ).fetchall()
         for row in rows:
             yield _info(row)
+
+
+class StoreSnapshotter(abc.ABC):
+    """What both snapshotters share: the :class:`SnapshotStore` bookkeeping of keys, kinds
+    and parents. A subclass lays out a new snapshot's directory (:meth:`_populate`), says
+    what to drop at commit (:meth:`_committed`) and how a snapshot is mounted."""
+
+    def __init__(self, root: Path) -> None:
+        self._store = SnapshotStore(root)
+        self.root = self._store.root
+
+    def close(self) -> None:
+        self._store.close()
+
+    @abc.abstractmethod
+    def _populate(self, target: Path, parent: str | None, kind: Kind) -> None:
+        """Fill the new snapshot's (empty) directory ``target``."""
+
+    @abc.abstractmethod
+    def _committed(self, target: Path) -> None:
+        """Drop what a committed snapshot's directory ``target`` no longer needs."""
+
+    @abc.abstractmethod
+    def mounts(self, key: str) -> list[Mount]:
+        """The mounts that show snapshot ``key``."""
+
+    def _create(
+        self, key: str, parent: str | None, kind: Kind, labels: Mapping[str, str] | None
+    ) -> list[Mount]:
+        row = self._store.create(key, parent, kind, labels)
+        try:
+            self._populate(self.root / str(row.id), parent, kind)
+            return self.mounts(key)
+        except BaseException:
+            self._store.delete(key)
+            raise
+
+    def prepare(
+        self, key: str, parent: str | None = None, *, labels: Mapping[str, str] | None = None
+    ) -> list[Mount]:
+        """Create a writable snapshot over ``parent``; return its mounts."""
+        return self._create(key, parent, Kind.ACTIVE, labels)
+
+    def view(
+        self, key: str, parent: str | None = None, *, labels: Mapping[str, str] | None = None
+    ) -> list[Mount]:
+        """Create a read-only view of ``parent``; return its mounts."""
+        return self._create(key, parent, Kind.VIEW, labels)
+
+    def commit(self, name: str, key: str, *, labels: Mapping[str, str] | None = None) -> None:
+        """Make active snapshot ``key`` the committed snapshot ``name``."""
+        self._store.commit(name, key, labels)
+        self._committed(self.root / str(self._store.get(name).id))
+
+    def remove(self, key: str) -> None:
+        """Remove a snapshot that no other snapshot has as parent."""
+        self._store.delete(key)
+
+    def stat(self, key: str) -> SnapshotInfo:
+        return self._store.get(key).info
+
+    def walk(self) -> Iterator[SnapshotInfo]:
+        return self._store.walk()
 
 
 def _info(row: tuple[int, str, str, str | None, float, str]) -> SnapshotInfo:

@@ -20,27 +20,18 @@ Mounts returned:
 from __future__ import annotations
 
 import resource
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from wharf.errors import FailedPrecondition
 from wharf.mount import Mount
-from wharf.snapshots.base import (
-    Kind,
-    LayerDirs,
-    SnapshotInfo,
-    SnapshotStore,
-    Usage,
-    disk_usage,
-    remove_tree,
-)
+from wharf.snapshots.base import Kind, LayerDirs, StoreSnapshotter, Usage, disk_usage, remove_tree
 
 __all__ = ["OverlaySnapshotter"]
 
 _PAGE = resource.getpagesize()
 
 
-class OverlaySnapshotter:
+class OverlaySnapshotter(StoreSnapshotter):
     """Snapshots on overlayfs.
 
     Args:
@@ -50,54 +41,16 @@ class OverlaySnapshotter:
     """
 
     def __init__(self, root: Path, *, volatile: bool = False) -> None:
-        self._store = SnapshotStore(root)
-        self.root = self._store.root
+        super().__init__(root)
         self.volatile = volatile
 
-    def close(self) -> None:
-        self._store.close()
+    def _populate(self, target: Path, parent: str | None, kind: Kind) -> None:
+        (target / "fs").mkdir(mode=0o755)
+        if kind == Kind.ACTIVE:
+            (target / "work").mkdir(mode=0o700)
 
-    def _create(
-        self, key: str, parent: str | None, kind: Kind, labels: Mapping[str, str] | None
-    ) -> list[Mount]:
-        row = self._store.create(key, parent, kind, labels)
-        try:
-            base = self.root / str(row.id)
-            (base / "fs").mkdir(mode=0o755)
-            if kind == Kind.ACTIVE:
-                (base / "work").mkdir(mode=0o700)
-            return self.mounts(key)
-        except BaseException:
-            self._store.delete(key)
-            raise
-
-    def prepare(
-        self, key: str, parent: str | None = None, *, labels: Mapping[str, str] | None = None
-    ) -> list[Mount]:
-        """Create a writable snapshot over ``parent``; return its mounts."""
-        return self._create(key, parent, Kind.ACTIVE, labels)
-
-    def view(
-        self, key: str, parent: str | None = None, *, labels: Mapping[str, str] | None = None
-    ) -> list[Mount]:
-        """Create a read-only view of ``parent``; return its mounts."""
-        return self._create(key, parent, Kind.VIEW, labels)
-
-    def commit(self, name: str, key: str, *, labels: Mapping[str, str] | None = None) -> None:
-        """Make active snapshot ``key`` the committed snapshot ``name``."""
-        self._store.commit(name, key, labels)
-        work = self.root / str(self._store.get(name).id) / "work"
-        remove_tree(work)
-
-    def remove(self, key: str) -> None:
-        """Remove a snapshot that no other snapshot has as parent."""
-        self._store.delete(key)
-
-    def stat(self, key: str) -> SnapshotInfo:
-        return self._store.get(key).info
-
-    def walk(self) -> Iterator[SnapshotInfo]:
-        return self._store.walk()
+    def _committed(self, target: Path) -> None:
+        remove_tree(target / "work")
 
     def usage(self, key: str) -> Usage:
         return disk_usage(self.root / str(self._store.get(key).id) / "fs")

@@ -47,8 +47,16 @@ def busybox_archive(tmp: Path) -> Path:
 class Daemon:
     """One ``wharf daemon`` process on a private socket, data root and exec root."""
 
-    def __init__(self, root: Path, *, runtime: str = "wharf", args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        runtime: str = "wharf",
+        bip: str = "10.201.0.1/16",
+        args: Sequence[str] = (),
+    ) -> None:
         self.root = root
+        self.bip = bip
         self.socket = root / "d.sock"
         self.host = f"unix://{self.socket}"
         self.cgroup_parent = f"api-{root.name.removeprefix('api-')}-{secrets.token_hex(2)}"
@@ -86,7 +94,7 @@ class Daemon:
                 "--bridge",
                 self.bridge,
                 "--bip",
-                "10.201.0.1/16",
+                self.bip,
                 *self.args,
             ],
             stdout=log,

@@ -87,6 +87,23 @@ def test_compose_up_and_down(daemon: Daemon, app_dir: Path) -> None:
         assert "served-by-web" in logs.stdout
         assert httpx.get("http://127.0.0.1:15405/", timeout=5).text == "served-by-web\n"
         assert "netapp_site" in daemon.docker("volume", "ls", "-q").stdout.decode()
+        # The embedded resolver answers the service name (compose's alias) and the container
+        # name on the project network.
+        web_ip = (
+            daemon.docker(
+                "inspect",
+                "-f",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                "netapp_web_1",
+            )
+            .stdout.decode()
+            .strip()
+        )
+        for name in ("web", "netapp_web_1"):
+            lookup = daemon.docker(
+                "run", "--rm", "--network", "netapp_default", "busybox", "nslookup", name
+            )
+            assert f"Address: {web_ip}" in lookup.stdout.decode(), lookup
     finally:
         down = _compose(daemon, app_dir, "down", "-v")
     assert down.returncode == 0, down.stderr

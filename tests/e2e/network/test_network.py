@@ -139,14 +139,14 @@ def test_user_network_resolves_names_and_aliases(daemon: Daemon) -> None:
                 )
             )
             assert out.startswith("hello-")
-        # The embedded DNS server on the gateway answers names and aliases (nslookup asks it
-        # directly; wget above may use /etc/hosts).
+        # The embedded resolver at 127.0.0.11 answers names and aliases (nslookup asks it;
+        # wget above may use /etc/hosts).
         resolv = _ok(
             daemon.docker(
                 "run", "--rm", "--network", "net-app", "busybox", "cat", "/etc/resolv.conf"
             )
         )
-        assert "nameserver 10.202.0.1" in resolv
+        assert "nameserver 127.0.0.11" in resolv
         srv_ip = _ok(
             daemon.docker(
                 "inspect", "-f", '{{(index .NetworkSettings.Networks "net-app").IPAddress}}', "srv"
@@ -155,15 +155,7 @@ def test_user_network_resolves_names_and_aliases(daemon: Daemon) -> None:
         for name in ("srv", "backend"):
             lookup = _ok(
                 daemon.docker(
-                    "run",
-                    "--rm",
-                    "--network",
-                    "net-app",
-                    "busybox",
-                    "nslookup",
-                    "-type=a",
-                    name,
-                    "10.202.0.1",
+                    "run", "--rm", "--network", "net-app", "busybox", "nslookup", "-type=a", name
                 )
             )
             assert srv_ip.strip() in lookup, lookup

@@ -78,3 +78,41 @@ def test_wharf_network_volume_and_run_flags(daemon: Daemon) -> None:
         daemon.wharf("volume", "rm", "net-clivol")
     assert "net-cli" not in _ok(daemon.wharf("network", "ls"))
     assert "net-clivol" not in _ok(daemon.wharf("volume", "ls", "-q"))
+
+
+def test_wharf_volume_options_and_port_range(daemon: Daemon) -> None:
+    _ok(
+        daemon.wharf(
+            "volume",
+            "create",
+            "--opt",
+            "type=tmpfs",
+            "--opt",
+            "device=tmpfs",
+            "--opt",
+            "o=size=8m",
+            "n2-clitmp",
+        )
+    )
+    try:
+        out = _ok(
+            daemon.wharf(
+                "run",
+                "--rm",
+                "-v",
+                "n2-clitmp:/t",
+                "-p",
+                "127.0.0.1:15640-15642:80",
+                "busybox",
+                "sh",
+                "-c",
+                "grep ' /t ' /proc/mounts",
+            )
+        )
+        assert " /t tmpfs " in out
+        assert "size=8192k" in out
+        bad = daemon.wharf("volume", "create", "--opt", "colour=red", "n2-clibad")
+        assert bad.returncode != 0
+        assert b'invalid option key: "colour"' in bad.stderr
+    finally:
+        daemon.wharf("volume", "rm", "n2-clitmp")

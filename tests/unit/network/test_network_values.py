@@ -9,7 +9,7 @@ import pytest
 from wharf.apitypes import ContainerCreate
 from wharf.errors import Conflict, InvalidArgument, Unavailable
 from wharf.network import allocate_address, check_overlap, hosts_file, parse_subnet, resolv_conf
-from wharf.network.nft import Dnat, Masquerade, render_table
+from wharf.network.nft import Bridge, Dnat, render_resolver_redirect, render_table
 
 
 def test_parse_subnet_defaults_gateway_and_rejects_bad_input() -> None:
@@ -50,13 +50,28 @@ def test_allocate_address_lowest_free_wanted_and_full() -> None:
 def test_nft_table_has_masquerade_and_dnat_rules() -> None:
     script = render_table(
         "net-t",
-        [Masquerade("10.88.0.0/16", "net-t0")],
+        [Bridge("10.88.0.0/16", "net-t0"), Bridge("10.89.0.0/24", "net-tbi", internal=True)],
         [Dnat("tcp", "127.0.0.1", 8080, "10.88.0.2", 80), Dnat("udp", "", 53, "10.88.0.3", 53)],
     )
     assert script.startswith("table ip net-t {}\ndelete table ip net-t\n")
     assert 'ip saddr 10.88.0.0/16 oifname != "net-t0" masquerade' in script
+    # Hairpin: a DNATed packet going back out of the bridge it came from is masqueraded.
+    assert 'ct status dnat ip saddr 10.88.0.0/16 oifname "net-t0" masquerade' in script
     assert "ip daddr 127.0.0.1 tcp dport 8080 dnat to 10.88.0.2:80" in script
     assert "    udp dport 53 dnat to 10.88.0.3:53" in script
+    # An internal bridge: no masquerade, nothing forwarded to or from other links.
+    assert "ip saddr 10.89.0.0/24 oifname" not in script
+    assert 'iifname "net-tbi" oifname != "net-tbi" drop' in script
+    assert 'oifname "net-tbi" iifname != "net-tbi" drop' in script
+    # Container addresses are reached by their bridge or not at all.
+    assert 'ip daddr 10.88.0.0/16 oifname != { "net-t0", "lo" } drop' in script
+    assert 'ip daddr 10.89.0.0/24 oifname != { "net-tbi", "lo" } drop' in script
+
+
+def test_resolver_redirect_rules() -> None:
+    script = render_resolver_redirect("net-t", 40001, 40002)
+    assert "ip daddr 127.0.0.11 udp dport 53 dnat to 127.0.0.11:40001" in script
+    assert "ip daddr 127.0.0.11 tcp dport 53 dnat to 127.0.0.11:40002" in script
 
 
 def test_hosts_and_resolv_conf() -> None:
@@ -70,6 +85,12 @@ def test_hosts_and_resolv_conf() -> None:
         "search x",
     ]
     assert resolv_conf("nameserver 127.0.0.1\n").startswith("nameserver 8.8.8.8")
+    assert resolv_conf(host, embedded=True) == (
+        "nameserver 127.0.0.11\nsearch corp\noptions ndots:0\n"
+    )
+    assert resolv_conf(host, dns=["1.1.1.1"], options=["ndots:3"], embedded=True) == (
+        "nameserver 127.0.0.11\nsearch corp\noptions ndots:3\n"
+    )
 
 
 def _create(host: dict[str, object], **body: object) -> ContainerCreate:
@@ -96,6 +117,15 @@ def test_create_body_network_fields_round_trip() -> None:
     assert again.host_config.network_mode == "net-app"
 
 
+def test_create_body_host_port_range_round_trips() -> None:
+    spec = _create({"PortBindings": {"80/tcp": [{"HostPort": "15600-15605"}]}})
+    binding = spec.networking.port_bindings[0]
+    assert (binding.host_port, binding.host_port_end) == (15600, 15605)
+    assert spec.to_json()["HostConfig"]["PortBindings"] == {
+        "80/tcp": [{"HostIp": "", "HostPort": "15600-15605"}]
+    }
+
+
 @pytest.mark.parametrize(
     "host",
     [
@@ -105,6 +135,9 @@ def test_create_body_network_fields_round_trip() -> None:
         {"PortBindings": {"http": []}},
         {"PortBindings": {"80/tcp": [{"HostPort": "70000"}]}},
         {"PortBindings": {"80/tcp": [{"HostPort": "x"}]}},
+        {"PortBindings": {"80/tcp": [{"HostPort": "9002-9000"}]}},
+        {"PortBindings": {"80/tcp": [{"HostPort": "9000-"}]}},
+        {"PortBindings": {"80/tcp": [{"HostPort": "9000-70000"}]}},
         {"ExtraHosts": ["nocolon"]},
         {"Mounts": [{"Type": "nfs", "Target": "/x"}]},
         {"Mounts": [{"Type": "bind", "Source": "rel", "Target": "/x"}]},
@@ -127,6 +160,8 @@ def test_parse_publish_forms_and_ranges() -> None:
         PortBinding(80, "tcp", "", 9000),
         PortBinding(81, "tcp", "", 9001),
     ]
+    # A host range for one container port: the daemon picks the first free one.
+    assert parse_publish("9000-9005:80") == [PortBinding(80, "tcp", "", 9000, 9005)]
 
 
 @pytest.mark.parametrize(

@@ -42,3 +42,22 @@ def test_local_driver_lifecycle(tmp_path: Path) -> None:
         driver.get("net-a")
     with pytest.raises(NotFound):
         driver.remove("net-a")
+
+
+def test_local_driver_option_checks(tmp_path: Path) -> None:
+    from wharf.volumes.local import check_options
+
+    check_options("v", {})
+    check_options("v", {"type": "tmpfs", "device": "tmpfs", "o": "size=64m"})
+    check_options("v", {"type": "none", "device": str(tmp_path), "o": "bind,ro"})
+    bad = [
+        {"size": "1g"},
+        {"type": "tmpfs"},
+        {"device": "tmpfs"},
+        {"type": "none", "device": str(tmp_path)},
+        {"type": "none", "device": "rel", "o": "bind"},
+        {"type": "none", "device": str(tmp_path / "missing"), "o": "bind"},
+    ]
+    for options in bad:
+        with pytest.raises(InvalidArgument, match="volume v: "):
+            check_options("v", options)
