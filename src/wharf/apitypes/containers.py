@@ -379,6 +379,8 @@ class HostConfig:
     binds: tuple[str, ...] = ()
     console_size: tuple[int, int] = (0, 0)
     devices: tuple[DeviceMapping, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, data: Obj) -> HostConfig:
@@ -430,6 +432,8 @@ class HostConfig:
                 DeviceMapping.from_json(item, f"HostConfig.Devices[{i}]")
                 for i, item in enumerate(devices or ())
             ),
+            cap_add=get_str_list(data, "CapAdd", "HostConfig.CapAdd") or (),
+            cap_drop=get_str_list(data, "CapDrop", "HostConfig.CapDrop") or (),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -444,8 +448,8 @@ class HostConfig:
             "AutoRemove": self.auto_remove,
             "VolumeDriver": "",
             "VolumesFrom": None,
-            "CapAdd": None,
-            "CapDrop": None,
+            "CapAdd": list(self.cap_add) or None,
+            "CapDrop": list(self.cap_drop) or None,
             "Dns": [],
             "DnsOptions": [],
             "DnsSearch": [],

@@ -145,6 +145,8 @@ def _config(opts: dict[str, Any], image: str, command: tuple[str, ...]) -> dict[
         "Privileged": opts["privileged"],
         "ReadonlyRootfs": opts["read_only"],
         "Devices": [_device(item) for item in opts["device"]],
+        "CapAdd": list(opts["cap_add"]),
+        "CapDrop": list(opts["cap_drop"]),
     }
     if opts["memory"]:
         host["Memory"] = parse_bytes(opts["memory"], "--memory")
@@ -223,6 +225,8 @@ def _create_options(fn: Any) -> Any:
         click.option("--init", is_flag=True, help="Run an init inside the container."),
         click.option("--privileged", is_flag=True, help="Extended privileges."),
         click.option("--device", multiple=True, help="/dev/X[:/dev/Y][:rwm] host device."),
+        click.option("--cap-add", multiple=True, help="Add a Linux capability (or ALL)."),
+        click.option("--cap-drop", multiple=True, help="Drop a Linux capability (or ALL)."),
         click.option("--read-only", is_flag=True, help="Read-only root filesystem."),
     ]
     for option in reversed(options):

@@ -200,7 +200,7 @@ class ContainerService:
             gid=gid,
             terminal=config.tty,
             console_size=record.spec.host_config.console_size,
-            privileged=record.spec.host_config.privileged,
+            capabilities=specs.container_capabilities(record.spec.host_config),
         )
         host = record.spec.host_config
         devices, rules = mapped_devices(host.devices)
@@ -361,7 +361,9 @@ class ContainerService:
         except NotFound:
             raise NotFound(f"No such image: {spec.config.image}") from None
         path, args = specs.merge_command(spec.config, image.config)
-        mapped_devices(spec.host_config.devices)  # a bad --device fails create, as it would start
+        # Bad --device or --cap-add/--cap-drop values fail create, as they would fail start.
+        mapped_devices(spec.host_config.devices)
+        specs.container_capabilities(spec.host_config)
         warnings: list[str] = []
         container_id = secrets.token_hex(32)
         name = validate_name(name) if name else generate_name(self.store.name_taken)

@@ -95,7 +95,10 @@ class ExecService:
             uid=uid,
             gid=gid,
             terminal=config.tty,
-            privileged=config.privileged or record.spec.host_config.privileged,
+            # The container's capabilities; every one with exec --privileged (Docker's).
+            capabilities=specs.all_capabilities()
+            if config.privileged
+            else specs.container_capabilities(record.spec.host_config),
         )
         io = ContainerIO(terminal=config.tty, stdin=config.attach_stdin, stdin_once=True)
         ex.started = True

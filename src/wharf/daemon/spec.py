@@ -20,7 +20,12 @@ from typing import Any, Final
 
 from wharf.apitypes import ContainerConfig, HostConfig
 from wharf.errors import InvalidArgument
-from wharf.runtime.capabilities import CAPABILITIES, cap_last_cap, names_from_mask
+from wharf.runtime.capabilities import (
+    CAPABILITIES,
+    CapabilitySets,
+    cap_last_cap,
+    names_from_mask,
+)
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
@@ -28,6 +33,7 @@ __all__ = [
     "INIT_TARGET",
     "all_capabilities",
     "build_spec",
+    "container_capabilities",
     "merge_command",
     "merge_env",
     "parse_signal",
@@ -180,6 +186,28 @@ def all_capabilities() -> tuple[str, ...]:
     return tuple(c for c in CAPABILITIES if c in held)
 
 
+def container_capabilities(host: HostConfig) -> tuple[str, ...]:
+    """The capabilities a container's processes get: Docker's default set with ``--cap-add``
+    and ``--cap-drop`` applied as moby does (``ALL``, names with or without ``CAP_``, any
+    case), or :func:`all_capabilities` when privileged.
+
+    Raises:
+        InvalidArgument: an unknown capability name (naming the list and the entry).
+    """
+    if host.privileged:
+        return all_capabilities()
+    try:
+        sets = CapabilitySets.docker_default(host.cap_add, host.cap_drop)
+    except InvalidArgument as exc:
+        field = (
+            str(exc)
+            .replace("cap_add", "HostConfig.CapAdd")
+            .replace("cap_drop", "HostConfig.CapDrop")
+        )
+        raise InvalidArgument(field) from None
+    return tuple(c for c in CAPABILITIES if c in sets.effective)
+
+
 def process_spec(
     *,
     args: Sequence[str],
@@ -189,10 +217,10 @@ def process_spec(
     gid: int,
     terminal: bool,
     console_size: tuple[int, int] | None = None,
-    privileged: bool = False,
+    capabilities: Sequence[str] = DEFAULT_CAPABILITIES,
 ) -> dict[str, Any]:
-    """The OCI ``process`` object; ``privileged`` grants every capability (Docker's)."""
-    capabilities = all_capabilities() if privileged else DEFAULT_CAPABILITIES
+    """The OCI ``process`` object with ``capabilities`` in its bounding, effective and
+    permitted sets."""
     process: dict[str, Any] = {
         "terminal": terminal,
         "user": {"uid": uid, "gid": gid},

@@ -262,3 +262,43 @@ def test_exec_privileged_and_in_a_privileged_container(daemon: Daemon) -> None:
         assert out(daemon.docker("exec", "priv-x", *status)) == full
     finally:
         daemon.docker("rm", "-f", "plain-x", "priv-x")
+
+
+# ---- --cap-add / --cap-drop ------------------------------------------------------------------
+
+
+def test_cap_add_and_cap_drop(daemon: Daemon) -> None:
+    # Changing a link of the container's own network namespace needs CAP_NET_ADMIN.
+    set_mtu = ("ip", "link", "set", "lo", "mtu", "1400")
+    denied = daemon.docker("run", "--rm", "busybox", *set_mtu)
+    assert denied.returncode != 0
+    assert b"Operation not permitted" in denied.stderr
+    granted = daemon.docker("run", "--rm", "--cap-add", "NET_ADMIN", "busybox", *set_mtu)
+    assert granted.returncode == 0, granted.stderr
+    chown = ("chown", "65534", "/tmp")
+    assert daemon.docker("run", "--rm", "busybox", *chown).returncode == 0
+    dropped = daemon.docker("run", "--rm", "--cap-drop", "chown", "busybox", *chown)
+    assert dropped.returncode != 0
+    assert b"Operation not permitted" in dropped.stderr
+    only = daemon.docker(
+        "run", "--rm", "--cap-drop", "ALL", "--cap-add", "KILL", "busybox",
+        "grep", "CapEff", "/proc/self/status",
+    )  # fmt: skip
+    assert out(only) == "CapEff:\t0000000000000020\n"  # CAP_KILL is bit 5
+    daemon.docker("create", "--name", "capped", "--cap-add", "NET_ADMIN", "busybox", "true")
+    try:
+        assert _host_config(daemon, "capped")["CapAdd"] == ["CAP_NET_ADMIN"]
+        in_exec = daemon.docker("start", "capped")
+        assert in_exec.returncode == 0
+    finally:
+        daemon.docker("rm", "-f", "capped")
+    wharf = daemon.wharf("run", "--rm", "--cap-add", "net_admin", "busybox", *set_mtu)
+    assert wharf.returncode == 0, wharf.stderr
+
+
+def test_unknown_capability_is_refused_and_leaves_nothing(daemon: Daemon) -> None:
+    before = out(daemon.docker("ps", "-aq"))
+    result = daemon.docker("run", "--rm", "--cap-add", "BOGUS", "busybox", "true")
+    assert result.returncode == 125
+    assert "HostConfig.CapAdd[0]: unknown capability 'CAP_BOGUS'" in result.stderr.decode()
+    assert out(daemon.docker("ps", "-aq")) == before

@@ -13,7 +13,13 @@ from wharf.apitypes.containers import ContainerUpdate
 from wharf.daemon.containers import ContainerService
 from wharf.daemon.devices import host_devices, mapped_devices
 from wharf.daemon.events import EventBus
-from wharf.daemon.spec import DEFAULT_CAPABILITIES, all_capabilities, build_spec, process_spec
+from wharf.daemon.spec import (
+    DEFAULT_CAPABILITIES,
+    all_capabilities,
+    build_spec,
+    container_capabilities,
+    process_spec,
+)
 from wharf.daemon.store import ContainerStore
 from wharf.errors import InvalidArgument
 
@@ -26,7 +32,7 @@ def _spec(host: HostConfig, **kwargs: object) -> dict:
         uid=0,
         gid=0,
         terminal=False,
-        privileged=host.privileged,
+        capabilities=container_capabilities(host),
     )
     return build_spec(
         container_id="c" * 64,
@@ -69,10 +75,27 @@ def test_privileged_spec_matches_dockers() -> None:
     assert "seccomp" not in linux
 
     plain = _spec(HostConfig())
-    assert plain["process"]["capabilities"]["effective"] == list(DEFAULT_CAPABILITIES)
+    assert set(plain["process"]["capabilities"]["effective"]) == set(DEFAULT_CAPABILITIES)
     assert "/proc/kcore" in plain["linux"]["maskedPaths"]
     assert plain["linux"]["resources"]["devices"] == [{"allow": False, "access": "rwm"}]
     assert "ro" in next(m for m in plain["mounts"] if m["destination"] == "/sys")["options"]
+
+
+def test_cap_add_and_drop_follow_mobys_rules() -> None:
+    def caps(add: tuple[str, ...] = (), drop: tuple[str, ...] = ()) -> set[str]:
+        return set(container_capabilities(HostConfig(cap_add=add, cap_drop=drop)))
+
+    assert caps() == set(DEFAULT_CAPABILITIES)
+    assert caps(add=("net_admin",)) == {*DEFAULT_CAPABILITIES, "CAP_NET_ADMIN"}
+    assert caps(drop=("CAP_CHOWN", "kill")) == set(DEFAULT_CAPABILITIES) - {"CAP_CHOWN", "CAP_KILL"}
+    assert caps(add=("NET_RAW",), drop=("ALL",)) == {"CAP_NET_RAW"}
+    assert "CAP_SYS_ADMIN" in caps(add=("ALL",))
+    spec = _spec(HostConfig(cap_add=("SYS_TIME",)))
+    assert "CAP_SYS_TIME" in spec["process"]["capabilities"]["bounding"]
+    with pytest.raises(InvalidArgument, match=r"HostConfig.CapAdd\[1\]: unknown capability 'NOPE'"):
+        caps(add=("NET_ADMIN", "NOPE"))
+    with pytest.raises(InvalidArgument, match=r"HostConfig.CapDrop\[0\]"):
+        caps(drop=("CAP_",))
 
 
 def test_device_rules_follow_the_deny_all() -> None:
