@@ -274,10 +274,64 @@ async def test_init_privileged_and_devices_reach_the_backend(client, backends) -
     ],
 )
 async def test_bad_init_privileged_and_devices_are_400(client, backends, host, message) -> None:
+    await _refused(client, backends, host, 400, message)
+
+
+async def _refused(client, backends, host, status, message) -> None:
     resp = await client.post("/containers/create", json={"Image": "busybox", "HostConfig": host})
-    assert resp.status == 400
+    assert resp.status == status
     assert message in (await resp.json())["message"]
     assert backends.containers.created == {}
+
+
+@pytest.mark.parametrize(
+    ("host", "status", "message"),
+    [
+        ({"ShmSize": -1}, 400, "HostConfig.ShmSize: expected bytes >= 0"),
+        ({"Sysctls": {"kernel.panic": "1"}}, 400, "sysctl 'kernel.panic' is not allowed"),
+        ({"Sysctls": {"net.ipv4.ip_forward": 1}}, 400, "HostConfig.Sysctls"),
+        (
+            {"NetworkMode": "host", "Sysctls": {"net.core.somaxconn": "10"}},
+            400,
+            "not allowed in the host network namespace",
+        ),
+        ({"Ulimits": [{"Name": "nofile", "Soft": 10, "Hard": 5}]}, 400, "not above hard 5"),
+        ({"Ulimits": [{"Name": "files", "Soft": 1, "Hard": 1}]}, 400, "unknown ulimit 'files'"),
+        ({"Ulimits": {"nofile": 1}}, 400, "HostConfig.Ulimits: expected a list"),
+        ({"SecurityOpt": ["seccomp=/p.json"]}, 501, "HostConfig.SecurityOpt: 'seccomp=/p.json'"),
+        ({"SecurityOpt": ["no-new-privileges:maybe"]}, 501, "HostConfig.SecurityOpt"),
+        ({"PidMode": "host"}, 501, "HostConfig.PidMode"),
+        ({"UsernsMode": "private"}, 501, "HostConfig.UsernsMode"),
+        ({"IpcMode": "container:x"}, 501, "HostConfig.IpcMode"),
+        ({"CgroupParent": "/mine"}, 501, "HostConfig.CgroupParent"),
+        ({"GroupAdd": ["wheel"]}, 501, "HostConfig.GroupAdd"),
+        ({"OomKillDisable": True}, 501, "HostConfig.OomKillDisable"),
+        ({"Tmpfs": {"/run": ""}}, 501, "use --mount type=tmpfs"),
+    ],
+)
+async def test_host_options_bad_or_unsupported(client, backends, host, status, message) -> None:
+    await _refused(client, backends, host, status, message)
+
+
+async def test_host_options_defaults_and_noops_are_accepted(client, backends) -> None:
+    host = {
+        "IpcMode": "private",
+        "UsernsMode": "host",
+        "CgroupnsMode": "host",
+        "GroupAdd": [],
+        "OomKillDisable": False,
+        "OomScoreAdj": 0,
+        "PidMode": "",
+        "SecurityOpt": ["apparmor=unconfined", "label:disable", "seccomp=unconfined"],
+        "ShmSize": 0,
+        "Sysctls": {"net.ipv4.ip_forward": "1", "kernel.shmmax": "100"},
+        "Ulimits": [{"Name": "nofile", "Soft": 10, "Hard": 20}],
+    }
+    cid = await create(client, {"Image": "busybox", "HostConfig": host})
+    options = backends.containers.created[cid].host_config.options
+    assert options.shm_size == 64 << 20
+    assert dict(options.sysctls) == {"net.ipv4.ip_forward": "1", "kernel.shmmax": "100"}
+    assert options.no_new_privileges is False
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from wharf.apitypes.common import (
     get_str,
     get_str_list,
 )
+from wharf.apitypes.hostopts import HostOptions, refuse_unsupported
 from wharf.apitypes.networks import ContainerNetworking
 from wharf.errors import InvalidArgument
 
@@ -381,6 +382,7 @@ class HostConfig:
     devices: tuple[DeviceMapping, ...] = ()
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
+    options: HostOptions = field(default_factory=HostOptions)
 
     @classmethod
     def from_json(cls, data: Obj) -> HostConfig:
@@ -414,6 +416,7 @@ class HostConfig:
             ):
                 raise InvalidArgument("HostConfig.ConsoleSize: expected [height, width]")
             console = (size[0], size[1])
+        refuse_unsupported(data)
         init = data.get("Init")
         devices = data.get("Devices")
         if devices is not None and not isinstance(devices, list):
@@ -434,6 +437,7 @@ class HostConfig:
             ),
             cap_add=get_str_list(data, "CapAdd", "HostConfig.CapAdd") or (),
             cap_drop=get_str_list(data, "CapDrop", "HostConfig.CapDrop") or (),
+            options=HostOptions.from_json(data, network_mode=network_mode),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -462,6 +466,7 @@ class HostConfig:
             "Isolation": "",
             **self.resources.to_json(),
             "Devices": [d.to_json() for d in self.devices],
+            **self.options.to_json(),
         }
 
 

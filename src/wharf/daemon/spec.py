@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from wharf.apitypes import ContainerConfig, HostConfig
+from wharf.apitypes.hostopts import DEFAULT_SHM_SIZE, ULIMITS
 from wharf.errors import InvalidArgument
 from wharf.runtime.capabilities import (
     CAPABILITIES,
@@ -304,6 +305,13 @@ def build_spec(
         device_rules: devices cgroup rules after the deny-all (allow-all if privileged).
     """
     privileged = host.privileged
+    options = host.options
+    shm_kib = (options.shm_size or DEFAULT_SHM_SIZE) // 1024
+    process = {**process, "noNewPrivileges": options.no_new_privileges}
+    if options.ulimits:
+        process["rlimits"] = [
+            {"type": ULIMITS[u.name], "soft": u.soft, "hard": u.hard} for u in options.ulimits
+        ]
     mounts: list[dict[str, Any]] = [
         {
             "destination": "/proc",
@@ -339,7 +347,7 @@ def build_spec(
             "destination": "/dev/shm",
             "type": "tmpfs",
             "source": "shm",
-            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_kib}k"],
         },
     ]
     if init_path is not None:
@@ -368,6 +376,7 @@ def build_spec(
                 {"type": "network"},
             ],
             "devices": list(devices),
+            "sysctl": dict(options.sysctls),
             "cgroupsPath": f"{cgroup_parent}/{container_id}",
             "resources": _resources(host, rules),
             "maskedPaths": [] if privileged else list(_MASKED),

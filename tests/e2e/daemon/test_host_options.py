@@ -302,3 +302,60 @@ def test_unknown_capability_is_refused_and_leaves_nothing(daemon: Daemon) -> Non
     assert result.returncode == 125
     assert "HostConfig.CapAdd[0]: unknown capability 'CAP_BOGUS'" in result.stderr.decode()
     assert out(daemon.docker("ps", "-aq")) == before
+
+
+# ---- --shm-size, --sysctl, --ulimit, --security-opt; refused options ---------------------
+
+
+def test_shm_size_sysctl_ulimit_and_no_new_privileges(daemon: Daemon) -> None:
+    script = (
+        "df -k /dev/shm | tail -1; cat /proc/sys/net/ipv4/ip_forward; "
+        "cat /proc/sys/kernel/msgmax; ulimit -n; ulimit -Hn; grep NoNewPrivs /proc/self/status"
+    )
+    result = daemon.docker(
+        "run", "--rm", "--shm-size", "32m", "--sysctl", "net.ipv4.ip_forward=1",
+        "--sysctl", "kernel.msgmax=12345", "--ulimit", "nofile=512:1024",
+        "--security-opt", "no-new-privileges", "busybox", "sh", "-c", script,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = out(result).splitlines()
+    assert lines[0].split()[1] == "32768"  # 1K-blocks of /dev/shm
+    assert lines[1:] == ["1", "12345", "512", "1024", "NoNewPrivs:\t1"]
+    plain = out(daemon.docker("run", "--rm", "busybox", "sh", "-c", script)).splitlines()
+    assert plain[0].split()[1] == "65536"
+    assert plain[-1] == "NoNewPrivs:\t0"
+    daemon.docker("create", "--name", "opts", "--shm-size", "32m", "--ulimit", "nproc=10:20",
+                  "busybox", "true")  # fmt: skip
+    try:
+        host = _host_config(daemon, "opts")
+        assert host["ShmSize"] == 32 << 20
+        assert host["Ulimits"] == [{"Name": "nproc", "Soft": 10, "Hard": 20}]
+    finally:
+        daemon.docker("rm", "opts")
+
+
+@pytest.mark.parametrize(
+    ("flags", "code", "message"),
+    [
+        (
+            ("--network", "host", "--sysctl", "net.ipv4.ip_forward=1"),
+            125,
+            "not allowed in the host network namespace",
+        ),
+        (("--security-opt", "apparmor=my-profile"), 125, "HostConfig.SecurityOpt"),
+        (("--pid", "host"), 125, "HostConfig.PidMode: sharing the pid namespace"),
+        (("--ipc", "host"), 125, "HostConfig.IpcMode"),
+        (("--tmpfs", "/run"), 125, "HostConfig.Tmpfs"),
+        (("--group-add", "10"), 125, "HostConfig.GroupAdd"),
+        (("--oom-kill-disable",), 125, "HostConfig.OomKillDisable"),
+        (("--device-cgroup-rule", "c 1:3 rwm"), 125, "HostConfig.DeviceCgroupRules"),
+    ],
+)
+def test_unsupported_or_bad_options_are_refused(
+    daemon: Daemon, flags: tuple[str, ...], code: int, message: str
+) -> None:
+    before = out(daemon.docker("ps", "-aq"))
+    result = daemon.docker("run", "--rm", *flags, "busybox", "true")
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr.decode()
+    assert out(daemon.docker("ps", "-aq")) == before

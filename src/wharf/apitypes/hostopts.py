@@ -1,0 +1,169 @@
+"""``HostConfig`` process and kernel options (``--shm-size``, ``--sysctl``, ``--ulimit``,
+``--security-opt``), and the options Wharf recognises but does not implement: those are refused
+(501, naming the field) when set, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+from wharf.apitypes.common import Obj, get_int, get_map, get_str, get_str_list
+from wharf.errors import InvalidArgument, Unimplemented
+
+__all__ = ["DEFAULT_SHM_SIZE", "ULIMITS", "HostOptions", "Ulimit", "refuse_unsupported"]
+
+DEFAULT_SHM_SIZE: Final = 64 << 20
+# ``--ulimit`` names -> the OCI rlimit type.
+ULIMITS: Final = {
+    name: "RLIMIT_" + name.upper()
+    for name in (
+        "as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
+        "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
+    )
+}  # fmt: skip
+# Namespaced sysctls a container may set (moby's list).
+_SYSCTL: Final = re.compile(
+    r"(kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced)"
+    r"|fs\.mqueue\.[a-z_]+|net\.[a-zA-Z0-9_.\-/]+)"
+)
+# --security-opt values with nothing to do here: Wharf loads no AppArmor or SELinux profile.
+_NOOP_SECURITY: Final = frozenset(
+    {"apparmor=unconfined", "apparmor:unconfined", "label=disable", "label:disable"}
+)
+
+
+@dataclass(frozen=True)
+class Ulimit:
+    """One ``HostConfig.Ulimits`` entry."""
+
+    name: str
+    soft: int
+    hard: int
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form."""
+        return {"Name": self.name, "Soft": self.soft, "Hard": self.hard}
+
+
+@dataclass(frozen=True)
+class HostOptions:
+    """Process and kernel options of a container.
+
+    Attributes:
+        shm_size: bytes of the ``/dev/shm`` tmpfs (0 or unset: Docker's 64 MiB).
+        sysctls: namespaced sysctls (``net.*``, IPC and mqueue ones).
+        no_new_privileges: ``--security-opt no-new-privileges``.
+    """
+
+    shm_size: int = 0
+    sysctls: tuple[tuple[str, str], ...] = ()
+    ulimits: tuple[Ulimit, ...] = ()
+    no_new_privileges: bool = False
+
+    @classmethod
+    def from_json(cls, data: Obj, *, network_mode: str) -> HostOptions:
+        """Parse ``ShmSize``, ``Sysctls``, ``Ulimits`` and ``SecurityOpt``.
+
+        Raises:
+            InvalidArgument: a negative size, a sysctl that is not namespaced (or a ``net.*``
+                one with the host's network), a bad ulimit.
+            Unimplemented: a ``--security-opt`` Wharf does not implement.
+        """
+        shm = get_int(data, "ShmSize", "HostConfig.ShmSize")
+        if shm < 0:
+            raise InvalidArgument(f"HostConfig.ShmSize: expected bytes >= 0, got {shm}")
+        sysctls = get_map(data, "Sysctls", "HostConfig.Sysctls")
+        for name in sysctls:
+            if not _SYSCTL.fullmatch(name):
+                raise InvalidArgument(
+                    f"HostConfig.Sysctls: sysctl {name!r} is not allowed (not namespaced: only "
+                    "net.*, fs.mqueue.* and the kernel IPC ones)"
+                )
+            if name.startswith("net.") and network_mode == "host":
+                raise InvalidArgument(
+                    f"HostConfig.Sysctls: sysctl {name!r} is not allowed in the host network "
+                    "namespace"
+                )
+        no_new_privileges = False
+        for opt in get_str_list(data, "SecurityOpt", "HostConfig.SecurityOpt") or ():
+            key, _, value = opt.replace(":", "=", 1).partition("=")
+            if key == "no-new-privileges" and value in ("", "true", "false"):
+                no_new_privileges = value != "false"
+            elif opt not in _NOOP_SECURITY and opt.replace(":", "=", 1) != "seccomp=unconfined":
+                raise Unimplemented(
+                    f"HostConfig.SecurityOpt: {opt!r} is not supported (no-new-privileges, "
+                    "seccomp=unconfined, apparmor=unconfined and label=disable are)"
+                )
+        return cls(
+            shm_size=shm or DEFAULT_SHM_SIZE,
+            sysctls=tuple(sorted(sysctls.items())),
+            ulimits=_ulimits(data.get("Ulimits")),
+            no_new_privileges=no_new_privileges,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields as they appear inlined in ``HostConfig``."""
+        security = ["no-new-privileges"] if self.no_new_privileges else None
+        return {
+            "ShmSize": self.shm_size or DEFAULT_SHM_SIZE,
+            "Sysctls": dict(self.sysctls) or None,
+            "Ulimits": [u.to_json() for u in self.ulimits] or None,
+            "SecurityOpt": security,
+        }
+
+
+def _ulimits(raw: object) -> tuple[Ulimit, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise InvalidArgument("HostConfig.Ulimits: expected a list of {Name, Soft, Hard}")
+    out: dict[str, Ulimit] = {}
+    for i, item in enumerate(raw):
+        field = f"HostConfig.Ulimits[{i}]"
+        if not isinstance(item, dict):
+            raise InvalidArgument(f"{field}: expected an object with Name, Soft and Hard")
+        name = get_str(item, "Name", field + ".Name")
+        if name not in ULIMITS:
+            raise InvalidArgument(
+                f"{field}.Name: unknown ulimit {name!r}; expected one of {', '.join(ULIMITS)}"
+            )
+        soft = get_int(item, "Soft", field + ".Soft")
+        hard = get_int(item, "Hard", field + ".Hard")
+        if soft < 0 or hard < 0 or soft > hard:
+            raise InvalidArgument(
+                f"{field}: ulimit {name} soft {soft} must be >= 0 and not above hard {hard}"
+            )
+        out[name] = Ulimit(name, soft, hard)
+    return tuple(out.values())
+
+
+# HostConfig fields Wharf does not implement, with the values that mean "not used".
+_UNSUPPORTED: Final[tuple[tuple[str, tuple[object, ...], str], ...]] = (
+    ("PidMode", ("",), "sharing the pid namespace (--pid)"),
+    ("UTSMode", ("",), "sharing the uts namespace (--uts)"),
+    ("UsernsMode", ("", "host"), "user namespace modes (--userns)"),
+    ("IpcMode", ("", "private", "shareable"), "sharing the ipc namespace (--ipc)"),
+    ("CgroupnsMode", ("", "host"), "a private cgroup namespace (--cgroupns)"),
+    ("CgroupParent", ("",), "a per-container cgroup parent (--cgroup-parent)"),
+    ("GroupAdd", ((),), "supplementary groups (--group-add)"),
+    ("DeviceCgroupRules", ((),), "device cgroup rules (--device-cgroup-rule)"),
+    ("DeviceRequests", ((),), "device requests (--gpus)"),
+    ("OomKillDisable", (False,), "disabling the OOM killer (--oom-kill-disable)"),
+    ("OomScoreAdj", (0,), "an OOM score adjustment (--oom-score-adj)"),
+    ("Tmpfs", ((),), "HostConfig.Tmpfs (--tmpfs: use --mount type=tmpfs,target=PATH)"),
+)
+
+
+def refuse_unsupported(data: Obj) -> None:
+    """Options Wharf recognises but does not implement: refuse them rather than ignore them.
+
+    Raises:
+        Unimplemented: naming the field and the option.
+    """
+    for key, unset, what in _UNSUPPORTED:
+        value = data.get(key)
+        if value is None or value in unset or (isinstance(value, (list, dict)) and not value):
+            continue
+        raise Unimplemented(f"HostConfig.{key}: {what} is not supported, got {value!r}")
