@@ -100,6 +100,8 @@ class ExecService:
             if config.privileged
             else specs.container_capabilities(record.spec.host_config),
         )
+        # --security-opt no-new-privileges holds for exec'd processes too (moby's).
+        process["noNewPrivileges"] = record.spec.host_config.options.no_new_privileges
         io = ContainerIO(terminal=config.tty, stdin=config.attach_stdin, stdin_once=True)
         ex.started = True
         try:

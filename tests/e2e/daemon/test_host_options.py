@@ -324,6 +324,14 @@ def test_shm_size_sysctl_ulimit_and_no_new_privileges(daemon: Daemon) -> None:
     plain = out(daemon.docker("run", "--rm", "busybox", "sh", "-c", script)).splitlines()
     assert plain[0].split()[1] == "65536"
     assert plain[-1] == "NoNewPrivs:\t0"
+    daemon.docker("run", "-d", "--name", "nnp", "--security-opt", "no-new-privileges:true",
+                  "busybox", "sleep", "300")  # fmt: skip
+    try:
+        nnp = daemon.docker("exec", "nnp", "grep", "NoNewPrivs", "/proc/self/status")
+        assert out(nnp) == "NoNewPrivs:\t1\n"
+        assert _host_config(daemon, "nnp")["SecurityOpt"] == ["no-new-privileges"]
+    finally:
+        daemon.docker("rm", "-f", "nnp")
     daemon.docker("create", "--name", "opts", "--shm-size", "32m", "--ulimit", "nproc=10:20",
                   "busybox", "true")  # fmt: skip
     try:
