@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from wharf.runtime.seccomp import PreparedFilter
 
 __all__ = ["Launched", "cgroup_join_fds", "launch", "launch_exec", "prepare_security"]
+
+_ABORT_WAIT = 10.0  # seconds for a SIGKILLed child that is not ours to reap
 
 
 @dataclass(frozen=True)
@@ -79,10 +82,22 @@ def prepare_security(
 
 
 def _abort(pid: int, sync: SyncChannel) -> None:
+    """SIGKILL ``pid`` and wait until it has died (reaped when it is our child; else,
+    cloned with CLONE_PARENT, until its pidfd reports the exit)."""
+    try:
+        pidfd = syscalls.pidfd_open(pid)
+    except WharfError:
+        pidfd = -1
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
+    try:
         os.waitpid(pid, 0)
+    except ChildProcessError:
+        if pidfd >= 0:
+            select.select([pidfd], [], [], _ABORT_WAIT)
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
     sync.close()
 
 
@@ -126,6 +141,7 @@ def launch(
     *,
     handles: ChildHandles,
     on_hooks: Callable[[int], bytes] | None = None,
+    clone_parent: bool = False,
 ) -> Launched:
     """Create the container's pid 1 and wait until its set-up is done.
 
@@ -135,13 +151,16 @@ def launch(
         on_hooks: called with pid 1's host pid when the child reaches the hooks point:
             runs prestart and createRuntime hooks and returns the state JSON that the
             child passes to createContainer/startContainer hooks.
+        clone_parent: clone pid 1 with ``CLONE_PARENT``: it becomes the caller's parent's
+            child (a pool launcher's monitor), which reaps it and gets its exit status.
 
     Raises:
         ExecutableNotFound, NotExecutable: ``process.args[0]`` (exit 127 / 126).
         WharfError: the kind of whatever failed, the message naming the step.
     """
     parent, child = sync_pair()
-    pid = _clone_in_pid_ns(plan.clone_flags, plan.join_pid)
+    flags = plan.clone_flags | (syscalls.CLONE_PARENT if clone_parent else 0)
+    pid = _clone_in_pid_ns(flags, plan.join_pid)
     if pid == 0:
         try:
             parent.close()

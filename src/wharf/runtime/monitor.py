@@ -67,7 +67,7 @@ from wharf.runtime._engine_state import (
     read_json,
     write_json_atomic,
 )
-from wharf.runtime.cgroups import Cgroup, Resources, open_cgroup
+from wharf.runtime.cgroups import Cgroup, Resources, lean_controllers, open_cgroup
 from wharf.runtime.config import ProcessPlan, plan_container, plan_exec, plan_process
 from wharf.runtime.hooks import run_hooks
 from wharf.runtime.init import ChildHandles
@@ -75,7 +75,7 @@ from wharf.runtime.launch import cgroup_join_fds, launch, launch_exec, prepare_s
 from wharf.runtime.spec import Hook, Process, Spec
 from wharf.runtime.sync import START, SyncChannel
 
-__all__ = ["run_monitor", "wait_readable"]
+__all__ = ["adopt", "launch_for", "run_monitor", "wait_readable"]
 
 _PR_SET_CHILD_SUBREAPER: Final = 36
 _DRAIN_SECONDS: Final = 2.0
@@ -100,7 +100,13 @@ def _nonblock(fd: int) -> None:
 
 
 class _Monitor:
-    def __init__(self, req: LaunchRequest) -> None:
+    def __init__(self, req: LaunchRequest, *, monitor_pid: int = 0) -> None:
+        """
+        Args:
+            req: the request.
+            monitor_pid: the process that will serve this container when it is not the
+                caller (a pool launcher: pid 1 is cloned as that process's child).
+        """
         self.req = req
         self.io = req.io
         self.pid = 0
@@ -111,6 +117,7 @@ class _Monitor:
         self.outputs: dict[int, int] = {}  # fd -> stream
         self.sync: SyncChannel | None = None
         self.poststart: tuple[Hook, ...] = ()
+        self.poststop: tuple[Hook, ...] = ()
         self.console_sock: socket.socket | None = None
         self.pid1 = 0
         self.exec_process: ProcessPlan | None = None
@@ -123,12 +130,14 @@ class _Monitor:
             bytearray() if req.kind == "exec" else None
         )  # exec output kept for the first attach client (it starts before attach)
         self.me = os.getpid()
+        self.monitor_pid = monitor_pid or self.me
         self.sel = selectors.DefaultSelector()
         self.log = LogWriter(req.io.log_path)
         self.state: dict[str, Any] = {}
         self.binary_stdio: tuple[int, int, int] = (-1, -1, -1)
         self.serving = False
         self.pidfd = -1
+        self.reap = 0
 
     # -- launch ----------------------------------------------------------------------
 
@@ -190,9 +199,12 @@ class _Monitor:
         )
         caps, bpf = prepare_security(plan.process, plan.seccomp)
         resources = Resources.from_spec(plan.resources)
-        cgroup = open_cgroup(plan.cgroups_path or f"/wharf/{req.container_id}")
+        cgroup = open_cgroup(
+            plan.cgroups_path or f"/wharf/{req.container_id}",
+            controllers=lean_controllers(resources),  # cpu joined later if ever needed
+        )
         cgroup.create(resources)
-        self.cgroup = cgroup
+        self.cgroup = open_cgroup(cgroup.path)  # every hierarchy: update may add cpu later
         opened: list[int] = []
         try:
             join = tuple(cgroup.join_fds())
@@ -222,12 +234,14 @@ class _Monitor:
                         seccomp=bpf,
                     ),
                     on_hooks=on_hooks,
+                    clone_parent=self.monitor_pid != self.me,
                 )
             finally:
                 gc.enable()
             self.pid = launched.pid
             self.sync = launched.sync
             self.poststart = plan.hooks.poststart
+            self.poststop = plan.hooks.poststop
             if self.io.terminal:
                 self._take_console()
         except BaseException:
@@ -382,7 +396,7 @@ class _Monitor:
     # -- serve -----------------------------------------------------------------------
 
     def write_state(self, status: str) -> None:
-        me = os.getpid()
+        me = self.monitor_pid
         self.state = {
             "kind": self.req.kind,
             "id": self.req.container_id,
@@ -401,9 +415,18 @@ class _Monitor:
         }
         write_json_atomic(os.path.join(self.req.state_dir, STATE_FILE), self.state)
 
-    def serve(self, session: socket.socket) -> None:
+    def serve(self, session: socket.socket, *, reap: int = 0) -> None:
+        """Serve until pid 1 has exited and its output is drained, then :meth:`_finish`.
+
+        Args:
+            session: the engine's control session.
+            reap: a child of ours to reap once it exits (a pool launcher).
+        """
         sel = self.sel
         self.serving = True
+        if reap:
+            self.reap = reap
+            sel.register(syscalls.pidfd_open(reap), selectors.EVENT_READ, self._on_reap)
         self._watch()
         if self.stdin_w >= 0:
             _nonblock(self.stdin_w)
@@ -452,6 +475,12 @@ class _Monitor:
         s.listen(16)
         s.setblocking(False)
         return s
+
+    def _on_reap(self, fd: int, mask: int) -> None:
+        self.sel.unregister(fd)
+        os.close(fd)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.reap, 0)  # it has exited: its pidfd is readable
 
     def _on_exit(self, fd: int, mask: int) -> None:
         while True:
@@ -736,6 +765,13 @@ class _Monitor:
         if self.req.kind == "container" and self.cgroup is not None and not self.req.binary:
             with contextlib.suppress(WharfError, OSError):
                 self.cgroup.destroy(kill=True)
+        if self.poststop:
+            # runc runs these at delete and only warns when one fails; here the monitor
+            # runs them once pid 1 is gone, before its exit tells the engine so.
+            try:
+                run_hooks(self.poststop, self._oci_state(self.pid, "stopped"), point="poststop")
+            except WharfError as exc:
+                os.write(2, f"{self._name()}: {exc}\n".encode())
 
 
 def _oom_killed(cgroup: Cgroup) -> bool:
@@ -763,43 +799,145 @@ def _exit_if_clone(monitor_pid: int) -> None:
         os._exit(127)
 
 
-def run_monitor(req: LaunchRequest, reply: socket.socket) -> NoReturn:
-    """The monitor's whole life (called in the zygote's forked child; never returns)."""
+def _detach(state_dir: str) -> None:
+    """Leave the zygote's session (unless already a session leader) and signals; stdin and
+    stdout on /dev/null, stderr on ``state_dir/monitor.log``."""
+    if os.getsid(0) != os.getpid():
+        os.setsid()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    null = os.open("/dev/null", os.O_RDWR)
+    logfd = os.open(
+        os.path.join(state_dir, "monitor.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+    )
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.dup2(logfd, 2)
+    os.close(null)
+    os.close(logfd)
+
+
+def _last_defence(me: int, reply: socket.socket, exc: BaseException) -> None:
+    """An unexpected exception in a detached process: log it, tell the engine."""
+    _exit_if_clone(me)
+    with contextlib.suppress(BaseException):
+        os.write(2, "".join(traceback.format_exception(exc)).encode())
+    with contextlib.suppress(BaseException):
+        reply.send(json.dumps({"kind": "FailedPrecondition", "message": repr(exc)}).encode())
+
+
+def _launched(monitor: _Monitor, reply: socket.socket) -> bool:
+    """Launch, listen and write the state; on a WharfError answer the engine, False."""
+    try:
+        monitor.launch()
+        monitor.listen()
+        monitor.write_state("running" if monitor.started_at else "created")
+    except WharfError as exc:
+        _exit_if_clone(monitor.me)
+        reply.send(json.dumps({"kind": error_kind(exc), "message": str(exc)}).encode())
+        return False
+    return True
+
+
+def run_monitor(req: LaunchRequest, reply: socket.socket, *, reap: int = 0) -> NoReturn:
+    """The monitor's whole life (called in the zygote's forked child; never returns).
+
+    Args:
+        req: the request.
+        reply: the engine's end: the answer, then its control session.
+        reap: a child of ours to reap once it exits (the pool launcher that forwarded
+            ``req``).
+    """
     me = os.getpid()
     code = 0
     try:
-        os.setsid()
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        null = os.open("/dev/null", os.O_RDWR)
-        logfd = os.open(
-            os.path.join(req.state_dir, "monitor.log"),
-            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-            0o600,
-        )
-        os.dup2(null, 0)
-        os.dup2(null, 1)
-        os.dup2(logfd, 2)
-        os.close(null)
-        os.close(logfd)
+        _detach(req.state_dir)
         monitor = _Monitor(req)
-        try:
-            monitor.launch()
-            monitor.listen()
-            monitor.write_state("running" if monitor.started_at else "created")
-        except WharfError as exc:
-            _exit_if_clone(me)
-            reply.send(json.dumps({"kind": error_kind(exc), "message": str(exc)}).encode())
+        if not _launched(monitor, reply):
             os._exit(1)
         reply.send(json.dumps({"ok": True, "state": monitor.state}).encode())
-        monitor.serve(reply)
+        monitor.serve(reply, reap=reap)
     except BaseException as exc:  # the last line of defence of a detached process
-        _exit_if_clone(me)
-        with contextlib.suppress(BaseException):
-            os.write(2, "".join(traceback.format_exception(exc)).encode())
-        with contextlib.suppress(BaseException):
-            reply.send(json.dumps({"kind": "FailedPrecondition", "message": repr(exc)}).encode())
+        _last_defence(me, reply, exc)
+        code = 1
+    os._exit(code)
+
+
+def _hook_json(hook: Hook) -> list[Any]:
+    return [hook.path, list(hook.args), list(hook.env), hook.timeout]
+
+
+def _hook_from(value: list[Any]) -> Hook:
+    path, args, env, timeout = value
+    return Hook(path=path, args=tuple(args), env=tuple(env), timeout=timeout)
+
+
+def launch_for(req: LaunchRequest, reply: socket.socket, monitor_sock: socket.socket) -> NoReturn:
+    """A pool launcher's whole life: launch the native container ``req`` with pid 1 as
+    the child of our parent (its monitor), hand everything the monitor needs over
+    ``monitor_sock`` (:func:`adopt` takes it), answer the engine and exit."""
+    me = os.getpid()
+    code = 0
+    try:
+        _detach(req.state_dir)
+        monitor = _Monitor(req, monitor_pid=os.getppid())
+        if not _launched(monitor, reply):
+            os._exit(1)
+        fds = [reply.fileno(), monitor.control.fileno(), monitor.attach.fileno()]
+        outputs = [[len(fds) + i, stream] for i, stream in enumerate(monitor.outputs.values())]
+        fds += list(monitor.outputs)
+        extra = {"stdin_w": monitor.stdin_w, "master": monitor.master}
+        extra_fds = {}
+        for key, fd in extra.items():
+            if fd >= 0:
+                extra_fds[key] = len(fds)
+                fds.append(fd)
+        assert monitor.sync is not None
+        extra_fds["sync"] = len(fds)
+        fds.append(monitor.sync.fd)
+        handoff = {
+            "request": req.slim().to_json(),
+            "pid": monitor.pid,
+            "cgroup": monitor.cgroup.path if monitor.cgroup else "",
+            "state": monitor.state,
+            "outputs": outputs,
+            "fds": extra_fds,
+            "poststart": [_hook_json(h) for h in monitor.poststart],
+            "poststop": [_hook_json(h) for h in monitor.poststop],
+        }
+        socket.send_fds(monitor_sock, [json.dumps(handoff).encode()], fds)
+        reply.send(json.dumps({"ok": True, "state": monitor.state}).encode())
+    except BaseException as exc:
+        _last_defence(me, reply, exc)
+        code = 1
+    os._exit(code)
+
+
+def adopt(data: bytes, fds: list[int], *, launcher: int) -> NoReturn:
+    """A pool monitor's life after its launcher's hand-off: serve the container."""
+    code = 0
+    reply = socket.socket(fileno=fds[0])
+    try:
+        handoff: dict[str, Any] = json.loads(data)
+        req = LaunchRequest.from_json(handoff["request"])
+        _detach(req.state_dir)
+        monitor = _Monitor(req)
+        monitor.pid = int(handoff["pid"])
+        monitor.cgroup = open_cgroup(handoff["cgroup"]) if handoff["cgroup"] else None
+        monitor.state = handoff["state"]
+        monitor.control = socket.socket(fileno=fds[1])
+        monitor.attach = socket.socket(fileno=fds[2])
+        monitor.outputs = {fds[i]: int(stream) for i, stream in handoff["outputs"]}
+        extra = {k: fds[i] for k, i in handoff["fds"].items()}
+        monitor.stdin_w = extra.get("stdin_w", -1)
+        monitor.master = extra.get("master", -1)
+        monitor.sync = SyncChannel(extra["sync"])
+        monitor.poststart = tuple(_hook_from(h) for h in handoff["poststart"])
+        monitor.poststop = tuple(_hook_from(h) for h in handoff["poststop"])
+        monitor.serve(reply, reap=launcher)
+    except BaseException as exc:
+        _last_defence(os.getpid(), reply, exc)
         code = 1
     os._exit(code)
 

@@ -1,0 +1,104 @@
+"""The engine's pool monitors on the real kernel: pid 1 is the monitor's own child (its
+launcher has exited and been reaped), poststop hooks run once the container is gone, and
+a cpu limit can be added by ``update`` to a container created without one.
+
+Same fixtures and clean-up checks as test_engine.py (``engine_helpers``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_helpers import (  # type: ignore[import-not-found]
+    CG_PARENT,
+    WAIT,
+    base_spec,
+    bundle_for,
+    children_of,
+    create,
+    rootfs,
+    runtime,
+    wait_exit,
+)
+
+from wharf.runtime.engine import ContainerIO, MonitoredRuntime, WharfRuntime
+
+__all__ = ["base_spec", "rootfs", "runtime"]  # fixtures, used by name
+
+
+def _parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
+def test_pid1_is_the_monitors_child_and_the_launcher_is_reaped(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    if not isinstance(runtime, WharfRuntime):
+        pytest.skip("the pool launcher is the native fast path's")
+    cid = "rtengine-pool"
+    create(runtime, base_spec, cid, ["sleep", "30"])
+    st = runtime.state(cid)
+    assert _parent_of(st.pid) == st.monitor_pid
+    deadline = time.monotonic() + WAIT
+    while children_of(st.monitor_pid) != [st.pid] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert children_of(st.monitor_pid) == [st.pid]  # no launcher, not even a zombie
+    fd = runtime.exit_fd(cid)
+    runtime.start(cid)
+    runtime.kill(cid, 9)
+    wait_exit(fd)
+    assert runtime.state(cid).exit_code == 137  # the monitor got pid 1's status
+
+
+def _hook(tmp: Path, name: str, *, fail: bool = False) -> dict[str, Any]:
+    script = tmp / f"hook-{name}.sh"
+    script.write_text(f"#!/bin/sh\ncat > {tmp}/{name}.json\n" + ("exit 1\n" if fail else ""))
+    script.chmod(0o755)
+    return {"path": str(script), "args": [str(script)]}
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["ok", "failing"])
+def test_poststop_hooks_run_once_the_container_is_gone(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any], fail: bool
+) -> None:
+    cid = f"rtengine-poststop-{'fail' if fail else 'ok'}"
+    tmp = Path(runtime.state_root, f"hooks-{cid}")
+    tmp.mkdir()
+    spec = json.loads(json.dumps(base_spec))
+    spec["process"]["args"] = ["sh", "-c", "exit 3"]
+    spec["linux"]["cgroupsPath"] = f"{CG_PARENT}/{cid}"
+    spec["hooks"] = {"poststop": [_hook(tmp, "poststop", fail=fail)]}
+    spec["annotations"] = {"org.example/k": "v"}
+    runtime.create(cid, bundle_dir=bundle_for(runtime, cid), spec=spec, rootfs=[], io=ContainerIO())
+    assert not (tmp / "poststop.json").exists()
+    fd = runtime.exit_fd(cid)
+    runtime.start(cid)
+    wait_exit(fd)
+    assert runtime.state(cid).exit_code == 3  # a failing poststop hook changes nothing
+    runtime.delete(cid)
+    state = json.loads((tmp / "poststop.json").read_text())
+    assert state["id"] == cid
+    assert state["annotations"] == {"org.example/k": "v"}
+
+
+def test_update_adds_a_cpu_limit_to_a_container_created_without_one(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    cid = "rtengine-cpu-late"
+    create(runtime, base_spec, cid, ["sleep", "30"])
+    runtime.start(cid)
+    pid = runtime.state(cid).pid
+    runtime.update(cid, {"cpu": {"quota": 20000, "period": 100000}})
+    cpu_dir = f"/sys/fs/cgroup/cpu{CG_PARENT}/{cid}"
+    assert Path(f"{cpu_dir}/cpu.cfs_quota_us").read_text().strip() == "20000"
+    assert str(pid) in Path(f"{cpu_dir}/cgroup.procs").read_text().split()
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    assert any(line.split(":")[1].split(",")[0] == "cpu" and line.endswith(cid) for line in lines)
+    runtime.delete(cid, force=True)
+    assert not os.path.exists(cpu_dir)
