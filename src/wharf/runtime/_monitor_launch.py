@@ -34,6 +34,7 @@ from wharf.runtime._engine_state import (
     CONTROL_SOCK,
     SPEC_FILE,
     STATE_FILE,
+    SocketDirs,
     now_rfc3339,
     process_start_time,
     read_json,
@@ -90,6 +91,7 @@ class MonitorLaunch:
         self.poststart: tuple[Hook, ...] = ()
         self.poststop: tuple[Hook, ...] = ()
         self.console_sock: socket.socket | None = None
+        self.socket_dirs = SocketDirs()  # the binary's console socket under a long root
         self.pid1 = 0
         self.exec_process: ProcessPlan | None = None
         self.exec_seccomp: Mapping[str, Any] | None = None
@@ -322,7 +324,7 @@ class MonitorLaunch:
         listener = None
         console_args: list[str] = []
         if self.io.terminal:
-            console_sock = os.path.join(req.state_dir, "console.sock")
+            console_sock = self.socket_dirs.address(req.state_dir, "console.sock")
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             listener.bind(console_sock)
             listener.listen(1)
@@ -341,6 +343,7 @@ class MonitorLaunch:
         if listener is not None:
             self._receive_console(listener, proc)
         rc = proc.wait()
+        self.socket_dirs.close()
         for fd in set(stdio):
             os.close(fd)
         if rc != 0:
@@ -401,7 +404,11 @@ class MonitorLaunch:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         s = socket.socket(socket.AF_UNIX, kind)
-        s.bind(path)
+        dirs = SocketDirs()
+        try:
+            s.bind(dirs.address(self.req.state_dir, name))
+        finally:
+            dirs.close()
         s.listen(16)
         s.setblocking(False)
         return s

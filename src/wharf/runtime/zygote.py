@@ -58,6 +58,7 @@ class Zygote:
         self._pool_size = pool_size
         self._idle: list[socket.socket] = []
         self._pending = pool_size  # the zygote sends the first pool on its own
+        self._owed = 0  # idle monitors taken, not yet asked for again
 
     def _collect(self) -> None:
         """Take every idle-monitor socket the zygote has sent so far (never blocks)."""
@@ -73,8 +74,9 @@ class Zygote:
 
     def spawn(self, request: LaunchRequest) -> socket.socket:
         """Hand ``request`` to a monitor; returns the engine's end of its reply/control
-        session. A warm idle monitor takes it directly (and the zygote is asked for a
-        replacement); with none ready, the zygote forks one for it.
+        session. A warm idle monitor takes it directly (ask the zygote for a replacement
+        with :meth:`replenish` once it is answered); with none ready, the zygote forks one
+        for it.
 
         Raises:
             Unavailable: the zygote is gone.
@@ -102,9 +104,25 @@ class Zygote:
                 continue  # that idle monitor died; try the next
             finally:
                 member.close()
-                self._sock.send(_SPAWN)
-                self._pending += 1
+                self._owed += 1
         socket.send_fds(self._sock, [data], [reply_fd])
+
+    def replenish(self) -> None:
+        """Ask the zygote for the idle monitors that requests have taken. The engine calls
+        it once a request is answered: forking and warming up a replacement while a launch
+        runs would take CPU from that launch.
+
+        Raises:
+            Unavailable: the zygote is gone.
+        """
+        with self._lock:
+            try:
+                while self._owed:
+                    self._sock.send(_SPAWN)
+                    self._owed -= 1
+                    self._pending += 1
+            except OSError as exc:
+                raise Unavailable(f"runtime zygote (pid {self.pid}): {exc.strerror}") from None
 
     def close(self) -> None:
         """Let the zygote and the idle monitors exit (running monitors and containers

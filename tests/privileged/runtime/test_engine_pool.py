@@ -1,6 +1,7 @@
 """The engine's pool monitors on the real kernel: pid 1 is the monitor's own child (its
 launcher has exited and been reaped), poststop hooks run once the container is gone, and
-a cpu limit can be added by ``update`` to a container created without one.
+a cpu limit can be added by ``update`` to a container created without one, and a state
+root too long for unix socket paths works.
 
 Same fixtures and clean-up checks as test_engine.py (``engine_helpers``).
 """
@@ -9,6 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -21,12 +25,15 @@ from engine_helpers import (  # type: ignore[import-not-found]
     bundle_for,
     children_of,
     create,
+    make_spec,
+    remove_cgroup_parent,
     rootfs,
     runtime,
     wait_exit,
 )
 
-from wharf.runtime.engine import ContainerIO, MonitoredRuntime, WharfRuntime
+from wharf.runtime.engine import ContainerIO, MonitoredRuntime, WharfRuntime, start_zygote
+from wharf.runtime.runc import OCIBinaryRuntime
 
 __all__ = ["base_spec", "rootfs", "runtime"]  # fixtures, used by name
 
@@ -102,3 +109,59 @@ def test_update_adds_a_cpu_limit_to_a_container_created_without_one(
     assert any(line.split(":")[1].split(",")[0] == "cpu" and line.endswith(cid) for line in lines)
     runtime.delete(cid, force=True)
     assert not os.path.exists(cpu_dir)
+
+
+@pytest.mark.parametrize("kind", ["wharf", "runc"])
+def test_a_150_character_state_root_works_for_control_attach_and_terminals(
+    base_spec: dict[str, Any], kind: str
+) -> None:
+    top = tempfile.mkdtemp(prefix="rtengine-long-")
+    root = os.path.join(top, "s" * (150 - len(top) - 1))
+    assert len(root) == 150
+    zygote = start_zygote()
+    rt: MonitoredRuntime = (
+        WharfRuntime(root, zygote=zygote)
+        if kind == "wharf"
+        else OCIBinaryRuntime(kind, root, zygote=zygote)
+    )
+    cid = f"rtengine-long-{kind}"
+    try:
+        rt.create(
+            cid,
+            bundle_dir=bundle_for(rt, cid),
+            spec=make_spec(base_spec, cid, ["sh", "-c", "read line; echo got $line"]),
+            rootfs=[],
+            io=ContainerIO(stdin=True, stdin_once=True),
+        )
+        assert len(os.path.join(root, cid, "attach.sock")) > 108
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.connect(rt.attach_path(cid))
+            fd = rt.exit_fd(cid)
+            rt.start(cid)  # a control round trip through the long path
+            client.sendall(b"hello\n")
+            client.shutdown(socket.SHUT_WR)
+            out = b""
+            while chunk := client.recv(4096):
+                out += chunk
+        wait_exit(fd)
+        assert out[8:] == b"got hello\n"  # one stdcopy frame: 8-byte header, payload
+        assert rt.state(cid).exit_code == 0
+        tty = f"{cid}-tty"
+        rt.create(
+            tty,
+            bundle_dir=bundle_for(rt, tty),
+            spec=make_spec(base_spec, tty, ["true"]),
+            rootfs=[],
+            io=ContainerIO(terminal=True),
+        )
+        fd = rt.exit_fd(tty)
+        rt.start(tty)
+        wait_exit(fd)
+        assert rt.state(tty).exit_code == 0
+    finally:
+        for c in rt.list():
+            rt.delete(c.id, force=True)
+        rt.close()
+        zygote.close()
+        remove_cgroup_parent()
+        shutil.rmtree(top, ignore_errors=True)
