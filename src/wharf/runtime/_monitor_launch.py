@@ -376,14 +376,16 @@ class MonitorLaunch:
 
     def write_state(self, status: str) -> None:
         me = self.monitor_pid
+        old = self.state  # start times do not change: read /proc once per process
+        same = old.get("pid") == self.pid and old.get("pid_start") is not None
         self.state = {
             "kind": self.req.kind,
             "id": self.req.container_id,
             "exec_id": self.req.exec_id,
             "pid": self.pid,
-            "pid_start": process_start_time(self.pid),
+            "pid_start": old["pid_start"] if same else process_start_time(self.pid),
             "monitor_pid": me,
-            "monitor_start": process_start_time(me),
+            "monitor_start": old.get("monitor_start") or process_start_time(me),
             "status": status,
             "started_at": self.started_at,
             "cgroup": self.cgroup.path if self.cgroup else "",

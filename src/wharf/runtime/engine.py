@@ -268,11 +268,11 @@ class MonitoredRuntime:
         """The spec to launch: ``process.terminal`` and ``consoleSize`` from ``io``; with
         rootfs Mounts, ``root.path`` is a directory in the container's state dir that they
         are mounted on (inside its mount namespace). The monitor validates it."""
-        spec = json.loads(json.dumps(spec))
         process = spec.get("process")
         if not isinstance(process, dict):
             raise InvalidArgument("process: expected an object")
-        process["terminal"] = io.terminal
+        process = {**process, "terminal": io.terminal}  # copies: the caller's spec stays
+        spec = {**spec, "process": process}
         if io.console_size:
             process["consoleSize"] = {"height": io.console_size[0], "width": io.console_size[1]}
         if rootfs:
@@ -333,7 +333,10 @@ class MonitoredRuntime:
 
     def start(self, container_id: str) -> None:
         """Let pid 1 execve; returns once it has (or raises the exec error)."""
-        d, _ = self._load(container_id)
+        if container_id in self._sessions:  # created here: no need to read its state
+            d = self._dir(container_id)
+        else:
+            d, _ = self._load(container_id)
         self._control(d, container_id, {"op": "start"})
 
     def _container_state(self, container_id: str, d: str, state: dict[str, Any]) -> ContainerState:
