@@ -64,13 +64,14 @@ from wharf.runtime._engine_state import (
     process_start_time,
     write_json_atomic,
 )
+from wharf.runtime._engine_types import ContainerIO
 from wharf.runtime._monitor_launch import Client, MonitorLaunch, exit_if_clone, set_winsize
 from wharf.runtime.cgroups import Cgroup, open_cgroup
 from wharf.runtime.hooks import run_hooks
 from wharf.runtime.spec import Hook
 from wharf.runtime.sync import START, SyncChannel
 
-__all__ = ["adopt", "launch_for", "run_monitor", "wait_readable"]
+__all__ = ["adopt", "launch_for", "run_monitor", "wait_readable", "warm_up_adopt"]
 
 _PR_SET_CHILD_SUBREAPER: Final = 36
 _DRAIN_SECONDS: Final = 2.0
@@ -579,6 +580,23 @@ def adopt(data: bytes, fds: list[int], *, launcher: int) -> NoReturn:
         _last_defence(os.getpid(), reply, exc)
         code = 1
     os._exit(code)
+
+
+def warm_up_adopt() -> None:
+    """Run :func:`adopt`'s pure code paths once on a sample, in an idle pool monitor: the
+    pages this dirties are pages serving dirties anyway, and the engine's ``start``,
+    which comes right after the hand-off, does not wait for their faults."""
+    req = LaunchRequest("container", "warm", "", "/", "/", "/", {}, (), ContainerIO())
+    handoff = json.loads(
+        json.dumps({"request": req.slim().to_json(), "poststart": [["/", [], [], None]]})
+    )
+    monitor = _Monitor(LaunchRequest.from_json(handoff["request"]))
+    monitor.poststart = tuple(_hook_from(h) for h in handoff["poststart"])
+    monitor.cgroup = open_cgroup("/warm")
+    monitor.state = {"pid_start": process_start_time(os.getpid()), "started_at": now_rfc3339()}
+    json.dumps(monitor.state).encode()
+    monitor._oci_state(1, "running")
+    monitor.sel.close()
 
 
 def wait_readable(fd: int, timeout: float) -> bool:

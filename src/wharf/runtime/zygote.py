@@ -31,7 +31,7 @@ from typing import Any, NoReturn
 
 from wharf.errors import FailedPrecondition, InvalidArgument, Unavailable
 from wharf.runtime._engine_request import LaunchRequest, warm_up
-from wharf.runtime.monitor import adopt, launch_for, run_monitor
+from wharf.runtime.monitor import adopt, launch_for, run_monitor, warm_up_adopt
 
 __all__ = ["Zygote", "start_zygote"]
 
@@ -229,6 +229,7 @@ def _pool_member(requests: socket.socket) -> None:
         return
     requests.close()
     theirs.close()
+    warm_up_adopt()
     data, fds, _, _ = socket.recv_fds(mine, _MAX_HANDOFF, _MAX_HANDOFF_FDS)
     mine.close()
     if data.startswith(_FORWARD):
