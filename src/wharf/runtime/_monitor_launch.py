@@ -20,7 +20,7 @@ import socket
 import struct
 import subprocess
 import termios
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -92,6 +92,7 @@ class MonitorLaunch:
         self.poststop: tuple[Hook, ...] = ()
         self.console_sock: socket.socket | None = None
         self.socket_dirs = SocketDirs()  # the binary's console socket under a long root
+        self.after_reply: Callable[[], None] | None = None  # work put off until answered
         self.pid1 = 0
         self.exec_process: ProcessPlan | None = None
         self.exec_seccomp: Mapping[str, Any] | None = None

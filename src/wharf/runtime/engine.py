@@ -170,6 +170,7 @@ class MonitoredRuntime:
         self._owns_zygote = zygote is None
         self._sessions: dict[str, socket.socket] = {}
         self._socket_dirs = SocketDirs()
+        self._started: dict[str, str | None] = {}  # started here: started_at
 
     def close(self) -> None:
         """Close control sessions (and the zygote if this runtime started it)."""
@@ -337,7 +338,10 @@ class MonitoredRuntime:
             d = self._dir(container_id)
         else:
             d, _ = self._load(container_id)
-        self._control(d, container_id, {"op": "start"})
+        reply = self._control(d, container_id, {"op": "start"})
+        # The monitor answers before it records "running" on disk: until it has, this is
+        # what the state says.
+        self._started[container_id] = reply.get("started_at")
 
     def _container_state(self, container_id: str, d: str, state: dict[str, Any]) -> ContainerState:
         exit_info = read_json(os.path.join(d, EXIT_FILE))
@@ -350,6 +354,9 @@ class MonitoredRuntime:
             status, error = "stopped", "the monitor exited without recording an exit status"
         else:
             status = state.get("status", "created")
+            if status == "created" and container_id in self._started:
+                status = "running"
+                state = {**state, "started_at": self._started[container_id]}
             if not monitor_alive:
                 error = "the monitor has exited; output is no longer logged"
             if status == "running" and _frozen(state):
@@ -453,6 +460,7 @@ class MonitoredRuntime:
         for sock in [k for k in self._sessions if k == container_id or k.startswith(f"{d}/")]:
             self._sessions.pop(sock).close()
         self._socket_dirs.forget(d)
+        self._started.pop(container_id, None)
         self._unprepare(container_id, state.get("bundle", ""))
         cgroup = _cgroup(state)
         if cgroup is not None and cgroup.exists():

@@ -327,6 +327,9 @@ class _Monitor(MonitorLaunch):
             reply = {"kind": "InvalidArgument", "message": f"control message: {exc}"}
         with contextlib.suppress(OSError):
             sock.send(json.dumps(reply).encode())
+        after, self.after_reply = self.after_reply, None
+        if after is not None:
+            after()
 
     def _control(self, msg: dict[str, Any]) -> dict[str, Any]:
         op = msg["op"]
@@ -380,9 +383,13 @@ class _Monitor(MonitorLaunch):
             self.sync.close()
             self.sync = None
         self.started_at = now_rfc3339()
+        if not self.poststart:
+            # Answer first: the engine knows it started (its reply has started_at), and
+            # readers of the state file may see "created" for that long.
+            self.after_reply = lambda: self.write_state("running")
+            return
         self.write_state("running")
-        if self.poststart:
-            run_hooks(self.poststart, self._oci_state(self.pid, "running"), point="poststart")
+        run_hooks(self.poststart, self._oci_state(self.pid, "running"), point="poststart")
 
     # -- exit ------------------------------------------------------------------------
 

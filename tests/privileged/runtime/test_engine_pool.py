@@ -58,6 +58,8 @@ def test_pid1_is_the_monitors_child_and_the_launcher_is_reaped(
     assert children_of(st.monitor_pid) == [st.pid]  # no launcher, not even a zombie
     fd = runtime.exit_fd(cid)
     runtime.start(cid)
+    st = runtime.state(cid)  # at once: the monitor answers start before it writes its state
+    assert st.status == "running" and st.started_at
     runtime.kill(cid, 9)
     wait_exit(fd)
     assert runtime.state(cid).exit_code == 137  # the monitor got pid 1's status
