@@ -12,10 +12,11 @@ reaped automatically (SIGCHLD ignored) and it exits when the engine's end closes
 
 The zygote runs a launch's code paths once on a sample spec before it forks anything, so
 the bytecode they specialise and the caches they fill are its pages, shared by every
-monitor, not copied into each. A small pool of monitors is forked ahead. The zygote sends
-each idle monitor's socket to the engine, which hands a request straight to one (no hop through the
-zygote) and asks the zygote for a replacement, forked while the request runs. With none
-ready, the request goes to the zygote, which forks a monitor for it.
+monitor, not copied into each. A small pool is forked ahead: each member is an idle
+monitor that has forked its launcher (:func:`_pool_member`). The zygote sends each
+member's socket to the engine, which hands a request straight to its launcher (no hop
+through the zygote) and, once the request is answered, asks the zygote for a replacement.
+With none ready, the request goes to the zygote, which forks a monitor for it.
 """
 
 from __future__ import annotations

@@ -486,6 +486,8 @@ class V1Cgroup:
             delay = min(delay * 2, 0.05)
 
     def kill_all(self, sig: int) -> int:
+        if not self.pids():
+            return 0  # empty (pid 1 gone, its namespace reaped): no one can fork in
         frozen = "freezer" in self._ctrl_dir
         if frozen:
             self.freeze()
