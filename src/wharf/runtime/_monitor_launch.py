@@ -177,12 +177,20 @@ class MonitorLaunch:
             plan.cgroups_path or f"/wharf/{req.container_id}",
             controllers=lean_controllers(resources),  # cpu joined later if ever needed
         )
-        cgroup.create(resources)
-        self.cgroup = open_cgroup(cgroup.path)  # every hierarchy: update may add cpu later
+        created = False
         opened: list[int] = []
-        try:
+
+        def make_cgroups() -> tuple[int, ...]:
+            # After the clone: pid 1 makes its first mounts meanwhile, then joins.
+            nonlocal created
+            cgroup.create(resources)
+            created = True
+            self.cgroup = open_cgroup(cgroup.path)  # every hierarchy: update may add cpu
             join = tuple(cgroup.join_fds())
             opened.extend(join)
+            return join
+
+        try:
             console = self._console()
             if console >= 0:
                 opened.append(console)
@@ -201,14 +209,15 @@ class MonitorLaunch:
                 launched = launch(
                     plan,
                     handles=ChildHandles(
-                        cgroup_fds=join,
                         console_socket=console,
                         stdio=stdio,
                         capabilities=caps,
                         seccomp=bpf,
+                        cgroups_later=True,
                     ),
                     on_hooks=on_hooks,
                     clone_parent=self.monitor_pid != self.me,
+                    cgroup_setup=make_cgroups,
                 )
             finally:
                 gc.enable()
@@ -220,7 +229,8 @@ class MonitorLaunch:
                 self._take_console()
         except BaseException:
             exit_if_clone(self.me)
-            cgroup.destroy(kill=True)
+            if created:  # not a cgroup that existed already (Conflict)
+                cgroup.destroy(kill=True)
             raise
         finally:
             for fd in opened:

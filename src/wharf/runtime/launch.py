@@ -26,6 +26,7 @@ from wharf.runtime.capabilities import CapabilitySets, PreparedCapabilities
 from wharf.runtime.config import Plan, ProcessPlan
 from wharf.runtime.init import ChildHandles, child_main, exec_child_main
 from wharf.runtime.sync import (
+    CGROUPS,
     FAILED,
     HOOKS,
     HOOKS_DONE,
@@ -142,6 +143,7 @@ def launch(
     handles: ChildHandles,
     on_hooks: Callable[[int], bytes] | None = None,
     clone_parent: bool = False,
+    cgroup_setup: Callable[[], tuple[int, ...]] | None = None,
 ) -> Launched:
     """Create the container's pid 1 and wait until its set-up is done.
 
@@ -153,6 +155,9 @@ def launch(
             child passes to createContainer/startContainer hooks.
         clone_parent: clone pid 1 with ``CLONE_PARENT``: it becomes the caller's parent's
             child (a pool launcher's monitor), which reaps it and gets its exit status.
+        cgroup_setup: makes the cgroups after the clone, while the child sets up its first
+            mounts, and returns the ``tasks`` fds it joins (the caller closes them); with
+            it, ``handles.cgroups_later`` must be true.
 
     Raises:
         ExecutableNotFound, NotExecutable: ``process.args[0]`` (exit 127 / 126).
@@ -172,6 +177,8 @@ def launch(
         if plan.user_namespace:
             _write_maps(pid, plan)
             parent.send(MAPPED)
+        if cgroup_setup is not None:
+            parent.send_fds(CGROUPS, list(cgroup_setup()))
         while True:
             tag, payload = parent.recv()
             if tag == READY:

@@ -522,8 +522,8 @@ def _hook_from(value: list[Any]) -> Hook:
 
 def launch_for(req: LaunchRequest, reply: socket.socket, monitor_sock: socket.socket) -> NoReturn:
     """A pool launcher's whole life: launch the native container ``req`` with pid 1 as
-    the child of our parent (its monitor), hand everything the monitor needs over
-    ``monitor_sock`` (:func:`adopt` takes it), answer the engine and exit."""
+    the child of our parent (its monitor), answer the engine, hand everything the monitor
+    needs over ``monitor_sock`` (:func:`adopt` takes it) and exit."""
     me = os.getpid()
     code = 0
     try:
@@ -531,6 +531,9 @@ def launch_for(req: LaunchRequest, reply: socket.socket, monitor_sock: socket.so
         monitor = _Monitor(req, monitor_pid=os.getppid())
         if not _launched(monitor, reply):
             os._exit(1)
+        # Answer first: the engine's next message (start) waits in the session socket
+        # until the monitor has taken it over.
+        reply.send(json.dumps({"ok": True, "state": monitor.state}).encode())
         fds = [reply.fileno(), monitor.control.fileno(), monitor.attach.fileno()]
         outputs = [[len(fds) + i, stream] for i, stream in enumerate(monitor.outputs.values())]
         fds += list(monitor.outputs)
@@ -554,7 +557,6 @@ def launch_for(req: LaunchRequest, reply: socket.socket, monitor_sock: socket.so
             "poststop": [_hook_json(h) for h in monitor.poststop],
         }
         socket.send_fds(monitor_sock, [json.dumps(handoff).encode()], fds)
-        reply.send(json.dumps({"ok": True, "state": monitor.state}).encode())
     except BaseException as exc:
         _last_defence(me, reply, exc)
         code = 1

@@ -23,6 +23,7 @@ from engine_helpers import (  # type: ignore[import-not-found]
     WAIT,
     base_spec,
     bundle_for,
+    cgroup_dirs,
     children_of,
     create,
     make_spec,
@@ -32,6 +33,7 @@ from engine_helpers import (  # type: ignore[import-not-found]
     wait_exit,
 )
 
+from wharf.errors import Conflict, InvalidArgument
 from wharf.runtime.engine import ContainerIO, MonitoredRuntime, WharfRuntime, start_zygote
 from wharf.runtime.runc import OCIBinaryRuntime
 
@@ -167,3 +169,37 @@ def test_a_150_character_state_root_works_for_control_attach_and_terminals(
         zygote.close()
         remove_cgroup_parent()
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_cgroup_errors_after_the_clone_leave_nothing_and_spare_an_existing_cgroup(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    if not isinstance(runtime, WharfRuntime):
+        pytest.skip("runc joins a cgroup that exists")
+    create(runtime, base_spec, "rtengine-cg-a", ["sleep", "30"])
+    pid = runtime.state("rtengine-cg-a").pid
+    taken = make_spec(base_spec, "rtengine-cg-b", ["true"])
+    taken["linux"]["cgroupsPath"] = f"{CG_PARENT}/rtengine-cg-a"  # another container's
+    with pytest.raises(Conflict, match="exists"):
+        runtime.create(
+            "rtengine-cg-b",
+            bundle_dir=bundle_for(runtime, "rtengine-cg-b"),
+            spec=taken,
+            rootfs=[],
+            io=ContainerIO(),
+        )
+    procs = Path(f"/sys/fs/cgroup/memory{CG_PARENT}/rtengine-cg-a/cgroup.procs").read_text()
+    assert procs.split() == [str(pid)]  # the first container's cgroup is untouched
+    cpus = make_spec(base_spec, "rtengine-cg-c", ["true"])
+    cpus["linux"]["resources"] = {"cpu": {"cpus": "999"}}
+    with pytest.raises(InvalidArgument, match="cpus"):
+        runtime.create(
+            "rtengine-cg-c",
+            bundle_dir=bundle_for(runtime, "rtengine-cg-c"),
+            spec=cpus,
+            rootfs=[],
+            io=ContainerIO(),
+        )
+    assert [c.id for c in runtime.list()] == ["rtengine-cg-a"]
+    assert not any(os.path.exists(f"{d}/rtengine-cg-c") for d in cgroup_dirs())
+    assert runtime.state_root not in Path("/proc/self/mountinfo").read_text()
