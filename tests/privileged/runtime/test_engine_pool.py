@@ -26,6 +26,7 @@ from engine_helpers import (  # type: ignore[import-not-found]
     cgroup_dirs,
     children_of,
     create,
+    log_entries,
     make_spec,
     remove_cgroup_parent,
     rootfs,
@@ -203,3 +204,27 @@ def test_cgroup_errors_after_the_clone_leave_nothing_and_spare_an_existing_cgrou
     assert [c.id for c in runtime.list()] == ["rtengine-cg-a"]
     assert not any(os.path.exists(f"{d}/rtengine-cg-c") for d in cgroup_dirs())
     assert runtime.state_root not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_without_a_pool_the_zygote_forks_a_whole_monitor(
+    base_spec: dict[str, Any], tmp_path: Path
+) -> None:
+    zygote = start_zygote(pool_size=0)
+    rt = WharfRuntime(str(tmp_path / "state"), zygote=zygote)
+    cid = "rtengine-nopool"
+    try:
+        log = create(rt, base_spec, cid, ["sh", "-c", "echo hi; exit 4"])
+        st = rt.state(cid)
+        assert _parent_of(st.pid) == st.monitor_pid
+        assert _parent_of(st.monitor_pid) == zygote.pid
+        fd = rt.exit_fd(cid)
+        rt.start(cid)
+        wait_exit(fd)
+        assert rt.state(cid).exit_code == 4
+        assert [e["log"] for e in log_entries(log)] == ["hi\n"]
+    finally:
+        for c in rt.list():
+            rt.delete(c.id, force=True)
+        rt.close()
+        zygote.close()
+        remove_cgroup_parent()
