@@ -164,12 +164,14 @@ def test_a_150_character_state_root_works_for_control_attach_and_terminals(
         wait_exit(fd)
         assert rt.state(tty).exit_code == 0
     finally:
-        for c in rt.list():
-            rt.delete(c.id, force=True)
-        rt.close()
-        zygote.close()
-        remove_cgroup_parent()
-        shutil.rmtree(top, ignore_errors=True)
+        try:
+            for c in rt.list():
+                rt.delete(c.id, force=True)
+        finally:
+            rt.close()
+            zygote.close()
+            remove_cgroup_parent()
+            shutil.rmtree(top, ignore_errors=True)
 
 
 def test_cgroup_errors_after_the_clone_leave_nothing_and_spare_an_existing_cgroup(
@@ -223,8 +225,10 @@ def test_without_a_pool_the_zygote_forks_a_whole_monitor(
         assert rt.state(cid).exit_code == 4
         assert [e["log"] for e in log_entries(log)] == ["hi\n"]
     finally:
-        for c in rt.list():
-            rt.delete(c.id, force=True)
-        rt.close()
-        zygote.close()
-        remove_cgroup_parent()
+        try:
+            for c in rt.list():
+                rt.delete(c.id, force=True)
+        finally:
+            rt.close()
+            zygote.close()
+            remove_cgroup_parent()
