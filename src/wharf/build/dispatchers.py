@@ -12,12 +12,11 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from wharf.build.context import checksum
 from wharf.build.copier import resolve_sources
 from wharf.build.dockerfile import Instruction
 from wharf.build.dockerfile.parser import KEYWORDS, parse_line
-from wharf.build.evaluator import CopyStep, Evaluator, RunStep, Stage
-from wharf.errors import InvalidArgument, NotFound
+from wharf.build.evaluator import CopyStep, Download, Evaluator, RunStep, Stage
+from wharf.errors import InvalidArgument, NotFound, Unavailable
 from wharf.oci.image import ContainerConfig, Healthcheck, ImageConfig
 
 __all__ = ["dispatch"]
@@ -458,6 +457,7 @@ async def _copy(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
         chmod = int(chmod_text, 8)
     chown = ev.expand(stage, ins.flag("chown") or "", ins)
     source_image: str | None = None
+    downloads: list[Download] = []
     from_flag = ins.flag("from")
     urls = [s for s in plain if s.startswith(("http://", "https://"))]
     if urls and not is_add:
@@ -486,10 +486,17 @@ async def _copy(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
             found = resolve_sources(ev.context, local, what=f"{ins.keyword} failed")
         except (InvalidArgument, NotFound) as exc:
             raise type(exc)(f"dockerfile line {ins.line}: {exc}") from None
+        downloads = [await _download(ev, ins, url) for url in urls]
+        unnamed = next((d.url for d in downloads if not d.named), None)
+        if unnamed is not None and dest.endswith("/"):
+            raise ins.error(
+                f"ADD failed: cannot determine filename for source {unnamed} "
+                "(expected a destination file name, not a directory)"
+            )
         digest = (
-            checksum(ev.context, [p.relative_to(ev.context).as_posix() or "." for p in found])
+            ev.context_checksum([p.relative_to(ev.context).as_posix() or "." for p in found])
             + ":"
-            + ",".join(urls)
+            + ",".join(f"{d.path.name}:{d.digest}" for d in downloads)
         )
     files_digest = [(n, len(b), hash_bytes(b)) for n, b in heredoc_files]
     if len(plain) + len(heredoc_files) > 1:
@@ -509,7 +516,7 @@ async def _copy(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
     step = CopyStep(
         base=stage.image,
         config=config,
-        sources=tuple(plain),
+        sources=tuple(s for s in plain if s not in urls),
         dest=dest,
         context=None if from_flag is not None else ev.context,
         source_image=source_image,
@@ -517,12 +524,23 @@ async def _copy(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
         chown=chown,
         chmod=chmod,
         is_add=is_add,
+        downloads=tuple(downloads),
     )
 
     async def make() -> str:
         return await ev.backend.copy(step)
 
     ev.set_image(stage, await ev.cached(stage, key, config, make))
+
+
+async def _download(ev: Evaluator, ins: Instruction, url: str) -> Download:
+    """Fetch an ADD source URL (every build, as dockerd does: its content is in the key)."""
+    if ev.scratch is None:
+        raise ins.error(f"ADD {url}: this build has no scratch directory for downloads")
+    try:
+        return await ev.backend.download(url, ev.scratch)
+    except (InvalidArgument, Unavailable) as exc:
+        raise type(exc)(f"dockerfile line {ins.line}: {ins.keyword} failed: {exc}") from None
 
 
 def hash_bytes(data: bytes) -> str:

@@ -15,11 +15,12 @@ import dataclasses
 import datetime
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from wharf.build.context import checksum
 from wharf.build.dockerfile import Dockerfile, Instruction, Lexer, parse
 from wharf.errors import InvalidArgument, WharfError
 from wharf.oci.image import ContainerConfig, History, ImageConfig
@@ -29,6 +30,7 @@ __all__ = [
     "BuildFailed",
     "BuildOptions",
     "CopyStep",
+    "Download",
     "Emit",
     "Evaluator",
     "RunFailed",
@@ -96,10 +98,22 @@ class RunStep:
 
 
 @dataclass(frozen=True)
+class Download:
+    """A URL an ADD fetched: the local file (named as it lands in a directory), its
+    sha256, and whether the URL gave a name (else it needs a destination file name)."""
+
+    url: str
+    path: Path
+    digest: str
+    named: bool = True
+
+
+@dataclass(frozen=True)
 class CopyStep:
     """Copy ``sources`` (relative to the context, or to ``source_image``'s root) to ``dest``
     in a new layer over ``base``, committed with ``config``; ``files`` are heredoc files
-    (name, content) written into ``dest``."""
+    (name, content) written into ``dest``; ``downloads`` are ADD's fetched URLs (never
+    extracted)."""
 
     base: str | None
     config: ImageConfig
@@ -111,6 +125,7 @@ class CopyStep:
     chown: str = ""
     chmod: int | None = None
     is_add: bool = False
+    downloads: tuple[Download, ...] = ()
 
 
 class BuildBackend(Protocol):
@@ -127,6 +142,12 @@ class BuildBackend(Protocol):
 
     async def copy(self, step: CopyStep) -> str:
         """Perform the copy as a new layer; the new image's ID."""
+        ...
+
+    async def download(self, url: str, directory: Path) -> Download:
+        """Fetch ``url`` into a new file under ``directory`` (named after the URL path or
+        the Content-Disposition, mode 0600, mtime from Last-Modified or the epoch).
+        Raises Unavailable (unreachable, or an HTTP error status) or InvalidArgument."""
         ...
 
     async def commit_config(self, base: str | None, config: ImageConfig) -> str:
@@ -204,8 +225,13 @@ class Evaluator:
         options: BuildOptions,
         backend: BuildBackend,
         emit: Emit,
+        *,
+        checksums: MutableMapping[tuple[str, ...], str] | None = None,
+        scratch: Path | None = None,
     ) -> None:
         self.dockerfile = dockerfile
+        self.scratch = scratch
+        self.checksums = {} if checksums is None else checksums
         self.context = context
         self.options = options
         self.backend = backend
@@ -239,6 +265,14 @@ class Evaluator:
             value = self.options.build_args[name]
             return value if value is not None else default
         return default
+
+    def context_checksum(self, paths: list[str]) -> str:
+        """The content checksum of ``paths`` in the context (remembered per context)."""
+        key = tuple(sorted(paths))
+        found = self.checksums.get(key)
+        if found is None:
+            found = self.checksums[key] = checksum(self.context, key)
+        return found
 
     def cache_key(self, stage: Stage, *parts: object) -> str:
         blob = json.dumps([stage.image, *parts], sort_keys=True, default=str)
@@ -378,8 +412,13 @@ async def build(
     options: BuildOptions,
     backend: BuildBackend,
     emit: Emit,
+    *,
+    checksums: MutableMapping[tuple[str, ...], str] | None = None,
+    scratch: Path | None = None,
 ) -> str:
-    """Build and tag; returns the image ID.
+    """Build and tag; returns the image ID. ``checksums`` remembers the COPY checksums of
+    ``context`` across builds (pass the same mapping only while the context is unchanged);
+    ``scratch`` is a private directory for ADD's downloads (needed only if there are any).
 
     Raises:
         InvalidArgument: a parse or instruction error (the message names the line).
@@ -387,7 +426,9 @@ async def build(
         BuildFailed: a RUN exited non-zero (``code``) or the Dockerfile is empty.
     """
     dockerfile = parse(dockerfile_text)
-    evaluator = Evaluator(dockerfile, context, options, backend, emit)
+    evaluator = Evaluator(
+        dockerfile, context, options, backend, emit, checksums=checksums, scratch=scratch
+    )
     image_id = await evaluator.run()
     for ref in options.tags:
         backend.tag(image_id, ref)

@@ -49,6 +49,14 @@ __all__ = ["daemon"]
 )
 @click.option("-b", "--bridge", default="wharf0", show_default=True, help="Default bridge.")
 @click.option("--bip", default="10.88.0.1/16", show_default=True, help="Default bridge's IP.")
+@click.option(
+    "--max-build-context-size",
+    "max_context",
+    default="4g",
+    show_default=True,
+    help="Largest build context accepted (tar bytes as sent, and its files extracted); "
+    "binary units k, m, g.",
+)
 def daemon(
     *,
     hosts: tuple[str, ...],
@@ -63,8 +71,10 @@ def daemon(
     docker_hub: bool,
     bridge: str,
     bip: str,
+    max_context: str,
 ) -> None:
     """Run the Wharf engine daemon."""
+    from wharf.cli.containers import parse_bytes
     from wharf.daemon.config import DEFAULT_HOST, DaemonConfig
     from wharf.daemon.server import run
     from wharf.distribution.hosts import RegistryHosts
@@ -83,6 +93,7 @@ def daemon(
         registry_hosts=RegistryHosts(mirrors=mirrors, insecure=insecure, docker_hub=docker_hub),
         bridge=bridge,
         bip=bip,
+        max_build_context=parse_bytes(max_context, "--max-build-context-size"),
     )
     try:
         run(config)

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import email.message
+import email.utils
+import hashlib
 import json
 import logging
 import os
@@ -22,7 +26,9 @@ import shutil
 import tempfile
 import threading
 import urllib.parse
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +37,7 @@ import httpx
 from wharf.api.backends import BuildRequest, LogOptions
 from wharf.apitypes.containers import ContainerCreate
 from wharf.apitypes.stream import Demuxer
-from wharf.build import BuildOptions, CopyStep, Emit, RunFailed, RunStep, build
+from wharf.build import BuildOptions, CopyStep, Download, Emit, RunFailed, RunStep, build
 from wharf.build.context import apply_dockerignore, extract_context, read_dockerignore
 from wharf.build.copier import CopyOptions, copy_into, resolve_in_root, resolve_sources
 from wharf.build.dockerfile import parse
@@ -42,7 +48,7 @@ from wharf.images import ImageService
 from wharf.mount import mount_all, unmount
 from wharf.oci.image import ImageConfig
 
-__all__ = ["BuildService", "DaemonBuildBackend"]
+__all__ = ["DEFAULT_MAX_CONTEXT_SIZE", "BuildService", "DaemonBuildBackend"]
 
 log = logging.getLogger("wharf.build")
 
@@ -69,14 +75,14 @@ class DaemonBuildBackend:
         self._recover()
 
     def _recover(self) -> None:
-        """Undo what a daemon killed mid-build left: mounts and scratch directories under
-        ``root``, and the image store's build layers (``build-*``)."""
+        """Undo what a daemon killed mid-build left: mounts, scratch directories and kept
+        contexts under ``root``, and the image store's build layers (``build-*``)."""
         for path in sorted(self.root.iterdir()):
             if path.name.startswith("m-"):
                 unmount(str(path), detach=True)
                 with contextlib.suppress(OSError):
                     path.rmdir()
-            elif path.name.startswith(("s-", "b-")) and path.is_dir():
+            elif path.name.startswith(("s-", "b-", "c-")) and path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
         for record in self.images.metadata.containers():
             if record.id.startswith(_LAYER_PREFIX):
@@ -210,6 +216,9 @@ class DaemonBuildBackend:
     async def copy(self, step: CopyStep) -> str:
         return await asyncio.to_thread(self._copy, step)
 
+    async def download(self, url: str, directory: Path) -> Download:
+        return await asyncio.to_thread(_fetch, url, directory)
+
     @contextlib.contextmanager
     def _layer(self, image: str) -> Iterator[tuple[str, Path]]:
         """A new writable layer over ``image``, mounted; yields (layer name, mount point).
@@ -248,7 +257,7 @@ class DaemonBuildBackend:
             extract_archives=step.is_add,
         )
         what = "ADD failed" if step.is_add else "COPY failed"
-        if not step.sources and not step.files:
+        if not step.sources and not step.files and not step.downloads:
             copy_into([], rootfs, step.dest, options, what=what)
         for name, content in step.files:
             path = scratch / "heredoc" / name
@@ -256,10 +265,10 @@ class DaemonBuildBackend:
             path.write_bytes(content)
             path.chmod(0o644)
             copy_into([path], rootfs, step.dest, options, what=what)
-        urls = [s for s in step.sources if s.startswith(("http://", "https://"))]
-        local = [s for s in step.sources if s not in urls]
-        for url in urls:
-            copy_into([_fetch(url, scratch / "url")], rootfs, step.dest, options, what=what)
+        fetched = dataclasses.replace(options, extract_archives=False)  # remote tars stay tars
+        for download in step.downloads:
+            copy_into([download.path], rootfs, step.dest, fetched, what=what)
+        local = list(step.sources)
         if not local:
             return
         if step.source_image is None:
@@ -298,52 +307,154 @@ def _owner(rootfs: Path, chown: str) -> tuple[int, int]:
     return uid, _lookup(resolve_in_root(rootfs, "/etc/group"), group, "group")
 
 
-def _fetch(url: str, directory: Path) -> Path:
+def _download_name(url: str, response: httpx.Response) -> str:
+    """moby's ``getFilenameForDownload``: the URL path's last element, else the
+    Content-Disposition file name, else ``""``."""
+    path = urllib.parse.urlparse(url).path
+    if path and not path.endswith("/"):
+        return posixpath.basename(path)
+    disposition = response.headers.get("content-disposition", "")
+    if disposition:
+        message = email.message.Message()
+        message["content-disposition"] = disposition
+        name = message.get_param("filename", header="content-disposition")
+        if isinstance(name, str) and name and not name.endswith("/"):
+            return posixpath.basename(name)
+    return ""
+
+
+def _fetch(url: str, directory: Path) -> Download:
+    """GET ``url`` into a new file in a fresh directory under ``directory``."""
     directory.mkdir(exist_ok=True)
-    name = posixpath.basename(urllib.parse.urlparse(url).path) or "download"
-    target = directory / name
+    target_dir = Path(tempfile.mkdtemp(prefix="url-", dir=directory))
+    digest = hashlib.sha256()
     try:
         with httpx.stream("GET", url, timeout=_URL_TIMEOUT, follow_redirects=True) as response:
             if response.status_code >= 400:
-                raise Unavailable(f"ADD {url}: failed to GET: HTTP status {response.status_code}")
-            with open(target, "wb") as out:
+                raise Unavailable(
+                    f"failed to GET {url} with status {response.status_code} "
+                    f"{response.reason_phrase}".rstrip()
+                )
+            name = _download_name(url, response)
+            named = name not in ("", ".", "..")
+            target = target_dir / (name if named else "download")
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
                 for chunk in response.iter_bytes():
+                    digest.update(chunk)
                     out.write(chunk)
+            modified = response.headers.get("last-modified", "")
     except httpx.HTTPError as exc:
-        raise Unavailable(f"ADD {url}: failed to GET: {exc}") from None
-    target.chmod(0o600)
-    return target
+        raise Unavailable(f"failed to GET {url}: {exc}") from None
+    mtime = 0.0
+    with contextlib.suppress(TypeError, ValueError, IndexError):
+        mtime = email.utils.parsedate_to_datetime(modified).timestamp()
+    os.utime(target, (mtime, mtime))
+    return Download(url=url, path=target, digest=digest.hexdigest(), named=named)
+
+
+DEFAULT_MAX_CONTEXT_SIZE = 4 << 30  # wharf daemon --max-build-context-size
+# Contexts up to this size (tar bytes) are kept extracted, the last few, for the next build
+# that sends the same bytes: a no-change rebuild neither extracts nor re-hashes anything.
+_REUSE_MAX_SIZE = 64 << 20
+_REUSE_COUNT = 4
+
+
+@dataclass
+class _Context:
+    """An extracted context with ``.dockerignore`` applied: its directory, the Dockerfile's
+    text (read before the ignore rules apply, as dockerd does), the COPY checksums computed
+    over it so far, and its key among the kept contexts (tar digest, Dockerfile name)."""
+
+    path: Path
+    dockerfile: str
+    checksums: dict[tuple[str, ...], str] = field(default_factory=dict)
+    key: tuple[str, str] | None = None  # None: too large to keep
+    users: int = 0
 
 
 class BuildService:
-    """Implements :class:`wharf.api.BuilderBackend`: context in, Docker's build stream out."""
+    """Implements :class:`wharf.api.BuilderBackend`: context in, Docker's build stream out.
 
-    def __init__(self, backend: DaemonBuildBackend) -> None:
+    The context tar is streamed to disk (hashed on the way) and refused beyond
+    ``max_context_size`` bytes, compressed or extracted. After a successful build a small
+    context stays extracted (the last few), keyed by the digest of its bytes and the
+    Dockerfile name, so that the next build sending the same bytes neither extracts nor
+    re-hashes anything; kept contexts are only read.
+    """
+
+    def __init__(
+        self, backend: DaemonBuildBackend, *, max_context_size: int = DEFAULT_MAX_CONTEXT_SIZE
+    ) -> None:
         self.backend = backend
+        self.max_context_size = max_context_size
+        self._contexts: OrderedDict[tuple[str, str], _Context] = OrderedDict()
 
-    async def _receive(self, body: AsyncIterator[bytes], workdir: Path) -> Path:
-        tar_path = workdir / "context.tar"
+    async def _receive(self, body: AsyncIterator[bytes], tar_path: Path) -> tuple[int, str]:
+        """Stream ``body`` to ``tar_path``; its size and sha256."""
+        digest = hashlib.sha256()
+        size = 0
         with open(tar_path, "wb") as out:
             async for chunk in body:
+                size += len(chunk)
+                if size > self.max_context_size:
+                    raise InvalidArgument(_too_large(self.max_context_size))
+                digest.update(chunk)
                 out.write(chunk)
-        context = workdir / "ctx"
+        return size, digest.hexdigest()
+
+    async def _context(
+        self, body: AsyncIterator[bytes], request: BuildRequest, workdir: Path
+    ) -> _Context:
+        """The context of this request: kept from an earlier build of the same bytes (with
+        one more user), else extracted into ``workdir``."""
+        tar_path = workdir / "context.tar"
+        size, digest = await self._receive(body, tar_path)
+        key = (digest, request.dockerfile)
+        entry = self._contexts.get(key)
+        if entry is not None:
+            tar_path.unlink()
+            self._contexts.move_to_end(key)
+            entry.users += 1
+            return entry
+        path = workdir / "ctx"
+        text = await asyncio.to_thread(self._extract, tar_path, path, request)
+        return _Context(path, text, key=key if size <= _REUSE_MAX_SIZE else None)
+
+    def _keep(self, entry: _Context) -> None:
+        """Keep a context a build succeeded with, for the next build of the same bytes."""
+        if entry.key is None or entry.key in self._contexts:
+            return
+        kept = Path(tempfile.mkdtemp(prefix="c-", dir=self.backend.root))
+        os.replace(entry.path, kept)
+        self._contexts[entry.key] = _Context(kept, entry.dockerfile, entry.checksums, entry.key)
+
+    async def _release(self, entry: _Context) -> None:
+        entry.users = max(0, entry.users - 1)
+        idle = [k for k, e in self._contexts.items() if e.users == 0]
+        for key in idle[: max(0, len(self._contexts) - _REUSE_COUNT)]:
+            old = self._contexts.pop(key)
+            await asyncio.to_thread(shutil.rmtree, old.path, True)
+
+    def _extract(self, tar_path: Path, context: Path, request: BuildRequest) -> str:
         context.mkdir()
         with open(tar_path, "rb") as stream:
-            await asyncio.to_thread(extract_context, stream, context)
+            extract_context(stream, context, max_size=self.max_context_size)
         tar_path.unlink()
-        return context
+        text = _read_dockerfile(context, request.dockerfile)
+        parse(text)  # parse errors are plain HTTP errors, before the stream starts
+        apply_dockerignore(
+            context, read_dockerignore(context), keep=(request.dockerfile, ".dockerignore")
+        )
+        return text
 
     async def build(
         self, body: AsyncIterator[bytes], request: BuildRequest
     ) -> AsyncGenerator[dict[str, Any], None]:
         workdir = Path(tempfile.mkdtemp(prefix="b-", dir=self.backend.root))
+        entry: _Context | None = None
         try:
-            context = await self._receive(body, workdir)
-            text = _read_dockerfile(context, request.dockerfile)
-            parse(text)  # parse errors are plain HTTP errors, before the stream starts
-            apply_dockerignore(
-                context, read_dockerignore(context), keep=(request.dockerfile, ".dockerignore")
-            )
+            entry = await self._context(body, request, workdir)
             options = BuildOptions(
                 tags=request.tags,
                 build_args=request.build_args,
@@ -361,13 +472,21 @@ class BuildService:
                 if not request.quiet:
                     queue.put_nowait({"stream": text})
 
-            async def run() -> str:
+            async def run(context: _Context) -> str:
                 try:
-                    return await build(text, context, options, self.backend, emit)
+                    return await build(
+                        context.dockerfile,
+                        context.path,
+                        options,
+                        self.backend,
+                        emit,
+                        checksums=context.checksums,
+                        scratch=workdir,
+                    )
                 finally:
                     queue.put_nowait(None)
 
-            task = asyncio.get_running_loop().create_task(run())
+            task = asyncio.get_running_loop().create_task(run(entry))
             try:
                 while (message := await queue.get()) is not None:
                     yield message
@@ -377,11 +496,25 @@ class BuildService:
                 with contextlib.suppress(BaseException):
                     await asyncio.wait([task])
             final = _final_messages(task, request)
+            if not task.cancelled() and task.exception() is None:
+                self._keep(entry)
         finally:
             # clean up before the last messages: the CLI exits as soon as it reads them
-            await asyncio.to_thread(shutil.rmtree, workdir, True)
+            if entry is not None:
+                await self._release(entry)
+            try:
+                workdir.rmdir()  # empty when the context was a kept one
+            except OSError:
+                await asyncio.to_thread(shutil.rmtree, workdir, True)
         for message in final:
             yield message
+
+
+def _too_large(limit: int) -> str:
+    return (
+        f"build context: larger than the daemon's limit of {limit} bytes "
+        "(wharf daemon --max-build-context-size); make it smaller with a .dockerignore"
+    )
 
 
 def _final_messages(task: asyncio.Task[str], request: BuildRequest) -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -13,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.build.peer import Dockerd, listing
+from tests.e2e.build.conftest import build_root
+from tests.e2e.build.peer import DockerdPeer, dockerd_peer, listing
 from tests.e2e.build.test_docker_build import CORPUS, build_case
 from tests.e2e.daemon.harness import Daemon
+from tests.peers import peer_cgroups
 
 pytestmark = pytest.mark.skipif(shutil.which("dockerd") is None, reason="needs docker.io")
 
@@ -31,21 +32,19 @@ CONFIG_KEYS = (
 
 
 @pytest.fixture(scope="module")
-def dockerd(busybox_tar: Path) -> Iterator[Dockerd]:
-    root = Path(f"/tmp/build-d{secrets.token_hex(2)}")
-    root.mkdir()
-    peer = Dockerd(root)
+def dockerd(busybox_tar: Path) -> Iterator[DockerdPeer]:
+    root = build_root()
     try:
-        peer.start()
-        loaded = peer.docker("load", "-i", str(busybox_tar))
-        assert loaded.returncode == 0, loaded.stderr
-        yield peer
+        with dockerd_peer(root) as peer:
+            loaded = peer.docker("load", "-i", str(busybox_tar))
+            assert loaded.returncode == 0, loaded.stderr
+            yield peer
+        assert peer_cgroups(root.name) == []
     finally:
-        peer.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _peer_build(dockerd: Dockerd, name: str) -> subprocess.CompletedProcess[bytes]:
+def _peer_build(dockerd: DockerdPeer, name: str) -> subprocess.CompletedProcess[bytes]:
     args = ["build", "--network", "none", "-t", f"corpus-{name}"]
     buildargs = CORPUS / name / "buildargs"
     if buildargs.exists():
@@ -54,7 +53,7 @@ def _peer_build(dockerd: Dockerd, name: str) -> subprocess.CompletedProcess[byte
     return dockerd.docker(*args, str(CORPUS / name))
 
 
-def _history(peer: Daemon | Dockerd, image: str) -> list[str]:
+def _history(peer: Daemon | DockerdPeer, image: str) -> list[str]:
     """``docker history`` CREATED BY, newest first, content hashes masked."""
     out = peer.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image).stdout
     return [
@@ -62,7 +61,7 @@ def _history(peer: Daemon | Dockerd, image: str) -> list[str]:
     ]
 
 
-def _config(peer: Daemon | Dockerd, image: str) -> dict[str, object]:
+def _config(peer: Daemon | DockerdPeer, image: str) -> dict[str, object]:
     out = peer.docker("image", "inspect", image).stdout
     data = json.loads(out)[0]
     config = data["Config"]
@@ -72,7 +71,9 @@ def _config(peer: Daemon | Dockerd, image: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_same_filesystem_and_config_as_dockerd(daemon: Daemon, dockerd: Dockerd, name: str) -> None:
+def test_same_filesystem_and_config_as_dockerd(
+    daemon: Daemon, dockerd: DockerdPeer, name: str
+) -> None:
     if name == "onbuild-child":
         for peer_build in (
             build_case(daemon, "onbuild-parent"),
