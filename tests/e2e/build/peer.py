@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import tarfile
 
 from tests.peers import DOCKER, DockerdPeer, dockerd_peer
@@ -19,8 +20,12 @@ RUNTIME_PATHS = frozenset(
 
 def listing(docker: object, image: str) -> dict[str, tuple[str, int, int, int, str]]:
     """The image's filesystem via ``docker create`` + ``export``: path -> (type, mode, uid,
-    gid, content sha256 or link target); runtime-made paths left out."""
-    run = docker  # a Daemon or Dockerd: both have .docker(*args)
+    gid, content sha256 or link target); runtime-made paths left out, and so are the
+    image's VOLUME directories when they are empty (Wharf makes the mount point when it
+    creates the container, dockerd when it starts it: not the build's doing)."""
+    run = docker  # a Daemon or DockerdPeer: both have .docker(*args)
+    inspect = run.docker("image", "inspect", "-f", "{{json .Config.Volumes}}", image)  # type: ignore[attr-defined]
+    volumes = {v.strip("/") for v in json.loads(inspect.stdout or b"null") or {}}
     created = run.docker("create", image)  # type: ignore[attr-defined]
     assert created.returncode == 0, created.stderr
     cid = created.stdout.decode().strip()
@@ -50,4 +55,7 @@ def listing(docker: object, image: str) -> dict[str, tuple[str, int, int, int, s
                 member.gid,
                 detail,
             )
+    for name in volumes:
+        if name in out and out[name][0] == "dir" and not any(p.startswith(name + "/") for p in out):
+            del out[name]
     return out
