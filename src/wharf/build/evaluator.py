@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from wharf.build.context import checksum
+from wharf.build.copier import resolve_sources
 from wharf.build.dockerfile import Dockerfile, Instruction, Lexer, parse
 from wharf.errors import InvalidArgument, WharfError
 from wharf.oci.image import ContainerConfig, History, ImageConfig
@@ -178,6 +180,10 @@ class BuildBackend(Protocol):
         ...
 
 
+# a rebuild parses the same text again; Dockerfiles are immutable values
+_parse = functools.lru_cache(maxsize=32)(parse)
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -266,12 +272,20 @@ class Evaluator:
             return value if value is not None else default
         return default
 
-    def context_checksum(self, paths: list[str]) -> str:
-        """The content checksum of ``paths`` in the context (remembered per context)."""
-        key = tuple(sorted(paths))
+    def sources_checksum(self, sources: list[str], what: str) -> str:
+        """The content checksum of COPY/ADD ``sources`` in the context, resolved as
+        :func:`~wharf.build.copier.resolve_sources` does (remembered per context).
+
+        Raises:
+            InvalidArgument: a source leaves the context.
+            NotFound: a source matches nothing.
+        """
+        key = tuple(sources)
         found = self.checksums.get(key)
         if found is None:
-            found = self.checksums[key] = checksum(self.context, key)
+            paths = resolve_sources(self.context, sources, what=what)
+            rel = [p.relative_to(self.context).as_posix() or "." for p in paths]
+            found = self.checksums[key] = checksum(self.context, rel)
         return found
 
     def cache_key(self, stage: Stage, *parts: object) -> str:
@@ -289,23 +303,24 @@ class Evaluator:
         self,
         stage: Stage,
         key: str,
-        candidate: ImageConfig,
-        make: Callable[[], Awaitable[str]],
+        candidate: Callable[[], ImageConfig],
+        make: Callable[[ImageConfig], Awaitable[str]],
     ) -> str:
-        """The image for the step whose result would have config ``candidate``: from the
-        cache or a ``--cache-from`` image (saying "Using cache"), else by awaiting ``make()``.
-        After the first miss nothing more is looked up, as in dockerd."""
+        """The image for the step whose result would have config ``candidate()``: from the
+        cache or a ``--cache-from`` image (saying "Using cache"), else by awaiting
+        ``make(candidate())``. After the first miss nothing more is looked up, as in dockerd.
+        A plain cache hit never builds the candidate config."""
         if self.cache_ok:
             hit = self.backend.cache_get(key)
             if hit is None and self.options.cache_from:
-                hit = await self.from_sources(stage, candidate)
+                hit = await self.from_sources(stage, candidate())
                 if hit is not None:
                     self.backend.cache_put(key, hit)
             if hit is not None:
                 self.emit(" ---> Using cache\n")
                 return hit
         self.cache_ok = False
-        image_id = await make()
+        image_id = await make(candidate())
         self.backend.cache_put(key, image_id)
         return image_id
 
@@ -346,14 +361,16 @@ class Evaluator:
         """A config-only step: cache by (parent, text), image with an empty history layer."""
         created_by = f"/bin/sh -c #(nop)  {text}"
         key = self.cache_key(stage, "config", created_by)
-        candidate = self.history(
-            dataclasses.replace(stage, config=dataclasses.replace(stage.config, config=new)),
-            created_by,
-            empty=True,
-        )
 
-        async def make() -> str:
-            return await self.backend.commit_config(stage.image, candidate)
+        def candidate() -> ImageConfig:
+            return self.history(
+                dataclasses.replace(stage, config=dataclasses.replace(stage.config, config=new)),
+                created_by,
+                empty=True,
+            )
+
+        async def make(config: ImageConfig) -> str:
+            return await self.backend.commit_config(stage.image, config)
 
         self.set_image(stage, await self.cached(stage, key, candidate, make))
 
@@ -425,7 +442,7 @@ async def build(
         NotFound: a missing base image or stage.
         BuildFailed: a RUN exited non-zero (``code``) or the Dockerfile is empty.
     """
-    dockerfile = parse(dockerfile_text)
+    dockerfile = _parse(dockerfile_text)
     evaluator = Evaluator(
         dockerfile, context, options, backend, emit, checksums=checksums, scratch=scratch
     )

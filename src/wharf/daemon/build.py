@@ -45,6 +45,7 @@ from wharf.daemon import spec as specs
 from wharf.daemon.containers import ContainerService
 from wharf.errors import InvalidArgument, NotFound, Unavailable, WharfError
 from wharf.images import ImageService
+from wharf.images.reference import parse_reference
 from wharf.mount import mount_all, unmount
 from wharf.oci.image import ImageConfig
 
@@ -72,6 +73,7 @@ class DaemonBuildBackend:
             self._index = {}
         self._scratch: str | None = None
         self._configs: dict[str, ImageConfig] = {}
+        self._fresh = ""
         self._recover()
 
     def _recover(self) -> None:
@@ -100,8 +102,13 @@ class DaemonBuildBackend:
     def get_image(self, ref: str) -> tuple[str, ImageConfig]:
         # configs are content-addressed, so one read per image ID is enough
         config = self._configs.get(ref)
-        if config is not None and self._exists(ref):
+        if config is not None and (ref == self._fresh or self._exists(ref)):
             return ref, config
+        with contextlib.suppress(InvalidArgument, NotFound):  # a tag: no config to parse
+            image_id = self.images.metadata.get_ref(str(parse_reference(ref)))
+            config = self._configs.get(image_id)
+            if config is not None and self._exists(image_id):
+                return image_id, config
         image = self.images.resolve(ref)
         self._configs[str(image.id)] = image.config
         return str(image.id), image.config
@@ -129,6 +136,7 @@ class DaemonBuildBackend:
         image_id = self._index.get(key)
         if image_id is None or not self._exists(image_id):
             return None
+        self._fresh = image_id  # get_image of it, next, needs no second look-up
         return image_id
 
     def cache_put(self, key: str, image_id: str) -> None:
