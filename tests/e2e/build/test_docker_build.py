@@ -92,8 +92,35 @@ def test_cache_hit_then_miss_after_editing_a_copied_file(daemon: Daemon, tmp_pat
     assert third.returncode == 0, third.stderr
     assert third.stdout.count("Using cache") == 1  # the RUN before the COPY only
     assert daemon.docker("run", "--rm", "cachetest", "cat", "/after").stdout == b"two\n"
+    (tmp_path / "data").write_text("one\n")  # back to the first bytes: the first image again
+    back = docker_build(daemon, tmp_path, "-t", "cachetest")
+    assert back.stdout.count("Using cache") == 3
+    assert (
+        back.stdout.split("Successfully built ")[1][:12]
+        == (first.stdout.split("Successfully built ")[1][:12])
+    )
+    assert daemon.docker("run", "--rm", "cachetest", "cat", "/after").stdout == b"one\n"
     nocache = docker_build(daemon, tmp_path, "--no-cache", "-t", "cachetest")
     assert "Using cache" not in nocache.stdout
+
+
+def test_same_context_bytes_with_other_dockerfiles(daemon: Daemon, tmp_path: Path) -> None:
+    # one context sent three times, kept extracted in between: each build reads its own
+    # Dockerfile, and a .dockerignore'd file stays out whichever Dockerfile names it
+    (tmp_path / "A").write_text('FROM busybox\nCOPY data /data\nCMD ["cat", "/data"]\n')
+    (tmp_path / "B").write_text('FROM busybox\nCOPY data /b\nCMD ["cat", "/b"]\n')
+    (tmp_path / "C").write_text("FROM busybox\nCOPY secret /s\n")
+    (tmp_path / "data").write_text("shared\n")
+    (tmp_path / "secret").write_text("no\n")
+    (tmp_path / ".dockerignore").write_text("secret\n")
+    for name in ("A", "B", "A"):
+        built = docker_build(daemon, tmp_path, "-f", str(tmp_path / name), "-t", f"samectx:{name}")
+        assert built.returncode == 0, built.stdout + built.stderr
+        assert daemon.docker("run", "--rm", f"samectx:{name}").stdout == b"shared\n"
+    assert "Using cache" in built.stdout
+    ignored = docker_build(daemon, tmp_path, "-f", str(tmp_path / "C"), "-t", "samectx:c")
+    assert ignored.returncode == 1
+    assert "file not found in build context or excluded by .dockerignore" in ignored.stderr
 
 
 def test_target_label_file_and_quiet(daemon: Daemon, tmp_path: Path) -> None:
