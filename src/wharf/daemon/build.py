@@ -474,11 +474,11 @@ class BuildService:
                 network_mode=request.network_mode,
                 cache_from=request.cache_from,
             )
-            queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+            queue: asyncio.Queue[str | None] = asyncio.Queue()
 
             def emit(text: str) -> None:
                 if not request.quiet:
-                    queue.put_nowait({"stream": text})
+                    queue.put_nowait(text)
 
             async def run(context: _Context) -> str:
                 try:
@@ -496,8 +496,8 @@ class BuildService:
 
             task = asyncio.get_running_loop().create_task(run(entry))
             try:
-                while (message := await queue.get()) is not None:
-                    yield message
+                async for text in _batched(queue):
+                    yield {"stream": text}
             finally:
                 if not task.done():
                     task.cancel()
@@ -516,6 +516,27 @@ class BuildService:
                 await asyncio.to_thread(shutil.rmtree, workdir, True)
         for message in final:
             yield message
+
+
+async def _batched(queue: asyncio.Queue[str | None]) -> AsyncIterator[str]:
+    """The texts of ``queue`` until None; those already waiting are joined into one message
+    (a cached step's lines come all at once: one write instead of one per line), except
+    that each ``Step N/M`` header stays a message of its own, as clients parse it."""
+    carry: str | None = None
+    carried = False
+    while True:
+        text = carry if carried else await queue.get()
+        carried = False
+        if text is None:
+            return
+        if not text.startswith("Step "):
+            while not queue.empty():
+                more = queue.get_nowait()
+                if more is None or more.startswith("Step "):
+                    carry, carried = more, True
+                    break
+                text += more
+        yield text
 
 
 def _too_large(limit: int) -> str:
