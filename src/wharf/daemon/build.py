@@ -5,8 +5,15 @@ RUN steps run in real Wharf containers created from the parent image (its snapsh
 their output streamed from the container's log; the container's diff is committed as a new
 layer and the container removed (kept on failure unless ``force_rm``, as dockerd does).
 COPY/ADD/WORKDIR prepare a writable layer over the parent, mount it on a private temporary
-directory, apply :mod:`wharf.build.copier`, unmount and commit. The cache index maps step
-cache keys to image IDs in ``<data-root>/build-cache.json``.
+directory, apply :mod:`wharf.build.copier`, unmount and commit. ADD's URLs are fetched into
+the build's scratch directory on every build (their content is part of the cache key), as
+dockerd does. The cache index maps step cache keys to image IDs in
+``<data-root>/build-cache.json``.
+
+:class:`BuildService` receives the context (size-limited, streamed to disk) and keeps the
+last few small contexts extracted after a successful build, keyed by the digest of their
+bytes: a no-change rebuild sends the same bytes, so it extracts nothing, hashes no COPY
+source again, and, every step being a cache hit, touches only the metadata store.
 """
 
 from __future__ import annotations
