@@ -10,6 +10,12 @@ import click
 __all__ = ["daemon"]
 
 
+def _size(value: str) -> int:
+    from wharf.cli.containers import parse_bytes
+
+    return parse_bytes(value, "--max-build-context-size")
+
+
 @click.command()
 @click.option("-H", "--host", "hosts", multiple=True, help="unix://PATH to listen on (repeatable).")
 @click.option("--data-root", default="/var/lib/wharf", show_default=True, help="Persistent state.")
@@ -53,6 +59,7 @@ __all__ = ["daemon"]
     "--max-build-context-size",
     "max_context",
     default="4g",
+    callback=lambda _ctx, _param, value: _size(value),
     show_default=True,
     help="Largest build context accepted (tar bytes as sent, and its files extracted); "
     "binary units k, m, g.",
@@ -71,10 +78,9 @@ def daemon(
     docker_hub: bool,
     bridge: str,
     bip: str,
-    max_context: str,
+    max_context: int,
 ) -> None:
     """Run the Wharf engine daemon."""
-    from wharf.cli.containers import parse_bytes
     from wharf.daemon.config import DEFAULT_HOST, DaemonConfig
     from wharf.daemon.server import run
     from wharf.distribution.hosts import RegistryHosts
@@ -93,7 +99,7 @@ def daemon(
         registry_hosts=RegistryHosts(mirrors=mirrors, insecure=insecure, docker_hub=docker_hub),
         bridge=bridge,
         bip=bip,
-        max_build_context=parse_bytes(max_context, "--max-build-context-size"),
+        max_build_context=max_context,
     )
     try:
         run(config)
