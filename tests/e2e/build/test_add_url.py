@@ -52,7 +52,13 @@ def server() -> Iterator[tuple[str, Files]]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             files.hits[self.path] = files.hits.get(self.path, 0) + 1
-            found = files.routes.get(self.path)
+            if self.path.startswith("/redirect"):
+                self.send_response(302)
+                self.send_header("Location", "/files/hello.txt")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            found = files.routes.get(self.path.partition("?")[0])
             if found is None:
                 self.send_error(404)
                 return
@@ -166,3 +172,16 @@ def test_add_url_without_a_file_name_needs_a_destination_file(
     named = docker_build(daemon, tmp_path, "-t", "addurl:noname")
     assert named.returncode == 0, named.stdout + named.stderr
     assert daemon.docker("run", "--rm", "addurl:noname", "cat", "/x/given").stdout == b"plain\n"
+
+
+def test_add_url_follows_redirects_and_names_the_file_after_the_url_asked_for(
+    daemon: Daemon, server: tuple[str, Files], tmp_path: Path
+) -> None:
+    url, _ = server
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM busybox\nADD {url}/redirect /r/\nADD {url}/files/hello.txt?v=2 /q/\n"
+    )
+    result = docker_build(daemon, tmp_path, "-t", "addurl:redirect")
+    assert result.returncode == 0, result.stdout + result.stderr
+    run = daemon.docker("run", "--rm", "addurl:redirect", "cat", "/r/redirect", "/q/hello.txt")
+    assert run.stdout == b"hello\nhello\n"

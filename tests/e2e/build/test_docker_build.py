@@ -309,3 +309,35 @@ def test_an_interrupted_build_removes_its_running_step(daemon: Daemon, tmp_path:
         time.sleep(0.2)
     assert daemon.docker("ps", "-aq").stdout.strip() == b""
     assert daemon.docker("image", "inspect", "interrupted").returncode != 0
+
+
+def test_kept_contexts_are_bounded_and_shared_by_concurrent_builds(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    # six different contexts one after the other: only the last few stay extracted
+    for i in range(6):
+        ctx = tmp_path / f"ctx{i}"
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text(f"FROM busybox\nCOPY n /n\nLABEL n={i}\n")
+        (ctx / "n").write_text(f"{i}\n")
+        built = docker_build(daemon, ctx, "-t", f"kept:{i}")
+        assert built.returncode == 0, built.stdout + built.stderr
+    kept = [p for p in (daemon.root / "data" / "build").glob("c-*") if p.is_dir()]
+    assert 1 <= len(kept) <= 4
+    # the same bytes built four times at once: all succeed with the same image
+    ctx = tmp_path / "ctx5"
+    procs = [
+        subprocess.Popen(
+            [DOCKER, "build", "-q", "-t", f"kept:same{i}", str(ctx)],
+            env={**daemon.env, "DOCKER_BUILDKIT": "0"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(4)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], outs
+    assert len({out.strip() for out, _ in outs}) == 1
+    assert daemon.docker("run", "--rm", "kept:same3", "cat", "/n").stdout == b"5\n"
+    kept = [p for p in (daemon.root / "data" / "build").glob("c-*") if p.is_dir()]
+    assert len(kept) <= 4
