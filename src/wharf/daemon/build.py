@@ -427,6 +427,9 @@ class BuildService:
         size, digest = await self._receive(body, tar_path)
         key = (digest, request.dockerfile)
         entry = self._contexts.get(key)
+        if entry is not None and not entry.path.is_dir():  # removed behind our back
+            del self._contexts[key]
+            entry = None
         if entry is not None:
             tar_path.unlink()
             self._contexts.move_to_end(key)
