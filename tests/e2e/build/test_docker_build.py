@@ -347,3 +347,20 @@ def test_kept_contexts_are_bounded_and_shared_by_concurrent_builds(
     again = docker_build(daemon, ctx, "--no-cache", "-t", "kept:again")
     assert again.returncode == 0, again.stdout + again.stderr
     assert daemon.docker("run", "--rm", "kept:again", "cat", "/n").stdout == b"5\n"
+
+
+def test_a_changed_build_arg_used_by_a_step_misses(daemon: Daemon, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nARG V\nRUN echo $V > /v\n")
+
+    def build(value: str) -> subprocess.CompletedProcess[str]:
+        result = docker_build(daemon, tmp_path, "--build-arg", f"V={value}", "-t", "argcache")
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    build("1")
+    assert build("1").stdout.count("Using cache") == 2
+    changed = build("2")
+    assert changed.stdout.count("Using cache") == 1  # the ARG step only, as dockerd
+    assert daemon.docker("run", "--rm", "argcache", "cat", "/v").stdout == b"2\n"
+    assert build("1").stdout.count("Using cache") == 2
+    assert daemon.docker("run", "--rm", "argcache", "cat", "/v").stdout == b"1\n"
