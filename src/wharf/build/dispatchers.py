@@ -501,11 +501,13 @@ async def _copy(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
         len(plain) == 1 and source_image is not None and ev.backend.is_dir(source_image, plain[0])
     ):
         kind = "dir"
+    elif plain == urls:
+        kind = ""  # dockerd shows a lone URL's hash bare
     else:
         kind = "file"
     # dockerd glues the --chown flag to the source kind, without a space
     owner = f"--chown={chown}" if chown else ""
-    source = f"{owner}{kind}:{hash_bytes(digest.encode())}"
+    source = f"{owner}{kind}{':' if kind else ''}{hash_bytes(digest.encode())}"
     created_by = f"/bin/sh -c #(nop) {ins.keyword} {source} in {dest} "
     key = ev.cache_key(stage, ins.keyword, created_by, digest, files_digest, chown, chmod)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.build.httpfiles import Files, serve_files
 from tests.e2e.daemon.harness import Daemon, busybox_archive, leftover_cgroups
 
 
@@ -48,3 +49,10 @@ def daemon(busybox_tar: Path) -> Iterator[Daemon]:
         assert leftover_cgroups(d.cgroup_parent) == []
     finally:
         d.cleanup()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[str, Files]]:
+    """An HTTP server for ADD's URLs: its base URL and what it serves."""
+    with serve_files() as served:
+        yield served
