@@ -84,8 +84,8 @@ class DaemonBuildBackend:
         self._recover()
 
     def _recover(self) -> None:
-        """Undo what a daemon killed mid-build left: mounts, scratch directories and kept
-        contexts under ``root``, and the image store's build layers (``build-*``)."""
+        """Undo what a daemon killed mid-build left: mounts, scratch directories, context
+        tars and kept contexts under ``root``, and the image store's build layers."""
         for path in sorted(self.root.iterdir()):
             if path.name.startswith("m-"):
                 unmount(str(path), detach=True)
@@ -93,6 +93,8 @@ class DaemonBuildBackend:
                     path.rmdir()
             elif path.name.startswith(("s-", "b-", "c-")) and path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
+            elif path.name.startswith("t-"):  # a context tar being received
+                path.unlink()
         for record in self.images.metadata.containers():
             if record.id.startswith(_LAYER_PREFIX):
                 self.images.remove_container(record.id)
@@ -406,10 +408,11 @@ class BuildService:
         self._contexts: OrderedDict[tuple[str, str], _Context] = OrderedDict()
 
     async def _receive(self, body: AsyncIterator[bytes], tar_path: Path) -> tuple[int, str]:
-        """Stream ``body`` to ``tar_path``; its size and sha256."""
+        """Stream ``body`` to a new file ``tar_path``; its size and sha256."""
         digest = hashlib.sha256()
         size = 0
-        with open(tar_path, "wb") as out:
+        fd = os.open(tar_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
             async for chunk in body:
                 size += len(chunk)
                 if size > self.max_context_size:
@@ -422,9 +425,13 @@ class BuildService:
         self, body: AsyncIterator[bytes], request: BuildRequest, workdir: Path
     ) -> _Context:
         """The context of this request: kept from an earlier build of the same bytes (with
-        one more user), else extracted into ``workdir``."""
-        tar_path = workdir / "context.tar"
-        size, digest = await self._receive(body, tar_path)
+        one more user), else extracted into ``workdir`` (created then)."""
+        tar_path = workdir.with_name(f"t-{workdir.name}.tar")
+        try:
+            size, digest = await self._receive(body, tar_path)
+        except BaseException:
+            tar_path.unlink(missing_ok=True)
+            raise
         key = (digest, request.dockerfile)
         entry = self._contexts.get(key)
         if entry is not None and not entry.path.is_dir():  # removed behind our back
@@ -436,7 +443,10 @@ class BuildService:
             entry.users += 1
             return entry
         path = workdir / "ctx"
-        text = await asyncio.to_thread(self._extract, tar_path, path, request)
+        try:
+            text = await asyncio.to_thread(self._extract, tar_path, path, request)
+        finally:
+            tar_path.unlink(missing_ok=True)
         return _Context(path, text, key=key if size <= _REUSE_MAX_SIZE else None)
 
     def _keep(self, entry: _Context) -> None:
@@ -455,7 +465,7 @@ class BuildService:
             await asyncio.to_thread(shutil.rmtree, old.path, True)
 
     def _extract(self, tar_path: Path, context: Path, request: BuildRequest) -> str:
-        context.mkdir()
+        context.mkdir(parents=True)
         with open(tar_path, "rb") as stream:
             extract_context(stream, context, max_size=self.max_context_size)
         tar_path.unlink()
@@ -469,7 +479,8 @@ class BuildService:
     async def build(
         self, body: AsyncIterator[bytes], request: BuildRequest
     ) -> AsyncGenerator[dict[str, Any], None]:
-        workdir = Path(tempfile.mkdtemp(prefix="b-", dir=self.backend.root))
+        # made only when needed (an extraction, a download): a kept context needs none
+        workdir = self.backend.root / f"b-{secrets.token_hex(8)}"
         entry: _Context | None = None
         try:
             entry = await self._context(body, request, workdir)
@@ -520,9 +531,7 @@ class BuildService:
             # clean up before the last messages: the CLI exits as soon as it reads them
             if entry is not None:
                 await self._release(entry)
-            try:
-                workdir.rmdir()  # empty when the context was a kept one
-            except OSError:
+            if workdir.exists():
                 await asyncio.to_thread(shutil.rmtree, workdir, True)
         for message in final:
             yield message

@@ -60,8 +60,8 @@ def _post(daemon: Daemon, body: bytes, tag: str) -> httpx.Response:
 
 
 def _build_dirs(daemon: Daemon) -> set[str]:
-    """Scratch directories, and contexts kept after successful builds."""
-    return {p.name for p in (daemon.root / "data" / "build").glob("*") if p.is_dir()}
+    """Scratch directories and files, and contexts kept after successful builds."""
+    return {p.name for p in (daemon.root / "data" / "build").iterdir()} - {"build-cache.json"}
 
 
 def _nothing_left(daemon: Daemon, tag: str, before: set[str]) -> None:

@@ -158,7 +158,7 @@ def test_sdk_images_build(daemon: Daemon, tmp_path: Path) -> None:
 
 
 def _build_dirs(daemon: Daemon) -> set[str]:
-    return {p.name for p in (daemon.root / "data" / "build").glob("*") if p.is_dir()}
+    return {p.name for p in (daemon.root / "data" / "build").iterdir()} - {"build-cache.json"}
 
 
 def _images(daemon: Daemon) -> set[str]:
