@@ -10,6 +10,12 @@ import click
 __all__ = ["daemon"]
 
 
+def _size(value: str) -> int:
+    from wharf.cli.containers import parse_bytes
+
+    return parse_bytes(value, "--max-build-context-size")
+
+
 @click.command()
 @click.option("-H", "--host", "hosts", multiple=True, help="unix://PATH to listen on (repeatable).")
 @click.option("--data-root", default="/var/lib/wharf", show_default=True, help="Persistent state.")
@@ -49,6 +55,15 @@ __all__ = ["daemon"]
 )
 @click.option("-b", "--bridge", default="wharf0", show_default=True, help="Default bridge.")
 @click.option("--bip", default="10.88.0.1/16", show_default=True, help="Default bridge's IP.")
+@click.option(
+    "--max-build-context-size",
+    "max_context",
+    default="4g",
+    callback=lambda _ctx, _param, value: _size(value),
+    show_default=True,
+    help="Largest build context accepted (tar bytes as sent, and its files extracted); "
+    "binary units k, m, g.",
+)
 def daemon(
     *,
     hosts: tuple[str, ...],
@@ -63,6 +78,7 @@ def daemon(
     docker_hub: bool,
     bridge: str,
     bip: str,
+    max_context: int,
 ) -> None:
     """Run the Wharf engine daemon."""
     # The zygote first, before the daemon's imports: each container's monitor is a fork of
@@ -88,6 +104,7 @@ def daemon(
         registry_hosts=RegistryHosts(mirrors=mirrors, insecure=insecure, docker_hub=docker_hub),
         bridge=bridge,
         bip=bip,
+        max_build_context=max_context,
     )
     try:
         run(config, zygote)

@@ -47,6 +47,8 @@ class DaemonConfig:
         registry_hosts: registry mirrors and insecure registries.
         bridge: the default bridge's name (its stem names the other links and the nft table).
         bip: the default bridge's address and prefix.
+        max_build_context: the largest build context accepted, in bytes (as sent and
+            extracted).
     """
 
     hosts: tuple[str, ...] = (DEFAULT_HOST,)
@@ -59,6 +61,7 @@ class DaemonConfig:
     registry_hosts: RegistryHosts = field(default_factory=RegistryHosts)
     bridge: str = "wharf0"
     bip: str = "10.88.0.1/16"
+    max_build_context: int = 4 << 30
 
     def validate(self) -> None:
         """Raises InvalidArgument for an unknown runtime, bad host or cgroup parent."""
@@ -79,6 +82,10 @@ class DaemonConfig:
             raise InvalidArgument(
                 f"--bip {self.bip!r}: expected an IPv4 address with a prefix (10.88.0.1/16)"
             ) from None
+        if self.max_build_context <= 0:
+            raise InvalidArgument(
+                f"--max-build-context-size {self.max_build_context}: expected a positive size"
+            )
         if not self.cgroup_parent or "/" in self.cgroup_parent.strip("/"):
             raise InvalidArgument(
                 f"--cgroup-parent {self.cgroup_parent!r}: expected one cgroup name"

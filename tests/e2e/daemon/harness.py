@@ -58,6 +58,7 @@ class Daemon:
         self.bridge = f"net-{root.name[-4:]}0"
         self.stem = self.bridge[:-1]
         self.proc: subprocess.Popen[bytes] | None = None
+        self.extra_args: list[str] = []  # more ``wharf daemon`` flags
         self.env = {**os.environ, "DOCKER_HOST": self.host, "WHARF_HOST": self.host}
         self.env.pop("DOCKER_CONTEXT", None)
 
@@ -87,6 +88,7 @@ class Daemon:
                 self.bridge,
                 "--bip",
                 self.bip,
+                *self.extra_args,
             ],
             stdout=log,
             stderr=log,
