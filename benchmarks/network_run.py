@@ -9,8 +9,8 @@
    dockerd: docker-proxy).
 
 Run as root: ``.venv/bin/python benchmarks/network_run.py [--runs 30] [--fetches 50]``.
-Everything is private: roots under /tmp/n2-bench-*, Wharf's bridge ``n2-bw0`` (10.211.0.1/16),
-dockerd's bridge ``n2-bd0`` (made here, 10.212.0.1/16, ``--iptables=false``), ``n2-bp0``
+Everything is private: roots under /tmp/nb-bench-*, Wharf's bridge ``nb-bw0`` (10.211.0.1/16),
+dockerd's bridge ``nb-bd0`` (made here, 10.212.0.1/16, ``--iptables=false``), ``nb-bp0``
 (10.215.0.0/24) for the in-process part, ports
 127.0.0.1:15690-15691. All of it is removed at the end.
 """
@@ -65,7 +65,7 @@ def _primitives(runs: int, base: Path) -> None:
     (what the daemon does per bridge container), and the host veth deletion it reaps later."""
     from wharf import network as net
 
-    net.ensure_bridge("n2-bp0", ipaddress.IPv4Network("10.215.0.0/24"), "10.215.0.1")
+    net.ensure_bridge("nb-bp0", ipaddress.IPv4Network("10.215.0.0/24"), "10.215.0.1")
     setup: list[float] = []
     reap: list[float] = []
     try:
@@ -76,8 +76,8 @@ def _primitives(runs: int, base: Path) -> None:
             net.attach_endpoint(
                 path,
                 ifname="eth0",
-                host_ifname=f"n2-bpv{i}",
-                bridge="n2-bp0",
+                host_ifname=f"nb-bpv{i}",
+                bridge="nb-bp0",
                 address=f"10.215.0.{i % 250 + 2}",
                 prefixlen=24,
                 gateway="10.215.0.1",
@@ -88,10 +88,10 @@ def _primitives(runs: int, base: Path) -> None:
             setup.append(time.perf_counter() - start)
             net.remove_netns(path)
             start = time.perf_counter()
-            net.delete_links([f"n2-bpv{i}"])
+            net.delete_links([f"nb-bpv{i}"])
             reap.append(time.perf_counter() - start)
     finally:
-        net.delete_link("n2-bp0")
+        net.delete_link("nb-bp0")
     setup.sort()
     print(
         f"network set-up in-process ({runs} runs): median {statistics.median(setup) * 1000:.2f} ms"
@@ -113,16 +113,16 @@ def main() -> None:
     busybox = REPO / "build" / "busybox-latest.tar"
     if not busybox.is_file():
         subprocess.run([sys.executable, "-m", "wharf.images.busybox", str(busybox)], check=True)
-    base = Path(f"/tmp/n2-bench-{secrets.token_hex(2)}")
+    base = Path(f"/tmp/nb-bench-{secrets.token_hex(2)}")
     base.mkdir()
     wroot, droot = base / "w", base / f"b2-d{secrets.token_hex(2)}"  # droot names its cgroup
     wroot.mkdir()
     droot.mkdir()
-    cg = f"n2-bench-{secrets.token_hex(2)}"
+    cg = f"nb-bench-{secrets.token_hex(2)}"
     _primitives(args.runs, base)
-    subprocess.run(["ip", "link", "add", "n2-bd0", "type", "bridge"], check=True)
-    subprocess.run(["ip", "addr", "add", "10.212.0.1/16", "dev", "n2-bd0"], check=True)
-    subprocess.run(["ip", "link", "set", "n2-bd0", "up"], check=True)
+    subprocess.run(["ip", "link", "add", "nb-bd0", "type", "bridge"], check=True)
+    subprocess.run(["ip", "addr", "add", "10.212.0.1/16", "dev", "nb-bd0"], check=True)
+    subprocess.run(["ip", "link", "set", "nb-bd0", "up"], check=True)
     engines: list[Engine | PeerEngine] = []
     stack = contextlib.ExitStack()
     try:
@@ -136,14 +136,14 @@ def main() -> None:
                 "--exec-root", str(wroot),
                 "--pidfile", str(wroot / "pid"),
                 "--cgroup-parent", cg,
-                "--bridge", "n2-bw0",
+                "--bridge", "nb-bw0",
                 "--bip", "10.211.0.1/16",
                 "--log-level", "warn",
             ],
             wroot / "s",
         )  # fmt: skip
         engines.append(wharf)
-        bridged = ["--bridge=n2-bd0", "--storage-driver", "overlay2"]
+        bridged = ["--bridge=nb-bd0", "--storage-driver", "overlay2"]
         docker = PeerEngine("dockerd", stack.enter_context(dockerd_peer(droot, args=bridged)))
         engines.append(docker)
         for e in engines:
@@ -194,9 +194,9 @@ def main() -> None:
         for e in engines:
             e.stop()
         stack.close()  # dockerd: containers removed, stopped by pid, mounts and cgroups gone
-        subprocess.run(["ip", "link", "del", "n2-bd0"], check=False, capture_output=True)
-        subprocess.run(["ip", "link", "del", "n2-bw0"], check=False, capture_output=True)
-        subprocess.run(["nft", "delete", "table", "ip", "n2-bw"], check=False, capture_output=True)
+        subprocess.run(["ip", "link", "del", "nb-bd0"], check=False, capture_output=True)
+        subprocess.run(["ip", "link", "del", "nb-bw0"], check=False, capture_output=True)
+        subprocess.run(["nft", "delete", "table", "ip", "nb-bw"], check=False, capture_output=True)
         subprocess.run(["umount", "-R", str(base)], check=False, capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
         for parent in (cg,):
