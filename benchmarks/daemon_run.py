@@ -8,7 +8,8 @@ silent container, and how long a line takes from a container's stdin to ``docker
 
 Run as root: ``.venv/bin/python benchmarks/daemon_run.py [--runs 30] [--containers 200]
 [--followers 50] [--only run,cycle,ps,follow]``.
-Both daemons get private roots and sockets under /tmp/api-bench-*; everything is removed after.
+Both daemons get private roots and sockets under /tmp/api-b*; dockerd is started by
+``tests.peers`` (its own cgroup parent); everything, cgroups included, is removed after.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from pathlib import Path
 
 DOCKER = "/usr/local/bin/docker"
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.peers import DockerdPeer, dockerd_peer  # noqa: E402
 
 
 def _docker(host: str, *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -87,6 +91,23 @@ class Engine:
             self.proc.wait()
 
 
+class PeerEngine:
+    """dockerd as :mod:`tests.peers` runs it (stopped when its context exits)."""
+
+    def __init__(self, name: str, peer: DockerdPeer) -> None:
+        self.name = name
+        self.root = peer.root
+        self.peer = peer
+        self.host = peer.host
+        self.proc = peer.proc
+
+    def docker(self, *args: str) -> subprocess.CompletedProcess[bytes]:
+        return self.peer.docker(*args)
+
+    def stop(self) -> None:
+        """Nothing: :func:`tests.peers.dockerd_peer` stops it."""
+
+
 def _mem_kb(pid: int, field: str) -> int:
     """``Rss:`` or ``Pss:`` of a process from smaps_rollup (kB); PSS shares pages fairly."""
     with open(f"/proc/{pid}/smaps_rollup") as f:
@@ -110,7 +131,7 @@ def _monitors_rss_kb(state_root: Path, field: str = "Rss:") -> int:
     return total
 
 
-def _docker_session_rss_kb(engine: Engine, field: str = "Rss:") -> int:
+def _docker_session_rss_kb(engine: PeerEngine, field: str = "Rss:") -> int:
     """dockerd + containerd + shims: every process whose command line names the private root."""
     total = 0
     for entry in os.listdir("/proc"):
@@ -150,7 +171,9 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _idle_followers(engines: list[Engine], followers: int, seconds: float = 10.0) -> None:
+def _idle_followers(
+    engines: list[Engine | PeerEngine], followers: int, seconds: float = 10.0
+) -> None:
     """Each daemon's CPU seconds over ``seconds`` while ``followers`` ``logs -f`` wait."""
     for e in engines:
         cid = e.docker("run", "-d", "--network", "none", "busybox", "sleep", "3600")
@@ -181,7 +204,7 @@ def _idle_followers(engines: list[Engine], followers: int, seconds: float = 10.0
             e.docker("rm", "-f", name)
 
 
-def _follow_latency(engines: list[Engine], lines: int = 30) -> None:
+def _follow_latency(engines: list[Engine | PeerEngine], lines: int = 30) -> None:
     """Time from writing a line to a container's stdin until ``docker logs -f`` prints it."""
     times: dict[str, list[float]] = {e.name: [] for e in engines}
     sessions = []
@@ -240,11 +263,12 @@ def main() -> None:
 
     base = Path(f"/tmp/api-b{secrets.token_hex(2)}")
     base.mkdir()
-    wroot, droot = base / "w", base / "d"
+    wroot, droot = base / "w", base / f"b2-d{secrets.token_hex(2)}"  # droot names its cgroup
     wroot.mkdir()
     droot.mkdir()
     cg = f"api-bench-{secrets.token_hex(2)}"
-    engines: list[Engine] = []
+    engines: list[Engine | PeerEngine] = []
+    stack = contextlib.ExitStack()
     try:
         wharf = Engine(
             "wharf",
@@ -270,29 +294,8 @@ def main() -> None:
             wroot / "s",
         )
         engines.append(wharf)
-        docker = Engine(
-            "dockerd",
-            droot,
-            [
-                "dockerd",
-                "--bridge=none",
-                "--iptables=false",
-                "--ip-masq=false",
-                "--data-root",
-                str(droot / "data"),
-                "--exec-root",
-                str(droot / "x"),
-                "-H",
-                f"unix://{droot}/s",
-                "--pidfile",
-                str(droot / "pid"),
-                "--cgroup-parent",
-                cg + "-d",
-                "--storage-driver",
-                "overlay2",
-            ],
-            droot / "s",
-        )
+        peer = stack.enter_context(dockerd_peer(droot, args=["--storage-driver", "overlay2"]))
+        docker = PeerEngine("dockerd", peer)
         engines.append(docker)
         for e in engines:
             assert e.docker("load", "-i", str(busybox)).returncode == 0, e.name
@@ -316,7 +319,7 @@ def main() -> None:
         for _ in range(50 if "cycle" in sections else 0):
             for e, times in ((wharf, w_times), (docker, d_times)):
 
-                def cycle(e: Engine = e) -> None:
+                def cycle(e: Engine | PeerEngine = e) -> None:
                     cid = e.docker("run", "-d", "--network", "none", "busybox", "sleep", "60")
                     e.docker("rm", "-f", cid.stdout.decode().strip())
 
@@ -350,12 +353,13 @@ def main() -> None:
     finally:
         for e in reversed(engines):
             e.stop()
+        stack.close()  # dockerd: containers removed, stopped by pid, mounts and cgroups gone
         subprocess.run(
             ["sh", "-c", f"grep -o ' {base}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l"],
             check=False,
         )
         for controller in Path("/sys/fs/cgroup").iterdir():
-            for name in (cg, cg + "-d"):
+            for name in (cg,):
                 d = controller / name
                 if d.is_dir():
                     for child in sorted(d.rglob("*"), key=lambda p: -len(str(p))):

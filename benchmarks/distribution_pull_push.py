@@ -13,6 +13,7 @@ Run as root: ``.venv/bin/python benchmarks/distribution_pull_push.py [--runs 5] 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import hashlib
 import io
@@ -30,6 +31,10 @@ from pathlib import Path
 
 import httpx
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.peers import DockerdPeer, dockerd_peer
 
 DOCKER = "/usr/local/bin/docker"
 PORT = 15390
@@ -172,6 +177,21 @@ class Engine:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+class PeerEngine(Engine):
+    """dockerd as :mod:`tests.peers` runs it (stopped when its context exits)."""
+
+    def __init__(self, name: str, peer: DockerdPeer) -> None:  # started already
+        self.name = name
+        self.root = peer.root
+        self.peer = peer
+
+    def docker(self, *args: str) -> subprocess.CompletedProcess[bytes]:
+        return self.peer.docker(*args, timeout=3600)
+
+    def stop(self) -> None:
+        """Nothing: :func:`tests.peers.dockerd_peer` stops it."""
+
+
 def _report(label: str, samples: dict[str, list[float]]) -> None:
     def p90(xs: list[float]) -> float:
         return sorted(xs)[max(0, round(0.9 * len(xs)) - 1)]
@@ -189,13 +209,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--layers", type=int, default=6)
     parser.add_argument("--layer-mb", type=int, default=50)
+    parser.add_argument("--port", type=int, default=PORT, help="registry port (and the next)")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="dist-bench-", dir="/tmp"))
     engines: list[Engine] = []
     registry = None
+    peer_root: Path | None = None
+    stack = contextlib.ExitStack()
     try:
         layout = make_layout(base, args.layers, args.layer_mb)
-        registry = Registry(base / "reg", PORT)
+        registry = Registry(base / "reg", args.port)
         ref = f"{registry.host}/bench/big:v1"
         subprocess.run(
             [
@@ -219,22 +242,14 @@ def main() -> None:
                  "--cgroup-parent", "dist-bench"],
             )
         )  # fmt: skip
-        (base / "d").mkdir()
-        engines.append(
-            Engine(
-                "dockerd",
-                base / "d",
-                ["dockerd", "--bridge=none", "--iptables=false", "--ip-masq=false",
-                 "--data-root", str(base / "d" / "data"), "--exec-root", str(base / "d" / "x"),
-                 "--pidfile", str(base / "d" / "d.pid"), "-H", f"unix://{base / 'd' / 'd.sock'}"],
-            )
-        )  # fmt: skip
+        peer_root = Path(tempfile.mkdtemp(prefix="b2-dp", dir="/tmp"))  # names its cgroup
+        engines.append(PeerEngine("dockerd", stack.enter_context(dockerd_peer(peer_root))))
         pulls: dict[str, list[float]] = {"wharf": [], "dockerd": []}
         pushes: dict[str, list[float]] = {"wharf": [], "dockerd": []}
         for run in range(args.runs):
             for engine in engines if run % 2 == 0 else reversed(engines):
                 pulls[engine.name].append(engine.timed("pull", ref))
-                target = Registry(base / f"push-{engine.name}-{run}", PORT + 1)
+                target = Registry(base / f"push-{engine.name}-{run}", args.port + 1)
                 try:
                     pushed = f"{target.host}/bench/pushed:v1"
                     engine.timed("tag", ref, pushed)
@@ -250,6 +265,9 @@ def main() -> None:
     finally:
         for engine in engines:
             engine.stop()
+        stack.close()  # dockerd: stopped by pid, mounts and cgroups removed
+        if peer_root is not None:
+            shutil.rmtree(peer_root, ignore_errors=True)
         if registry is not None:
             registry.stop()
         shutil.rmtree(base, ignore_errors=True)

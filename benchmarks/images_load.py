@@ -10,7 +10,9 @@ dockerd's peak is its ``VmHWM``, reset before each round through ``/proc/PID/cle
 and its CPU time the growth of its ``/proc/PID/stat`` counters (on a shared machine, CPU
 time is steadier than wall time).
 
-Usage (root; Debian's docker.io installed): ``.venv/bin/python benchmarks/images_load.py``
+dockerd is the private peer of ``tests.peers`` (own root, socket and cgroup parent, nothing
+left behind). Usage (root; Debian's docker.io installed): ``.venv/bin/python
+benchmarks/images_load.py``
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -30,6 +31,10 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.peers import DockerdPeer, dockerd_peer
 
 _WHARF_CHILD = """
 import sys
@@ -96,26 +101,14 @@ def run_wharf(archive: Path, work: Path) -> tuple[float, int, float]:
 
 
 class Docker:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.env = {**os.environ, "DOCKER_HOST": f"unix://{root}/docker.sock"}
-        self.proc = subprocess.Popen(
-            [
-                "dockerd", "--bridge=none", "--iptables=false", "--ip-masq=false",
-                "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-                "--pidfile", str(root / "docker.pid"), "-H", f"unix://{root}/docker.sock",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        for _ in range(300):
-            if self.docker("version", check=False).returncode == 0:
-                return
-            time.sleep(0.2)
-        raise RuntimeError("dockerd did not start")
+    """The dockerd peer (:mod:`tests.peers`): its pid for CPU and peak-RSS readings."""
+
+    def __init__(self, peer: DockerdPeer) -> None:
+        self.peer = peer
+        self.proc = peer.proc
 
     def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(["docker", *args], env=self.env, capture_output=True, check=check)
+        return self.peer.docker(*args, check=check, timeout=3600)
 
     def _cpu(self) -> float:
         """CPU seconds of dockerd (and of children it reaped)."""
@@ -134,10 +127,6 @@ class Docker:
         hwm = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
         return elapsed, hwm * 1024, cpu
 
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(60)
-
 
 def summary(name: str, times: list[float], rss: list[float], cpu: list[float]) -> str:
     p90 = sorted(times)[math.ceil(len(times) * 0.9) - 1]  # nearest rank
@@ -155,16 +144,17 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="images-bench-", dir="/tmp"))
+    state = Path(tempfile.mkdtemp(prefix="b2-il", dir="/tmp"))  # names dockerd's cgroup parent
     try:
         archive = work / "large.tar"
         generate(archive, args.files, args.mb)
         print(f"archive: {archive.stat().st_size / (1 << 20):.0f} MiB, {args.files} files")
-        docker = Docker(work / "docker")
         results: dict[str, tuple[list[float], list[float], list[float]]] = {
             "wharf": ([], [], []),
             "docker": ([], [], []),
         }
-        try:
+        with dockerd_peer(state) as peer:
+            docker = Docker(peer)
             for round_ in range(args.rounds):
                 for name in ("wharf", "docker") if round_ % 2 == 0 else ("docker", "wharf"):
                     t, r, c = run_wharf(archive, work) if name == "wharf" else docker.load(archive)
@@ -175,14 +165,13 @@ def main() -> int:
                         f"round {round_}: {name} {t:.2f} s, CPU {c:.2f} s, "
                         f"peak RSS {r / (1 << 20):.1f} MiB"
                     )
-        finally:
-            docker.stop()
         for name, (times, rss, cpu) in results.items():
             print(summary(name, times, rss, cpu))
         ratio = statistics.median(results["wharf"][0]) / statistics.median(results["docker"][0])
         print(f"time ratio wharf/docker: {ratio:.2f}x")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(state, ignore_errors=True)
     return 0
 
 

@@ -9,8 +9,8 @@
    dockerd: docker-proxy).
 
 Run as root: ``.venv/bin/python benchmarks/network_run.py [--runs 30] [--fetches 50]``.
-Everything is private: roots under /tmp/n2-bench-*, Wharf's bridge ``n2-bw0`` (10.211.0.1/16),
-dockerd's bridge ``n2-bd0`` (made here, 10.212.0.1/16, ``--iptables=false``), ``n2-bp0``
+Everything is private: roots under /tmp/nb-bench-*, Wharf's bridge ``nb-bw0`` (10.211.0.1/16),
+dockerd's bridge ``nb-bd0`` (made here, 10.212.0.1/16, ``--iptables=false``), ``nb-bp0``
 (10.215.0.0/24) for the in-process part, ports
 127.0.0.1:15690-15691. All of it is removed at the end.
 """
@@ -30,10 +30,16 @@ import time
 from pathlib import Path
 
 import httpx
-from daemon_run import REPO, Engine, _report, _time  # type: ignore[import-not-found]
+from daemon_run import (  # type: ignore[import-not-found]
+    REPO,
+    Engine,
+    PeerEngine,
+    _report,
+    _time,
+    dockerd_peer,
+)
 
-WHARF_PORT = 15690
-DOCKER_PORT = 15691
+WHARF_PORT = 15690  # and 15691 for dockerd; --port moves both
 
 
 def _fetch_all(url: str, count: int) -> tuple[float, int]:
@@ -59,7 +65,7 @@ def _primitives(runs: int, base: Path) -> None:
     (what the daemon does per bridge container), and the host veth deletion it reaps later."""
     from wharf import network as net
 
-    net.ensure_bridge("n2-bp0", ipaddress.IPv4Network("10.215.0.0/24"), "10.215.0.1")
+    net.ensure_bridge("nb-bp0", ipaddress.IPv4Network("10.215.0.0/24"), "10.215.0.1")
     setup: list[float] = []
     reap: list[float] = []
     try:
@@ -70,8 +76,8 @@ def _primitives(runs: int, base: Path) -> None:
             net.attach_endpoint(
                 path,
                 ifname="eth0",
-                host_ifname=f"n2-bpv{i}",
-                bridge="n2-bp0",
+                host_ifname=f"nb-bpv{i}",
+                bridge="nb-bp0",
                 address=f"10.215.0.{i % 250 + 2}",
                 prefixlen=24,
                 gateway="10.215.0.1",
@@ -82,10 +88,10 @@ def _primitives(runs: int, base: Path) -> None:
             setup.append(time.perf_counter() - start)
             net.remove_netns(path)
             start = time.perf_counter()
-            net.delete_links([f"n2-bpv{i}"])
+            net.delete_links([f"nb-bpv{i}"])
             reap.append(time.perf_counter() - start)
     finally:
-        net.delete_link("n2-bp0")
+        net.delete_link("nb-bp0")
     setup.sort()
     print(
         f"network set-up in-process ({runs} runs): median {statistics.median(setup) * 1000:.2f} ms"
@@ -100,23 +106,25 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--fetches", type=int, default=50)
+    parser.add_argument("--port", type=int, default=WHARF_PORT, help="published ports: N, N+1")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root")
     busybox = REPO / "build" / "busybox-latest.tar"
     if not busybox.is_file():
         subprocess.run([sys.executable, "-m", "wharf.images.busybox", str(busybox)], check=True)
-    base = Path(f"/tmp/n2-bench-{secrets.token_hex(2)}")
+    base = Path(f"/tmp/nb-bench-{secrets.token_hex(2)}")
     base.mkdir()
-    wroot, droot = base / "w", base / "d"
+    wroot, droot = base / "w", base / f"b2-d{secrets.token_hex(2)}"  # droot names its cgroup
     wroot.mkdir()
     droot.mkdir()
-    cg = f"n2-bench-{secrets.token_hex(2)}"
+    cg = f"nb-bench-{secrets.token_hex(2)}"
     _primitives(args.runs, base)
-    subprocess.run(["ip", "link", "add", "n2-bd0", "type", "bridge"], check=True)
-    subprocess.run(["ip", "addr", "add", "10.212.0.1/16", "dev", "n2-bd0"], check=True)
-    subprocess.run(["ip", "link", "set", "n2-bd0", "up"], check=True)
-    engines: list[Engine] = []
+    subprocess.run(["ip", "link", "add", "nb-bd0", "type", "bridge"], check=True)
+    subprocess.run(["ip", "addr", "add", "10.212.0.1/16", "dev", "nb-bd0"], check=True)
+    subprocess.run(["ip", "link", "set", "nb-bd0", "up"], check=True)
+    engines: list[Engine | PeerEngine] = []
+    stack = contextlib.ExitStack()
     try:
         wharf = Engine(
             "wharf",
@@ -128,27 +136,15 @@ def main() -> None:
                 "--exec-root", str(wroot),
                 "--pidfile", str(wroot / "pid"),
                 "--cgroup-parent", cg,
-                "--bridge", "n2-bw0",
+                "--bridge", "nb-bw0",
                 "--bip", "10.211.0.1/16",
                 "--log-level", "warn",
             ],
             wroot / "s",
         )  # fmt: skip
         engines.append(wharf)
-        docker = Engine(
-            "dockerd",
-            droot,
-            [
-                "dockerd", "--bridge=n2-bd0", "--iptables=false", "--ip-masq=false",
-                "--data-root", str(droot / "data"),
-                "--exec-root", str(droot / "x"),
-                "-H", f"unix://{droot}/s",
-                "--pidfile", str(droot / "pid"),
-                "--cgroup-parent", cg + "-d",
-                "--storage-driver", "overlay2",
-            ],
-            droot / "s",
-        )  # fmt: skip
+        bridged = ["--bridge=nb-bd0", "--storage-driver", "overlay2"]
+        docker = PeerEngine("dockerd", stack.enter_context(dockerd_peer(droot, args=bridged)))
         engines.append(docker)
         for e in engines:
             assert e.docker("load", "-i", str(busybox)).returncode == 0, e.name
@@ -177,7 +173,7 @@ def main() -> None:
             print(f"network set-up per container ({name}): {extra * 1000:.1f} ms (median diff)")
 
         serve = "dd if=/dev/zero of=/w/blob bs=1M count=1 2>/dev/null; httpd -f -p 80 -h /w"
-        for e, port in ((wharf, WHARF_PORT), (docker, DOCKER_PORT)):
+        for e, port in ((wharf, args.port), (docker, args.port + 1)):
             out = e.docker(
                 "run", "-d", "--name", "bench-web", "-p", f"127.0.0.1:{port}:80", "busybox",
                 "sh", "-c", "mkdir -p /w; " + serve,
@@ -186,7 +182,7 @@ def main() -> None:
         w_rates: list[float] = []
         d_rates: list[float] = []
         for _ in range(3):
-            for port, rates in ((WHARF_PORT, w_rates), (DOCKER_PORT, d_rates)):
+            for port, rates in ((args.port, w_rates), (args.port + 1, d_rates)):
                 seconds, total = _fetch_all(f"http://127.0.0.1:{port}/blob", args.fetches)
                 rates.append(total / seconds / 1e6)
         w_rate, d_rate = statistics.median(w_rates), statistics.median(d_rates)
@@ -197,12 +193,13 @@ def main() -> None:
     finally:
         for e in engines:
             e.stop()
-        subprocess.run(["ip", "link", "del", "n2-bd0"], check=False, capture_output=True)
-        subprocess.run(["ip", "link", "del", "n2-bw0"], check=False, capture_output=True)
-        subprocess.run(["nft", "delete", "table", "ip", "n2-bw"], check=False, capture_output=True)
+        stack.close()  # dockerd: containers removed, stopped by pid, mounts and cgroups gone
+        subprocess.run(["ip", "link", "del", "nb-bd0"], check=False, capture_output=True)
+        subprocess.run(["ip", "link", "del", "nb-bw0"], check=False, capture_output=True)
+        subprocess.run(["nft", "delete", "table", "ip", "nb-bw"], check=False, capture_output=True)
         subprocess.run(["umount", "-R", str(base)], check=False, capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
-        for parent in (cg, cg + "-d"):
+        for parent in (cg,):
             for controller in Path("/sys/fs/cgroup").iterdir():
                 top = controller / parent
                 if top.is_dir():

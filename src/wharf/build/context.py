@@ -40,16 +40,24 @@ def _safe_name(name: str, what: str) -> str:
     return "" if clean == "." else clean
 
 
-def extract_context(stream: BinaryIO, dest: Path) -> None:
+def extract_context(stream: BinaryIO, dest: Path, *, max_size: int | None = None) -> None:
     """Extract the context tar ``stream`` (plain, gzip, bzip2 or xz) into ``dest``.
 
     Raises:
-        InvalidArgument: the stream is not a tar, or a member would escape ``dest``.
+        InvalidArgument: the stream is not a tar, a member would escape ``dest``, or the
+            files add up to more than ``max_size`` bytes.
     """
     symlinks: set[str] = set()
+    total = 0
     try:
         with tarfile.open(fileobj=stream, mode="r|*") as tar:
             for member in tar:
+                total += member.size if member.isfile() else 0
+                if max_size is not None and total > max_size:
+                    raise InvalidArgument(
+                        f"build context: its files add up to more than the limit of {max_size} "
+                        "bytes (wharf daemon --max-build-context-size)"
+                    )
                 name = _safe_name(member.name, "path")
                 if not name:
                     continue

@@ -12,12 +12,10 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from wharf.build.context import checksum
-from wharf.build.copier import resolve_sources
 from wharf.build.dockerfile import Instruction
 from wharf.build.dockerfile.parser import KEYWORDS, parse_line
-from wharf.build.evaluator import CopyStep, Evaluator, RunStep, Stage
-from wharf.errors import InvalidArgument, NotFound
+from wharf.build.evaluator import CopyStep, Download, Evaluator, RunStep, Stage
+from wharf.errors import InvalidArgument, NotFound, Unavailable
 from wharf.oci.image import ContainerConfig, Healthcheck, ImageConfig
 
 __all__ = ["dispatch"]
@@ -211,17 +209,19 @@ async def _workdir(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
     new = _set(stage, working_dir=path)
     created_by = f"/bin/sh -c #(nop) WORKDIR {path}"
     key = ev.cache_key(stage, "workdir", created_by)
-    config = ev.history(
-        dataclasses.replace(stage, config=dataclasses.replace(stage.config, config=new)),
-        created_by,
-        empty=False,
-    )
-    step = CopyStep(base=stage.image, config=config, sources=(), dest=path + "/", context=None)
 
-    async def make() -> str:
+    def candidate() -> ImageConfig:
+        return ev.history(
+            dataclasses.replace(stage, config=dataclasses.replace(stage.config, config=new)),
+            created_by,
+            empty=False,
+        )
+
+    async def make(config: ImageConfig) -> str:
+        step = CopyStep(base=stage.image, config=config, sources=(), dest=path + "/", context=None)
         return await ev.backend.copy(step)
 
-    ev.set_image(stage, await ev.cached(stage, key, config, make))
+    ev.set_image(stage, await ev.cached(stage, key, candidate, make))
 
 
 async def _user(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
@@ -404,23 +404,22 @@ async def _run(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
             f"|{len(used)} " + " ".join(f"{k}={v}" for k, v in used.items()) + " " + created_by
         )
     key = ev.cache_key(stage, "run", created_by)
-    config = ev.history(stage, created_by, empty=False)
-    step = RunStep(
-        base=stage.image,
-        config=config,
-        argv=argv,
-        env=run_env,
-        user=stage.container.user,
-        workdir=stage.container.working_dir,
-        network_mode=ev.options.network_mode,
-        rm=ev.options.rm,
-        force_rm=ev.options.force_rm,
-    )
 
-    async def make() -> str:
+    async def make(config: ImageConfig) -> str:
+        step = RunStep(
+            base=stage.image,
+            config=config,
+            argv=argv,
+            env=run_env,
+            user=stage.container.user,
+            workdir=stage.container.working_dir,
+            network_mode=ev.options.network_mode,
+            rm=ev.options.rm,
+            force_rm=ev.options.force_rm,
+        )
         return await ev.backend.run(step, ev.emit)
 
-    ev.set_image(stage, await ev.cached(stage, key, config, make))
+    ev.set_image(stage, await ev.cached(stage, key, _history(ev, stage, created_by), make))
 
 
 async def _copy(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
@@ -458,6 +457,7 @@ async def _copy(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
         chmod = int(chmod_text, 8)
     chown = ev.expand(stage, ins.flag("chown") or "", ins)
     source_image: str | None = None
+    downloads: list[Download] = []
     from_flag = ins.flag("from")
     urls = [s for s in plain if s.startswith(("http://", "https://"))]
     if urls and not is_add:
@@ -483,14 +483,17 @@ async def _copy(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
     else:
         local = [s for s in plain if s not in urls]
         try:
-            found = resolve_sources(ev.context, local, what=f"{ins.keyword} failed")
+            local_digest = ev.sources_checksum(local, f"{ins.keyword} failed")
         except (InvalidArgument, NotFound) as exc:
             raise type(exc)(f"dockerfile line {ins.line}: {exc}") from None
-        digest = (
-            checksum(ev.context, [p.relative_to(ev.context).as_posix() or "." for p in found])
-            + ":"
-            + ",".join(urls)
-        )
+        downloads = [await _download(ev, ins, url) for url in urls]
+        unnamed = next((d.url for d in downloads if not d.named), None)
+        if unnamed is not None and dest.endswith("/"):
+            raise ins.error(
+                f"ADD failed: cannot determine filename for source {unnamed} "
+                "(expected a destination file name, not a directory)"
+            )
+        digest = local_digest + ":" + ",".join(f"{d.path.name}:{d.digest}" for d in downloads)
     files_digest = [(n, len(b), hash_bytes(b)) for n, b in heredoc_files]
     if len(plain) + len(heredoc_files) > 1:
         kind = "multi"
@@ -498,31 +501,48 @@ async def _copy(ev: Evaluator, stage: Stage, ins: Instruction) -> None:
         len(plain) == 1 and source_image is not None and ev.backend.is_dir(source_image, plain[0])
     ):
         kind = "dir"
+    elif plain == urls:
+        kind = ""  # dockerd shows a lone URL's hash bare
     else:
         kind = "file"
     # dockerd glues the --chown flag to the source kind, without a space
     owner = f"--chown={chown}" if chown else ""
-    source = f"{owner}{kind}:{hash_bytes(digest.encode())}"
+    source = f"{owner}{kind}{':' if kind else ''}{hash_bytes(digest.encode())}"
     created_by = f"/bin/sh -c #(nop) {ins.keyword} {source} in {dest} "
     key = ev.cache_key(stage, ins.keyword, created_by, digest, files_digest, chown, chmod)
-    config = ev.history(stage, created_by, empty=False)
-    step = CopyStep(
-        base=stage.image,
-        config=config,
-        sources=tuple(plain),
-        dest=dest,
-        context=None if from_flag is not None else ev.context,
-        source_image=source_image,
-        files=tuple(heredoc_files),
-        chown=chown,
-        chmod=chmod,
-        is_add=is_add,
-    )
 
-    async def make() -> str:
+    async def make(config: ImageConfig) -> str:
+        step = CopyStep(
+            base=stage.image,
+            config=config,
+            sources=tuple(s for s in plain if s not in urls),
+            dest=dest,
+            context=None if from_flag is not None else ev.context,
+            source_image=source_image,
+            files=tuple(heredoc_files),
+            chown=chown,
+            chmod=chmod,
+            is_add=is_add,
+            downloads=tuple(downloads),
+        )
         return await ev.backend.copy(step)
 
-    ev.set_image(stage, await ev.cached(stage, key, config, make))
+    ev.set_image(stage, await ev.cached(stage, key, _history(ev, stage, created_by), make))
+
+
+def _history(ev: Evaluator, stage: Stage, created_by: str) -> Callable[[], ImageConfig]:
+    """The config of a step that adds a layer, made only when needed (a cache miss)."""
+    return lambda: ev.history(stage, created_by, empty=False)
+
+
+async def _download(ev: Evaluator, ins: Instruction, url: str) -> Download:
+    """Fetch an ADD source URL (every build, as dockerd does: its content is in the key)."""
+    if ev.scratch is None:
+        raise ins.error(f"ADD {url}: this build has no scratch directory for downloads")
+    try:
+        return await ev.backend.download(url, ev.scratch)
+    except (InvalidArgument, Unavailable) as exc:
+        raise type(exc)(f"dockerfile line {ins.line}: {ins.keyword} failed: {exc}") from None
 
 
 def hash_bytes(data: bytes) -> str:

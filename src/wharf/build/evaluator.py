@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from wharf.build.context import checksum
+from wharf.build.copier import resolve_sources
 from wharf.build.dockerfile import Dockerfile, Instruction, Lexer, parse
 from wharf.errors import InvalidArgument, WharfError
 from wharf.oci.image import ContainerConfig, History, ImageConfig
@@ -29,6 +32,7 @@ __all__ = [
     "BuildFailed",
     "BuildOptions",
     "CopyStep",
+    "Download",
     "Emit",
     "Evaluator",
     "RunFailed",
@@ -96,10 +100,22 @@ class RunStep:
 
 
 @dataclass(frozen=True)
+class Download:
+    """A URL an ADD fetched: the local file (named as it lands in a directory), its
+    sha256, and whether the URL gave a name (else it needs a destination file name)."""
+
+    url: str
+    path: Path
+    digest: str
+    named: bool = True
+
+
+@dataclass(frozen=True)
 class CopyStep:
     """Copy ``sources`` (relative to the context, or to ``source_image``'s root) to ``dest``
     in a new layer over ``base``, committed with ``config``; ``files`` are heredoc files
-    (name, content) written into ``dest``."""
+    (name, content) written into ``dest``; ``downloads`` are ADD's fetched URLs (never
+    extracted)."""
 
     base: str | None
     config: ImageConfig
@@ -111,6 +127,7 @@ class CopyStep:
     chown: str = ""
     chmod: int | None = None
     is_add: bool = False
+    downloads: tuple[Download, ...] = ()
 
 
 class BuildBackend(Protocol):
@@ -127,6 +144,12 @@ class BuildBackend(Protocol):
 
     async def copy(self, step: CopyStep) -> str:
         """Perform the copy as a new layer; the new image's ID."""
+        ...
+
+    async def download(self, url: str, directory: Path) -> Download:
+        """Fetch ``url`` into a new file under ``directory`` (named after the URL path or
+        the Content-Disposition, mode 0600, mtime from Last-Modified or the epoch).
+        Raises Unavailable (unreachable, or an HTTP error status) or InvalidArgument."""
         ...
 
     async def commit_config(self, base: str | None, config: ImageConfig) -> str:
@@ -155,6 +178,10 @@ class BuildBackend(Protocol):
     def tag(self, image_id: str, ref: str) -> None:
         """Point ``ref`` at ``image_id``."""
         ...
+
+
+# a rebuild parses the same text again; Dockerfiles are immutable values
+_parse = functools.lru_cache(maxsize=32)(parse)
 
 
 def _now() -> str:
@@ -204,8 +231,13 @@ class Evaluator:
         options: BuildOptions,
         backend: BuildBackend,
         emit: Emit,
+        *,
+        checksums: MutableMapping[tuple[str, ...], str] | None = None,
+        scratch: Path | None = None,
     ) -> None:
         self.dockerfile = dockerfile
+        self.scratch = scratch
+        self.checksums = {} if checksums is None else checksums
         self.context = context
         self.options = options
         self.backend = backend
@@ -240,6 +272,22 @@ class Evaluator:
             return value if value is not None else default
         return default
 
+    def sources_checksum(self, sources: list[str], what: str) -> str:
+        """The content checksum of COPY/ADD ``sources`` in the context, resolved as
+        :func:`~wharf.build.copier.resolve_sources` does (remembered per context).
+
+        Raises:
+            InvalidArgument: a source leaves the context.
+            NotFound: a source matches nothing.
+        """
+        key = tuple(sources)
+        found = self.checksums.get(key)
+        if found is None:
+            paths = resolve_sources(self.context, sources, what=what)
+            rel = [p.relative_to(self.context).as_posix() or "." for p in paths]
+            found = self.checksums[key] = checksum(self.context, rel)
+        return found
+
     def cache_key(self, stage: Stage, *parts: object) -> str:
         blob = json.dumps([stage.image, *parts], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
@@ -255,23 +303,24 @@ class Evaluator:
         self,
         stage: Stage,
         key: str,
-        candidate: ImageConfig,
-        make: Callable[[], Awaitable[str]],
+        candidate: Callable[[], ImageConfig],
+        make: Callable[[ImageConfig], Awaitable[str]],
     ) -> str:
-        """The image for the step whose result would have config ``candidate``: from the
-        cache or a ``--cache-from`` image (saying "Using cache"), else by awaiting ``make()``.
-        After the first miss nothing more is looked up, as in dockerd."""
+        """The image for the step whose result would have config ``candidate()``: from the
+        cache or a ``--cache-from`` image (saying "Using cache"), else by awaiting
+        ``make(candidate())``. After the first miss nothing more is looked up, as in dockerd.
+        A plain cache hit never builds the candidate config."""
         if self.cache_ok:
             hit = self.backend.cache_get(key)
             if hit is None and self.options.cache_from:
-                hit = await self.from_sources(stage, candidate)
+                hit = await self.from_sources(stage, candidate())
                 if hit is not None:
                     self.backend.cache_put(key, hit)
             if hit is not None:
                 self.emit(" ---> Using cache\n")
                 return hit
         self.cache_ok = False
-        image_id = await make()
+        image_id = await make(candidate())
         self.backend.cache_put(key, image_id)
         return image_id
 
@@ -312,14 +361,16 @@ class Evaluator:
         """A config-only step: cache by (parent, text), image with an empty history layer."""
         created_by = f"/bin/sh -c #(nop)  {text}"
         key = self.cache_key(stage, "config", created_by)
-        candidate = self.history(
-            dataclasses.replace(stage, config=dataclasses.replace(stage.config, config=new)),
-            created_by,
-            empty=True,
-        )
 
-        async def make() -> str:
-            return await self.backend.commit_config(stage.image, candidate)
+        def candidate() -> ImageConfig:
+            return self.history(
+                dataclasses.replace(stage, config=dataclasses.replace(stage.config, config=new)),
+                created_by,
+                empty=True,
+            )
+
+        async def make(config: ImageConfig) -> str:
+            return await self.backend.commit_config(stage.image, config)
 
         self.set_image(stage, await self.cached(stage, key, candidate, make))
 
@@ -378,16 +429,23 @@ async def build(
     options: BuildOptions,
     backend: BuildBackend,
     emit: Emit,
+    *,
+    checksums: MutableMapping[tuple[str, ...], str] | None = None,
+    scratch: Path | None = None,
 ) -> str:
-    """Build and tag; returns the image ID.
+    """Build and tag; returns the image ID. ``checksums`` remembers the COPY checksums of
+    ``context`` across builds (pass the same mapping only while the context is unchanged);
+    ``scratch`` is a private directory for ADD's downloads (needed only if there are any).
 
     Raises:
         InvalidArgument: a parse or instruction error (the message names the line).
         NotFound: a missing base image or stage.
         BuildFailed: a RUN exited non-zero (``code``) or the Dockerfile is empty.
     """
-    dockerfile = parse(dockerfile_text)
-    evaluator = Evaluator(dockerfile, context, options, backend, emit)
+    dockerfile = _parse(dockerfile_text)
+    evaluator = Evaluator(
+        dockerfile, context, options, backend, emit, checksums=checksums, scratch=scratch
+    )
     image_id = await evaluator.run()
     for ref in options.tags:
         backend.tag(image_id, ref)

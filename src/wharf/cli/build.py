@@ -142,10 +142,10 @@ def _show(console: Console, text: str) -> None:
     step = _STEP.match(text.rstrip("\n"))
     if step:
         console.print(f"[bold cyan][{step[1]}/{step[2]}][/] {escape(step[3])}")
-    elif text.startswith(" ---> Using cache"):
-        console.print("      [dim]cached[/]")
-    elif text.startswith((" ---> ", "Removing intermediate", "Successfully ")):
         return
-    else:
-        for line in text.rstrip("\n").split("\n"):
+    # the daemon joins the lines that were ready together into one message
+    for line in text.rstrip("\n").split("\n"):
+        if line.startswith(" ---> Using cache"):
+            console.print("      [dim]cached[/]")
+        elif not line.startswith((" ---> ", "Removing intermediate", "Successfully ")):
             console.print(f"      [dim]{escape(line)}[/]")

@@ -10,6 +10,12 @@ import click
 __all__ = ["daemon"]
 
 
+def _size(value: str) -> int:
+    from wharf.cli.containers import parse_bytes
+
+    return parse_bytes(value, "--max-build-context-size")
+
+
 @click.command()
 @click.option("-H", "--host", "hosts", multiple=True, help="unix://PATH to listen on (repeatable).")
 @click.option("--data-root", default="/var/lib/wharf", show_default=True, help="Persistent state.")
@@ -49,6 +55,15 @@ __all__ = ["daemon"]
 )
 @click.option("-b", "--bridge", default="wharf0", show_default=True, help="Default bridge.")
 @click.option("--bip", default="10.88.0.1/16", show_default=True, help="Default bridge's IP.")
+@click.option(
+    "--max-build-context-size",
+    "max_context",
+    default="4g",
+    callback=lambda _ctx, _param, value: _size(value),
+    show_default=True,
+    help="Largest build context accepted (tar bytes as sent, and its files extracted); "
+    "binary units k, m, g.",
+)
 @click.option("--init", "init", is_flag=True, help="Run an init in every container by default.")
 @click.option("--init-path", default="", help="The init binary (default: docker-init on $PATH).")
 def daemon(
@@ -65,6 +80,7 @@ def daemon(
     docker_hub: bool,
     bridge: str,
     bip: str,
+    max_context: int,
     init: bool,
     init_path: str,
 ) -> None:
@@ -92,6 +108,7 @@ def daemon(
         registry_hosts=RegistryHosts(mirrors=mirrors, insecure=insecure, docker_hub=docker_hub),
         bridge=bridge,
         bip=bip,
+        max_build_context=max_context,
         init=init,
         init_path=init_path,
     )

@@ -129,7 +129,10 @@ def assemble(config: DaemonConfig, zygote: Zygote | None = None) -> Engine:
             execs=execs,
             images=image_service,
             distribution=distribution,
-            builds=BuildService(DaemonBuildBackend(image_store, containers, data_root / "build")),
+            builds=BuildService(
+                DaemonBuildBackend(image_store, containers, data_root / "build"),
+                max_context_size=config.max_build_context,
+            ),
             networks=networks,
             volumes=volumes,
         )

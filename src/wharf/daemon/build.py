@@ -5,14 +5,25 @@ RUN steps run in real Wharf containers created from the parent image (its snapsh
 their output streamed from the container's log; the container's diff is committed as a new
 layer and the container removed (kept on failure unless ``force_rm``, as dockerd does).
 COPY/ADD/WORKDIR prepare a writable layer over the parent, mount it on a private temporary
-directory, apply :mod:`wharf.build.copier`, unmount and commit. The cache index maps step
-cache keys to image IDs in ``<data-root>/build-cache.json``.
+directory, apply :mod:`wharf.build.copier`, unmount and commit. ADD's URLs are fetched into
+the build's scratch directory on every build (their content is part of the cache key), as
+dockerd does. The cache index maps step cache keys to image IDs in
+``<data-root>/build-cache.json``.
+
+:class:`BuildService` receives the context (size-limited, streamed to disk) and keeps the
+last few small contexts extracted after a successful build, keyed by the digest of their
+bytes: a no-change rebuild sends the same bytes, so it extracts nothing, hashes no COPY
+source again, and, every step being a cache hit, touches only the metadata store.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import email.message
+import email.utils
+import hashlib
 import json
 import logging
 import os
@@ -22,7 +33,9 @@ import shutil
 import tempfile
 import threading
 import urllib.parse
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +44,7 @@ import httpx
 from wharf.api.backends import BuildRequest, LogOptions
 from wharf.apitypes.containers import ContainerCreate
 from wharf.apitypes.stream import Demuxer
-from wharf.build import BuildOptions, CopyStep, Emit, RunFailed, RunStep, build
+from wharf.build import BuildOptions, CopyStep, Download, Emit, RunFailed, RunStep, build
 from wharf.build.context import apply_dockerignore, extract_context, read_dockerignore
 from wharf.build.copier import CopyOptions, copy_into, resolve_in_root, resolve_sources
 from wharf.build.dockerfile import parse
@@ -39,10 +52,11 @@ from wharf.daemon import spec as specs
 from wharf.daemon.containers import ContainerService
 from wharf.errors import InvalidArgument, NotFound, Unavailable, WharfError
 from wharf.images import ImageService
+from wharf.images.reference import parse_reference
 from wharf.mount import mount_all, unmount
 from wharf.oci.image import ImageConfig
 
-__all__ = ["BuildService", "DaemonBuildBackend"]
+__all__ = ["DEFAULT_MAX_CONTEXT_SIZE", "BuildService", "DaemonBuildBackend"]
 
 log = logging.getLogger("wharf.build")
 
@@ -66,18 +80,21 @@ class DaemonBuildBackend:
             self._index = {}
         self._scratch: str | None = None
         self._configs: dict[str, ImageConfig] = {}
+        self._fresh = ""
         self._recover()
 
     def _recover(self) -> None:
-        """Undo what a daemon killed mid-build left: mounts and scratch directories under
-        ``root``, and the image store's build layers (``build-*``)."""
+        """Undo what a daemon killed mid-build left: mounts, scratch directories, context
+        tars and kept contexts under ``root``, and the image store's build layers."""
         for path in sorted(self.root.iterdir()):
             if path.name.startswith("m-"):
                 unmount(str(path), detach=True)
                 with contextlib.suppress(OSError):
                     path.rmdir()
-            elif path.name.startswith(("s-", "b-")) and path.is_dir():
+            elif path.name.startswith(("s-", "b-", "c-")) and path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
+            elif path.name.startswith("t-"):  # a context tar being received
+                path.unlink()
         for record in self.images.metadata.containers():
             if record.id.startswith(_LAYER_PREFIX):
                 self.images.remove_container(record.id)
@@ -94,8 +111,13 @@ class DaemonBuildBackend:
     def get_image(self, ref: str) -> tuple[str, ImageConfig]:
         # configs are content-addressed, so one read per image ID is enough
         config = self._configs.get(ref)
-        if config is not None and self._exists(ref):
+        if config is not None and (ref == self._fresh or self._exists(ref)):
             return ref, config
+        with contextlib.suppress(InvalidArgument, NotFound):  # a tag: no config to parse
+            image_id = self.images.metadata.get_ref(str(parse_reference(ref)))
+            config = self._configs.get(image_id)
+            if config is not None and self._exists(image_id):
+                return image_id, config
         image = self.images.resolve(ref)
         self._configs[str(image.id)] = image.config
         return str(image.id), image.config
@@ -123,6 +145,7 @@ class DaemonBuildBackend:
         image_id = self._index.get(key)
         if image_id is None or not self._exists(image_id):
             return None
+        self._fresh = image_id  # get_image of it, next, needs no second look-up
         return image_id
 
     def cache_put(self, key: str, image_id: str) -> None:
@@ -210,6 +233,9 @@ class DaemonBuildBackend:
     async def copy(self, step: CopyStep) -> str:
         return await asyncio.to_thread(self._copy, step)
 
+    async def download(self, url: str, directory: Path) -> Download:
+        return await asyncio.to_thread(_fetch, url, directory)
+
     @contextlib.contextmanager
     def _layer(self, image: str) -> Iterator[tuple[str, Path]]:
         """A new writable layer over ``image``, mounted; yields (layer name, mount point).
@@ -248,7 +274,7 @@ class DaemonBuildBackend:
             extract_archives=step.is_add,
         )
         what = "ADD failed" if step.is_add else "COPY failed"
-        if not step.sources and not step.files:
+        if not step.sources and not step.files and not step.downloads:
             copy_into([], rootfs, step.dest, options, what=what)
         for name, content in step.files:
             path = scratch / "heredoc" / name
@@ -256,10 +282,10 @@ class DaemonBuildBackend:
             path.write_bytes(content)
             path.chmod(0o644)
             copy_into([path], rootfs, step.dest, options, what=what)
-        urls = [s for s in step.sources if s.startswith(("http://", "https://"))]
-        local = [s for s in step.sources if s not in urls]
-        for url in urls:
-            copy_into([_fetch(url, scratch / "url")], rootfs, step.dest, options, what=what)
+        fetched = dataclasses.replace(options, extract_archives=False)  # remote tars stay tars
+        for download in step.downloads:
+            copy_into([download.path], rootfs, step.dest, fetched, what=what)
+        local = list(step.sources)
         if not local:
             return
         if step.source_image is None:
@@ -298,52 +324,166 @@ def _owner(rootfs: Path, chown: str) -> tuple[int, int]:
     return uid, _lookup(resolve_in_root(rootfs, "/etc/group"), group, "group")
 
 
-def _fetch(url: str, directory: Path) -> Path:
+def _download_name(url: str, response: httpx.Response) -> str:
+    """moby's ``getFilenameForDownload``: the URL path's last element, else the
+    Content-Disposition file name, else ``""``."""
+    path = urllib.parse.urlparse(url).path
+    if path and not path.endswith("/"):
+        return posixpath.basename(path)
+    disposition = response.headers.get("content-disposition", "")
+    if disposition:
+        message = email.message.Message()
+        message["content-disposition"] = disposition
+        name = message.get_param("filename", header="content-disposition")
+        if isinstance(name, str) and name and not name.endswith("/"):
+            return posixpath.basename(name)
+    return ""
+
+
+def _fetch(url: str, directory: Path) -> Download:
+    """GET ``url`` into a new file in a fresh directory under ``directory``."""
     directory.mkdir(exist_ok=True)
-    name = posixpath.basename(urllib.parse.urlparse(url).path) or "download"
-    target = directory / name
+    target_dir = Path(tempfile.mkdtemp(prefix="url-", dir=directory))
+    digest = hashlib.sha256()
     try:
         with httpx.stream("GET", url, timeout=_URL_TIMEOUT, follow_redirects=True) as response:
             if response.status_code >= 400:
-                raise Unavailable(f"ADD {url}: failed to GET: HTTP status {response.status_code}")
-            with open(target, "wb") as out:
+                raise Unavailable(
+                    f"failed to GET {url} with status {response.status_code} "
+                    f"{response.reason_phrase}".rstrip()
+                )
+            name = _download_name(url, response)
+            named = name not in ("", ".", "..")
+            target = target_dir / (name if named else "download")
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
                 for chunk in response.iter_bytes():
+                    digest.update(chunk)
                     out.write(chunk)
+            modified = response.headers.get("last-modified", "")
     except httpx.HTTPError as exc:
-        raise Unavailable(f"ADD {url}: failed to GET: {exc}") from None
-    target.chmod(0o600)
-    return target
+        raise Unavailable(f"failed to GET {url}: {exc}") from None
+    mtime = 0.0
+    with contextlib.suppress(TypeError, ValueError, IndexError):
+        mtime = email.utils.parsedate_to_datetime(modified).timestamp()
+    os.utime(target, (mtime, mtime))
+    return Download(url=url, path=target, digest=digest.hexdigest(), named=named)
+
+
+DEFAULT_MAX_CONTEXT_SIZE = 4 << 30  # wharf daemon --max-build-context-size
+# Contexts up to this size (tar bytes) are kept extracted, the last few, for the next build
+# that sends the same bytes: a no-change rebuild neither extracts nor re-hashes anything.
+_REUSE_MAX_SIZE = 64 << 20
+_REUSE_COUNT = 4
+
+
+@dataclass
+class _Context:
+    """An extracted context with ``.dockerignore`` applied: its directory, the Dockerfile's
+    text (read before the ignore rules apply, as dockerd does), the COPY checksums computed
+    over it so far, and its key among the kept contexts (tar digest, Dockerfile name)."""
+
+    path: Path
+    dockerfile: str
+    checksums: dict[tuple[str, ...], str] = field(default_factory=dict)
+    key: tuple[str, str] | None = None  # None: too large to keep
+    users: int = 0
 
 
 class BuildService:
-    """Implements :class:`wharf.api.BuilderBackend`: context in, Docker's build stream out."""
+    """Implements :class:`wharf.api.BuilderBackend`: context in, Docker's build stream out.
 
-    def __init__(self, backend: DaemonBuildBackend) -> None:
+    The context tar is streamed to disk (hashed on the way) and refused beyond
+    ``max_context_size`` bytes, compressed or extracted. After a successful build a small
+    context stays extracted (the last few), keyed by the digest of its bytes and the
+    Dockerfile name, so that the next build sending the same bytes neither extracts nor
+    re-hashes anything; kept contexts are only read.
+    """
+
+    def __init__(
+        self, backend: DaemonBuildBackend, *, max_context_size: int = DEFAULT_MAX_CONTEXT_SIZE
+    ) -> None:
         self.backend = backend
+        self.max_context_size = max_context_size
+        self._contexts: OrderedDict[tuple[str, str], _Context] = OrderedDict()
 
-    async def _receive(self, body: AsyncIterator[bytes], workdir: Path) -> Path:
-        tar_path = workdir / "context.tar"
-        with open(tar_path, "wb") as out:
+    async def _receive(self, body: AsyncIterator[bytes], tar_path: Path) -> tuple[int, str]:
+        """Stream ``body`` to a new file ``tar_path``; its size and sha256."""
+        digest = hashlib.sha256()
+        size = 0
+        fd = os.open(tar_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
             async for chunk in body:
+                size += len(chunk)
+                if size > self.max_context_size:
+                    raise InvalidArgument(_too_large(self.max_context_size))
+                digest.update(chunk)
                 out.write(chunk)
-        context = workdir / "ctx"
-        context.mkdir()
+        return size, digest.hexdigest()
+
+    async def _context(
+        self, body: AsyncIterator[bytes], request: BuildRequest, workdir: Path
+    ) -> _Context:
+        """The context of this request: kept from an earlier build of the same bytes (with
+        one more user), else extracted into ``workdir`` (created then)."""
+        tar_path = workdir.with_name(f"t-{workdir.name}.tar")
+        try:
+            size, digest = await self._receive(body, tar_path)
+        except BaseException:
+            tar_path.unlink(missing_ok=True)
+            raise
+        key = (digest, request.dockerfile)
+        entry = self._contexts.get(key)
+        if entry is not None and not entry.path.is_dir():  # removed behind our back
+            del self._contexts[key]
+            entry = None
+        if entry is not None:
+            tar_path.unlink()
+            self._contexts.move_to_end(key)
+            entry.users += 1
+            return entry
+        path = workdir / "ctx"
+        try:
+            text = await asyncio.to_thread(self._extract, tar_path, path, request)
+        finally:
+            tar_path.unlink(missing_ok=True)
+        return _Context(path, text, key=key if size <= _REUSE_MAX_SIZE else None)
+
+    def _keep(self, entry: _Context) -> None:
+        """Keep a context a build succeeded with, for the next build of the same bytes."""
+        if entry.key is None or entry.key in self._contexts:
+            return
+        kept = Path(tempfile.mkdtemp(prefix="c-", dir=self.backend.root))
+        os.replace(entry.path, kept)
+        self._contexts[entry.key] = _Context(kept, entry.dockerfile, entry.checksums, entry.key)
+
+    async def _release(self, entry: _Context) -> None:
+        entry.users = max(0, entry.users - 1)
+        idle = [k for k, e in self._contexts.items() if e.users == 0]
+        for key in idle[: max(0, len(self._contexts) - _REUSE_COUNT)]:
+            old = self._contexts.pop(key)
+            await asyncio.to_thread(shutil.rmtree, old.path, True)
+
+    def _extract(self, tar_path: Path, context: Path, request: BuildRequest) -> str:
+        context.mkdir(parents=True)
         with open(tar_path, "rb") as stream:
-            await asyncio.to_thread(extract_context, stream, context)
+            extract_context(stream, context, max_size=self.max_context_size)
         tar_path.unlink()
-        return context
+        text = _read_dockerfile(context, request.dockerfile)
+        parse(text)  # parse errors are plain HTTP errors, before the stream starts
+        apply_dockerignore(
+            context, read_dockerignore(context), keep=(request.dockerfile, ".dockerignore")
+        )
+        return text
 
     async def build(
         self, body: AsyncIterator[bytes], request: BuildRequest
     ) -> AsyncGenerator[dict[str, Any], None]:
-        workdir = Path(tempfile.mkdtemp(prefix="b-", dir=self.backend.root))
+        # made only when needed (an extraction, a download): a kept context needs none
+        workdir = self.backend.root / f"b-{secrets.token_hex(8)}"
+        entry: _Context | None = None
         try:
-            context = await self._receive(body, workdir)
-            text = _read_dockerfile(context, request.dockerfile)
-            parse(text)  # parse errors are plain HTTP errors, before the stream starts
-            apply_dockerignore(
-                context, read_dockerignore(context), keep=(request.dockerfile, ".dockerignore")
-            )
+            entry = await self._context(body, request, workdir)
             options = BuildOptions(
                 tags=request.tags,
                 build_args=request.build_args,
@@ -355,33 +495,74 @@ class BuildService:
                 network_mode=request.network_mode,
                 cache_from=request.cache_from,
             )
-            queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+            queue: asyncio.Queue[str | None] = asyncio.Queue()
 
             def emit(text: str) -> None:
                 if not request.quiet:
-                    queue.put_nowait({"stream": text})
+                    queue.put_nowait(text)
 
-            async def run() -> str:
+            async def run(context: _Context) -> str:
                 try:
-                    return await build(text, context, options, self.backend, emit)
+                    return await build(
+                        context.dockerfile,
+                        context.path,
+                        options,
+                        self.backend,
+                        emit,
+                        checksums=context.checksums,
+                        scratch=workdir,
+                    )
                 finally:
                     queue.put_nowait(None)
 
-            task = asyncio.get_running_loop().create_task(run())
+            task = asyncio.get_running_loop().create_task(run(entry))
             try:
-                while (message := await queue.get()) is not None:
-                    yield message
+                async for text in _batched(queue):
+                    yield {"stream": text}
             finally:
                 if not task.done():
                     task.cancel()
                 with contextlib.suppress(BaseException):
                     await asyncio.wait([task])
             final = _final_messages(task, request)
+            if not task.cancelled() and task.exception() is None:
+                self._keep(entry)
         finally:
             # clean up before the last messages: the CLI exits as soon as it reads them
-            await asyncio.to_thread(shutil.rmtree, workdir, True)
+            if entry is not None:
+                await self._release(entry)
+            if workdir.exists():
+                await asyncio.to_thread(shutil.rmtree, workdir, True)
         for message in final:
             yield message
+
+
+async def _batched(queue: asyncio.Queue[str | None]) -> AsyncIterator[str]:
+    """The texts of ``queue`` until None; those already waiting are joined into one message
+    (a cached step's lines come all at once: one write instead of one per line), except
+    that each ``Step N/M`` header stays a message of its own, as clients parse it."""
+    carry: str | None = None
+    carried = False
+    while True:
+        text = carry if carried else await queue.get()
+        carried = False
+        if text is None:
+            return
+        if not text.startswith("Step "):
+            while not queue.empty():
+                more = queue.get_nowait()
+                if more is None or more.startswith("Step "):
+                    carry, carried = more, True
+                    break
+                text += more
+        yield text
+
+
+def _too_large(limit: int) -> str:
+    return (
+        f"build context: larger than the daemon's limit of {limit} bytes "
+        "(wharf daemon --max-build-context-size); make it smaller with a .dockerignore"
+    )
 
 
 def _final_messages(task: asyncio.Task[str], request: BuildRequest) -> list[dict[str, Any]]:

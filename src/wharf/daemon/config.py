@@ -48,6 +48,8 @@ class DaemonConfig:
         registry_hosts: registry mirrors and insecure registries.
         bridge: the default bridge's name (its stem names the other links and the nft table).
         bip: the default bridge's address and prefix.
+        max_build_context: the largest build context accepted, in bytes (as sent and
+            extracted).
         init: run every container with ``--init`` unless its ``HostConfig.Init`` says no.
         init_path: the init binary (tini); "" = ``docker-init`` on $PATH.
     """
@@ -62,6 +64,7 @@ class DaemonConfig:
     registry_hosts: RegistryHosts = field(default_factory=RegistryHosts)
     bridge: str = "wharf0"
     bip: str = "10.88.0.1/16"
+    max_build_context: int = 4 << 30
     init: bool = False
     init_path: str = ""
 
@@ -84,6 +87,10 @@ class DaemonConfig:
             raise InvalidArgument(
                 f"--bip {self.bip!r}: expected an IPv4 address with a prefix (10.88.0.1/16)"
             ) from None
+        if self.max_build_context <= 0:
+            raise InvalidArgument(
+                f"--max-build-context-size {self.max_build_context}: expected a positive size"
+            )
         if self.init_path and not (
             os.path.isfile(self.init_path) and os.access(self.init_path, os.X_OK)
         ):

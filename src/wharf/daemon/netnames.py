@@ -232,6 +232,31 @@ class ContainerNames:
         sandbox.resolver_ports = list(endpoint.ports)
         endpoint.start_soon()
 
+    def start_resolver(self, record: ContainerRecord, sandbox: Sandbox) -> None:
+        """A running container joined its first user network: serve its resolver at
+        ``127.0.0.11`` and point its resolv.conf there, as Docker does on connect.
+
+        Raises:
+            Unavailable: the resolver's sockets or redirect cannot be set up.
+        """
+        if record.id in self.resolvers:
+            return
+        sockets: builtins.list[tuple[socket.socket, socket.socket]] = []
+        net.run_in_netns(sandbox.path, functools.partial(self.bind_resolver, sockets, 0, 0))
+        self.serve_resolver(record, sandbox, *sockets[0])
+        networking = record.spec.networking
+        resolv = self.files_dir / record.id / "resolv.conf"
+        if resolv.exists():
+            resolv.write_text(  # in place: the container's bind mount shows the same inode
+                net.resolv_conf(
+                    resolv.read_text(),
+                    dns=networking.dns,
+                    search=networking.dns_search,
+                    options=networking.dns_options,
+                    embedded=True,
+                )
+            )
+
     def restore_resolver(self, sandbox: Sandbox) -> None:
         """After a restart: serve a running container's resolver again on its ports."""
         try:

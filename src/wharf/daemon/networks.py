@@ -549,6 +549,8 @@ class NetworkService:
             )
         if sandbox is not None:
             self._join(sandbox, n, aliases, "")
+            if n["Id"] in self.networks:
+                self.names.start_resolver(container, sandbox)
             self._save()
             self.names.refresh_hosts(sandbox)
         if n is not self._default:

@@ -260,12 +260,28 @@ class ImageService:
             InvalidArgument: ``ref`` is not a tag reference.
             NotFound: no such image.
         """
-        target = self.resolve(image)
+        match = _ID.match(image)
+        if match and len(match[1]) == 64:  # a full ID: no config to parse
+            try:
+                record = self.metadata.image(f"sha256:{match[1]}")
+            except NotFound:
+                raise NotFound(f"No such image: {image}") from None
+            target_id, manifest = record.id, record.manifest_digest
+        else:
+            target = self.resolve(image)
+            target_id, manifest = str(target.id), str(target.manifest_digest)
         reference = parse_reference(ref)
         if reference.digest is not None:
             raise InvalidArgument(f"tag {ref!r}: a digest reference cannot be a tag")
+        name = str(reference)
         with self._lock:
-            self.metadata.set_ref(str(reference), str(target.id), str(target.manifest_digest))
+            with contextlib.suppress(NotFound):
+                if (self.metadata.get_ref(name), self.metadata.ref_manifest(name)) == (
+                    target_id,
+                    manifest,
+                ):
+                    return  # already so: no write (a rebuild re-tags the same image)
+            self.metadata.set_ref(name, target_id, manifest)
 
     def untag(self, ref: str) -> builtins.list[tuple[str, str]]:
         """Remove one reference, keeping the image: ``[("Untagged", familiar)]``."""

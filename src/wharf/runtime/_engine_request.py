@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import selectors
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from wharf.errors import (
@@ -75,6 +75,13 @@ class LaunchRequest:
     binary: str = ""  # "" for the native fast path, else a runc-compatible binary
     binary_root: str = ""
     start_now: bool = False  # an exec started at once (else at the "start" control op)
+
+    def slim(self) -> LaunchRequest:
+        """This request as its monitor needs it once pid 1 exists: no spec beyond the
+        annotations (OCI state for hooks), no rootfs Mounts."""
+        annotations = self.spec.get("annotations")
+        spec = {"annotations": annotations} if annotations else {}
+        return replace(self, spec=spec, rootfs_mounts=())
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -9,6 +9,10 @@ Layout under the engine's ``state_root``::
     <id>/attach.sock       the monitor's attach socket (SOCK_STREAM)
     <id>/exec/<exec_id>/   the same four files for each exec
 
+Unix socket paths are limited to 107 bytes; under a longer state root a socket is bound
+and reached through ``/proc/PID/fd/N/NAME``, N an ``O_PATH`` fd of its directory
+(:class:`SocketDirs`), so any state root works.
+
 Every file is written whole to a temporary name and renamed, so a reader (a new engine
 after a SIGKILL of the old one, or of a monitor) sees the old content or the new, never
 half of it. There is no fsync: this is runtime state of live processes (runc keeps its
@@ -31,6 +35,7 @@ __all__ = [
     "EXIT_FILE",
     "SPEC_FILE",
     "STATE_FILE",
+    "SocketDirs",
     "check_id",
     "now_rfc3339",
     "process_start_time",
@@ -45,6 +50,7 @@ EXIT_FILE: Final = "exit.json"
 CONTROL_SOCK: Final = "control.sock"
 ATTACH_SOCK: Final = "attach.sock"
 
+_SUN_PATH_MAX: Final = 107  # bytes of a unix socket path (sun_path[108] with its NUL)
 _ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -112,3 +118,35 @@ def process_start_time(pid: int) -> int | None:
     if fields[0] in (b"Z", b"X"):
         return None
     return int(fields[19])
+
+
+class SocketDirs:
+    """Addresses of unix sockets in directories of any path length.
+
+    A path that fits is returned as is; a longer one goes through ``/proc/PID/fd/N/NAME``,
+    N an ``O_PATH`` fd of the directory that this object keeps open until :meth:`forget`
+    or :meth:`close`. Such an address works in any process (root) while this one lives.
+    """
+
+    def __init__(self) -> None:
+        self._fds: dict[str, int] = {}
+
+    def address(self, directory: str, name: str) -> str:
+        path = os.path.join(directory, name)
+        if len(os.fsencode(path)) <= _SUN_PATH_MAX:
+            return path
+        fd = self._fds.get(directory)
+        if fd is None:
+            fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            self._fds[directory] = fd
+        return f"/proc/{os.getpid()}/fd/{fd}/{name}"
+
+    def forget(self, directory: str) -> None:
+        """Close the fds of ``directory`` and of every directory under it."""
+        for d in [d for d in self._fds if d == directory or d.startswith(f"{directory}/")]:
+            os.close(self._fds.pop(d))
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()

@@ -51,6 +51,7 @@ from wharf.runtime._engine_state import (
     CONTROL_SOCK,
     EXIT_FILE,
     STATE_FILE,
+    SocketDirs,
     check_id,
     process_start_time,
     read_json,
@@ -158,8 +159,9 @@ class MonitoredRuntime:
     def __init__(self, state_root: str, *, zygote: Zygote | None = None) -> None:
         """
         Args:
-            state_root: directory for the containers' state (created if missing). Unix
-                socket paths under it must stay below 108 bytes.
+            state_root: directory for the containers' state (created if missing); any
+                length (long socket paths are reached through ``/proc/PID/fd``, so an
+                :meth:`attach_path` is valid in this process's lifetime).
             zygote: the daemon's zygote; started here (a fork of the caller) when None.
         """
         self.state_root = os.path.abspath(state_root)
@@ -167,12 +169,15 @@ class MonitoredRuntime:
         self._zygote = zygote if zygote is not None else start_zygote()
         self._owns_zygote = zygote is None
         self._sessions: dict[str, socket.socket] = {}
+        self._socket_dirs = SocketDirs()
+        self._started: dict[str, str | None] = {}  # started here: started_at
 
     def close(self) -> None:
         """Close control sessions (and the zygote if this runtime started it)."""
         for sock in self._sessions.values():
             sock.close()
         self._sessions.clear()
+        self._socket_dirs.close()
         if self._owns_zygote:
             self._zygote.close()
 
@@ -217,6 +222,9 @@ class MonitoredRuntime:
         except BaseException:
             session.close()
             raise
+        finally:
+            with contextlib.suppress(Unavailable):  # the next spawn reports a gone zygote
+                self._zygote.replenish()
         session.settimeout(None)
         return session, reply["state"]
 
@@ -227,7 +235,7 @@ class MonitoredRuntime:
             if sock is None:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
                 try:
-                    sock.connect(os.path.join(d, CONTROL_SOCK))
+                    sock.connect(self._socket_dirs.address(d, CONTROL_SOCK))
                 except (FileNotFoundError, ConnectionRefusedError):
                     sock.close()
                     raise Conflict(f"{key}: its monitor has exited") from None
@@ -261,11 +269,11 @@ class MonitoredRuntime:
         """The spec to launch: ``process.terminal`` and ``consoleSize`` from ``io``; with
         rootfs Mounts, ``root.path`` is a directory in the container's state dir that they
         are mounted on (inside its mount namespace). The monitor validates it."""
-        spec = json.loads(json.dumps(spec))
         process = spec.get("process")
         if not isinstance(process, dict):
             raise InvalidArgument("process: expected an object")
-        process["terminal"] = io.terminal
+        process = {**process, "terminal": io.terminal}  # copies: the caller's spec stays
+        spec = {**spec, "process": process}
         if io.console_size:
             process["consoleSize"] = {"height": io.console_size[0], "width": io.console_size[1]}
         if rootfs:
@@ -326,8 +334,14 @@ class MonitoredRuntime:
 
     def start(self, container_id: str) -> None:
         """Let pid 1 execve; returns once it has (or raises the exec error)."""
-        d, _ = self._load(container_id)
-        self._control(d, container_id, {"op": "start"})
+        if container_id in self._sessions:  # created here: no need to read its state
+            d = self._dir(container_id)
+        else:
+            d, _ = self._load(container_id)
+        reply = self._control(d, container_id, {"op": "start"})
+        # The monitor answers before it records "running" on disk: until it has, this is
+        # what the state says.
+        self._started[container_id] = reply.get("started_at")
 
     def _container_state(self, container_id: str, d: str, state: dict[str, Any]) -> ContainerState:
         exit_info = read_json(os.path.join(d, EXIT_FILE))
@@ -340,6 +354,9 @@ class MonitoredRuntime:
             status, error = "stopped", "the monitor exited without recording an exit status"
         else:
             status = state.get("status", "created")
+            if status == "created" and container_id in self._started:
+                status = "running"
+                state = {**state, "started_at": self._started[container_id]}
             if not monitor_alive:
                 error = "the monitor has exited; output is no longer logged"
             if status == "running" and _frozen(state):
@@ -442,6 +459,8 @@ class MonitoredRuntime:
                 os.close(fd)
         for sock in [k for k in self._sessions if k == container_id or k.startswith(f"{d}/")]:
             self._sessions.pop(sock).close()
+        self._socket_dirs.forget(d)
+        self._started.pop(container_id, None)
         self._unprepare(container_id, state.get("bundle", ""))
         cgroup = _cgroup(state)
         if cgroup is not None and cgroup.exists():
@@ -475,7 +494,7 @@ class MonitoredRuntime:
         return self._exit_fd(self._load(container_id)[1])
 
     def attach_path(self, container_id: str) -> str:
-        return os.path.join(self._dir(container_id), ATTACH_SOCK)
+        return self._socket_dirs.address(self._dir(container_id), ATTACH_SOCK)
 
     def resize(self, container_id: str, height: int, width: int) -> None:
         d, _ = self._load(container_id)
@@ -576,7 +595,7 @@ class MonitoredRuntime:
         return self._exit_fd(self._load(container_id, exec_id)[1])
 
     def exec_attach_path(self, container_id: str, exec_id: str) -> str:
-        return os.path.join(self._dir(container_id, exec_id), ATTACH_SOCK)
+        return self._socket_dirs.address(self._dir(container_id, exec_id), ATTACH_SOCK)
 
     def exec_resize(self, container_id: str, exec_id: str, height: int, width: int) -> None:
         d, _ = self._load(container_id, exec_id)

@@ -6,7 +6,10 @@ in; it is pid 1 of the new pid namespace. The steps, in the order the kernel req
  1. stdio onto 0/1/2; parent-death signal; umask 0.
  2. (new user namespace) wait for the parent to write the uid/gid maps; become root in it.
  3. join namespaces by path (setns); join the cgroups by writing ``0`` to the pre-opened
-    v1 ``tasks`` fds; then unshare the cgroup namespace, so its root is our cgroup.
+    v1 ``tasks`` fds; then unshare the cgroup namespace, so its root is our cgroup. With
+    ``cgroups_later`` (the engine's launcher makes the cgroups while we start) the fds
+    come over the sync channel and this step runs inside 4, before the first ``cgroup``
+    mount.
  4. rootfs: propagation, rootfs, spec mounts, /dev, console pty (:mod:`.rootfs`).
  5. hooks point (prestart/createRuntime in the parent, createContainer here).
  6. pivot_root; sysctls; masked/read-only paths; read-only root; hostname; oom_score_adj.
@@ -43,7 +46,7 @@ from typing import Final, NoReturn, Protocol
 from wharf.runtime import rootfs, syscalls
 from wharf.runtime.config import Plan, ProcessPlan
 from wharf.runtime.hooks import run_hooks
-from wharf.runtime.sync import HOOKS, MAPPED, PID, READY, START, SyncChannel
+from wharf.runtime.sync import CGROUPS, HOOKS, MAPPED, PID, READY, START, SyncChannel
 
 __all__ = [
     "CapabilityApplier",
@@ -88,6 +91,9 @@ class ChildHandles:
         capabilities: the sets to apply after the user switch, or None to keep root's.
         preserve_fds: how many fds after stdio (3, 4, ...) the process keeps (runc's
             ``--preserve-fds``, systemd socket activation); every other fd is closed.
+        cgroups_later: ``cgroup_fds`` come later, over the sync channel (``C``), once
+            the parent has made the cgroups: the child joins them just before its first
+            ``cgroup`` mount (or after its mounts), so both work at once.
     """
 
     cgroup_fds: tuple[int, ...] = ()
@@ -97,6 +103,7 @@ class ChildHandles:
     seccomp: FilterLoader | None = None
     capabilities: CapabilityApplier | None = None
     preserve_fds: int = 0
+    cgroups_later: bool = False
 
 
 class _Failure(Exception):
@@ -133,6 +140,18 @@ def _own_cgroups() -> list[tuple[str, str]]:
             name = controllers.removeprefix("name=") if controllers else "unified"
             out.append((name, path))
     return out
+
+
+def _join_cgroups(plan: Plan, fds: tuple[int, ...]) -> list[tuple[str, str]]:
+    """Write ``0`` to each pre-opened v1 ``tasks`` fd (and close it); then the cgroup
+    namespace, whose root is our cgroup. Returns our cgroups, for ``cgroup`` mounts."""
+    for fd in fds:
+        os.write(fd, b"0")
+        os.close(fd)
+    cgroups = _own_cgroups()
+    if plan.unshare_cgroup:
+        syscalls.unshare(syscalls.CLONE_NEWCGROUP)
+    return cgroups
 
 
 def _find_executable(args0: str, path_env: str) -> str:
@@ -300,15 +319,22 @@ def child_main(plan: Plan, sync: SyncChannel, *, handles: ChildHandles) -> NoRet
                 syscalls.setns(fd, flag)
             finally:
                 os.close(fd)
-        step = "join cgroups"
-        for fd in handles.cgroup_fds:
-            os.write(fd, b"0")
-            os.close(fd)
-        cgroups = _own_cgroups()
-        if plan.unshare_cgroup:
-            syscalls.unshare(syscalls.CLONE_NEWCGROUP)
+        if not handles.cgroups_later:
+            step = "join cgroups"
+            cgroups = _join_cgroups(plan, handles.cgroup_fds)
         step = "rootfs"
-        rootfs.prepare_rootfs(plan, cgroups)
+
+        def join_later() -> list[tuple[str, str]]:
+            nonlocal step
+            step = "join cgroups"
+            tag, fds = sync.recv_fds()
+            if tag != CGROUPS:
+                os._exit(1)  # the parent gave up (its error is its to report)
+            joined = _join_cgroups(plan, tuple(fds))
+            step = "rootfs"
+            return joined
+
+        rootfs.prepare_rootfs(plan, join_later if handles.cgroups_later else lambda: cgroups)
         slave = -1
         if plan.process.terminal:
             step = "console"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from wharf.runtime.capabilities import CapabilitySets, PreparedCapabilities
 from wharf.runtime.config import Plan, ProcessPlan
 from wharf.runtime.init import ChildHandles, child_main, exec_child_main
 from wharf.runtime.sync import (
+    CGROUPS,
     FAILED,
     HOOKS,
     HOOKS_DONE,
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
     from wharf.runtime.seccomp import PreparedFilter
 
 __all__ = ["Launched", "cgroup_join_fds", "launch", "launch_exec", "prepare_security"]
+
+_ABORT_WAIT = 10.0  # seconds for a SIGKILLed child that is not ours to reap
 
 
 @dataclass(frozen=True)
@@ -79,10 +83,22 @@ def prepare_security(
 
 
 def _abort(pid: int, sync: SyncChannel) -> None:
+    """SIGKILL ``pid`` and wait until it has died (reaped when it is our child; else,
+    cloned with CLONE_PARENT, until its pidfd reports the exit)."""
+    try:
+        pidfd = syscalls.pidfd_open(pid)
+    except WharfError:
+        pidfd = -1
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
+    try:
         os.waitpid(pid, 0)
+    except ChildProcessError:
+        if pidfd >= 0:
+            select.select([pidfd], [], [], _ABORT_WAIT)
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
     sync.close()
 
 
@@ -126,6 +142,8 @@ def launch(
     *,
     handles: ChildHandles,
     on_hooks: Callable[[int], bytes] | None = None,
+    clone_parent: bool = False,
+    cgroup_setup: Callable[[], tuple[int, ...]] | None = None,
 ) -> Launched:
     """Create the container's pid 1 and wait until its set-up is done.
 
@@ -135,13 +153,19 @@ def launch(
         on_hooks: called with pid 1's host pid when the child reaches the hooks point:
             runs prestart and createRuntime hooks and returns the state JSON that the
             child passes to createContainer/startContainer hooks.
+        clone_parent: clone pid 1 with ``CLONE_PARENT``: it becomes the caller's parent's
+            child (a pool launcher's monitor), which reaps it and gets its exit status.
+        cgroup_setup: makes the cgroups after the clone, while the child sets up its first
+            mounts, and returns the ``tasks`` fds it joins (the caller closes them); with
+            it, ``handles.cgroups_later`` must be true.
 
     Raises:
         ExecutableNotFound, NotExecutable: ``process.args[0]`` (exit 127 / 126).
         WharfError: the kind of whatever failed, the message naming the step.
     """
     parent, child = sync_pair()
-    pid = _clone_in_pid_ns(plan.clone_flags, plan.join_pid)
+    flags = plan.clone_flags | (syscalls.CLONE_PARENT if clone_parent else 0)
+    pid = _clone_in_pid_ns(flags, plan.join_pid)
     if pid == 0:
         try:
             parent.close()
@@ -153,6 +177,8 @@ def launch(
         if plan.user_namespace:
             _write_maps(pid, plan)
             parent.send(MAPPED)
+        if cgroup_setup is not None:
+            parent.send_fds(CGROUPS, list(cgroup_setup()))
         while True:
             tag, payload = parent.recv()
             if tag == READY:

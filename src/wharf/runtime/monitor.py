@@ -1,41 +1,44 @@
 """The per-container (and per-exec) monitor: a small process that outlives the engine.
 
-The zygote forks one monitor per request; the monitor starts its own session, so it is
-no one's child that dies with the engine. It:
+A monitor is a fork of the zygote in its own session, so it is no one's child that dies
+with the engine. It:
 
 1. prepares stdio (a pty, or pipes), the cgroup (native containers) and two pipes to talk
-   to its child;
-2. launches pid 1: one raw ``clone(2)`` running ``wharf.runtime.init.child_main`` (the
-   native fast path, through ``wharf.runtime.launch``), or ``runc create`` / ``crun
-   create`` (then it is the container's subreaper);
-3. answers the engine on the request's reply socket (``{"pid": ...}`` or an error kind),
-   and keeps that socket as the engine's control session;
-4. serves until pid 1 exits: copies output to the json-file log and to attach clients,
+   to its child, and launches pid 1: one raw ``clone(2)`` running
+   ``wharf.runtime.init.child_main``, or ``runc create`` / ``crun create`` (then it is
+   the container's subreaper) -- the launching half, :mod:`._monitor_launch`;
+2. answers the engine on the request's reply socket (``{"state": ...}`` or an error
+   kind), and keeps that socket as the engine's control session;
+3. serves until pid 1 exits: copies output to the json-file log and to attach clients,
    feeds stdin from attach clients, and answers control messages (``start``, ``resize``,
    ``close_stdin``) on the session or on ``control.sock``;
-5. once pid 1 has exited and its output has drained, writes ``exit.json`` atomically,
-   removes the cgroup and exits. Its exit is what the engine's ``exit_fd`` (a pidfd of
-   the monitor) reports.
+4. once pid 1 has exited and its output has drained, writes ``exit.json`` atomically,
+   removes the cgroup, runs the poststop hooks and exits. Its exit is what the engine's
+   ``exit_fd`` (a pidfd of the monitor) reports.
+
+Three process lives use it. :func:`run_monitor` does all of it in one process.
+In the zygote's pool, step 1 and the answer are :func:`launch_for`'s, in a launcher
+forked by the idle monitor: pid 1 is cloned with ``CLONE_PARENT`` (the monitor's child),
+and the launcher hands the monitor the fds and the few values it serves with, then
+exits; :func:`adopt` is the monitor's side. The set-up's memory (request, spec, plan,
+seccomp, cgroup writes) dies with the launcher, so the long-lived monitor stays near the
+size of an idle fork (~1 MB private memory less per container, measured with
+``/proc/PID/smaps_rollup``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import gc
 import json
 import os
 import select
 import selectors
 import signal
 import socket
-import struct
 import subprocess
-import termios
 import time
 import traceback
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Final, NoReturn
 
 from wharf.errors import (
@@ -43,39 +46,32 @@ from wharf.errors import (
     FailedPrecondition,
     InvalidArgument,
     PermissionDenied,
-    Unavailable,
     WharfError,
 )
 from wharf.runtime import syscalls
 from wharf.runtime._engine_binary import binary_command
-from wharf.runtime._engine_io import STDERR, STDOUT, LogWriter, stdcopy_frame
+from wharf.runtime._engine_io import stdcopy_frame
 from wharf.runtime._engine_request import (
     LaunchRequest,
-    binary_cgroup,
     binary_error,
     error_kind,
-    last_error,
 )
 from wharf.runtime._engine_state import (
     ATTACH_SOCK,
     CONTROL_SOCK,
     EXIT_FILE,
-    SPEC_FILE,
-    STATE_FILE,
     now_rfc3339,
     process_start_time,
-    read_json,
     write_json_atomic,
 )
-from wharf.runtime.cgroups import Cgroup, Resources, open_cgroup
-from wharf.runtime.config import ProcessPlan, plan_container, plan_exec, plan_process
+from wharf.runtime._engine_types import ContainerIO
+from wharf.runtime._monitor_launch import Client, MonitorLaunch, exit_if_clone, set_winsize
+from wharf.runtime.cgroups import Cgroup, open_cgroup
 from wharf.runtime.hooks import run_hooks
-from wharf.runtime.init import ChildHandles
-from wharf.runtime.launch import cgroup_join_fds, launch, launch_exec, prepare_security
-from wharf.runtime.spec import Hook, Process, Spec
+from wharf.runtime.spec import Hook
 from wharf.runtime.sync import START, SyncChannel
 
-__all__ = ["run_monitor", "wait_readable"]
+__all__ = ["adopt", "launch_for", "run_monitor", "wait_readable", "warm_up_adopt"]
 
 _PR_SET_CHILD_SUBREAPER: Final = 36
 _DRAIN_SECONDS: Final = 2.0
@@ -84,326 +80,27 @@ _MAX_CLIENT_BUFFER: Final = 8 << 20
 _EXEC_REPLAY_LIMIT: Final = 1 << 20
 
 
-@dataclass
-class _Client:
-    sock: socket.socket
-    out: bytearray = field(default_factory=bytearray)
-    reading: bool = True
-
-
-def _set_winsize(fd: int, height: int, width: int) -> None:
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
-
-
 def _nonblock(fd: int) -> None:
     os.set_blocking(fd, False)
 
 
-class _Monitor:
-    def __init__(self, req: LaunchRequest) -> None:
-        self.req = req
-        self.io = req.io
-        self.pid = 0
-        self.status: int | None = None
-        self.cgroup: Cgroup | None = None
-        self.master = -1  # pty master (terminal)
-        self.stdin_w = -1  # container stdin (pipes)
-        self.outputs: dict[int, int] = {}  # fd -> stream
-        self.sync: SyncChannel | None = None
-        self.poststart: tuple[Hook, ...] = ()
-        self.console_sock: socket.socket | None = None
-        self.pid1 = 0
-        self.exec_process: ProcessPlan | None = None
-        self.exec_seccomp: Mapping[str, Any] | None = None
-        self.exec_stdio: tuple[int, int, int] = (-1, -1, -1)
-        self.started_at: str | None = None
-        self.clients: dict[int, _Client] = {}
-        self.stdin_buf = bytearray()
-        self.replay: bytearray | None = (
-            bytearray() if req.kind == "exec" else None
-        )  # exec output kept for the first attach client (it starts before attach)
-        self.me = os.getpid()
-        self.sel = selectors.DefaultSelector()
-        self.log = LogWriter(req.io.log_path)
-        self.state: dict[str, Any] = {}
-        self.binary_stdio: tuple[int, int, int] = (-1, -1, -1)
-        self.serving = False
-        self.pidfd = -1
-
-    # -- launch ----------------------------------------------------------------------
-
-    def _child_stdio(self) -> tuple[int, int, int]:
-        """(stdin, stdout, stderr) pipes for the child; keeps the monitor's ends."""
-        if self.io.stdin:
-            stdin_r, self.stdin_w = os.pipe()
-        else:
-            stdin_r = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        self.outputs[out_r] = STDOUT
-        self.outputs[err_r] = STDERR
-        return stdin_r, out_w, err_w
-
-    def launch(self) -> None:
-        req = self.req
-        if req.binary:
-            self._launch_binary()
-        elif req.kind == "container":
-            self._launch_container()
-        else:
-            self._exec_prepare()
-            if req.start_now:
-                self._start()
-
-    def _console(self) -> int:
-        """With a terminal: the child's end of a console socket (runc's protocol: the
-        child makes the pty inside the container and sends its master back)."""
-        if not self.io.terminal:
-            return -1
-        self.console_sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        return theirs.detach()
-
-    def _take_console(self) -> None:
-        sock = self.console_sock
-        assert sock is not None
-        sock.settimeout(_REPLY_TIMEOUT)
-        try:
-            _, fds, _, _ = socket.recv_fds(sock, 4096, 1)
-        except TimeoutError:
-            raise Unavailable(f"{self._name()}: the init sent no terminal in time") from None
-        finally:
-            sock.close()
-        self.console_sock = None
-        if not fds:
-            raise FailedPrecondition(f"{self._name()}: the init sent no terminal")
-        self.master = fds[0]
-        self.outputs[self.master] = STDOUT
-
-    def _launch_container(self) -> None:
-        req = self.req
-        write_json_atomic(os.path.join(req.state_dir, SPEC_FILE), req.spec)
-        plan = plan_container(
-            Spec.from_json(req.spec),
-            container_id=req.container_id,
-            bundle=req.bundle_dir,
-            rootfs=req.rootfs_mounts,
-        )
-        caps, bpf = prepare_security(plan.process, plan.seccomp)
-        resources = Resources.from_spec(plan.resources)
-        cgroup = open_cgroup(plan.cgroups_path or f"/wharf/{req.container_id}")
-        cgroup.create(resources)
-        self.cgroup = cgroup
-        opened: list[int] = []
-        try:
-            join = tuple(cgroup.join_fds())
-            opened.extend(join)
-            console = self._console()
-            if console >= 0:
-                opened.append(console)
-            stdio = None if self.io.terminal else self._child_stdio()
-            if stdio is not None:
-                opened.extend(set(stdio))
-
-            def on_hooks(pid: int) -> bytes:
-                state = self._oci_state(pid, "creating")
-                run_hooks(plan.hooks.prestart, state, point="prestart")
-                run_hooks(plan.hooks.create_runtime, state, point="createRuntime")
-                return self._oci_state(pid, "created")
-
-            gc.disable()  # nothing to collect in a short fork-free window; keeps clone cheap
-            try:
-                launched = launch(
-                    plan,
-                    handles=ChildHandles(
-                        cgroup_fds=join,
-                        console_socket=console,
-                        stdio=stdio,
-                        capabilities=caps,
-                        seccomp=bpf,
-                    ),
-                    on_hooks=on_hooks,
-                )
-            finally:
-                gc.enable()
-            self.pid = launched.pid
-            self.sync = launched.sync
-            self.poststart = plan.hooks.poststart
-            if self.io.terminal:
-                self._take_console()
-        except BaseException:
-            _exit_if_clone(self.me)
-            cgroup.destroy(kill=True)
-            raise
-        finally:
-            for fd in opened:
-                os.close(fd)
-
-    def _oci_state(self, pid: int, status: str) -> bytes:
-        return json.dumps(
-            {
-                "ociVersion": "1.0.2",
-                "id": self.req.container_id,
-                "status": status,
-                "pid": pid,
-                "bundle": self.req.bundle_dir,
-                "annotations": self.req.spec.get("annotations") or {},
-            }
-        ).encode()
-
-    def _exec_prepare(self) -> None:
-        """Check the exec request and the container; the process starts at ``start``."""
-        req = self.req
-        self.exec_process = plan_process(Process.from_process_json(req.spec["process"]))
-        cstate = read_json(os.path.join(req.container_dir, STATE_FILE)) or {}
-        self.pid1 = int(cstate.get("pid", 0))
-        if not self.pid1 or process_start_time(self.pid1) != cstate.get("pid_start"):
-            raise Conflict(f"container {req.container_id}: cannot exec, it is not running")
-        spec = read_json(os.path.join(req.container_dir, SPEC_FILE)) or {}
-        self.exec_seccomp = Spec.from_json(spec).linux.seccomp if spec else None
-        if not self.io.terminal:
-            self.exec_stdio = self._child_stdio()
-
-    def _exec_launch(self) -> None:
-        req = self.req
-        process = self.exec_process
-        assert process is not None
-        caps, bpf = prepare_security(process, self.exec_seccomp)
-        namespaces = plan_exec(self.pid1, container_id=req.container_id)
-        join = cgroup_join_fds(self.pid1)
-        opened = list(join)
-        try:
-            console = self._console()
-            if console >= 0:
-                opened.append(console)
-            gc.disable()
-            try:
-                self.pid = launch_exec(
-                    process,
-                    namespaces,
-                    container_id=req.container_id,
-                    handles=ChildHandles(
-                        cgroup_fds=join,
-                        console_socket=console,
-                        stdio=None if self.io.terminal else self.exec_stdio,
-                        capabilities=caps,
-                        seccomp=bpf,
-                    ),
-                )
-            finally:
-                gc.enable()
-            if self.io.terminal:
-                self._take_console()
-        finally:
-            for fd in opened:
-                os.close(fd)
-            if not self.io.terminal:
-                for fd in set(self.exec_stdio):
-                    os.close(fd)
-        self.started_at = now_rfc3339()
-        self._watch()
-
-    def _launch_binary(self) -> None:
-        """pid 1 through a runc-compatible binary; we become the container's subreaper.
-
-        An exec that is not started at once runs ``BINARY exec`` only at ``start``.
-        """
-        req = self.req
-        syscalls.prctl(_PR_SET_CHILD_SUBREAPER, 1)
-        if not self.io.terminal:
-            self.binary_stdio = self._child_stdio()
-        if req.kind == "container":
-            pid_file = os.path.join(req.state_dir, "init.pid")
-            self._binary_run(["create", "--bundle", req.bundle_dir, "--pid-file", pid_file])
-        else:
-            process_file = os.path.join(req.state_dir, "process.json")
-            with open(process_file, "w") as f:
-                json.dump(req.spec["process"], f)
-            if req.start_now:
-                self._binary_start_exec()
-        self.cgroup = open_cgroup(binary_cgroup(req))
-
-    def _binary_start_exec(self) -> None:
-        req = self.req
-        process_file = os.path.join(req.state_dir, "process.json")
-        pid_file = os.path.join(req.state_dir, "init.pid")
-        self._binary_run(["exec", "--detach", "--process", process_file, "--pid-file", pid_file])
-        self.started_at = now_rfc3339()
-
-    def _binary_run(self, args: list[str]) -> None:
-        """Run ``BINARY create|exec ...`` with our stdio (or console socket); sets self.pid."""
-        req = self.req
-        log_file = os.path.join(req.state_dir, "runtime.log")
-        pid_file = os.path.join(req.state_dir, "init.pid")
-        listener = None
-        console_args: list[str] = []
-        if self.io.terminal:
-            console_sock = os.path.join(req.state_dir, "console.sock")
-            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            listener.bind(console_sock)
-            listener.listen(1)
-            console_args = ["--console-socket", console_sock]
-            null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
-            stdio = (null, null, null)
-        else:
-            stdio = self.binary_stdio
-        argv = ["--log", log_file, "--log-format", "json", *args, *console_args, req.container_id]
-        proc = subprocess.Popen(
-            binary_command(req.binary, req.binary_root, *argv),
-            stdin=stdio[0],
-            stdout=stdio[1],
-            stderr=stdio[2],
-        )
-        if listener is not None:
-            self._receive_console(listener, proc)
-        rc = proc.wait()
-        for fd in set(stdio):
-            os.close(fd)
-        if rc != 0:
-            raise binary_error(req, last_error(log_file) or f"{req.binary} exited with {rc}")
-        with open(pid_file) as f:
-            self.pid = int(f.read().strip())
-        self._watch()
-
-    def _receive_console(self, listener: socket.socket, proc: subprocess.Popen[bytes]) -> None:
-        listener.settimeout(30)
-        try:
-            conn, _ = listener.accept()
-        except TimeoutError:
-            proc.kill()
-            raise Unavailable(f"{self.req.binary}: never sent the console fd") from None
-        with conn:
-            _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
-        listener.close()
-        self.master = fds[0]
-        if self.io.console_size:
-            _set_winsize(self.master, *self.io.console_size)
-        self.outputs[self.master] = STDOUT
+class _Monitor(MonitorLaunch):
+    """The serving half: I/O, attach, control, exit (launching is the base's)."""
 
     # -- serve -----------------------------------------------------------------------
 
-    def write_state(self, status: str) -> None:
-        me = os.getpid()
-        self.state = {
-            "kind": self.req.kind,
-            "id": self.req.container_id,
-            "exec_id": self.req.exec_id,
-            "pid": self.pid,
-            "pid_start": process_start_time(self.pid),
-            "monitor_pid": me,
-            "monitor_start": process_start_time(me),
-            "status": status,
-            "started_at": self.started_at,
-            "cgroup": self.cgroup.path if self.cgroup else "",
-            "binary": self.req.binary,
-            "binary_root": self.req.binary_root,
-            "bundle": self.req.bundle_dir,
-            "terminal": self.io.terminal,
-        }
-        write_json_atomic(os.path.join(self.req.state_dir, STATE_FILE), self.state)
+    def serve(self, session: socket.socket, *, reap: int = 0) -> None:
+        """Serve until pid 1 has exited and its output is drained, then :meth:`_finish`.
 
-    def serve(self, session: socket.socket) -> None:
+        Args:
+            session: the engine's control session.
+            reap: a child of ours to reap once it exits (a pool launcher).
+        """
         sel = self.sel
         self.serving = True
+        if reap:
+            self.reap = reap
+            sel.register(syscalls.pidfd_open(reap), selectors.EVENT_READ, self._on_reap)
         self._watch()
         if self.stdin_w >= 0:
             _nonblock(self.stdin_w)
@@ -438,20 +135,11 @@ class _Monitor:
                 _nonblock(fd)
                 self.sel.register(fd, selectors.EVENT_READ, self._on_output)
 
-    def listen(self) -> None:
-        """Bind control.sock and attach.sock (before the engine hears of the container)."""
-        self.control = self._listen(CONTROL_SOCK, socket.SOCK_SEQPACKET)
-        self.attach = self._listen(ATTACH_SOCK, socket.SOCK_STREAM)
-
-    def _listen(self, name: str, kind: int) -> socket.socket:
-        path = os.path.join(self.req.state_dir, name)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        s = socket.socket(socket.AF_UNIX, kind)
-        s.bind(path)
-        s.listen(16)
-        s.setblocking(False)
-        return s
+    def _on_reap(self, fd: int, mask: int) -> None:
+        self.sel.unregister(fd)
+        os.close(fd)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.reap, 0)  # it has exited: its pidfd is readable
 
     def _on_exit(self, fd: int, mask: int) -> None:
         while True:
@@ -499,14 +187,14 @@ class _Monitor:
         except BlockingIOError:
             return
         sock.setblocking(False)
-        client = _Client(sock)
+        client = Client(sock)
         self.clients[sock.fileno()] = client
         self.sel.register(sock, selectors.EVENT_READ, self._on_attach_io)
         if self.replay:
             self._send(client, bytes(self.replay))
         self.replay = None
 
-    def _send(self, client: _Client, data: bytes) -> None:
+    def _send(self, client: Client, data: bytes) -> None:
         if not client.out:
             try:
                 n = client.sock.send(data)
@@ -523,7 +211,7 @@ class _Monitor:
             client.out += data
             self._update(client)
 
-    def _update(self, client: _Client) -> None:
+    def _update(self, client: Client) -> None:
         events = (selectors.EVENT_READ if client.reading else 0) | (
             selectors.EVENT_WRITE if client.out else 0
         )
@@ -534,7 +222,7 @@ class _Monitor:
             self.sel.unregister(fd)
             self.sel.register(fd, selectors.EVENT_WRITE, self._on_attach_io)
 
-    def _drop(self, client: _Client) -> None:
+    def _drop(self, client: Client) -> None:
         fd = client.sock.fileno()
         if self.clients.pop(fd, None) is not None:
             self.sel.unregister(fd)
@@ -639,6 +327,9 @@ class _Monitor:
             reply = {"kind": "InvalidArgument", "message": f"control message: {exc}"}
         with contextlib.suppress(OSError):
             sock.send(json.dumps(reply).encode())
+        after, self.after_reply = self.after_reply, None
+        if after is not None:
+            after()
 
     def _control(self, msg: dict[str, Any]) -> dict[str, Any]:
         op = msg["op"]
@@ -648,7 +339,7 @@ class _Monitor:
         if op == "resize":
             if self.master < 0:
                 raise FailedPrecondition(f"{self._name()}: has no terminal to resize")
-            _set_winsize(self.master, int(msg["height"]), int(msg["width"]))
+            set_winsize(self.master, int(msg["height"]), int(msg["width"]))
             return {"ok": True}
         if op == "close_stdin":
             self._close_stdin()
@@ -656,14 +347,6 @@ class _Monitor:
         if op == "ping":
             return {"ok": True}
         raise InvalidArgument(f"control message: unknown op {op!r}")
-
-    def _name(self) -> str:
-        r = self.req
-        return (
-            f"exec {r.exec_id} in container {r.container_id}"
-            if r.exec_id
-            else (f"container {r.container_id}")
-        )
 
     def _start(self) -> None:
         if self.started_at is not None:
@@ -700,9 +383,13 @@ class _Monitor:
             self.sync.close()
             self.sync = None
         self.started_at = now_rfc3339()
+        if not self.poststart:
+            # Answer first: the engine knows it started (its reply has started_at), and
+            # readers of the state file may see "created" for that long.
+            self.after_reply = lambda: self.write_state("running")
+            return
         self.write_state("running")
-        if self.poststart:
-            run_hooks(self.poststart, self._oci_state(self.pid, "running"), point="poststart")
+        run_hooks(self.poststart, self._oci_state(self.pid, "running"), point="poststart")
 
     # -- exit ------------------------------------------------------------------------
 
@@ -736,6 +423,13 @@ class _Monitor:
         if self.req.kind == "container" and self.cgroup is not None and not self.req.binary:
             with contextlib.suppress(WharfError, OSError):
                 self.cgroup.destroy(kill=True)
+        if self.poststop:
+            # runc runs these at delete and only warns when one fails; here the monitor
+            # runs them once pid 1 is gone, before its exit tells the engine so.
+            try:
+                run_hooks(self.poststop, self._oci_state(self.pid, "stopped"), point="poststop")
+            except WharfError as exc:
+                os.write(2, f"{self._name()}: {exc}\n".encode())
 
 
 def _oom_killed(cgroup: Cgroup) -> bool:
@@ -752,56 +446,166 @@ def _oom_killed(cgroup: Cgroup) -> bool:
     return int(fields.get(key, "0")) > 0
 
 
-def _exit_if_clone(monitor_pid: int) -> None:
-    """Exit at once if this is a clone child of the monitor unwinding through its code.
+def _detach(state_dir: str) -> None:
+    """Leave the zygote's session (unless already a session leader) and signals; stdin and
+    stdout on /dev/null, stderr on ``state_dir/monitor.log``."""
+    if os.getsid(0) != os.getpid():
+        os.setsid()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    null = os.open("/dev/null", os.O_RDWR)
+    logfd = os.open(
+        os.path.join(state_dir, "monitor.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+    )
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.dup2(logfd, 2)
+    os.close(null)
+    os.close(logfd)
 
-    The container's init and exec helpers are raw clones of the monitor; if one ever
-    raised past its own handlers, it must not run the monitor's error paths (destroy the
-    cgroup, answer the engine on the shared reply socket).
+
+def _last_defence(me: int, reply: socket.socket, exc: BaseException) -> None:
+    """An unexpected exception in a detached process: log it, tell the engine."""
+    exit_if_clone(me)
+    with contextlib.suppress(BaseException):
+        os.write(2, "".join(traceback.format_exception(exc)).encode())
+    with contextlib.suppress(BaseException):
+        reply.send(json.dumps({"kind": "FailedPrecondition", "message": repr(exc)}).encode())
+
+
+def _launched(monitor: _Monitor, reply: socket.socket) -> bool:
+    """Launch, listen and write the state; on a WharfError answer the engine, False."""
+    try:
+        monitor.launch()
+        monitor.listen()
+        monitor.write_state("running" if monitor.started_at else "created")
+    except WharfError as exc:
+        exit_if_clone(monitor.me)
+        reply.send(json.dumps({"kind": error_kind(exc), "message": str(exc)}).encode())
+        return False
+    return True
+
+
+def run_monitor(req: LaunchRequest, reply: socket.socket, *, reap: int = 0) -> NoReturn:
+    """The monitor's whole life (called in the zygote's forked child; never returns).
+
+    Args:
+        req: the request.
+        reply: the engine's end: the answer, then its control session.
+        reap: a child of ours to reap once it exits (the pool launcher that forwarded
+            ``req``).
     """
-    if os.getpid() != monitor_pid:
-        os._exit(127)
-
-
-def run_monitor(req: LaunchRequest, reply: socket.socket) -> NoReturn:
-    """The monitor's whole life (called in the zygote's forked child; never returns)."""
     me = os.getpid()
     code = 0
     try:
-        os.setsid()
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        null = os.open("/dev/null", os.O_RDWR)
-        logfd = os.open(
-            os.path.join(req.state_dir, "monitor.log"),
-            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-            0o600,
-        )
-        os.dup2(null, 0)
-        os.dup2(null, 1)
-        os.dup2(logfd, 2)
-        os.close(null)
-        os.close(logfd)
+        _detach(req.state_dir)
         monitor = _Monitor(req)
-        try:
-            monitor.launch()
-            monitor.listen()
-            monitor.write_state("running" if monitor.started_at else "created")
-        except WharfError as exc:
-            _exit_if_clone(me)
-            reply.send(json.dumps({"kind": error_kind(exc), "message": str(exc)}).encode())
+        if not _launched(monitor, reply):
             os._exit(1)
         reply.send(json.dumps({"ok": True, "state": monitor.state}).encode())
-        monitor.serve(reply)
+        monitor.serve(reply, reap=reap)
     except BaseException as exc:  # the last line of defence of a detached process
-        _exit_if_clone(me)
-        with contextlib.suppress(BaseException):
-            os.write(2, "".join(traceback.format_exception(exc)).encode())
-        with contextlib.suppress(BaseException):
-            reply.send(json.dumps({"kind": "FailedPrecondition", "message": repr(exc)}).encode())
+        _last_defence(me, reply, exc)
         code = 1
     os._exit(code)
+
+
+def _hook_json(hook: Hook) -> list[Any]:
+    return [hook.path, list(hook.args), list(hook.env), hook.timeout]
+
+
+def _hook_from(value: list[Any]) -> Hook:
+    path, args, env, timeout = value
+    return Hook(path=path, args=tuple(args), env=tuple(env), timeout=timeout)
+
+
+def launch_for(req: LaunchRequest, reply: socket.socket, monitor_sock: socket.socket) -> NoReturn:
+    """A pool launcher's whole life: launch the native container ``req`` with pid 1 as
+    the child of our parent (its monitor), answer the engine, hand everything the monitor
+    needs over ``monitor_sock`` (:func:`adopt` takes it) and exit."""
+    me = os.getpid()
+    code = 0
+    try:
+        _detach(req.state_dir)
+        monitor = _Monitor(req, monitor_pid=os.getppid())
+        if not _launched(monitor, reply):
+            os._exit(1)
+        # Answer first: the engine's next message (start) waits in the session socket
+        # until the monitor has taken it over.
+        reply.send(json.dumps({"ok": True, "state": monitor.state}).encode())
+        fds = [reply.fileno(), monitor.control.fileno(), monitor.attach.fileno()]
+        outputs = [[len(fds) + i, stream] for i, stream in enumerate(monitor.outputs.values())]
+        fds += list(monitor.outputs)
+        extra = {"stdin_w": monitor.stdin_w, "master": monitor.master}
+        extra_fds = {}
+        for key, fd in extra.items():
+            if fd >= 0:
+                extra_fds[key] = len(fds)
+                fds.append(fd)
+        assert monitor.sync is not None
+        extra_fds["sync"] = len(fds)
+        fds.append(monitor.sync.fd)
+        handoff = {
+            "request": req.slim().to_json(),
+            "pid": monitor.pid,
+            "cgroup": monitor.cgroup.path if monitor.cgroup else "",
+            "state": monitor.state,
+            "outputs": outputs,
+            "fds": extra_fds,
+            "poststart": [_hook_json(h) for h in monitor.poststart],
+            "poststop": [_hook_json(h) for h in monitor.poststop],
+        }
+        socket.send_fds(monitor_sock, [json.dumps(handoff).encode()], fds)
+    except BaseException as exc:
+        _last_defence(me, reply, exc)
+        code = 1
+    os._exit(code)
+
+
+def adopt(data: bytes, fds: list[int], *, launcher: int) -> NoReturn:
+    """A pool monitor's life after its launcher's hand-off: serve the container."""
+    code = 0
+    reply = socket.socket(fileno=fds[0])
+    try:
+        handoff: dict[str, Any] = json.loads(data)
+        req = LaunchRequest.from_json(handoff["request"])
+        _detach(req.state_dir)
+        monitor = _Monitor(req)
+        monitor.pid = int(handoff["pid"])
+        monitor.cgroup = open_cgroup(handoff["cgroup"]) if handoff["cgroup"] else None
+        monitor.state = handoff["state"]
+        monitor.control = socket.socket(fileno=fds[1])
+        monitor.attach = socket.socket(fileno=fds[2])
+        monitor.outputs = {fds[i]: int(stream) for i, stream in handoff["outputs"]}
+        extra = {k: fds[i] for k, i in handoff["fds"].items()}
+        monitor.stdin_w = extra.get("stdin_w", -1)
+        monitor.master = extra.get("master", -1)
+        monitor.sync = SyncChannel(extra["sync"])
+        monitor.poststart = tuple(_hook_from(h) for h in handoff["poststart"])
+        monitor.poststop = tuple(_hook_from(h) for h in handoff["poststop"])
+        monitor.serve(reply, reap=launcher)
+    except BaseException as exc:
+        _last_defence(os.getpid(), reply, exc)
+        code = 1
+    os._exit(code)
+
+
+def warm_up_adopt() -> None:
+    """Run :func:`adopt`'s pure code paths once on a sample, in an idle pool monitor: the
+    pages this dirties are pages serving dirties anyway, and the engine's ``start``,
+    which comes right after the hand-off, does not wait for their faults."""
+    req = LaunchRequest("container", "warm", "", "/", "/", "/", {}, (), ContainerIO())
+    handoff = json.loads(
+        json.dumps({"request": req.slim().to_json(), "poststart": [["/", [], [], None]]})
+    )
+    monitor = _Monitor(LaunchRequest.from_json(handoff["request"]))
+    monitor.poststart = tuple(_hook_from(h) for h in handoff["poststart"])
+    monitor.cgroup = open_cgroup("/warm")
+    monitor.state = {"pid_start": process_start_time(os.getpid()), "started_at": now_rfc3339()}
+    json.dumps(monitor.state).encode()
+    monitor._oci_state(1, "running")
+    monitor.sel.close()
 
 
 def wait_readable(fd: int, timeout: float) -> bool:

@@ -18,7 +18,7 @@ import fcntl
 import os
 import stat
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from wharf.errors import NotFound
@@ -151,14 +151,16 @@ def _make_device(root: str, node: DeviceNode, *, user_namespace: bool) -> None:
     os.chown(path, node.uid, node.gid)
 
 
-def prepare_rootfs(plan: Plan, cgroups: Sequence[tuple[str, str]]) -> None:
+def prepare_rootfs(plan: Plan, join_cgroups: Callable[[], Sequence[tuple[str, str]]]) -> None:
     """Everything before pivot_root: propagation, rootfs, spec mounts, /dev, the cwd.
 
     Args:
         plan: the container's plan.
-        cgroups: (hierarchy directory name, path) of the cgroups the child joined, for
-            ``cgroup`` mounts.
+        join_cgroups: joins the container's cgroups and returns (hierarchy directory
+            name, path) of each, for ``cgroup`` mounts; called once, before the first
+            ``cgroup`` mount or else after the mounts, before the device nodes.
     """
+    cgroups: Sequence[tuple[str, str]] | None = None
     syscalls.mount("", "/", "", plan.root_propagation)
     root = plan.rootfs
     if plan.rootfs_mounts:
@@ -169,6 +171,8 @@ def prepare_rootfs(plan: Plan, cgroups: Sequence[tuple[str, str]]) -> None:
         target = secure_join(root, step.target)
         _make_target(target, file=step.bind and not os.path.isdir(step.source))
         if step.cgroup:
+            if cgroups is None:
+                cgroups = join_cgroups()
             _mount_cgroups(step, target, cgroups)
         elif step.bind:
             _bind(step.source, target, step.flags, step.propagation)
@@ -176,6 +180,8 @@ def prepare_rootfs(plan: Plan, cgroups: Sequence[tuple[str, str]]) -> None:
             syscalls.mount(step.source, target, step.fstype, step.flags, step.data)
             if step.propagation:
                 syscalls.mount("", target, "", step.propagation)
+    if cgroups is None:
+        join_cgroups()
     for node in plan.devices:
         _make_device(root, node, user_namespace=plan.user_namespace)
     for source, link in _DEV_SYMLINKS:

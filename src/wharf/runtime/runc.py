@@ -88,8 +88,9 @@ class OCIBinaryRuntime(MonitoredRuntime):
             Spec.from_json(spec), container_id=container_id, bundle=bundle_dir, rootfs=rootfs
         )
         Resources.from_spec(plan.resources)
-        linux = spec.setdefault("linux", {})
+        linux = {**(spec.get("linux") or {})}  # a copy: the caller's spec stays as it was
         linux.setdefault("cgroupsPath", f"/wharf/{container_id}")
+        spec["linux"] = linux
         if rootfs:
             target = os.path.join(bundle_dir, "rootfs")
             os.makedirs(target, exist_ok=True)

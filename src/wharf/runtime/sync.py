@@ -11,6 +11,8 @@ Child -> parent:
   ``E``  set-up failed; the payload is JSON ``{"step", "errno", "kind", "message"}``.
 Parent -> child:
   ``M``  the uid/gid maps of the new user namespace are written.
+  ``C``  (with fds, SCM_RIGHTS) the cgroups' ``tasks`` files to join, made while the
+         child set up its first mounts.
   ``h``  the runtime hooks ran.
   ``S``  start: execve now (when no start fifo is used).
 """
@@ -26,6 +28,7 @@ from wharf.errors import NotFound, PermissionDenied, WharfError
 from wharf.runtime import syscalls
 
 __all__ = [
+    "CGROUPS",
     "FAILED",
     "HOOKS",
     "HOOKS_DONE",
@@ -47,9 +50,11 @@ PID: Final = b"P"
 FAILED: Final = b"E"
 MAPPED: Final = b"M"
 HOOKS_DONE: Final = b"h"
+CGROUPS: Final = b"C"
 START: Final = b"S"
 
 _MAX_MESSAGE: Final = 65536
+_MAX_FDS: Final = 32
 
 
 class ExecutableNotFound(NotFound):
@@ -85,6 +90,25 @@ class SyncChannel:
         except ConnectionResetError:
             data = b""
         return data[:1], data[1:]
+
+    def send_fds(self, tag: bytes, fds: list[int]) -> None:
+        """Send ``tag`` with ``fds`` attached (SCM_RIGHTS)."""
+        sock = socket.socket(fileno=os.dup(self.fd))
+        try:
+            socket.send_fds(sock, [tag], fds)
+        finally:
+            sock.close()
+
+    def recv_fds(self) -> tuple[bytes, list[int]]:
+        """The next message's tag and the fds attached to it ((b"", []) at EOF)."""
+        sock = socket.socket(fileno=os.dup(self.fd))
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, _MAX_FDS)
+        except ConnectionResetError:
+            data, fds = b"", []
+        finally:
+            sock.close()
+        return data[:1], fds
 
     def fail(self, step: str, err: int, kind: str, message: str) -> None:
         """Report a set-up failure (child side)."""

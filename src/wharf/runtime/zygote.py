@@ -12,10 +12,11 @@ reaped automatically (SIGCHLD ignored) and it exits when the engine's end closes
 
 The zygote runs a launch's code paths once on a sample spec before it forks anything, so
 the bytecode they specialise and the caches they fill are its pages, shared by every
-monitor, not copied into each. A small pool of monitors is forked ahead. The zygote sends
-each idle monitor's socket to the engine, which hands a request straight to one (no hop through the
-zygote) and asks the zygote for a replacement, forked while the request runs. With none
-ready, the request goes to the zygote, which forks a monitor for it.
+monitor, not copied into each. A small pool is forked ahead: each member is an idle
+monitor that has forked its launcher (:func:`_pool_member`). The zygote sends each
+member's socket to the engine, which hands a request straight to its launcher (no hop
+through the zygote) and, once the request is answered, asks the zygote for a replacement.
+With none ready, the request goes to the zygote, which forks a monitor for it.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any, NoReturn
 
 from wharf.errors import FailedPrecondition, InvalidArgument, Unavailable
 from wharf.runtime._engine_request import LaunchRequest, warm_up
-from wharf.runtime.monitor import run_monitor
+from wharf.runtime.monitor import adopt, launch_for, run_monitor, warm_up_adopt
 
 __all__ = ["Zygote", "start_zygote"]
 
@@ -40,6 +41,9 @@ _MAX_MESSAGE = 4 << 20
 
 _SPAWN = b"spawn"  # engine -> zygote: fork one more idle monitor and send me its socket
 _IDLE = b"idle"  # zygote -> engine: here is an idle monitor's socket (SCM_RIGHTS)
+_FORWARD = b"F"  # pool launcher -> its monitor: run this request yourself
+_MAX_HANDOFF = 1 << 20  # the hand-off: pids, state, hooks, a slim request
+_MAX_HANDOFF_FDS = 16
 
 
 class Zygote:
@@ -55,6 +59,7 @@ class Zygote:
         self._pool_size = pool_size
         self._idle: list[socket.socket] = []
         self._pending = pool_size  # the zygote sends the first pool on its own
+        self._owed = 0  # idle monitors taken, not yet asked for again
 
     def _collect(self) -> None:
         """Take every idle-monitor socket the zygote has sent so far (never blocks)."""
@@ -70,8 +75,9 @@ class Zygote:
 
     def spawn(self, request: LaunchRequest) -> socket.socket:
         """Hand ``request`` to a monitor; returns the engine's end of its reply/control
-        session. A warm idle monitor takes it directly (and the zygote is asked for a
-        replacement); with none ready, the zygote forks one for it.
+        session. A warm idle monitor takes it directly (ask the zygote for a replacement
+        with :meth:`replenish` once it is answered); with none ready, the zygote forks one
+        for it.
 
         Raises:
             Unavailable: the zygote is gone.
@@ -99,9 +105,25 @@ class Zygote:
                 continue  # that idle monitor died; try the next
             finally:
                 member.close()
-                self._sock.send(_SPAWN)
-                self._pending += 1
+                self._owed += 1
         socket.send_fds(self._sock, [data], [reply_fd])
+
+    def replenish(self) -> None:
+        """Ask the zygote for the idle monitors that requests have taken. The engine calls
+        it once a request is answered: forking and warming up a replacement while a launch
+        runs would take CPU from that launch.
+
+        Raises:
+            Unavailable: the zygote is gone.
+        """
+        with self._lock:
+            try:
+                while self._owed:
+                    self._sock.send(_SPAWN)
+                    self._owed -= 1
+                    self._pending += 1
+            except OSError as exc:
+                raise Unavailable(f"runtime zygote (pid {self.pid}): {exc.strerror}") from None
 
     def close(self) -> None:
         """Let the zygote and the idle monitors exit (running monitors and containers
@@ -160,18 +182,14 @@ def _parse(msg: bytes, fds: list[int]) -> LaunchRequest | None:
 
 
 def _spawn_idle(engine: socket.socket) -> None:
-    """Fork a monitor that waits for one request; send its socket to the engine, which
-    talks to it directly."""
+    """Fork an idle pool member (:func:`_pool_member`); send the engine the socket its
+    request goes to."""
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     if os.fork() == 0:
         try:
             engine.close()
             mine.close()
-            msg, fds, _, _ = socket.recv_fds(theirs, _MAX_MESSAGE, 1)
-            launch = _parse(msg, fds) if msg else None
-            if launch is not None:
-                theirs.close()
-                run_monitor(launch, socket.socket(fileno=fds[0]))
+            _pool_member(theirs)
         finally:
             os._exit(0)  # the engine closed us (shutdown), sent garbage, or went away
     theirs.close()
@@ -181,6 +199,46 @@ def _spawn_idle(engine: socket.socket) -> None:
         os._exit(0)  # the engine is gone: so is the zygote's reason to live
     finally:
         mine.close()
+
+
+def _pool_member(requests: socket.socket) -> None:
+    """An idle monitor M that has forked its launcher L, which takes the request.
+
+    L warms up (its pages, not M's, take the first-touch faults), launches a native
+    container with pid 1 cloned as M's child and hands M the pid, the fds and the few
+    values M serves with (:func:`~wharf.runtime.monitor.adopt`), answers the engine and
+    exits: the set-up's memory (request, plan, seccomp, cgroup writes) dies with L, and
+    M, which lives as long as the container, stays as small as an idle fork. Other
+    requests (exec, runc-compatible binaries) L forwards to M, which runs them whole.
+    Returns only when there is nothing to serve (the engine closed the pool).
+    """
+    os.setsid()  # a monitor outlives the engine: not in its session
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    launcher = os.fork()
+    if launcher == 0:
+        mine.close()
+        warm_up()
+        msg, fds, _, _ = socket.recv_fds(requests, _MAX_MESSAGE, 1)
+        launch = _parse(msg, fds) if msg else None
+        if launch is None:
+            return
+        requests.close()
+        if launch.kind == "container" and not launch.binary:
+            launch_for(launch, socket.socket(fileno=fds[0]), theirs)
+        socket.send_fds(theirs, [_FORWARD + msg], fds)
+        return
+    requests.close()
+    theirs.close()
+    warm_up_adopt()
+    data, fds, _, _ = socket.recv_fds(mine, _MAX_HANDOFF, _MAX_HANDOFF_FDS)
+    mine.close()
+    if data.startswith(_FORWARD):
+        launch = _parse(data[len(_FORWARD) :], fds)
+        if launch is not None:
+            run_monitor(launch, socket.socket(fileno=fds[0]), reap=launcher)
+    elif data:
+        adopt(data, fds, launcher=launcher)
 
 
 def _serve(sock: socket.socket, pool_size: int) -> NoReturn:

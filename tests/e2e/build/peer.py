@@ -1,103 +1,31 @@
-"""Debian's dockerd 20.10 as the classic-builder peer: private root, socket and exec root,
-no bridge, no iptables; stopped by its pid. Also used by ``benchmarks/build_*.py``."""
+"""The classic-builder peer (Debian's dockerd 20.10 via :mod:`tests.peers`) and a way to
+compare what two engines built. Also used by ``benchmarks/build_*.py``."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
-import os
-import signal
-import subprocess
+import json
 import tarfile
-import time
-from pathlib import Path
 
-from wharf.mount import unmount
+from tests.peers import DOCKER, DockerdPeer, dockerd_peer
 
-DOCKER = "/usr/local/bin/docker"
+__all__ = ["DOCKER", "DockerdPeer", "dockerd_peer", "listing"]
+
 # created by a container's runtime, not by a build
 RUNTIME_PATHS = frozenset(
     {".dockerenv", "etc/hosts", "etc/hostname", "etc/resolv.conf", "etc/mtab"}
 )
 
 
-class Dockerd:
-    """One dockerd on ``root`` (keep it short: containerd's sockets live under it)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.socket = root / "docker.sock"
-        self.host = f"unix://{self.socket}"
-        self.env = {**os.environ, "DOCKER_HOST": self.host, "DOCKER_BUILDKIT": "0"}
-        self.env.pop("DOCKER_CONTEXT", None)
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = open(self.root / "dockerd.log", "wb")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(
-            [
-                "dockerd",
-                "--bridge=none", "--iptables=false", "--ip-masq=false",
-                "--data-root", str(self.root / "data"),
-                "--exec-root", str(self.root / "x"),
-                "--pidfile", str(self.root / "docker.pid"),
-                "-H", self.host,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        log.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("dockerd exited: " + self.log()[-2000:])
-            if self.socket.exists() and self.docker("version").returncode == 0:
-                return
-            time.sleep(0.2)
-        raise RuntimeError("dockerd did not come up within 60 s: " + self.log()[-2000:])
-
-    def log(self) -> str:
-        return (self.root / "dockerd.log").read_text(errors="replace")
-
-    def docker(
-        self, *args: str, input: bytes | None = None, timeout: float = 180
-    ) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            [DOCKER, *args],
-            env=self.env,
-            capture_output=True,
-            input=input,
-            timeout=timeout,
-            check=False,
-        )
-
-    def stop(self) -> None:
-        """SIGTERM by pid, then unmount whatever it left under its root."""
-        if self.proc is not None and self.proc.poll() is None:
-            ids = self.docker("ps", "-aq").stdout.split()
-            if ids:
-                self.docker("rm", "-f", *[i.decode() for i in ids])
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        with open("/proc/self/mountinfo") as f:
-            mounts = [line.split()[4] for line in f]
-        for target in reversed(mounts):
-            if target.startswith(str(self.root) + "/"):
-                with contextlib.suppress(OSError):
-                    unmount(target, detach=True)
-
-
 def listing(docker: object, image: str) -> dict[str, tuple[str, int, int, int, str]]:
     """The image's filesystem via ``docker create`` + ``export``: path -> (type, mode, uid,
-    gid, content sha256 or link target); runtime-made paths left out."""
-    run = docker  # a Daemon or Dockerd: both have .docker(*args)
+    gid, content sha256 or link target); runtime-made paths left out, and so are the
+    image's VOLUME directories when they are empty (Wharf makes the mount point when it
+    creates the container, dockerd when it starts it: not the build's doing)."""
+    run = docker  # a Daemon or DockerdPeer: both have .docker(*args)
+    inspect = run.docker("image", "inspect", "-f", "{{json .Config.Volumes}}", image)  # type: ignore[attr-defined]
+    volumes = {v.strip("/") for v in json.loads(inspect.stdout or b"null") or {}}
     created = run.docker("create", image)  # type: ignore[attr-defined]
     assert created.returncode == 0, created.stderr
     cid = created.stdout.decode().strip()
@@ -127,4 +55,7 @@ def listing(docker: object, image: str) -> dict[str, tuple[str, int, int, int, s
                 member.gid,
                 detail,
             )
+    for name in volumes:
+        if name in out and out[name][0] == "dir" and not any(p.startswith(name + "/") for p in out):
+            del out[name]
     return out

@@ -21,7 +21,7 @@ DOCKERFILE = (
 @pytest.fixture
 def other(busybox_tar: Path) -> Iterator[Daemon]:
     d = Daemon(build_root())
-    d.cgroup_parent = f"build-{d.root.name.removeprefix('build-')}"
+    d.cgroup_parent = f"b2-{d.root.name.removeprefix('b2-')}"
     try:
         d.start()
         assert d.docker("load", "-i", str(busybox_tar)).returncode == 0

@@ -4,6 +4,7 @@ its images run as expected; cache hits and misses; bad input leaves nothing behi
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 import tarfile
 import time
@@ -92,8 +93,35 @@ def test_cache_hit_then_miss_after_editing_a_copied_file(daemon: Daemon, tmp_pat
     assert third.returncode == 0, third.stderr
     assert third.stdout.count("Using cache") == 1  # the RUN before the COPY only
     assert daemon.docker("run", "--rm", "cachetest", "cat", "/after").stdout == b"two\n"
+    (tmp_path / "data").write_text("one\n")  # back to the first bytes: the first image again
+    back = docker_build(daemon, tmp_path, "-t", "cachetest")
+    assert back.stdout.count("Using cache") == 3
+    assert (
+        back.stdout.split("Successfully built ")[1][:12]
+        == (first.stdout.split("Successfully built ")[1][:12])
+    )
+    assert daemon.docker("run", "--rm", "cachetest", "cat", "/after").stdout == b"one\n"
     nocache = docker_build(daemon, tmp_path, "--no-cache", "-t", "cachetest")
     assert "Using cache" not in nocache.stdout
+
+
+def test_same_context_bytes_with_other_dockerfiles(daemon: Daemon, tmp_path: Path) -> None:
+    # one context sent three times, kept extracted in between: each build reads its own
+    # Dockerfile, and a .dockerignore'd file stays out whichever Dockerfile names it
+    (tmp_path / "A").write_text('FROM busybox\nCOPY data /data\nCMD ["cat", "/data"]\n')
+    (tmp_path / "B").write_text('FROM busybox\nCOPY data /b\nCMD ["cat", "/b"]\n')
+    (tmp_path / "C").write_text("FROM busybox\nCOPY secret /s\n")
+    (tmp_path / "data").write_text("shared\n")
+    (tmp_path / "secret").write_text("no\n")
+    (tmp_path / ".dockerignore").write_text("secret\n")
+    for name in ("A", "B", "A"):
+        built = docker_build(daemon, tmp_path, "-f", str(tmp_path / name), "-t", f"samectx:{name}")
+        assert built.returncode == 0, built.stdout + built.stderr
+        assert daemon.docker("run", "--rm", f"samectx:{name}").stdout == b"shared\n"
+    assert "Using cache" in built.stdout
+    ignored = docker_build(daemon, tmp_path, "-f", str(tmp_path / "C"), "-t", "samectx:c")
+    assert ignored.returncode == 1
+    assert "file not found in build context or excluded by .dockerignore" in ignored.stderr
 
 
 def test_target_label_file_and_quiet(daemon: Daemon, tmp_path: Path) -> None:
@@ -129,6 +157,10 @@ def test_sdk_images_build(daemon: Daemon, tmp_path: Path) -> None:
         client.close()
 
 
+def _build_dirs(daemon: Daemon) -> set[str]:
+    return {p.name for p in (daemon.root / "data" / "build").iterdir()} - {"build-cache.json"}
+
+
 def _images(daemon: Daemon) -> set[str]:
     return set(daemon.docker("images", "-q", "--no-trunc").stdout.decode().split())
 
@@ -148,7 +180,7 @@ def _images(daemon: Daemon) -> set[str]:
         # port 0: nobody listens there, the connection is refused at once
         (
             "FROM busybox\nADD http://127.0.0.1:0/f /f\n",
-            "ADD http://127.0.0.1:0/f: failed to GET",
+            "line 2: ADD failed: failed to GET http://127.0.0.1:0/f",
             1,
         ),
         ("FROM busybox\nCOPY http://127.0.0.1:0/f /f\n", "source can't be a URL for COPY", 1),
@@ -161,12 +193,13 @@ def test_bad_input_is_reported_and_leaves_nothing(
 ) -> None:
     (tmp_path / "Dockerfile").write_text(dockerfile)
     before = _images(daemon)
+    kept = _build_dirs(daemon)  # contexts successful builds keep for the next same build
     result = docker_build(daemon, tmp_path, "--force-rm", "-t", "badinput:1")
     assert result.returncode == code, result.stdout + result.stderr
     assert message in result.stdout + result.stderr
     assert daemon.docker("image", "inspect", "badinput:1").returncode != 0
     assert daemon.docker("ps", "-aq").stdout.strip() == b""
-    assert not [p for p in (daemon.root / "data" / "build").glob("*") if p.is_dir()]
+    assert _build_dirs(daemon) <= kept
     with open("/proc/self/mountinfo") as f:
         assert not [m for m in f if f" {daemon.root}/data/build/" in m]
     # the steps before the failure may stay as cache (dockerd keeps them too), nothing else
@@ -248,7 +281,7 @@ def test_run_steps_are_isolated_from_the_host(daemon: Daemon, tmp_path: Path) ->
     assert line.startswith("pid1=sh procs=")
     procs = int(line.split("procs=")[1])
     assert procs <= 5  # sh and the pipeline of the substitution; the host has hundreds
-    assert "links=lo\n" in result.stdout
+    assert "links=eth0 lo\n" in result.stdout  # its own netns on the default bridge
     assert not Path(f"/tmp/{marker}").exists()
     assert not Path(f"/{marker}").exists()
 
@@ -277,3 +310,57 @@ def test_an_interrupted_build_removes_its_running_step(daemon: Daemon, tmp_path:
         time.sleep(0.2)
     assert daemon.docker("ps", "-aq").stdout.strip() == b""
     assert daemon.docker("image", "inspect", "interrupted").returncode != 0
+
+
+def test_kept_contexts_are_bounded_and_shared_by_concurrent_builds(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    # six different contexts one after the other: only the last few stay extracted
+    for i in range(6):
+        ctx = tmp_path / f"ctx{i}"
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text(f"FROM busybox\nCOPY n /n\nLABEL n={i}\n")
+        (ctx / "n").write_text(f"{i}\n")
+        built = docker_build(daemon, ctx, "-t", f"kept:{i}")
+        assert built.returncode == 0, built.stdout + built.stderr
+    kept = [p for p in (daemon.root / "data" / "build").glob("c-*") if p.is_dir()]
+    assert 1 <= len(kept) <= 4
+    # the same bytes built four times at once: all succeed with the same image
+    ctx = tmp_path / "ctx5"
+    procs = [
+        subprocess.Popen(
+            [DOCKER, "build", "-q", "-t", f"kept:same{i}", str(ctx)],
+            env={**daemon.env, "DOCKER_BUILDKIT": "0"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(4)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], outs
+    assert len({out.strip() for out, _ in outs}) == 1
+    assert daemon.docker("run", "--rm", "kept:same3", "cat", "/n").stdout == b"5\n"
+    kept = [p for p in (daemon.root / "data" / "build").glob("c-*") if p.is_dir()]
+    assert len(kept) <= 4
+    for path in kept:  # removed behind the daemon's back: the next build extracts again
+        shutil.rmtree(path)
+    again = docker_build(daemon, ctx, "--no-cache", "-t", "kept:again")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert daemon.docker("run", "--rm", "kept:again", "cat", "/n").stdout == b"5\n"
+
+
+def test_a_changed_build_arg_used_by_a_step_misses(daemon: Daemon, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nARG V\nRUN echo $V > /v\n")
+
+    def build(value: str) -> subprocess.CompletedProcess[str]:
+        result = docker_build(daemon, tmp_path, "--build-arg", f"V={value}", "-t", "argcache")
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    build("1")
+    assert build("1").stdout.count("Using cache") == 2
+    changed = build("2")
+    assert changed.stdout.count("Using cache") == 1  # the ARG step only, as dockerd
+    assert daemon.docker("run", "--rm", "argcache", "cat", "/v").stdout == b"2\n"
+    assert build("1").stdout.count("Using cache") == 2
+    assert daemon.docker("run", "--rm", "argcache", "cat", "/v").stdout == b"1\n"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -13,9 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.build.peer import Dockerd, listing
+from tests.e2e.build.conftest import build_root
+from tests.e2e.build.httpfiles import Files
+from tests.e2e.build.peer import DockerdPeer, dockerd_peer, listing
 from tests.e2e.build.test_docker_build import CORPUS, build_case
 from tests.e2e.daemon.harness import Daemon
+from tests.peers import peer_cgroups
 
 pytestmark = pytest.mark.skipif(shutil.which("dockerd") is None, reason="needs docker.io")
 
@@ -31,21 +33,19 @@ CONFIG_KEYS = (
 
 
 @pytest.fixture(scope="module")
-def dockerd(busybox_tar: Path) -> Iterator[Dockerd]:
-    root = Path(f"/tmp/build-d{secrets.token_hex(2)}")
-    root.mkdir()
-    peer = Dockerd(root)
+def dockerd(busybox_tar: Path) -> Iterator[DockerdPeer]:
+    root = build_root()
     try:
-        peer.start()
-        loaded = peer.docker("load", "-i", str(busybox_tar))
-        assert loaded.returncode == 0, loaded.stderr
-        yield peer
+        with dockerd_peer(root) as peer:
+            loaded = peer.docker("load", "-i", str(busybox_tar))
+            assert loaded.returncode == 0, loaded.stderr
+            yield peer
+        assert peer_cgroups(root.name) == []
     finally:
-        peer.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _peer_build(dockerd: Dockerd, name: str) -> subprocess.CompletedProcess[bytes]:
+def _peer_build(dockerd: DockerdPeer, name: str) -> subprocess.CompletedProcess[bytes]:
     args = ["build", "--network", "none", "-t", f"corpus-{name}"]
     buildargs = CORPUS / name / "buildargs"
     if buildargs.exists():
@@ -54,15 +54,14 @@ def _peer_build(dockerd: Dockerd, name: str) -> subprocess.CompletedProcess[byte
     return dockerd.docker(*args, str(CORPUS / name))
 
 
-def _history(peer: Daemon | Dockerd, image: str) -> list[str]:
+def _history(peer: Daemon | DockerdPeer, image: str) -> list[str]:
     """``docker history`` CREATED BY, newest first, content hashes masked."""
     out = peer.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image).stdout
-    return [
-        re.sub(r"(file|dir|multi):[0-9a-f]+", r"\1:*", line) for line in out.decode().splitlines()
-    ]
+    masked = (re.sub(r"(file|dir|multi):[0-9a-f]+", r"\1:*", x) for x in out.decode().splitlines())
+    return [re.sub(r"(ADD|COPY) [0-9a-f]{64} in ", r"\1 * in ", line) for line in masked]
 
 
-def _config(peer: Daemon | Dockerd, image: str) -> dict[str, object]:
+def _config(peer: Daemon | DockerdPeer, image: str) -> dict[str, object]:
     out = peer.docker("image", "inspect", image).stdout
     data = json.loads(out)[0]
     config = data["Config"]
@@ -72,7 +71,9 @@ def _config(peer: Daemon | Dockerd, image: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_same_filesystem_and_config_as_dockerd(daemon: Daemon, dockerd: Dockerd, name: str) -> None:
+def test_same_filesystem_and_config_as_dockerd(
+    daemon: Daemon, dockerd: DockerdPeer, name: str
+) -> None:
     if name == "onbuild-child":
         for peer_build in (
             build_case(daemon, "onbuild-parent"),
@@ -89,3 +90,32 @@ def test_same_filesystem_and_config_as_dockerd(daemon: Daemon, dockerd: Dockerd,
     assert [(p, mine.get(p), peer.get(p)) for p in differ] == []
     assert _config(daemon, image) == _config(dockerd, image)
     assert _history(daemon, image) == _history(dockerd, image)
+
+
+def test_add_url_same_as_dockerd(
+    daemon: Daemon, dockerd: DockerdPeer, server: tuple[str, Files], tmp_path: Path
+) -> None:
+    url, _ = server
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox\n"
+        f"ADD {url}/files/hello.txt /dl/\n"
+        f"ADD {url}/files/archive.tar /dl/\n"
+        f"ADD {url}/files/hello.txt /renamed.txt\n"
+        f"ADD {url}/dl/ /dl/\n"
+        f"ADD {url}/redirect /r/\n"
+    )
+    image = "addurl-peer:1"
+    for peer in (daemon, dockerd):
+        built = peer.docker("build", "-t", image, str(tmp_path))
+        assert built.returncode == 0, built.stdout.decode() + built.stderr.decode()
+    mine, peer = listing(daemon, image), listing(dockerd, image)
+    differ = sorted(p for p in mine.keys() | peer.keys() if mine.get(p) != peer.get(p))
+    assert [(p, mine.get(p), peer.get(p)) for p in differ] == []
+    assert mine["dl/archive.tar"][:2] == ("file", 0o600)  # not extracted, 0600
+    assert _history(daemon, image) == _history(dockerd, image)
+    for bad in ("/missing", "/plain/"):
+        (tmp_path / "Dockerfile").write_text(f"FROM busybox\nADD {url}{bad} /x/\n")
+        outs = [peer.docker("build", str(tmp_path)) for peer in (daemon, dockerd)]
+        assert [o.returncode for o in outs] == [1, 1]
+        want = "failed to GET" if bad == "/missing" else "cannot determine filename for source"
+        assert all(want in (o.stdout + o.stderr).decode() for o in outs), outs

@@ -47,25 +47,18 @@ def busybox_archive(tmp: Path) -> Path:
 class Daemon:
     """One ``wharf daemon`` process on a private socket, data root and exec root."""
 
-    def __init__(
-        self,
-        root: Path,
-        *,
-        runtime: str = "wharf",
-        bip: str = "10.201.0.1/16",
-        args: Sequence[str] = (),
-    ) -> None:
+    def __init__(self, root: Path, *, runtime: str = "wharf", bip: str = "10.201.0.1/16") -> None:
         self.root = root
         self.bip = bip
         self.socket = root / "d.sock"
         self.host = f"unix://{self.socket}"
         self.cgroup_parent = f"api-{root.name.removeprefix('api-')}-{secrets.token_hex(2)}"
         self.runtime = runtime
-        self.args = tuple(args)  # more `wharf daemon` flags
         # Links and the nft table are named from the bridge's stem (``net-XXXX``).
         self.bridge = f"net-{root.name[-4:]}0"
         self.stem = self.bridge[:-1]
         self.proc: subprocess.Popen[bytes] | None = None
+        self.extra_args: list[str] = []  # more ``wharf daemon`` flags
         self.env = {**os.environ, "DOCKER_HOST": self.host, "WHARF_HOST": self.host}
         self.env.pop("DOCKER_CONTEXT", None)
 
@@ -95,7 +88,7 @@ class Daemon:
                 self.bridge,
                 "--bip",
                 self.bip,
-                *self.args,
+                *self.extra_args,
             ],
             stdout=log,
             stderr=log,

@@ -231,7 +231,8 @@ def test_wharf_cli_passes_init_privileged_and_devices(daemon: Daemon) -> None:
 
 
 def test_daemon_wide_init_default(busybox_tar: Path) -> None:
-    d = Daemon(short_root(), args=("--init", "--init-path", "/usr/bin/docker-init"))
+    d = Daemon(short_root())
+    d.extra_args = ["--init", "--init-path", "/usr/bin/docker-init"]
     try:
         d.start()
         assert d.docker("load", "-i", str(busybox_tar)).returncode == 0

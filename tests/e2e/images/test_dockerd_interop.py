@@ -1,4 +1,4 @@
-"""Interop with a real Docker 20.10 (Debian docker.io) on a private root and socket:
+"""Interop with a real Docker 20.10 (Debian docker.io, the private peer of :mod:`tests.peers`):
 it loads and runs Wharf's archives, and Wharf loads and runs (via chroot) Docker's."""
 
 from __future__ import annotations
@@ -6,14 +6,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.peers import DockerdPeer, dockerd_peer, peer_cgroups
 
 from wharf.images import ImageService
 from wharf.images.busybox import BUSYBOX, build_archive
@@ -26,64 +25,26 @@ pytestmark = pytest.mark.skipif(
 
 
 class Dockerd:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.socket = root / "docker.sock"
-        self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.socket}"}
-        self.log = open(root / "dockerd.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [
-                "dockerd",
-                "--bridge=none",
-                "--iptables=false",
-                "--ip-masq=false",
-                "--data-root", str(root / "data"),
-                "--exec-root", str(root / "exec"),
-                "--pidfile", str(root / "docker.pid"),
-                "-H", f"unix://{self.socket}",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"dockerd exited: {(root / 'dockerd.log').read_text()[-2000:]}")
-            if self.socket.exists() and self.docker("version", check=False).returncode == 0:
-                return
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("dockerd did not come up within 60 s")
+    """The peer's docker CLI with text output, failing loudly by default."""
+
+    def __init__(self, peer: DockerdPeer) -> None:
+        self.peer = peer
 
     def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["docker", *args], env=self.env, capture_output=True, text=True, check=check
+        done = self.peer.docker(*args, check=check)
+        return subprocess.CompletedProcess(
+            done.args, done.returncode, done.stdout.decode(), done.stderr.decode()
         )
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        with open("/proc/self/mountinfo") as f:
-            mounts = [line.split()[4] for line in f]
-        for target in reversed(mounts):
-            if target.startswith(str(self.root)):
-                unmount(target, detach=True)
 
 
 @pytest.fixture(scope="module")
 def dockerd() -> Iterator[Dockerd]:
-    root = Path(tempfile.mkdtemp(prefix="images-dockerd-", dir="/tmp"))
-    daemon = Dockerd(root)
+    root = Path(tempfile.mkdtemp(prefix="b2-i", dir="/tmp"))
     try:
-        yield daemon
+        with dockerd_peer(root) as peer:
+            yield Dockerd(peer)
+        assert peer_cgroups(root.name) == []
     finally:
-        daemon.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 

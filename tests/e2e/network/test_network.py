@@ -193,10 +193,28 @@ def test_connect_and_disconnect_running_container(daemon: Daemon) -> None:
             )
         )
         assert "1 packets received" in out
+        # Its first user network: names on it now resolve through 127.0.0.11, as on Docker.
+        _ok(
+            daemon.docker(
+                "run", "-d", "--name", "peer", "--network", "net-side", "busybox", "sleep", "100"
+            )
+        )
+        resolv = _ok(daemon.docker("exec", "hopper", "cat", "/etc/resolv.conf"))
+        assert "nameserver 127.0.0.11" in resolv
+        found = _ok(daemon.docker("exec", "hopper", "nslookup", "peer"))
+        peer_ip = _ok(
+            daemon.docker(
+                "inspect",
+                "-f",
+                '{{(index .NetworkSettings.Networks "net-side").IPAddress}}',
+                "peer",
+            )
+        )
+        assert f"Address: {peer_ip.strip()}" in found
         _ok(daemon.docker("network", "disconnect", "net-side", "hopper"))
         assert "eth1" not in _ok(daemon.docker("exec", "hopper", "ip", "-o", "-4", "addr"))
     finally:
-        daemon.docker("rm", "-f", "hopper")
+        daemon.docker("rm", "-f", "hopper", "peer")
         daemon.docker("network", "rm", "net-side")
     _no_leftovers(daemon)
 

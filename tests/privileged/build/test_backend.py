@@ -59,6 +59,9 @@ def test_leftovers_of_a_killed_build_are_recovered(store: ImageService, tmp_path
     mount_all(mounts, str(root / "m-left"))
     (root / "b-left").mkdir()
     (root / "b-left" / "context.tar").write_bytes(b"x")
+    (root / "t-b-0123.tar").write_bytes(b"x")  # a context tar being received
+    (root / "c-kept").mkdir()  # a context kept for the next build: stale after a restart
+    (root / "c-kept" / "Dockerfile").write_text("FROM busybox\n")
     DaemonBuildBackend(store, None, root)  # type: ignore[arg-type]
     assert _mounted_paths(root) == []
     assert list(root.iterdir()) == []

@@ -386,3 +386,22 @@ def test_docker_save_with_a_symlinked_duplicate_layer(service: ImageService) -> 
     assert len(service.metadata.layers()) == 2  # same diff ID, two chain IDs
     root = _rootfs(service, "c", "twice:1")
     assert (root / "etc/passwd").read_bytes() == b"root:x:0:0\n"
+
+
+def test_tag_by_full_id_again_changes_nothing_and_moves_when_asked(service: ImageService) -> None:
+    service.load(io.BytesIO(docker_save_legacy([BASE], ["a:1"])))
+    service.load(io.BytesIO(docker_save_legacy([BASE, TOP], ["b:1"])))
+    first, second = service.resolve("a:1").id, service.resolve("b:1").id
+    service.tag(str(first), "t:1")
+    writes = service.metadata._db.total_changes
+    service.tag(str(first), "t:1")  # a rebuild re-tags the same image: no write
+    service.tag(first.encoded, "t:1")
+    assert service.metadata._db.total_changes == writes
+    assert service.resolve("t:1").id == first
+    service.tag(str(second), "t:1")
+    assert service.resolve("t:1").id == second
+    assert service.resolve("t:1").repo_tags == ("b:1", "t:1")
+    missing = "sha256:" + "0" * 64
+    with pytest.raises(NotFound, match=f"No such image: {missing}"):
+        service.tag(missing, "t:1")
+    assert service.resolve("t:1").id == second

@@ -361,8 +361,37 @@ class V1Cgroup:
             # Growing past the current memory+swap: memsw first, or the limit is refused.
             swap = [w for w in writes if w.file == "memory.memsw.limit_in_bytes"]
             writes = swap + [w for w in writes if w not in swap]
+        if update:
+            for controller in sorted({w.controller for w in writes}):
+                self._span_late(controller)
         targets = [(path, w.value, w.field) for w in writes if (path := self._target(w))]
         write_all(targets, undo=update, what=f"cgroup {self._path}")
+
+    def _span_late(self, controller: str) -> None:
+        """On update: make the directory of a hierarchy that :func:`lean_controllers` left
+        out at creation (``cpu``) and move the container's processes into it."""
+        d = self._ctrl_dir.get(controller)
+        if d is None or os.path.isdir(d):
+            return
+        mountpoint = next(m for m, leaf in self._dirs.items() if leaf == d)
+        created: list[str] = []
+        try:
+            self._mkdirs(mountpoint, d, created)
+            fd = os.open(f"{d}/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                for pid in self.pids():
+                    with contextlib.suppress(ProcessLookupError):  # exited meanwhile
+                        os.write(fd, str(pid).encode())
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            rollback(created)
+            raise error_from_errno(
+                exc.errno or errno.EIO, f"cgroup {self._path}: move into the {controller} hierarchy"
+            ) from exc
+        except BaseException:
+            rollback(created)
+            raise
 
     def _swap_must_go_first(self, resources: Resources) -> bool:
         m = resources.memory
@@ -457,6 +486,8 @@ class V1Cgroup:
             delay = min(delay * 2, 0.05)
 
     def kill_all(self, sig: int) -> int:
+        if not self.pids():
+            return 0  # empty (pid 1 gone, its namespace reaped): no one can fork in
         frozen = "freezer" in self._ctrl_dir
         if frozen:
             self.freeze()

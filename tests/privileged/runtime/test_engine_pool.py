@@ -1,0 +1,234 @@
+"""The engine's pool monitors on the real kernel: pid 1 is the monitor's own child (its
+launcher has exited and been reaped), poststop hooks run once the container is gone, and
+a cpu limit can be added by ``update`` to a container created without one, and a state
+root too long for unix socket paths works.
+
+Same fixtures and clean-up checks as test_engine.py (``engine_helpers``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_helpers import (  # type: ignore[import-not-found]
+    CG_PARENT,
+    WAIT,
+    base_spec,
+    bundle_for,
+    cgroup_dirs,
+    children_of,
+    create,
+    log_entries,
+    make_spec,
+    remove_cgroup_parent,
+    rootfs,
+    runtime,
+    wait_exit,
+)
+
+from wharf.errors import Conflict, InvalidArgument
+from wharf.runtime.engine import ContainerIO, MonitoredRuntime, WharfRuntime, start_zygote
+from wharf.runtime.runc import OCIBinaryRuntime
+
+__all__ = ["base_spec", "rootfs", "runtime"]  # fixtures, used by name
+
+
+def _parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
+def test_pid1_is_the_monitors_child_and_the_launcher_is_reaped(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    if not isinstance(runtime, WharfRuntime):
+        pytest.skip("the pool launcher is the native fast path's")
+    cid = "rtengine-pool"
+    create(runtime, base_spec, cid, ["sleep", "30"])
+    st = runtime.state(cid)
+    assert _parent_of(st.pid) == st.monitor_pid
+    deadline = time.monotonic() + WAIT
+    while children_of(st.monitor_pid) != [st.pid] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert children_of(st.monitor_pid) == [st.pid]  # no launcher, not even a zombie
+    fd = runtime.exit_fd(cid)
+    runtime.start(cid)
+    st = runtime.state(cid)  # at once: the monitor answers start before it writes its state
+    assert st.status == "running" and st.started_at
+    runtime.kill(cid, 9)
+    wait_exit(fd)
+    assert runtime.state(cid).exit_code == 137  # the monitor got pid 1's status
+
+
+def _hook(tmp: Path, name: str, *, fail: bool = False) -> dict[str, Any]:
+    script = tmp / f"hook-{name}.sh"
+    script.write_text(f"#!/bin/sh\ncat > {tmp}/{name}.json\n" + ("exit 1\n" if fail else ""))
+    script.chmod(0o755)
+    return {"path": str(script), "args": [str(script)]}
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["ok", "failing"])
+def test_poststop_hooks_run_once_the_container_is_gone(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any], fail: bool
+) -> None:
+    cid = f"rtengine-poststop-{'fail' if fail else 'ok'}"
+    tmp = Path(runtime.state_root, f"hooks-{cid}")
+    tmp.mkdir()
+    spec = json.loads(json.dumps(base_spec))
+    spec["process"]["args"] = ["sh", "-c", "exit 3"]
+    spec["linux"]["cgroupsPath"] = f"{CG_PARENT}/{cid}"
+    spec["hooks"] = {"poststop": [_hook(tmp, "poststop", fail=fail)]}
+    spec["annotations"] = {"org.example/k": "v"}
+    runtime.create(cid, bundle_dir=bundle_for(runtime, cid), spec=spec, rootfs=[], io=ContainerIO())
+    assert not (tmp / "poststop.json").exists()
+    fd = runtime.exit_fd(cid)
+    runtime.start(cid)
+    wait_exit(fd)
+    assert runtime.state(cid).exit_code == 3  # a failing poststop hook changes nothing
+    runtime.delete(cid)
+    state = json.loads((tmp / "poststop.json").read_text())
+    assert state["id"] == cid
+    assert state["annotations"] == {"org.example/k": "v"}
+
+
+def test_update_adds_a_cpu_limit_to_a_container_created_without_one(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    cid = "rtengine-cpu-late"
+    create(runtime, base_spec, cid, ["sleep", "30"])
+    runtime.start(cid)
+    pid = runtime.state(cid).pid
+    runtime.update(cid, {"cpu": {"quota": 20000, "period": 100000}})
+    cpu_dir = f"/sys/fs/cgroup/cpu{CG_PARENT}/{cid}"
+    assert Path(f"{cpu_dir}/cpu.cfs_quota_us").read_text().strip() == "20000"
+    assert str(pid) in Path(f"{cpu_dir}/cgroup.procs").read_text().split()
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    assert any(line.split(":")[1].split(",")[0] == "cpu" and line.endswith(cid) for line in lines)
+    runtime.delete(cid, force=True)
+    assert not os.path.exists(cpu_dir)
+
+
+@pytest.mark.parametrize("kind", ["wharf", "runc"])
+def test_a_150_character_state_root_works_for_control_attach_and_terminals(
+    base_spec: dict[str, Any], kind: str
+) -> None:
+    top = tempfile.mkdtemp(prefix="rtengine-long-")
+    root = os.path.join(top, "s" * (150 - len(top) - 1))
+    assert len(root) == 150
+    zygote = start_zygote()
+    rt: MonitoredRuntime = (
+        WharfRuntime(root, zygote=zygote)
+        if kind == "wharf"
+        else OCIBinaryRuntime(kind, root, zygote=zygote)
+    )
+    cid = f"rtengine-long-{kind}"
+    try:
+        rt.create(
+            cid,
+            bundle_dir=bundle_for(rt, cid),
+            spec=make_spec(base_spec, cid, ["sh", "-c", "read line; echo got $line"]),
+            rootfs=[],
+            io=ContainerIO(stdin=True, stdin_once=True),
+        )
+        assert len(os.path.join(root, cid, "attach.sock")) > 108
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.connect(rt.attach_path(cid))
+            fd = rt.exit_fd(cid)
+            rt.start(cid)  # a control round trip through the long path
+            client.sendall(b"hello\n")
+            client.shutdown(socket.SHUT_WR)
+            out = b""
+            while chunk := client.recv(4096):
+                out += chunk
+        wait_exit(fd)
+        assert out[8:] == b"got hello\n"  # one stdcopy frame: 8-byte header, payload
+        assert rt.state(cid).exit_code == 0
+        tty = f"{cid}-tty"
+        rt.create(
+            tty,
+            bundle_dir=bundle_for(rt, tty),
+            spec=make_spec(base_spec, tty, ["true"]),
+            rootfs=[],
+            io=ContainerIO(terminal=True),
+        )
+        fd = rt.exit_fd(tty)
+        rt.start(tty)
+        wait_exit(fd)
+        assert rt.state(tty).exit_code == 0
+    finally:
+        try:
+            for c in rt.list():
+                rt.delete(c.id, force=True)
+        finally:
+            rt.close()
+            zygote.close()
+            remove_cgroup_parent()
+            shutil.rmtree(top, ignore_errors=True)
+
+
+def test_cgroup_errors_after_the_clone_leave_nothing_and_spare_an_existing_cgroup(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    if not isinstance(runtime, WharfRuntime):
+        pytest.skip("runc joins a cgroup that exists")
+    create(runtime, base_spec, "rtengine-cg-a", ["sleep", "30"])
+    pid = runtime.state("rtengine-cg-a").pid
+    taken = make_spec(base_spec, "rtengine-cg-b", ["true"])
+    taken["linux"]["cgroupsPath"] = f"{CG_PARENT}/rtengine-cg-a"  # another container's
+    with pytest.raises(Conflict, match="exists"):
+        runtime.create(
+            "rtengine-cg-b",
+            bundle_dir=bundle_for(runtime, "rtengine-cg-b"),
+            spec=taken,
+            rootfs=[],
+            io=ContainerIO(),
+        )
+    procs = Path(f"/sys/fs/cgroup/memory{CG_PARENT}/rtengine-cg-a/cgroup.procs").read_text()
+    assert procs.split() == [str(pid)]  # the first container's cgroup is untouched
+    cpus = make_spec(base_spec, "rtengine-cg-c", ["true"])
+    cpus["linux"]["resources"] = {"cpu": {"cpus": "999"}}
+    with pytest.raises(InvalidArgument, match="cpus"):
+        runtime.create(
+            "rtengine-cg-c",
+            bundle_dir=bundle_for(runtime, "rtengine-cg-c"),
+            spec=cpus,
+            rootfs=[],
+            io=ContainerIO(),
+        )
+    assert [c.id for c in runtime.list()] == ["rtengine-cg-a"]
+    assert not any(os.path.exists(f"{d}/rtengine-cg-c") for d in cgroup_dirs())
+    assert runtime.state_root not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_without_a_pool_the_zygote_forks_a_whole_monitor(
+    base_spec: dict[str, Any], tmp_path: Path
+) -> None:
+    zygote = start_zygote(pool_size=0)
+    rt = WharfRuntime(str(tmp_path / "state"), zygote=zygote)
+    cid = "rtengine-nopool"
+    try:
+        log = create(rt, base_spec, cid, ["sh", "-c", "echo hi; exit 4"])
+        st = rt.state(cid)
+        assert _parent_of(st.pid) == st.monitor_pid
+        assert _parent_of(st.monitor_pid) == zygote.pid
+        fd = rt.exit_fd(cid)
+        rt.start(cid)
+        wait_exit(fd)
+        assert rt.state(cid).exit_code == 4
+        assert [e["log"] for e in log_entries(log)] == ["hi\n"]
+    finally:
+        try:
+            for c in rt.list():
+                rt.delete(c.id, force=True)
+        finally:
+            rt.close()
+            zygote.close()
+            remove_cgroup_parent()
