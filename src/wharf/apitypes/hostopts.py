@@ -55,12 +55,15 @@ class HostOptions:
         shm_size: bytes of the ``/dev/shm`` tmpfs (0 or unset: Docker's 64 MiB).
         sysctls: namespaced sysctls (``net.*``, IPC and mqueue ones).
         no_new_privileges: ``--security-opt no-new-privileges``.
+        seccomp_unconfined: ``--security-opt seccomp=unconfined`` (no seccomp filter; by
+            default a container gets Docker's default profile).
     """
 
     shm_size: int = 0
     sysctls: tuple[tuple[str, str], ...] = ()
     ulimits: tuple[Ulimit, ...] = ()
     no_new_privileges: bool = False
+    seccomp_unconfined: bool = False
 
     @classmethod
     def from_json(cls, data: Obj, *, network_mode: str) -> HostOptions:
@@ -86,12 +89,14 @@ class HostOptions:
                     f"HostConfig.Sysctls: sysctl {name!r} is not allowed in the host network "
                     "namespace"
                 )
-        no_new_privileges = False
+        no_new_privileges = seccomp_unconfined = False
         for opt in get_str_list(data, "SecurityOpt", "HostConfig.SecurityOpt") or ():
             key, _, value = opt.replace(":", "=", 1).partition("=")
             if key == "no-new-privileges" and value in ("", "true", "false"):
                 no_new_privileges = value != "false"
-            elif opt not in _NOOP_SECURITY and opt.replace(":", "=", 1) != "seccomp=unconfined":
+            elif key == "seccomp" and value == "unconfined":
+                seccomp_unconfined = True
+            elif opt not in _NOOP_SECURITY:
                 raise Unimplemented(
                     f"HostConfig.SecurityOpt: {opt!r} is not supported (no-new-privileges, "
                     "seccomp=unconfined, apparmor=unconfined and label=disable are)"
@@ -101,16 +106,19 @@ class HostOptions:
             sysctls=tuple(sorted(sysctls.items())),
             ulimits=_ulimits(data.get("Ulimits")),
             no_new_privileges=no_new_privileges,
+            seccomp_unconfined=seccomp_unconfined,
         )
 
     def to_json(self) -> dict[str, Any]:
         """The fields as they appear inlined in ``HostConfig``."""
-        security = ["no-new-privileges"] if self.no_new_privileges else None
+        security = ["no-new-privileges"] if self.no_new_privileges else []
+        if self.seccomp_unconfined:
+            security.append("seccomp=unconfined")
         return {
             "ShmSize": self.shm_size or DEFAULT_SHM_SIZE,
             "Sysctls": dict(self.sysctls) or None,
             "Ulimits": [u.to_json() for u in self.ulimits] or None,
-            "SecurityOpt": security,
+            "SecurityOpt": security or None,
         }
 
 

@@ -27,6 +27,7 @@ from wharf.runtime.capabilities import (
     cap_last_cap,
     names_from_mask,
 )
+from wharf.runtime.seccomp import default_profile
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
@@ -361,26 +362,37 @@ def build_spec(
         )
         process = {**process, "args": [INIT_TARGET, "--", *process["args"]]}
     rules = [{"allow": True, "access": "rwm"}] if privileged else list(device_rules)
+    linux: dict[str, Any] = {
+        "namespaces": [
+            {"type": "pid"},
+            {"type": "mount"},
+            {"type": "ipc"},
+            {"type": "uts"},
+            {"type": "network"},
+        ],
+        "devices": list(devices),
+        "sysctl": dict(options.sysctls),
+        "cgroupsPath": f"{cgroup_parent}/{container_id}",
+        "resources": _resources(host, rules),
+        "maskedPaths": [] if privileged else list(_MASKED),
+        "readonlyPaths": [] if privileged else list(_READONLY),
+    }
+    if not privileged and not options.seccomp_unconfined:
+        linux["seccomp"] = seccomp_profile(tuple(process["capabilities"]["bounding"]))
     return {
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": "rootfs", "readonly": host.readonly_rootfs},
         "hostname": hostname,
         "mounts": mounts,
-        "linux": {
-            "namespaces": [
-                {"type": "pid"},
-                {"type": "mount"},
-                {"type": "ipc"},
-                {"type": "uts"},
-                {"type": "network"},
-            ],
-            "devices": list(devices),
-            "sysctl": dict(options.sysctls),
-            "cgroupsPath": f"{cgroup_parent}/{container_id}",
-            "resources": _resources(host, rules),
-            "maskedPaths": [] if privileged else list(_MASKED),
-            "readonlyPaths": [] if privileged else list(_READONLY),
-        },
+        "linux": linux,
         "annotations": {"org.wharf.image": config.image},
     }
+
+
+@functools.lru_cache(maxsize=16)
+def seccomp_profile(capabilities: tuple[str, ...]) -> dict[str, Any]:
+    """Docker's default seccomp profile for a container with this bounding set (shared
+    between containers: never modified). The runtime caches the filter it compiles by the
+    profile's content, and the zygote compiles the default set's ahead."""
+    return default_profile(capabilities)

@@ -128,6 +128,21 @@ def test_privileged_gets_every_capability_devices_and_mounts(daemon: Daemon) -> 
     assert "MOUNTED" not in plain
 
 
+def test_default_seccomp_profile_unless_unconfined_or_privileged(daemon: Daemon) -> None:
+    status = "grep Seccomp: /proc/self/status; unshare -U true && echo UNSHARED"
+    plain = out(daemon.docker("run", "--rm", "busybox", "sh", "-c", status))
+    assert "Seccomp:\t2" in plain  # a filter, as Docker's default profile
+    assert "UNSHARED" not in plain  # unshare is blocked by it
+    for flags in (["--security-opt", "seccomp=unconfined"], ["--privileged"]):
+        free = out(daemon.docker("run", "--rm", *flags, "busybox", "sh", "-c", status))
+        assert "Seccomp:\t0" in free, flags
+    daemon.docker("run", "-d", "--name", "sc", "--security-opt", "seccomp=unconfined", "busybox")
+    try:
+        assert _host_config(daemon, "sc")["SecurityOpt"] == ["seccomp=unconfined"]
+    finally:
+        daemon.docker("rm", "-f", "sc")
+
+
 def test_privileged_devices_cgroup_allows_all(daemon: Daemon) -> None:
     cid = out(daemon.docker("run", "-d", "--privileged", "busybox", "sleep", "30")).strip()
     plain = out(daemon.docker("run", "-d", "busybox", "sleep", "30")).strip()
