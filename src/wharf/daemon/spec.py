@@ -23,6 +23,7 @@ from wharf.apitypes.hostopts import DEFAULT_SHM_SIZE, ULIMITS
 from wharf.errors import InvalidArgument
 from wharf.runtime.capabilities import (
     CAPABILITIES,
+    DOCKER_DEFAULT,
     CapabilitySets,
     cap_last_cap,
     names_from_mask,
@@ -44,22 +45,8 @@ __all__ = [
 ]
 
 DEFAULT_PATH: Final = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-DEFAULT_CAPABILITIES: Final = (
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-)
+# Docker's default set, in capability-number order.
+DEFAULT_CAPABILITIES: Final = tuple(sorted(DOCKER_DEFAULT, key=CAPABILITIES.index))
 _MASKED: Final = (
     "/proc/asound",
     "/proc/acpi",
