@@ -7,28 +7,13 @@ import socket
 import subprocess
 import time
 
-import httpx
 import pytest
 
 from tests.e2e.daemon.harness import Daemon, network_leftovers
+from tests.e2e.network.helpers import fetch as _fetch
+from tests.e2e.network.helpers import ok as _ok
 
 HTTPD = ["sh", "-c", "mkdir -p /w && echo hello-$HOSTNAME > /w/index.html && httpd -f -p 80 -h /w"]
-
-
-def _ok(proc: subprocess.CompletedProcess[bytes]) -> str:
-    assert proc.returncode == 0, proc.stderr.decode()
-    return proc.stdout.decode()
-
-
-def _fetch(url: str) -> httpx.Response:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            return httpx.get(url, timeout=5)
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def _port_free(port: int) -> bool:

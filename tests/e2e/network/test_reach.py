@@ -16,10 +16,11 @@ from pathlib import Path
 
 import dns.message
 import dns.rcode
-import httpx
 import pytest
 
 from tests.e2e.daemon.harness import Daemon, leftover_cgroups, network_leftovers, short_root
+from tests.e2e.network.helpers import fetch as _fetch
+from tests.e2e.network.helpers import ok as _ok
 
 HTTPD = ["sh", "-c", "mkdir -p /w && echo hello-$HOSTNAME > /w/index.html && httpd -f -p 80 -h /w"]
 GATEWAY = "10.226.0.1"
@@ -62,22 +63,6 @@ def daemon(busybox_tar: Path) -> Iterator[Daemon]:
         assert leftover_cgroups(d.cgroup_parent) == []
     finally:
         d.cleanup()
-
-
-def _ok(proc: subprocess.CompletedProcess[bytes]) -> str:
-    assert proc.returncode == 0, proc.stderr.decode()
-    return proc.stdout.decode()
-
-
-def _fetch(url: str) -> httpx.Response:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            return httpx.get(url, timeout=5)
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def _wget(daemon: Daemon, *run_args: str, url: str) -> subprocess.CompletedProcess[bytes]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +15,8 @@ import docker.errors
 import pytest
 
 from tests.e2e.daemon.harness import Daemon
+from tests.e2e.network.helpers import ok as _ok
 from wharf.volumes.local import is_mounted
-
-
-def _ok(proc: subprocess.CompletedProcess[bytes]) -> str:
-    assert proc.returncode == 0, proc.stderr.decode()
-    return proc.stdout.decode()
 
 
 @pytest.fixture

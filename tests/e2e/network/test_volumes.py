@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,11 +12,7 @@ import docker.errors
 import pytest
 
 from tests.e2e.daemon.harness import Daemon
-
-
-def _ok(proc: subprocess.CompletedProcess[bytes]) -> str:
-    assert proc.returncode == 0, proc.stderr.decode()
-    return proc.stdout.decode()
+from tests.e2e.network.helpers import ok as _ok
 
 
 @pytest.fixture

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import httpx
 
 from tests.e2e.daemon.harness import Daemon
-
-
-def _ok(proc: subprocess.CompletedProcess[bytes]) -> str:
-    assert proc.returncode == 0, proc.stderr.decode()
-    return proc.stdout.decode()
+from tests.e2e.network.helpers import ok as _ok
 
 
 def test_wharf_network_volume_and_run_flags(daemon: Daemon) -> None:
