@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import selectors
+import socket
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -41,6 +42,7 @@ __all__ = [
     "binary_error",
     "error_kind",
     "last_error",
+    "parse_request",
     "warm_up",
 ]
 
@@ -207,3 +209,20 @@ def error_kind(exc: BaseException) -> str:
         if cls.__module__ == "wharf.errors" and cls is not WharfError:
             return cls.__name__
     return "FailedPrecondition"
+
+
+def parse_request(msg: bytes, fds: list[int]) -> LaunchRequest | None:
+    """The request in ``msg`` (its reply socket is ``fds[0]``); None when there is none
+    (the engine closed) or, after answering ``InvalidArgument`` on the reply fd, when it is
+    malformed."""
+    if not msg or not fds:
+        return None
+    try:
+        return LaunchRequest.from_json(json.loads(msg))
+    except (ValueError, KeyError, TypeError) as exc:
+        for fd in fds:
+            reply = socket.socket(fileno=fd)
+            with contextlib.suppress(OSError):
+                reply.send(json.dumps({"kind": "InvalidArgument", "message": str(exc)}).encode())
+            reply.close()
+        return None

@@ -4,8 +4,7 @@
 pty through the console socket, or pipes), the cgroup and pid 1 by one raw ``clone(2)``
 (:mod:`wharf.runtime.launch`), an exec into a running container at ``start``, or the same
 through a runc-compatible binary (then the monitor is the container's subreaper); then
-the state file and the ``control.sock``/``attach.sock`` listeners. A pool launcher runs
-only this half and hands the result to its monitor.
+the state file and the ``control.sock``/``attach.sock`` listeners.
 """
 
 from __future__ import annotations
@@ -72,13 +71,7 @@ class MonitorLaunch:
     the runc-compatible binary), the state file and the listening sockets. The serving
     half (:class:`wharf.runtime.monitor._Monitor`) builds on it."""
 
-    def __init__(self, req: LaunchRequest, *, monitor_pid: int = 0) -> None:
-        """
-        Args:
-            req: the request.
-            monitor_pid: the process that will serve this container when it is not the
-                caller (a pool launcher: pid 1 is cloned as that process's child).
-        """
+    def __init__(self, req: LaunchRequest) -> None:
         self.req = req
         self.io = req.io
         self.pid = 0
@@ -104,7 +97,6 @@ class MonitorLaunch:
             bytearray() if req.kind == "exec" else None
         )  # exec output kept for the first attach client (it starts before attach)
         self.me = os.getpid()
-        self.monitor_pid = monitor_pid or self.me
         self.sel = selectors.DefaultSelector()
         self.log = LogWriter(req.io.log_path)
         self.state: dict[str, Any] = {}
@@ -216,7 +208,6 @@ class MonitorLaunch:
                         cgroups_later=True,
                     ),
                     on_hooks=on_hooks,
-                    clone_parent=self.monitor_pid != self.me,
                     cgroup_setup=make_cgroups,
                 )
             finally:
@@ -386,7 +377,7 @@ class MonitorLaunch:
         raise NotImplementedError
 
     def write_state(self, status: str) -> None:
-        me = self.monitor_pid
+        me = self.me
         old = self.state  # start times do not change: read /proc once per process
         same = old.get("pid") == self.pid and old.get("pid_start") is not None
         self.state = {

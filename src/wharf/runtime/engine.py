@@ -212,19 +212,20 @@ class MonitoredRuntime:
 
     def _request(self, req: LaunchRequest) -> tuple[socket.socket, dict[str, Any]]:
         session = self._zygote.spawn(req)
+        reply: dict[str, Any] = {}
         try:
             session.settimeout(_REPLY_TIMEOUT)
             data = session.recv(1 << 20)
             if not data:
                 raise Unavailable(f"monitor for {req.container_id}: exited without a reply")
-            reply: dict[str, Any] = json.loads(data)
+            reply = json.loads(data)
             _raise_reply(reply)
         except BaseException:
             session.close()
             raise
         finally:
             with contextlib.suppress(Unavailable):  # the next spawn reports a gone zygote
-                self._zygote.replenish()
+                self._zygote.replenish(reply.get("pool_flags"))
         session.settimeout(None)
         return session, reply["state"]
 

@@ -142,7 +142,6 @@ def launch(
     *,
     handles: ChildHandles,
     on_hooks: Callable[[int], bytes] | None = None,
-    clone_parent: bool = False,
     cgroup_setup: Callable[[], tuple[int, ...]] | None = None,
 ) -> Launched:
     """Create the container's pid 1 and wait until its set-up is done.
@@ -153,8 +152,6 @@ def launch(
         on_hooks: called with pid 1's host pid when the child reaches the hooks point:
             runs prestart and createRuntime hooks and returns the state JSON that the
             child passes to createContainer/startContainer hooks.
-        clone_parent: clone pid 1 with ``CLONE_PARENT``: it becomes the caller's parent's
-            child (a pool launcher's monitor), which reaps it and gets its exit status.
         cgroup_setup: makes the cgroups after the clone, while the child sets up its first
             mounts, and returns the ``tasks`` fds it joins (the caller closes them); with
             it, ``handles.cgroups_later`` must be true.
@@ -164,8 +161,7 @@ def launch(
         WharfError: the kind of whatever failed, the message naming the step.
     """
     parent, child = sync_pair()
-    flags = plan.clone_flags | (syscalls.CLONE_PARENT if clone_parent else 0)
-    pid = _clone_in_pid_ns(flags, plan.join_pid)
+    pid = _clone_in_pid_ns(plan.clone_flags, plan.join_pid)
     if pid == 0:
         try:
             parent.close()

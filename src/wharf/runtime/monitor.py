@@ -16,14 +16,10 @@ with the engine. It:
    removes the cgroup, runs the poststop hooks and exits. Its exit is what the engine's
    ``exit_fd`` (a pidfd of the monitor) reports.
 
-Three process lives use it. :func:`run_monitor` does all of it in one process.
-In the zygote's pool, step 1 and the answer are :func:`launch_for`'s, in a launcher
-forked by the idle monitor: pid 1 is cloned with ``CLONE_PARENT`` (the monitor's child),
-and the launcher hands the monitor the fds and the few values it serves with, then
-exits; :func:`adopt` is the monitor's side. The set-up's memory (request, spec, plan,
-seccomp, cgroup writes) dies with the launcher, so the long-lived monitor stays near the
-size of an idle fork (~1 MB private memory less per container, measured with
-``/proc/PID/smaps_rollup``).
+:func:`run_monitor` does all of it in one process. A warm slot of the zygote's pool
+(:mod:`._monitor_slot`) does step 1 with a pid 1 it cloned ahead, which plans and sets
+itself up, so the set-up's memory (spec, plan, seccomp) is that process's and execve
+frees it; the long-lived monitor stays near the size of an idle fork.
 """
 
 from __future__ import annotations
@@ -68,10 +64,9 @@ from wharf.runtime._engine_types import ContainerIO
 from wharf.runtime._monitor_launch import Client, MonitorLaunch, exit_if_clone, set_winsize
 from wharf.runtime.cgroups import Cgroup, open_cgroup
 from wharf.runtime.hooks import run_hooks
-from wharf.runtime.spec import Hook
-from wharf.runtime.sync import START, SyncChannel
+from wharf.runtime.sync import START
 
-__all__ = ["adopt", "launch_for", "run_monitor", "wait_readable", "warm_up_adopt"]
+__all__ = ["run_monitor", "wait_readable", "warm_up_monitor"]
 
 _PR_SET_CHILD_SUBREAPER: Final = 36
 _DRAIN_SECONDS: Final = 2.0
@@ -487,14 +482,18 @@ def _launched(monitor: _Monitor, reply: socket.socket) -> bool:
     return True
 
 
-def run_monitor(req: LaunchRequest, reply: socket.socket, *, reap: int = 0) -> NoReturn:
+def run_monitor(
+    req: LaunchRequest, reply: socket.socket, *, reap: int = 0, pool_flags: int | None = None
+) -> NoReturn:
     """The monitor's whole life (called in the zygote's forked child; never returns).
 
     Args:
         req: the request.
         reply: the engine's end: the answer, then its control session.
-        reap: a child of ours to reap once it exits (the pool launcher that forwarded
-            ``req``).
+        reap: a child of ours to reap once it exits (the pre-cloned pid 1 of a pool slot
+            that did not take ``req``).
+        pool_flags: for a pool slot: the namespace flags the next slot should have
+            (told to the engine with the answer).
     """
     me = os.getpid()
     code = 0
@@ -503,7 +502,10 @@ def run_monitor(req: LaunchRequest, reply: socket.socket, *, reap: int = 0) -> N
         monitor = _Monitor(req)
         if not _launched(monitor, reply):
             os._exit(1)
-        reply.send(json.dumps({"ok": True, "state": monitor.state}).encode())
+        answer: dict[str, Any] = {"ok": True, "state": monitor.state}
+        if pool_flags is not None:
+            answer["pool_flags"] = pool_flags
+        reply.send(json.dumps(answer).encode())
         monitor.serve(reply, reap=reap)
     except BaseException as exc:  # the last line of defence of a detached process
         _last_defence(me, reply, exc)
@@ -511,96 +513,12 @@ def run_monitor(req: LaunchRequest, reply: socket.socket, *, reap: int = 0) -> N
     os._exit(code)
 
 
-def _hook_json(hook: Hook) -> list[Any]:
-    return [hook.path, list(hook.args), list(hook.env), hook.timeout]
-
-
-def _hook_from(value: list[Any]) -> Hook:
-    path, args, env, timeout = value
-    return Hook(path=path, args=tuple(args), env=tuple(env), timeout=timeout)
-
-
-def launch_for(req: LaunchRequest, reply: socket.socket, monitor_sock: socket.socket) -> NoReturn:
-    """A pool launcher's whole life: launch the native container ``req`` with pid 1 as
-    the child of our parent (its monitor), answer the engine, hand everything the monitor
-    needs over ``monitor_sock`` (:func:`adopt` takes it) and exit."""
-    me = os.getpid()
-    code = 0
-    try:
-        _detach(req.state_dir)
-        monitor = _Monitor(req, monitor_pid=os.getppid())
-        if not _launched(monitor, reply):
-            os._exit(1)
-        # Answer first: the engine's next message (start) waits in the session socket
-        # until the monitor has taken it over.
-        reply.send(json.dumps({"ok": True, "state": monitor.state}).encode())
-        fds = [reply.fileno(), monitor.control.fileno(), monitor.attach.fileno()]
-        outputs = [[len(fds) + i, stream] for i, stream in enumerate(monitor.outputs.values())]
-        fds += list(monitor.outputs)
-        extra = {"stdin_w": monitor.stdin_w, "master": monitor.master}
-        extra_fds = {}
-        for key, fd in extra.items():
-            if fd >= 0:
-                extra_fds[key] = len(fds)
-                fds.append(fd)
-        assert monitor.sync is not None
-        extra_fds["sync"] = len(fds)
-        fds.append(monitor.sync.fd)
-        handoff = {
-            "request": req.slim().to_json(),
-            "pid": monitor.pid,
-            "cgroup": monitor.cgroup.path if monitor.cgroup else "",
-            "state": monitor.state,
-            "outputs": outputs,
-            "fds": extra_fds,
-            "poststart": [_hook_json(h) for h in monitor.poststart],
-            "poststop": [_hook_json(h) for h in monitor.poststop],
-        }
-        socket.send_fds(monitor_sock, [json.dumps(handoff).encode()], fds)
-    except BaseException as exc:
-        _last_defence(me, reply, exc)
-        code = 1
-    os._exit(code)
-
-
-def adopt(data: bytes, fds: list[int], *, launcher: int) -> NoReturn:
-    """A pool monitor's life after its launcher's hand-off: serve the container."""
-    code = 0
-    reply = socket.socket(fileno=fds[0])
-    try:
-        handoff: dict[str, Any] = json.loads(data)
-        req = LaunchRequest.from_json(handoff["request"])
-        _detach(req.state_dir)
-        monitor = _Monitor(req)
-        monitor.pid = int(handoff["pid"])
-        monitor.cgroup = open_cgroup(handoff["cgroup"]) if handoff["cgroup"] else None
-        monitor.state = handoff["state"]
-        monitor.control = socket.socket(fileno=fds[1])
-        monitor.attach = socket.socket(fileno=fds[2])
-        monitor.outputs = {fds[i]: int(stream) for i, stream in handoff["outputs"]}
-        extra = {k: fds[i] for k, i in handoff["fds"].items()}
-        monitor.stdin_w = extra.get("stdin_w", -1)
-        monitor.master = extra.get("master", -1)
-        monitor.sync = SyncChannel(extra["sync"])
-        monitor.poststart = tuple(_hook_from(h) for h in handoff["poststart"])
-        monitor.poststop = tuple(_hook_from(h) for h in handoff["poststop"])
-        monitor.serve(reply, reap=launcher)
-    except BaseException as exc:
-        _last_defence(os.getpid(), reply, exc)
-        code = 1
-    os._exit(code)
-
-
-def warm_up_adopt() -> None:
-    """Run :func:`adopt`'s pure code paths once on a sample, in an idle pool monitor: the
-    pages this dirties are pages serving dirties anyway, and the engine's ``start``,
-    which comes right after the hand-off, does not wait for their faults."""
+def warm_up_monitor() -> None:
+    """Run a monitor's own code paths once on a sample, in an idle pool slot: the pages
+    this dirties are pages launching and serving dirty anyway, and no request waits for
+    their faults."""
     req = LaunchRequest("container", "warm", "", "/", "/", "/", {}, (), ContainerIO())
-    handoff = json.loads(
-        json.dumps({"request": req.slim().to_json(), "poststart": [["/", [], [], None]]})
-    )
-    monitor = _Monitor(LaunchRequest.from_json(handoff["request"]))
-    monitor.poststart = tuple(_hook_from(h) for h in handoff["poststart"])
+    monitor = _Monitor(LaunchRequest.from_json(json.loads(json.dumps(req.to_json()))))
     monitor.cgroup = open_cgroup("/warm")
     monitor.state = {"pid_start": process_start_time(os.getpid()), "started_at": now_rfc3339()}
     json.dumps(monitor.state).encode()

@@ -8,8 +8,12 @@ Child -> parent:
   ``H``  mounts are made, before pivot_root: run prestart/createRuntime hooks, answer ``h``.
   ``R``  set-up is complete; the child now waits for the start signal.
   ``P``  (exec) the pid of the process that will execve, as decimal text.
-  ``E``  set-up failed; the payload is JSON ``{"step", "errno", "kind", "message"}``.
+  ``E``  set-up failed; the payload is JSON ``{"step", "errno", "kind", "message"}``
+         (``kind`` ``wharf:<class>``: a ``wharf.errors`` kind raised with ``message``).
+  ``X``  (a pooled pid 1) the request needs other namespace flags than the slot has, or
+         none can take it: the payload is the flags a slot should have, or ``-1``.
 Parent -> child:
+  ``Q``  (to a pooled pid 1) the launch request, JSON, with its stdio or console socket fds.
   ``M``  the uid/gid maps of the new user namespace are written.
   ``C``  (with fds, SCM_RIGHTS) the cgroups' ``tasks`` files to join, made while the
          child set up its first mounts.
@@ -24,6 +28,7 @@ import os
 import socket
 from typing import Final
 
+from wharf import errors
 from wharf.errors import NotFound, PermissionDenied, WharfError
 from wharf.runtime import syscalls
 
@@ -33,8 +38,10 @@ __all__ = [
     "HOOKS",
     "HOOKS_DONE",
     "MAPPED",
+    "MISMATCH",
     "PID",
     "READY",
+    "REQUEST",
     "START",
     "ExecutableNotFound",
     "NotExecutable",
@@ -52,6 +59,8 @@ MAPPED: Final = b"M"
 HOOKS_DONE: Final = b"h"
 CGROUPS: Final = b"C"
 START: Final = b"S"
+REQUEST: Final = b"Q"
+MISMATCH: Final = b"X"
 
 _MAX_MESSAGE: Final = 65536
 _MAX_FDS: Final = 32
@@ -88,7 +97,12 @@ class SyncChannel:
         try:
             data = os.read(self.fd, _MAX_MESSAGE)
         except ConnectionResetError:
-            data = b""
+            # The other end closed with a message of ours unread: the kernel reports that
+            # once, ahead of what it sent before it closed (its failure report). Read on.
+            try:
+                data = os.read(self.fd, _MAX_MESSAGE)
+            except ConnectionResetError:
+                data = b""
         return data[:1], data[1:]
 
     def send_fds(self, tag: bytes, fds: list[int]) -> None:
@@ -101,14 +115,22 @@ class SyncChannel:
 
     def recv_fds(self) -> tuple[bytes, list[int]]:
         """The next message's tag and the fds attached to it ((b"", []) at EOF)."""
-        sock = socket.socket(fileno=os.dup(self.fd))
-        try:
-            data, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, _MAX_FDS)
-        except ConnectionResetError:
-            data, fds = b"", []
-        finally:
-            sock.close()
-        return data[:1], fds
+        tag, _, fds = self.recv_message(_MAX_MESSAGE)
+        return tag, fds
+
+    def recv_message(self, size: int) -> tuple[bytes, bytes, list[int]]:
+        """The next message (up to ``size`` bytes) as (tag, payload, attached fds);
+        (b"", b"", []) at EOF."""
+        data: bytes = b""
+        fds: list[int] = []
+        with socket.socket(fileno=os.dup(self.fd)) as sock:
+            for _ in range(2):  # once more after a reset, as in recv()
+                try:
+                    data, fds, _, _ = socket.recv_fds(sock, size, _MAX_FDS)
+                    break
+                except ConnectionResetError:
+                    continue
+        return data[:1], data[1:], fds
 
     def fail(self, step: str, err: int, kind: str, message: str) -> None:
         """Report a set-up failure (child side)."""
@@ -141,7 +163,14 @@ def error_from_failure(payload: bytes, container_id: str) -> WharfError:
         return SetupFailed(f"container {container_id}: set-up failed: {payload!r}")
     text = f"container {container_id}: {step}: {message}"
     exc: WharfError
-    if kind == "exec-not-found":
+    if kind.startswith("wharf:"):  # a wharf error raised as is (``kind`` is its class name)
+        cls = getattr(errors, kind.removeprefix("wharf:"), WharfError)
+        exc = (
+            cls(message)
+            if isinstance(cls, type) and issubclass(cls, WharfError)
+            else WharfError(message)
+        )
+    elif kind == "exec-not-found":
         exc = ExecutableNotFound(text)
     elif kind == "exec-denied":
         exc = NotExecutable(text)

@@ -12,11 +12,12 @@ reaped automatically (SIGCHLD ignored) and it exits when the engine's end closes
 
 The zygote runs a launch's code paths once on a sample spec before it forks anything, so
 the bytecode they specialise and the caches they fill are its pages, shared by every
-monitor, not copied into each. A small pool is forked ahead: each member is an idle
-monitor that has forked its launcher (:func:`_pool_member`). The zygote sends each
-member's socket to the engine, which hands a request straight to its launcher (no hop
-through the zygote) and, once the request is answered, asks the zygote for a replacement.
-With none ready, the request goes to the zygote, which forks a monitor for it.
+monitor, not copied into each. A small pool is forked ahead: each member is a warm slot,
+an idle monitor with its container's pid 1 already cloned (:mod:`._monitor_slot`). The
+zygote sends each slot's socket to the engine, which hands a request straight to it (no
+hop through the zygote) and, once the request is answered, asks the zygote for a
+replacement with the namespace flags the answer names. With none ready, the request goes
+to the zygote, which forks a monitor for it.
 """
 
 from __future__ import annotations
@@ -28,22 +29,20 @@ import os
 import signal
 import socket
 import threading
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from wharf.errors import FailedPrecondition, InvalidArgument, Unavailable
-from wharf.runtime._engine_request import LaunchRequest, warm_up
-from wharf.runtime.monitor import adopt, launch_for, run_monitor, warm_up_adopt
+from wharf.runtime._engine_request import LaunchRequest, parse_request, warm_up
+from wharf.runtime._monitor_slot import DEFAULT_FLAGS, serve_slot
+from wharf.runtime.monitor import run_monitor
 
 __all__ = ["Zygote", "start_zygote"]
 
 _MAX_MESSAGE = 4 << 20
 
 
-_SPAWN = b"spawn"  # engine -> zygote: fork one more idle monitor and send me its socket
-_IDLE = b"idle"  # zygote -> engine: here is an idle monitor's socket (SCM_RIGHTS)
-_FORWARD = b"F"  # pool launcher -> its monitor: run this request yourself
-_MAX_HANDOFF = 1 << 20  # the hand-off: pids, state, hooks, a slim request
-_MAX_HANDOFF_FDS = 16
+_SPAWN = b"spawn:"  # engine -> zygote: spawn:FLAGS, one more slot with these flags
+_IDLE = b"idle"  # zygote -> engine: here is an idle slot's socket (SCM_RIGHTS)
 
 
 class Zygote:
@@ -57,6 +56,7 @@ class Zygote:
         self._sock = sock
         self._lock = threading.Lock()
         self._pool_size = pool_size
+        self._flags = DEFAULT_FLAGS  # the namespace flags of the slots asked for next
         self._idle: list[socket.socket] = []
         self._pending = pool_size  # the zygote sends the first pool on its own
         self._owed = 0  # idle monitors taken, not yet asked for again
@@ -108,18 +108,24 @@ class Zygote:
                 self._owed += 1
         socket.send_fds(self._sock, [data], [reply_fd])
 
-    def replenish(self) -> None:
-        """Ask the zygote for the idle monitors that requests have taken. The engine calls
+    def replenish(self, flags: int | None = None) -> None:
+        """Ask the zygote for the idle slots that requests have taken. The engine calls
         it once a request is answered: forking and warming up a replacement while a launch
         runs would take CPU from that launch.
+
+        Args:
+            flags: the namespace flags the answer said the next slot should have (the
+                last request's); None or negative: keep those asked for before.
 
         Raises:
             Unavailable: the zygote is gone.
         """
         with self._lock:
+            if flags is not None and flags >= 0:
+                self._flags = flags
             try:
                 while self._owed:
-                    self._sock.send(_SPAWN)
+                    self._sock.send(_SPAWN + str(self._flags).encode())
                     self._owed -= 1
                     self._pending += 1
             except OSError as exc:
@@ -167,29 +173,17 @@ def start_zygote(*, pool_size: int = 1) -> Zygote:
     return Zygote(pid, parent, pool_size)
 
 
-def _parse(msg: bytes, fds: list[int]) -> LaunchRequest | None:
-    """The request in ``msg``; None (after answering on its reply fd) when malformed."""
-    try:
-        request: dict[str, Any] = json.loads(msg)
-        return LaunchRequest.from_json(request)
-    except (ValueError, KeyError, TypeError) as exc:
-        for fd in fds:
-            reply = socket.socket(fileno=fd)
-            with contextlib.suppress(OSError):
-                reply.send(json.dumps({"kind": "InvalidArgument", "message": str(exc)}).encode())
-            reply.close()
-        return None
-
-
-def _spawn_idle(engine: socket.socket) -> None:
-    """Fork an idle pool member (:func:`_pool_member`); send the engine the socket its
-    request goes to."""
+def _spawn_idle(engine: socket.socket, flags: int) -> None:
+    """Fork an idle slot (:func:`~._monitor_slot.serve_slot`); send the engine the socket
+    its request goes to."""
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     if os.fork() == 0:
         try:
             engine.close()
             mine.close()
-            _pool_member(theirs)
+            os.setsid()  # a monitor outlives the engine: not in its session
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            serve_slot(theirs, flags)
         finally:
             os._exit(0)  # the engine closed us (shutdown), sent garbage, or went away
     theirs.close()
@@ -199,46 +193,6 @@ def _spawn_idle(engine: socket.socket) -> None:
         os._exit(0)  # the engine is gone: so is the zygote's reason to live
     finally:
         mine.close()
-
-
-def _pool_member(requests: socket.socket) -> None:
-    """An idle monitor M that has forked its launcher L, which takes the request.
-
-    L warms up (its pages, not M's, take the first-touch faults), launches a native
-    container with pid 1 cloned as M's child and hands M the pid, the fds and the few
-    values M serves with (:func:`~wharf.runtime.monitor.adopt`), answers the engine and
-    exits: the set-up's memory (request, plan, seccomp, cgroup writes) dies with L, and
-    M, which lives as long as the container, stays as small as an idle fork. Other
-    requests (exec, runc-compatible binaries) L forwards to M, which runs them whole.
-    Returns only when there is nothing to serve (the engine closed the pool).
-    """
-    os.setsid()  # a monitor outlives the engine: not in its session
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    launcher = os.fork()
-    if launcher == 0:
-        mine.close()
-        warm_up()
-        msg, fds, _, _ = socket.recv_fds(requests, _MAX_MESSAGE, 1)
-        launch = _parse(msg, fds) if msg else None
-        if launch is None:
-            return
-        requests.close()
-        if launch.kind == "container" and not launch.binary:
-            launch_for(launch, socket.socket(fileno=fds[0]), theirs)
-        socket.send_fds(theirs, [_FORWARD + msg], fds)
-        return
-    requests.close()
-    theirs.close()
-    warm_up_adopt()
-    data, fds, _, _ = socket.recv_fds(mine, _MAX_HANDOFF, _MAX_HANDOFF_FDS)
-    mine.close()
-    if data.startswith(_FORWARD):
-        launch = _parse(data[len(_FORWARD) :], fds)
-        if launch is not None:
-            run_monitor(launch, socket.socket(fileno=fds[0]), reap=launcher)
-    elif data:
-        adopt(data, fds, launcher=launcher)
 
 
 def _serve(sock: socket.socket, pool_size: int) -> NoReturn:
@@ -258,7 +212,7 @@ def _serve(sock: socket.socket, pool_size: int) -> NoReturn:
     warm_up()
     gc.freeze()
     for _ in range(pool_size):
-        _spawn_idle(sock)
+        _spawn_idle(sock, DEFAULT_FLAGS)
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 1)
@@ -268,10 +222,11 @@ def _serve(sock: socket.socket, pool_size: int) -> NoReturn:
             os._exit(0)
         if not msg:
             os._exit(0)  # the engine is gone
-        if msg == _SPAWN:
-            _spawn_idle(sock)
+        if msg.startswith(_SPAWN):
+            with contextlib.suppress(ValueError):
+                _spawn_idle(sock, int(msg[len(_SPAWN) :]))
             continue
-        launch = _parse(msg, fds)
+        launch = parse_request(msg, fds)
         if launch is not None and os.fork() == 0:
             try:
                 sock.close()

@@ -1,7 +1,9 @@
-"""The engine's pool monitors on the real kernel: pid 1 is the monitor's own child (its
-launcher has exited and been reaped), poststop hooks run once the container is gone, and
-a cpu limit can be added by ``update`` to a container created without one, and a state
-root too long for unix socket paths works.
+"""The engine's pool on the real kernel: pid 1 is the monitor's own and only child; a pid 1
+cloned before the request still sees mounts the host made since, takes requests with other
+namespace flags (then the next slot has those), and joins a network namespace by a path
+made after it; poststop hooks run once the container is gone, a cpu limit can be added by
+``update`` to a container created without one, and a state root too long for unix socket
+paths works.
 
 Same fixtures and clean-up checks as test_engine.py (``engine_helpers``).
 """
@@ -12,6 +14,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -46,11 +49,11 @@ def _parent_of(pid: int) -> int:
     return int(stat[stat.rindex(")") + 2 :].split()[1])
 
 
-def test_pid1_is_the_monitors_child_and_the_launcher_is_reaped(
+def test_pid1_is_the_monitors_only_child(
     runtime: MonitoredRuntime, base_spec: dict[str, Any]
 ) -> None:
     if not isinstance(runtime, WharfRuntime):
-        pytest.skip("the pool launcher is the native fast path's")
+        pytest.skip("the pool is the native fast path's")
     cid = "rtengine-pool"
     create(runtime, base_spec, cid, ["sleep", "30"])
     st = runtime.state(cid)
@@ -58,7 +61,7 @@ def test_pid1_is_the_monitors_child_and_the_launcher_is_reaped(
     deadline = time.monotonic() + WAIT
     while children_of(st.monitor_pid) != [st.pid] and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert children_of(st.monitor_pid) == [st.pid]  # no launcher, not even a zombie
+    assert children_of(st.monitor_pid) == [st.pid]  # nothing else, not even a zombie
     fd = runtime.exit_fd(cid)
     runtime.start(cid)
     st = runtime.state(cid)  # at once: the monitor answers start before it writes its state
@@ -66,6 +69,108 @@ def test_pid1_is_the_monitors_child_and_the_launcher_is_reaped(
     runtime.kill(cid, 9)
     wait_exit(fd)
     assert runtime.state(cid).exit_code == 137  # the monitor got pid 1's status
+
+
+def _ns(pid: int | str, name: str) -> int:
+    return os.stat(f"/proc/{pid}/ns/{name}").st_ino
+
+
+def _output(
+    runtime: MonitoredRuntime,
+    base: dict[str, Any],
+    cid: str,
+    args: list[str],
+    spec_change: Any = None,
+) -> str:
+    spec = make_spec(base, cid, args)
+    if spec_change is not None:
+        spec_change(spec)
+    log = os.path.join(runtime.state_root, f"{cid}.log")
+    runtime.create(
+        cid,
+        bundle_dir=bundle_for(runtime, cid),
+        spec=spec,
+        rootfs=[],
+        io=ContainerIO(log_path=log),
+    )
+    fd = runtime.exit_fd(cid)
+    runtime.start(cid)
+    wait_exit(fd)
+    assert runtime.state(cid).exit_code == 0, log_entries(log)
+    runtime.delete(cid)
+    return "".join(e["log"] for e in log_entries(log))
+
+
+def test_a_mount_made_after_the_pool_is_bound_into_the_next_container(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any], tmp_path: Path
+) -> None:
+    # The pool's pid 1 was cloned when the runtime started; the tmpfs is mounted on the
+    # host afterwards (as the daemon mounts a volume at first use).
+    _output(runtime, base_spec, "rtengine-warm", ["true"])  # the slot in use is fresh now
+    src = tmp_path / "vol"
+    src.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "rtengine-vol", str(src)], check=True)
+    try:
+        (src / "hello").write_text("from the host's tmpfs\n")
+
+        def bind(spec: dict[str, Any]) -> None:
+            spec["mounts"].append(
+                {"destination": "/vol", "type": "bind", "source": str(src), "options": ["rbind"]}
+            )
+
+        out = _output(runtime, base_spec, "rtengine-vol", ["cat", "/vol/hello"], bind)
+        assert out == "from the host's tmpfs\n"
+    finally:
+        subprocess.run(["umount", str(src)], check=True)
+
+
+def test_requests_with_other_namespaces_alternate_and_each_gets_its_own(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    ours = str(_ns("self", "net"))
+    args = ["sh", "-c", "readlink /proc/self/ns/net"]
+    for i, change in enumerate([None, _host_network, _host_network, None, _host_network, None]):
+        out = _output(runtime, base_spec, f"rtengine-ns{i}", args, change)
+        assert (ours in out) == (change is not None), (i, out)
+
+
+def _host_network(spec: dict[str, Any]) -> None:
+    spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"] if n["type"] != "network"]
+
+
+def test_a_network_namespace_bound_after_the_pool_is_joined_by_path(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any], tmp_path: Path
+) -> None:
+    # Two containers without a network namespace of their own: the idle slot's pid 1 is
+    # then cloned with the flags a join by path needs, before the namespace is bound.
+    for i in range(2):
+        _output(runtime, base_spec, f"rtengine-host{i}", ["true"], _host_network)
+    path = tmp_path / "netns"
+    path.touch()
+    holder = subprocess.Popen(["unshare", "--net=" + str(path), "sleep", "30"])
+    try:
+        deadline = time.monotonic() + WAIT
+        while not _is_nsfs(path):
+            assert time.monotonic() < deadline, "unshare did not bind the namespace"
+            time.sleep(0.01)
+
+        def join(spec: dict[str, Any]) -> None:
+            _host_network(spec)
+            spec["linux"]["namespaces"].append({"type": "network", "path": str(path)})
+
+        out = _output(runtime, base_spec, "rtengine-join", ["readlink", "/proc/self/ns/net"], join)
+        assert out.strip() == f"net:[{path.stat().st_ino}]"
+    finally:
+        holder.kill()
+        holder.wait()
+        subprocess.run(["umount", str(path)], check=False)
+
+
+def _is_nsfs(path: Path) -> bool:
+    return any(
+        line.split()[4] == str(path) and " - nsfs " in line
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+    )
 
 
 def _hook(tmp: Path, name: str, *, fail: bool = False) -> dict[str, Any]:

@@ -111,6 +111,25 @@ def test_sync_pair_messages() -> None:
         b.close()
 
 
+def test_a_failure_report_survives_the_reset_of_an_unread_message() -> None:
+    # The child reports and exits without reading what the parent sent meanwhile: the
+    # kernel reports ECONNRESET once, ahead of the report, which must still be read.
+    parent, child = sync_pair()
+    try:
+        parent.send(b"C")
+        child.fail("plan", 0, "wharf:InvalidArgument", "process.args: must name a program")
+        child.close()
+        tag, payload = parent.recv()
+        assert tag == b"E"
+        exc = error_from_failure(payload, "c")
+        assert isinstance(exc, InvalidArgument)
+        assert str(exc) == "process.args: must name a program"
+        assert parent.recv() == (b"", b"")
+    finally:
+        parent.close()
+        child.close()
+
+
 @pytest.mark.parametrize(("text", "number"), [("KILL", 9), ("SIGTERM", 15), ("10", 10)])
 def test_signal_numbers(text: str, number: int) -> None:
     assert signal_number(text) == number

@@ -1,0 +1,297 @@
+"""A warm slot of the zygote's pool: an idle monitor and its pre-cloned pid 1.
+
+While idle, the monitor M has already cloned its container's pid 1, P, with the slot's
+namespace flags (pid, uts, ipc, net: whatever the engine's last request needed), and P has
+run a launch's code paths once, so neither the clone nor the first-touch page faults of a
+fresh process are paid by a request. P shares M's (the host's) mount namespace until a
+request arrives; it then unshares its own, so mounts made on the host since the slot was
+made (netns files, volumes, overlays) are there, exactly as with a clone made then.
+
+A request for a native container is handled by both at once::
+
+    M: parse the request, stdio pipes ---------> P: parse, plan, compile security
+    M: forward the request to P                  P: unshare the mount namespace, mounts
+    M: make the cgroups, send their fds -------> P: join them (before its first cgroup
+    M: spec file, control/attach listeners          mount, else after its mounts), pivot,
+                                                     ... as :func:`~.init.child_main`
+    M: <---------------------------------------- P: READY, waits for START
+    M: state file, answer the engine, serve (:class:`~.monitor._Monitor`)
+
+M never plans, compiles seccomp or clones on a request: that memory is P's, which execve
+frees, so a long-lived monitor stays near the size of an idle fork. A request the slot
+cannot take (an exec, a runc-compatible binary, a user namespace, a pid namespace joined
+by path, hooks, other namespace flags) is launched by M itself, as a monitor forked for
+it would (:func:`~.monitor.run_monitor`); P is killed. The answer to the engine carries
+``pool_flags``: the flags the next slot should have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from typing import Any, Final, NoReturn
+
+from wharf.errors import InvalidArgument, WharfError
+from wharf.runtime import syscalls
+from wharf.runtime._engine_request import LaunchRequest, error_kind, parse_request, warm_up
+from wharf.runtime._engine_state import SPEC_FILE, process_start_time, write_json_atomic
+from wharf.runtime.cgroups import Cgroup, Resources, lean_controllers, open_cgroup
+from wharf.runtime.config import Plan, plan_container
+from wharf.runtime.init import ChildHandles, child_main
+from wharf.runtime.launch import prepare_security
+from wharf.runtime.monitor import _detach, _last_defence, _Monitor, run_monitor, warm_up_monitor
+from wharf.runtime.spec import Spec
+from wharf.runtime.sync import (
+    CGROUPS,
+    FAILED,
+    MISMATCH,
+    READY,
+    REQUEST,
+    SetupFailed,
+    SyncChannel,
+    error_from_failure,
+    sync_pair,
+)
+
+__all__ = ["DEFAULT_FLAGS", "serve_slot"]
+
+DEFAULT_FLAGS: Final = (
+    syscalls.CLONE_NEWPID | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC | syscalls.CLONE_NEWNET
+)
+_PR_SET_PDEATHSIG: Final = 1
+_MAX_REQUEST: Final = 4 << 20
+_NOT_POOLABLE: Final = -1
+
+
+def _poolable_flags(plan: Plan) -> int:
+    """The slot flags that would have taken ``plan`` (its clone flags but the mount
+    namespace), or -1 when no slot can (user namespace, pid namespace by path, hooks)."""
+    h = plan.hooks
+    hooks = (
+        h.prestart,
+        h.create_runtime,
+        h.create_container,
+        h.start_container,
+        h.poststart,
+        h.poststop,
+    )
+    if plan.user_namespace or plan.join_pid or any(hooks):
+        return _NOT_POOLABLE
+    return plan.clone_flags & ~syscalls.CLONE_NEWNS
+
+
+def _pid1(sync: SyncChannel, flags: int) -> NoReturn:
+    """P's life: warm up, wait for the request, plan it, become its pid 1."""
+    gc.disable()
+    syscalls.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the slot's monitor went away
+    warm_up()
+    step = "request"
+    try:
+        tag, payload, fds = sync.recv_message(_MAX_REQUEST)
+        if tag != REQUEST:
+            os._exit(0)  # the monitor took the request itself, or is gone
+        step = "plan"
+        req = LaunchRequest.from_json(json.loads(payload))
+        plan = plan_container(
+            Spec.from_json(req.spec),
+            container_id=req.container_id,
+            bundle=req.bundle_dir,
+            rootfs=req.rootfs_mounts,
+        )
+        wanted = _poolable_flags(plan)
+        if wanted != flags:
+            sync.send(MISMATCH, str(wanted).encode())
+            os._exit(0)
+        caps, bpf = prepare_security(plan.process, plan.seccomp)
+        step = "mount namespace"
+        syscalls.unshare(syscalls.CLONE_NEWNS)
+    except WharfError as exc:
+        _fail(sync, step, f"wharf:{error_kind(exc)}", exc)
+    except BaseException as exc:
+        _fail(sync, step, "errno", exc)
+    terminal = req.io.terminal
+    child_main(
+        plan,
+        sync,
+        handles=ChildHandles(
+            console_socket=fds[0] if terminal else -1,
+            stdio=None if terminal else (fds[0], fds[1], fds[2]),
+            capabilities=caps,
+            seccomp=bpf,
+            cgroups_later=True,
+        ),
+    )
+
+
+def _fail(sync: SyncChannel, step: str, kind: str, exc: BaseException) -> NoReturn:
+    try:
+        sync.fail(step, int(getattr(exc, "errno", 0) or 0), kind, str(exc) or repr(exc))
+    finally:
+        os._exit(1)
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """P as its monitor holds it: pid, our end of the sync channel, the slot's flags."""
+
+    pid: int
+    sync: SyncChannel
+    flags: int
+
+    def release(self) -> None:
+        """Let P go unused (it exits at EOF; SIGKILL if it is past that)."""
+        self.sync.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+
+
+def _pre_clone(flags: int) -> _Slot:
+    """Clone P, our child, in new namespaces per ``flags``."""
+    mine, theirs = sync_pair()
+    pid = syscalls.clone(flags)
+    if pid == 0:
+        try:
+            mine.close()
+            _pid1(theirs, flags)
+        finally:
+            os._exit(1)  # never return into the monitor's code
+    theirs.close()
+    return _Slot(pid, mine, flags)
+
+
+def serve_slot(requests: socket.socket, flags: int) -> None:
+    """An idle slot's life (in the zygote's fork, a new session): pre-clone P, wait for
+    one request on ``requests``, launch and serve it. Returns only when the engine closed
+    the pool without a request."""
+    slot = _pre_clone(flags)
+    warm_up_monitor()
+    msg, fds, _, _ = socket.recv_fds(requests, _MAX_REQUEST, 1)
+    requests.close()
+    req = parse_request(msg, fds)
+    if req is None or req.kind != "container" or req.binary:
+        slot.release()
+        if req is not None:
+            run_monitor(req, socket.socket(fileno=fds[0]), reap=slot.pid)
+        return
+    _launch_pooled(req, msg, socket.socket(fileno=fds[0]), slot)
+
+
+def _launch_pooled(req: LaunchRequest, msg: bytes, reply: socket.socket, slot: _Slot) -> NoReturn:
+    me = os.getpid()
+    code = 0
+    try:
+        _detach(req.state_dir)
+        monitor = _Monitor(req)
+        if _set_up(monitor, msg, reply, slot):
+            monitor.serve(reply, reap=0)
+        else:
+            code = 1
+    except BaseException as exc:  # the last line of defence of a detached process
+        _last_defence(me, reply, exc)
+        code = 1
+    os._exit(code)
+
+
+def _set_up(monitor: _Monitor, msg: bytes, reply: socket.socket, slot: _Slot) -> bool:
+    """Launch with P; answer the engine. False after answering with an error."""
+    req = monitor.req
+    sync = slot.sync
+    console = monitor._console()
+    child_fds = [console] if console >= 0 else list(monitor._child_stdio())
+    try:
+        sync.send_fds(REQUEST + msg, child_fds)
+        sent = True
+    except OSError:  # P is gone, or the request is too big for one message
+        sent = False
+    for fd in set(child_fds):
+        os.close(fd)
+    if not sent:
+        slot.release()
+        _fallback(monitor, reply, slot.pid, slot.flags)
+    try:
+        cgroup = _make_cgroup(req)
+    except (WharfError, TypeError, ValueError, AttributeError) as exc:
+        # P's verdict on the spec comes first (as when the plan was made before the
+        # cgroups); ours only if P found nothing wrong.
+        failure = _failure_of(slot, req.container_id)
+        if failure is None:
+            failure = exc if isinstance(exc, WharfError) else InvalidArgument(f"linux: {exc}")
+        return _answer_error(reply, failure)
+    join = cgroup.join_fds()
+    try:
+        sync.send_fds(CGROUPS, join)
+    except OSError:
+        pass  # P has failed or declined: its message says which
+    finally:
+        for fd in join:
+            os.close(fd)
+    write_json_atomic(os.path.join(req.state_dir, SPEC_FILE), req.spec)
+    monitor.listen()
+    monitor.state = {"monitor_start": process_start_time(monitor.me)}
+    tag, payload = sync.recv()
+    if tag != READY:
+        cgroup.destroy(kill=True)
+        if tag == MISMATCH:
+            slot.release()
+            monitor.control.close()
+            monitor.attach.close()
+            _fallback(monitor, reply, slot.pid, int(payload))
+        failure = _failure_of(slot, req.container_id, (tag, payload))
+        return _answer_error(
+            reply,
+            failure or SetupFailed(f"container {req.container_id}: init died during set-up"),
+        )
+    monitor.pid = slot.pid
+    monitor.sync = sync
+    monitor.cgroup = open_cgroup(cgroup.path)  # every hierarchy: update may add cpu
+    if monitor.io.terminal:
+        monitor._take_console()
+    monitor.write_state("created")
+    reply.send(json.dumps({"ok": True, "state": monitor.state, "pool_flags": slot.flags}).encode())
+    return True
+
+
+def _make_cgroup(req: LaunchRequest) -> Cgroup:
+    """The container's cgroups, made with the spec's limits (as the plan will name them)."""
+    linux: dict[str, Any] = req.spec.get("linux") or {}
+    resources = Resources.from_spec(linux.get("resources"))
+    path = linux.get("cgroupsPath") or f"/wharf/{req.container_id}"
+    cgroup = open_cgroup(path, controllers=lean_controllers(resources))
+    cgroup.create(resources)
+    return cgroup
+
+
+def _failure_of(
+    slot: _Slot, container_id: str, message: tuple[bytes, bytes] | None = None
+) -> WharfError | None:
+    """P's failure report (``message``, or the next one it sends now that it is told to
+    stop), once P has exited; None if it reported none."""
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(slot.sync.fd)) as sock:
+        sock.shutdown(socket.SHUT_WR)  # P reads EOF and exits
+    tag, payload = message or slot.sync.recv()
+    slot.release()
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(slot.pid, 0)
+    return error_from_failure(payload, container_id) if tag == FAILED else None
+
+
+def _answer_error(reply: socket.socket, exc: WharfError) -> bool:
+    reply.send(json.dumps({"kind": error_kind(exc), "message": str(exc)}).encode())
+    return False
+
+
+def _fallback(monitor: _Monitor, reply: socket.socket, pid: int, flags: int) -> NoReturn:
+    """Launch ``monitor``'s request as a monitor forked for it would (P is released)."""
+    for fd in [*monitor.outputs, monitor.stdin_w]:
+        if fd >= 0:
+            os.close(fd)
+    if monitor.console_sock is not None:
+        monitor.console_sock.close()
+    monitor.sel.close()
+    monitor.log.close()
+    run_monitor(monitor.req, reply, reap=pid, pool_flags=flags)
