@@ -9,8 +9,8 @@ made (netns files, volumes, overlays) are there, exactly as with a clone made th
 
 A request for a native container is handled by both at once::
 
-    M: parse the request, stdio pipes ---------> P: parse, plan, compile security
-    M: forward the request to P                  P: unshare the mount namespace, mounts
+    M: forward the request to P ---------------> P: parse, plan, compile security
+    M: parse it, send the stdio pipes ---------> P: unshare the mount namespace, mounts
     M: make the cgroups, send their fds -------> P: join them (before its first cgroup
     M: spec file, control/attach listeners          mount, else after its mounts), pivot,
                                                      ... as :func:`~.init.child_main`
@@ -52,6 +52,7 @@ from wharf.runtime.sync import (
     MISMATCH,
     READY,
     REQUEST,
+    STDIO,
     SetupFailed,
     SyncChannel,
     error_from_failure,
@@ -92,9 +93,9 @@ def _pid1(sync: SyncChannel, flags: int) -> NoReturn:
     warm_up()
     step = "request"
     try:
-        tag, payload, fds = sync.recv_message(_MAX_REQUEST)
+        tag, payload, _ = sync.recv_message(_MAX_REQUEST)
         if tag != REQUEST:
-            os._exit(0)  # the monitor took the request itself, or is gone
+            os._exit(0)  # the engine closed the pool
         step = "plan"
         req = LaunchRequest.from_json(json.loads(payload))
         plan = plan_container(
@@ -108,6 +109,9 @@ def _pid1(sync: SyncChannel, flags: int) -> NoReturn:
             sync.send(MISMATCH, str(wanted).encode())
             os._exit(0)
         caps, bpf = prepare_security(plan.process, plan.seccomp)
+        tag, _, fds = sync.recv_message(_MAX_REQUEST)
+        if tag != STDIO:
+            os._exit(0)  # the monitor launches it itself, or is gone
         step = "mount namespace"
         syscalls.unshare(syscalls.CLONE_NEWNS)
     except WharfError as exc:
@@ -172,22 +176,29 @@ def serve_slot(requests: socket.socket, flags: int) -> None:
     warm_up_monitor()
     msg, fds, _, _ = socket.recv_fds(requests, _MAX_REQUEST, 1)
     requests.close()
+    forwarded = False
+    if msg and fds:
+        # P plans while we read the request ourselves; a request too big for one message
+        # (or a P that died) is launched by us.
+        with contextlib.suppress(OSError):
+            slot.sync.send(REQUEST, msg)
+            forwarded = True
     req = parse_request(msg, fds)
-    if req is None or req.kind != "container" or req.binary:
+    if req is None or req.kind != "container" or req.binary or not forwarded:
         slot.release()
         if req is not None:
-            run_monitor(req, socket.socket(fileno=fds[0]), reap=slot.pid)
+            run_monitor(req, socket.socket(fileno=fds[0]), reap=slot.pid, pool_flags=slot.flags)
         return
-    _launch_pooled(req, msg, socket.socket(fileno=fds[0]), slot)
+    _launch_pooled(req, socket.socket(fileno=fds[0]), slot)
 
 
-def _launch_pooled(req: LaunchRequest, msg: bytes, reply: socket.socket, slot: _Slot) -> NoReturn:
+def _launch_pooled(req: LaunchRequest, reply: socket.socket, slot: _Slot) -> NoReturn:
     me = os.getpid()
     code = 0
     try:
         _detach(req.state_dir)
         monitor = _Monitor(req)
-        if _set_up(monitor, msg, reply, slot):
+        if _set_up(monitor, reply, slot):
             monitor.serve(reply, reap=0)
         else:
             code = 1
@@ -197,22 +208,16 @@ def _launch_pooled(req: LaunchRequest, msg: bytes, reply: socket.socket, slot: _
     os._exit(code)
 
 
-def _set_up(monitor: _Monitor, msg: bytes, reply: socket.socket, slot: _Slot) -> bool:
+def _set_up(monitor: _Monitor, reply: socket.socket, slot: _Slot) -> bool:
     """Launch with P; answer the engine. False after answering with an error."""
     req = monitor.req
     sync = slot.sync
     console = monitor._console()
     child_fds = [console] if console >= 0 else list(monitor._child_stdio())
-    try:
-        sync.send_fds(REQUEST + msg, child_fds)
-        sent = True
-    except OSError:  # P is gone, or the request is too big for one message
-        sent = False
+    with contextlib.suppress(OSError):  # P has failed or declined: its message says which
+        sync.send_fds(STDIO, child_fds)
     for fd in set(child_fds):
         os.close(fd)
-    if not sent:
-        slot.release()
-        _fallback(monitor, reply, slot.pid, slot.flags)
     try:
         cgroup = _make_cgroup(req)
     except (WharfError, TypeError, ValueError, AttributeError) as exc:

@@ -13,7 +13,8 @@ Child -> parent:
   ``X``  (a pooled pid 1) the request needs other namespace flags than the slot has, or
          none can take it: the payload is the flags a slot should have, or ``-1``.
 Parent -> child:
-  ``Q``  (to a pooled pid 1) the launch request, JSON, with its stdio or console socket fds.
+  ``Q``  (to a pooled pid 1) the launch request, JSON.
+  ``I``  (to a pooled pid 1, with fds) its stdio, or the console socket for a terminal.
   ``M``  the uid/gid maps of the new user namespace are written.
   ``C``  (with fds, SCM_RIGHTS) the cgroups' ``tasks`` files to join, made while the
          child set up its first mounts.
@@ -43,6 +44,7 @@ __all__ = [
     "READY",
     "REQUEST",
     "START",
+    "STDIO",
     "ExecutableNotFound",
     "NotExecutable",
     "SetupFailed",
@@ -61,6 +63,7 @@ CGROUPS: Final = b"C"
 START: Final = b"S"
 REQUEST: Final = b"Q"
 MISMATCH: Final = b"X"
+STDIO: Final = b"I"
 
 _MAX_MESSAGE: Final = 65536
 _MAX_FDS: Final = 32
