@@ -89,7 +89,7 @@ class _Monitor(MonitorLaunch):
 
         Args:
             session: the engine's control session.
-            reap: a child of ours to reap once it exits (a pool launcher).
+            reap: a child of ours to reap once it exits (a pool slot's unused pid 1).
         """
         sel = self.sel
         self.serving = True
