@@ -109,7 +109,7 @@ def _pid1(sync: SyncChannel, flags: int) -> NoReturn:
             sync.send(MISMATCH, str(wanted).encode())
             os._exit(0)
         caps, bpf = prepare_security(plan.process, plan.seccomp)
-        tag, _, fds = sync.recv_message(_MAX_REQUEST)
+        tag, _, fds = sync.recv_message(16)
         if tag != STDIO:
             os._exit(0)  # the monitor launches it itself, or is gone
         step = "mount namespace"
