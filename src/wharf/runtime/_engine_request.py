@@ -79,11 +79,22 @@ class LaunchRequest:
     start_now: bool = False  # an exec started at once (else at the "start" control op)
 
     def slim(self) -> LaunchRequest:
-        """This request as its monitor needs it once pid 1 exists: no spec beyond the
-        annotations (OCI state for hooks), no rootfs Mounts."""
-        annotations = self.spec.get("annotations")
-        spec = {"annotations": annotations} if annotations else {}
+        """This request as a pool slot's monitor reads it: of the spec only the
+        annotations and the cgroup (``linux.cgroupsPath`` and ``linux.resources``), no
+        rootfs Mounts; the rest is its pid 1's to read."""
+        spec: dict[str, Any] = {}
+        if self.spec.get("annotations"):
+            spec["annotations"] = self.spec["annotations"]
+        linux = self.spec.get("linux")
+        if isinstance(linux, dict):
+            spec["linux"] = {k: linux[k] for k in ("cgroupsPath", "resources") if k in linux}
         return replace(self, spec=spec, rootfs_mounts=())
+
+    def encode(self) -> bytes:
+        """The message: the slim request's JSON, a newline, the whole request's JSON (a
+        reader parses only the part it needs; :func:`parse_request`)."""
+        slim = json.dumps(self.slim().to_json()).encode()
+        return slim + b"\n" + json.dumps(self.to_json()).encode()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -211,14 +222,15 @@ def error_kind(exc: BaseException) -> str:
     return "FailedPrecondition"
 
 
-def parse_request(msg: bytes, fds: list[int]) -> LaunchRequest | None:
-    """The request in ``msg`` (its reply socket is ``fds[0]``); None when there is none
-    (the engine closed) or, after answering ``InvalidArgument`` on the reply fd, when it is
-    malformed."""
+def parse_request(msg: bytes, fds: list[int], *, whole: bool = True) -> LaunchRequest | None:
+    """The request in ``msg`` (:meth:`LaunchRequest.encode`; its reply socket is
+    ``fds[0]``): whole, or slim. None when there is none (the engine closed) or, after
+    answering ``InvalidArgument`` on the reply fd, when it is malformed."""
     if not msg or not fds:
         return None
+    slim, _, body = msg.partition(b"\n")
     try:
-        return LaunchRequest.from_json(json.loads(msg))
+        return LaunchRequest.from_json(json.loads(body if whole else slim))
     except (ValueError, KeyError, TypeError) as exc:
         for fd in fds:
             reply = socket.socket(fileno=fd)

@@ -2,7 +2,7 @@
 
 Layout under the engine's ``state_root``::
 
-    <id>/config.json       the container's OCI spec (exec reads its seccomp profile)
+    <id>/request.json      the launch request, spec included (exec reads its seccomp profile)
     <id>/state.json        written by the monitor: pids, start times, status, started_at
     <id>/exit.json         written by the monitor once pid 1 has exited and its output is logged
     <id>/control.sock      the monitor's control channel (SOCK_SEQPACKET, JSON messages)
@@ -33,7 +33,7 @@ __all__ = [
     "ATTACH_SOCK",
     "CONTROL_SOCK",
     "EXIT_FILE",
-    "SPEC_FILE",
+    "REQUEST_FILE",
     "STATE_FILE",
     "SocketDirs",
     "check_id",
@@ -41,10 +41,11 @@ __all__ = [
     "process_start_time",
     "read_json",
     "rfc3339",
+    "write_atomic",
     "write_json_atomic",
 ]
 
-SPEC_FILE: Final = "config.json"
+REQUEST_FILE: Final = "request.json"
 STATE_FILE: Final = "state.json"
 EXIT_FILE: Final = "exit.json"
 CONTROL_SOCK: Final = "control.sock"
@@ -81,8 +82,12 @@ def now_rfc3339() -> str:
 
 def write_json_atomic(path: str, value: dict[str, Any]) -> None:
     """Write ``value`` as JSON to ``path`` through a temp file and a rename."""
+    write_atomic(path, json.dumps(value, separators=(",", ":")).encode())
+
+
+def write_atomic(path: str, data: bytes | memoryview) -> None:
+    """Write ``data`` to ``path`` through a temp file and a rename."""
     tmp = f"{path}.{os.getpid()}.tmp"
-    data = json.dumps(value, separators=(",", ":")).encode()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, data)

@@ -31,7 +31,7 @@ from wharf.runtime._engine_request import LaunchRequest, binary_cgroup, binary_e
 from wharf.runtime._engine_state import (
     ATTACH_SOCK,
     CONTROL_SOCK,
-    SPEC_FILE,
+    REQUEST_FILE,
     STATE_FILE,
     SocketDirs,
     now_rfc3339,
@@ -156,7 +156,7 @@ class MonitorLaunch:
 
     def _launch_container(self) -> None:
         req = self.req
-        write_json_atomic(os.path.join(req.state_dir, SPEC_FILE), req.spec)
+        write_json_atomic(os.path.join(req.state_dir, REQUEST_FILE), req.to_json())
         plan = plan_container(
             Spec.from_json(req.spec),
             container_id=req.container_id,
@@ -247,7 +247,7 @@ class MonitorLaunch:
         self.pid1 = int(cstate.get("pid", 0))
         if not self.pid1 or process_start_time(self.pid1) != cstate.get("pid_start"):
             raise Conflict(f"container {req.container_id}: cannot exec, it is not running")
-        spec = read_json(os.path.join(req.container_dir, SPEC_FILE)) or {}
+        spec = (read_json(os.path.join(req.container_dir, REQUEST_FILE)) or {}).get("spec")
         self.exec_seccomp = Spec.from_json(spec).linux.seccomp if spec else None
         if not self.io.terminal:
             self.exec_stdio = self._child_stdio()

@@ -10,19 +10,19 @@ made (netns files, volumes, overlays) are there, exactly as with a clone made th
 A request for a native container is handled by both at once::
 
     M: forward the request to P ---------------> P: parse, plan, compile security
-    M: parse it, send the stdio pipes ---------> P: unshare the mount namespace, mounts
+    M: parse its slim part, send stdio --------> P: unshare the mount namespace, mounts
     M: make the cgroups, send their fds -------> P: join them (before its first cgroup
-    M: spec file, control/attach listeners          mount, else after its mounts), pivot,
+    M: request file, control/attach listeners       mount, else after its mounts), pivot,
                                                      ... as :func:`~.init.child_main`
     M: <---------------------------------------- P: READY, waits for START
     M: state file, answer the engine, serve (:class:`~.monitor._Monitor`)
 
-M never plans, compiles seccomp or clones on a request: that memory is P's, which execve
-frees, so a long-lived monitor stays near the size of an idle fork. A request the slot
-cannot take (an exec, a runc-compatible binary, a user namespace, a pid namespace joined
-by path, hooks, other namespace flags) is launched by M itself, as a monitor forked for
-it would (:func:`~.monitor.run_monitor`); P is killed. The answer to the engine carries
-``pool_flags``: the flags the next slot should have.
+M never parses the spec, plans, compiles seccomp or clones on a request: that memory is
+P's, which execve frees, so a long-lived monitor stays near the size of an idle fork. A
+request the slot cannot take (an exec, a runc-compatible binary, a user namespace, a pid
+namespace joined by path, hooks, other namespace flags) is launched by M itself, as a
+monitor forked for it would (:func:`~.monitor.run_monitor`); P is killed. The answer to
+the engine carries ``pool_flags``: the flags the next slot should have.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from typing import Any, Final, NoReturn
 from wharf.errors import InvalidArgument, WharfError
 from wharf.runtime import syscalls
 from wharf.runtime._engine_request import LaunchRequest, error_kind, parse_request, warm_up
-from wharf.runtime._engine_state import SPEC_FILE, process_start_time, write_json_atomic
+from wharf.runtime._engine_state import REQUEST_FILE, process_start_time, write_atomic
 from wharf.runtime.cgroups import Cgroup, Resources, lean_controllers, open_cgroup
 from wharf.runtime.config import Plan, plan_container
 from wharf.runtime.init import ChildHandles, child_main
@@ -97,7 +97,7 @@ def _pid1(sync: SyncChannel, flags: int) -> NoReturn:
         if tag != REQUEST:
             os._exit(0)  # the engine closed the pool
         step = "plan"
-        req = LaunchRequest.from_json(json.loads(payload))
+        req = LaunchRequest.from_json(json.loads(payload.partition(b"\n")[2]))
         plan = plan_container(
             Spec.from_json(req.spec),
             container_id=req.container_id,
@@ -183,22 +183,26 @@ def serve_slot(requests: socket.socket, flags: int) -> None:
         with contextlib.suppress(OSError):
             slot.sync.send(REQUEST, msg)
             forwarded = True
-    req = parse_request(msg, fds)
-    if req is None or req.kind != "container" or req.binary or not forwarded:
+    req = parse_request(msg, fds, whole=False)  # the rest is P's to read: our memory stays
+    if req is not None and (req.kind != "container" or req.binary or not forwarded):
+        req = parse_request(msg, fds)
         slot.release()
         if req is not None:
             run_monitor(req, socket.socket(fileno=fds[0]), reap=slot.pid, pool_flags=slot.flags)
         return
-    _launch_pooled(req, socket.socket(fileno=fds[0]), slot)
+    if req is None:
+        slot.release()
+        return
+    _launch_pooled(req, msg, socket.socket(fileno=fds[0]), slot)
 
 
-def _launch_pooled(req: LaunchRequest, reply: socket.socket, slot: _Slot) -> NoReturn:
+def _launch_pooled(req: LaunchRequest, msg: bytes, reply: socket.socket, slot: _Slot) -> NoReturn:
     me = os.getpid()
     code = 0
     try:
         _detach(req.state_dir)
         monitor = _Monitor(req)
-        if _set_up(monitor, reply, slot):
+        if _set_up(monitor, msg, reply, slot):
             monitor.serve(reply, reap=0)
         else:
             code = 1
@@ -208,7 +212,7 @@ def _launch_pooled(req: LaunchRequest, reply: socket.socket, slot: _Slot) -> NoR
     os._exit(code)
 
 
-def _set_up(monitor: _Monitor, reply: socket.socket, slot: _Slot) -> bool:
+def _set_up(monitor: _Monitor, msg: bytes, reply: socket.socket, slot: _Slot) -> bool:
     """Launch with P; answer the engine. False after answering with an error."""
     req = monitor.req
     sync = slot.sync
@@ -235,7 +239,8 @@ def _set_up(monitor: _Monitor, reply: socket.socket, slot: _Slot) -> bool:
     finally:
         for fd in join:
             os.close(fd)
-    write_json_atomic(os.path.join(req.state_dir, SPEC_FILE), req.spec)
+    slim = msg.index(b"\n") + 1
+    write_atomic(os.path.join(req.state_dir, REQUEST_FILE), memoryview(msg)[slim:])
     monitor.listen()
     monitor.state = {"monitor_start": process_start_time(monitor.me)}
     tag, payload = sync.recv()
@@ -245,7 +250,7 @@ def _set_up(monitor: _Monitor, reply: socket.socket, slot: _Slot) -> bool:
             slot.release()
             monitor.control.close()
             monitor.attach.close()
-            _fallback(monitor, reply, slot.pid, int(payload))
+            _fallback(monitor, msg, reply, slot, int(payload))
         failure = _failure_of(slot, req.container_id, (tag, payload))
         return _answer_error(
             reply,
@@ -290,8 +295,11 @@ def _answer_error(reply: socket.socket, exc: WharfError) -> bool:
     return False
 
 
-def _fallback(monitor: _Monitor, reply: socket.socket, pid: int, flags: int) -> NoReturn:
-    """Launch ``monitor``'s request as a monitor forked for it would (P is released)."""
+def _fallback(
+    monitor: _Monitor, msg: bytes, reply: socket.socket, slot: _Slot, flags: int
+) -> NoReturn:
+    """Launch the whole request in ``msg`` as a monitor forked for it would (P has
+    declined it and is released)."""
     for fd in [*monitor.outputs, monitor.stdin_w]:
         if fd >= 0:
             os.close(fd)
@@ -299,4 +307,7 @@ def _fallback(monitor: _Monitor, reply: socket.socket, pid: int, flags: int) -> 
         monitor.console_sock.close()
     monitor.sel.close()
     monitor.log.close()
-    run_monitor(monitor.req, reply, reap=pid, pool_flags=flags)
+    req = parse_request(msg, [reply.fileno()])
+    if req is None:
+        os._exit(1)  # answered
+    run_monitor(req, reply, reap=slot.pid, pool_flags=flags)

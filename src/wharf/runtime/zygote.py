@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import os
 import signal
 import socket
@@ -83,7 +82,7 @@ class Zygote:
             Unavailable: the zygote is gone.
         """
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        data = json.dumps(request.to_json()).encode()
+        data = request.encode()
         try:
             with self._lock:
                 self._send(data, theirs.fileno())
