@@ -62,7 +62,7 @@ from wharf.runtime._engine_state import (
 )
 from wharf.runtime._engine_types import ContainerIO
 from wharf.runtime._monitor_launch import Client, MonitorLaunch, exit_if_clone, set_winsize
-from wharf.runtime.cgroups import Cgroup, Resources, lean_controllers, open_cgroup
+from wharf.runtime.cgroups import Cgroup, open_cgroup
 from wharf.runtime.hooks import run_hooks
 from wharf.runtime.sync import START
 
@@ -520,16 +520,6 @@ def warm_up_monitor() -> None:
     req = LaunchRequest("container", "warm", "", "/", "/", "/", {}, (), ContainerIO())
     monitor = _Monitor(LaunchRequest.from_json(json.loads(json.dumps(req.to_json()))))
     monitor.cgroup = open_cgroup("/warm")
-    # The cgroup code once for real (its own cgroup, gone at once): making a container's
-    # then takes ~1 ms and ~10 page faults instead of ~2 ms and ~120.
-    resources = Resources.from_spec({"devices": [{"allow": False, "access": "rwm"}]})
-    cgroup = open_cgroup(f"/.wharf-warm-{os.getpid()}", controllers=lean_controllers(resources))
-    with contextlib.suppress(WharfError, OSError):
-        cgroup.create(resources)
-        for fd in cgroup.join_fds():
-            os.close(fd)
-    with contextlib.suppress(WharfError, OSError):
-        cgroup.destroy(kill=False)
     monitor.state = {"pid_start": process_start_time(os.getpid()), "started_at": now_rfc3339()}
     json.dumps(monitor.state).encode()
     monitor._oci_state(1, "running")
