@@ -12,8 +12,10 @@ that owns its stdio, writes its json-file log, serves ``attach.sock`` and ``cont
 and, when pid 1 exits, writes ``exit.json`` and exits. Monitors are in their own session
 and are not killed with the engine: after a SIGKILL of the daemon, a new ``WharfRuntime``
 on the same ``state_root`` finds every container with :meth:`Runtime.list`, and can signal,
-exec into, attach to and delete them. ``exit_fd`` is a pidfd of the monitor, so "readable"
-means "exited, and the exit status is on disk".
+exec into, attach to and delete them. ``exit_fd`` is a connection to the monitor's control
+socket that the monitor closes once the exit status is on disk (before its own exit and
+clean-up), or its pidfd when it is exiting; either way "readable" means "exited, and the
+exit status is on disk".
 
 Docker's order works unchanged: ``create`` (pid 1 set up, waiting before execve), connect
 to ``attach_path``, ``start``; for exec, ``exec(..., start=False)``, connect to
@@ -451,8 +453,10 @@ class MonitoredRuntime:
             )
         if st.status != "stopped":
             self.kill(container_id, 9, all=True)
-        if st.monitor_pid:
-            fd = self.exit_fd(container_id)
+        if st.monitor_pid and st.exit_code is None:
+            # With exit.json on disk the monitor is past everything shared (its cgroup,
+            # hooks, sockets): what is left is its own exit, which need not be waited for.
+            fd = self._exit_fd(d, state)
             try:
                 if not wait_readable(fd, _DELETE_TIMEOUT):
                     raise Conflict(f"container {container_id}: its monitor did not exit")
@@ -477,8 +481,20 @@ class MonitoredRuntime:
         _, state = self._running(container_id, "read stats of")
         return _cgroup_of(container_id, state).stats()
 
-    def _exit_fd(self, state: dict[str, Any]) -> int:
-        if not self._monitor_alive(state):
+    def _exit_fd(self, d: str, state: dict[str, Any]) -> int:
+        """A connection to the monitor's control socket: it sends nothing, and the monitor
+        closes it once ``exit.json`` is on disk (or dies), so EOF is "exited". When it
+        cannot connect (the monitor stops listening once ``exit.json`` is written): an fd
+        already readable if ``exit.json`` exists or the monitor is gone, else (a full
+        backlog) the monitor's pidfd."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_NONBLOCK)
+        try:
+            sock.connect(self._socket_dirs.address(d, CONTROL_SOCK))
+        except OSError:  # gone, refused, or a full backlog (EAGAIN)
+            sock.close()
+        else:
+            return sock.detach()
+        if os.path.exists(os.path.join(d, EXIT_FILE)) or not self._monitor_alive(state):
             return _exited_fd()
         try:
             fd = syscalls.pidfd_open(int(state["monitor_pid"]))
@@ -491,8 +507,9 @@ class MonitoredRuntime:
 
     def exit_fd(self, container_id: str) -> int:
         """An fd that becomes readable once the container has exited and its exit status
-        is on disk (a pidfd of the monitor). The caller closes it."""
-        return self._exit_fd(self._load(container_id)[1])
+        is on disk (EOF of a connection to its monitor, or the monitor's pidfd). The
+        caller closes it; it is never read."""
+        return self._exit_fd(*self._load(container_id))
 
     def attach_path(self, container_id: str) -> str:
         return self._socket_dirs.address(self._dir(container_id), ATTACH_SOCK)
@@ -593,7 +610,7 @@ class MonitoredRuntime:
         return self._exec_state(container_id, exec_id, d, state)
 
     def exec_exit_fd(self, container_id: str, exec_id: str) -> int:
-        return self._exit_fd(self._load(container_id, exec_id)[1])
+        return self._exit_fd(*self._load(container_id, exec_id))
 
     def exec_attach_path(self, container_id: str, exec_id: str) -> str:
         return self._socket_dirs.address(self._dir(container_id, exec_id), ATTACH_SOCK)

@@ -13,8 +13,9 @@ with the engine. It:
    feeds stdin from attach clients, and answers control messages (``start``, ``resize``,
    ``close_stdin``) on the session or on ``control.sock``;
 4. once pid 1 has exited and its output has drained, writes ``exit.json`` atomically,
-   removes the cgroup, runs the poststop hooks and exits. Its exit is what the engine's
-   ``exit_fd`` (a pidfd of the monitor) reports.
+   removes the cgroup, runs the poststop hooks, closes every control connection (the
+   engine's ``exit_fd`` is one: its EOF means "exit status on disk"; the engine need not
+   wait for this process's own exit, ~1 ms of teardown) and exits.
 
 :func:`run_monitor` does all of it in one process. A warm slot of the zygote's pool
 (:mod:`._monitor_slot`) does step 1 with a pid 1 it cloned ahead, which plans and sets
@@ -389,6 +390,29 @@ class _Monitor(MonitorLaunch):
     # -- exit ------------------------------------------------------------------------
 
     def _finish(self) -> None:
+        """Record the exit, clean up, then tell the engine (before this process exits).
+
+        Every control connection (the engine's session and each ``exit_fd``) is closed
+        last: once ``exit.json`` is on disk, attach clients have their last output, the
+        cgroup is gone and the poststop hooks have run (runc runs them at delete). What
+        is left of the monitor's life after that touches nothing shared, so ``delete``
+        and a new container with the same id and cgroup need not wait for its exit.
+        """
+        self._record_exit()
+        self._flush_clients()
+        if self.req.kind == "container" and self.cgroup is not None and not self.req.binary:
+            with contextlib.suppress(WharfError, OSError):
+                self.cgroup.destroy(kill=True)
+        if self.poststop:
+            # runc runs these at delete and only warns when one fails.
+            try:
+                run_hooks(self.poststop, self._oci_state(self.pid, "stopped"), point="poststop")
+            except WharfError as exc:
+                os.write(2, f"{self._name()}: {exc}\n".encode())
+        self._close_controls()
+
+    def _record_exit(self) -> None:
+        """Flush the log, write ``exit.json``, remove the sockets and stop listening."""
         self.log.flush()
         self.log.close()
         status = self.status if self.status is not None else 255 << 8
@@ -408,6 +432,9 @@ class _Monitor(MonitorLaunch):
                 os.unlink(os.path.join(self.req.state_dir, name))
         self.control.close()
         self.attach.close()
+
+    def _flush_clients(self) -> None:
+        """Send attach clients what they have not read yet (within a second), close them."""
         end = time.monotonic() + 1.0
         for client in list(self.clients.values()):
             client.sock.setblocking(True)
@@ -415,16 +442,16 @@ class _Monitor(MonitorLaunch):
             with contextlib.suppress(OSError):
                 client.sock.sendall(client.out)
             client.sock.close()
-        if self.req.kind == "container" and self.cgroup is not None and not self.req.binary:
-            with contextlib.suppress(WharfError, OSError):
-                self.cgroup.destroy(kill=True)
-        if self.poststop:
-            # runc runs these at delete and only warns when one fails; here the monitor
-            # runs them once pid 1 is gone, before its exit tells the engine so.
-            try:
-                run_hooks(self.poststop, self._oci_state(self.pid, "stopped"), point="poststop")
-            except WharfError as exc:
-                os.write(2, f"{self._name()}: {exc}\n".encode())
+        self.clients.clear()
+
+    def _close_controls(self) -> None:
+        """Close every control connection: EOF is what the engine's ``exit_fd`` waits for."""
+        for key in list(self.sel.get_map().values()):
+            if key.data == self._on_control:
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                self.sel.unregister(key.fd)
+                sock.close()
 
 
 def _oom_killed(cgroup: Cgroup) -> bool:

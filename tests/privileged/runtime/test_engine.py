@@ -537,7 +537,11 @@ def test_containers_and_logs_survive_sigkill_of_the_engine(
         }
         counts = [int(e["log"]) for e in log_entries(log)]
         assert counts == list(range(len(counts)))  # no line lost across the engine's death
-        assert process_start_time(state["monitor_pid"]) is None  # exited (maybe unreaped)
+        # It tells exit_fd before its own exit: gone soon after (maybe unreaped).
+        deadline = time.monotonic() + WAIT
+        while process_start_time(state["monitor_pid"]) is not None:
+            assert time.monotonic() < deadline, "the monitor did not exit"
+            time.sleep(0.01)
     finally:
         if engine.poll() is None:
             engine.kill()
