@@ -118,7 +118,7 @@ def _make_target(path: str, *, file: bool) -> None:
         except FileNotFoundError:
             if attempt == 2:
                 raise
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
 
 
 def _bind(source: str, target: str, flags: int, propagation: int) -> None:
@@ -162,7 +162,7 @@ def _make_device(root: str, node: DeviceNode, *, user_namespace: bool) -> None:
     kind = _DEVICE_KINDS[node.kind]
     if os.path.lexists(path):
         os.unlink(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
     os.mknod(path, kind | node.mode, os.makedev(node.major, node.minor))
     os.chmod(path, node.mode)
     os.chown(path, node.uid, node.gid)
