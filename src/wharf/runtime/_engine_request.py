@@ -33,6 +33,7 @@ from wharf.runtime._engine_types import ContainerIO
 from wharf.runtime.cgroups import Resources
 from wharf.runtime.config import plan_container
 from wharf.runtime.launch import prepare_security
+from wharf.runtime.rootfs import secure_join
 from wharf.runtime.spec import Spec
 
 __all__ = [
@@ -180,6 +181,7 @@ _WARM_SPEC: Final[dict[str, Any]] = {
     "mounts": [
         {"destination": "/proc", "type": "proc", "source": "proc"},
         {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup"},
     ],
     "linux": {
         "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
@@ -198,6 +200,8 @@ def warm_up() -> None:
         spec = Spec.from_json(json.loads(json.dumps(_WARM_SPEC)))
         plan = plan_container(spec, container_id="warm", bundle="/")
         prepare_security(plan.process, plan.seccomp)
+        # The clone child's path resolution (lstat only), as it resolves mount targets.
+        secure_join("/", "/proc/self/../sys/fs/cgroup")
         Resources.from_spec(plan.resources)
         req = LaunchRequest("container", "warm", "", "/", "/", "/", _WARM_SPEC, (), ContainerIO())
         LaunchRequest.from_json(json.loads(json.dumps(req.to_json())))

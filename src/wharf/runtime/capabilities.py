@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Final
 
@@ -264,6 +264,7 @@ class PreparedCapabilities:
         drop: capability numbers to remove from the bounding set.
         effective, permitted, inheritable: masks for capset(2).
         ambient: capability numbers to raise in the ambient set.
+        capset_args: the capset(2) arguments for the three masks, built with the value.
     """
 
     drop: tuple[int, ...]
@@ -271,15 +272,20 @@ class PreparedCapabilities:
     permitted: int
     inheritable: int
     ambient: tuple[int, ...]
+    capset_args: syscalls.CapsetArgs = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Built here, in the parent: the child only makes the call.
+        capset = syscalls.CapsetArgs(self.effective, self.permitted, self.inheritable)
+        object.__setattr__(self, "capset_args", capset)
 
     def drop_bounding(self) -> None:
         """Remove the capabilities not in the bounding set (needs CAP_SETPCAP)."""
-        for cap in self.drop:
-            syscalls.prctl(_PR_CAPBSET_DROP, cap)
+        syscalls.prctl_each(_PR_CAPBSET_DROP, self.drop)
 
     def set_sets(self) -> None:
         """capset the effective/permitted/inheritable sets, then set the ambient set."""
-        syscalls.capset(self.effective, self.permitted, self.inheritable)
+        self.capset_args.apply()
         syscalls.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL)
         for cap in self.ambient:
             syscalls.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE, cap)

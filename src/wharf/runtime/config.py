@@ -29,6 +29,8 @@ from wharf.runtime.spec import Capabilities, Hooks, IDMapping, Process, Spec, Sp
 __all__ = [
     "DEFAULT_DEVICES",
     "DEFAULT_PATH",
+    "DEV_SYMLINKS",
+    "DEV_SYMLINK_PATHS",
     "DeviceNode",
     "MountStep",
     "Plan",
@@ -39,6 +41,16 @@ __all__ = [
 ]
 
 DEFAULT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# (target, link path) of the symlinks every container's /dev gets (runc's set).
+DEV_SYMLINKS: Final = (
+    ("/proc/self/fd", "/dev/fd"),
+    ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"),
+    ("/proc/self/fd/2", "/dev/stderr"),
+    ("pts/ptmx", "/dev/ptmx"),
+)
+DEV_SYMLINK_PATHS: Final = tuple(link for _, link in DEV_SYMLINKS)
 
 
 @dataclass(frozen=True)
@@ -159,6 +171,11 @@ class Plan:
         uid_map, gid_map: the text written to ``/proc/PID/{uid,gid}_map`` (new userns only).
         root_propagation: the propagation set on ``/`` first (MS_SLAVE|MS_REC by default).
         sysctls: (path under /proc/sys, value).
+        fresh_dev: ``/dev`` is a tmpfs that :attr:`mounts` make and no later mount covers or
+            replaces a device node or ``/dev`` symlink: the child makes the nodes whose
+            parent is ``/dev`` straight in it, with no lookups (runc's common layout).
+        cgroup2_host: the host's ``/sys/fs/cgroup`` is a pure cgroup v2 hierarchy (only
+            read for ``cgroup`` mounts).
     """
 
     container_id: str
@@ -186,6 +203,8 @@ class Plan:
     resources: Mapping[str, Any] | None
     seccomp: Mapping[str, Any] | None
     annotations: Mapping[str, str]
+    fresh_dev: bool = False
+    cgroup2_host: bool = False
 
     @property
     def user_namespace(self) -> bool:
@@ -254,6 +273,20 @@ def _check_sysctl(name: str, spec: Spec) -> None:
         raise InvalidArgument(
             f"linux.sysctl.{name}: not namespaced, a container may not set it on the host"
         )
+
+
+def _fresh_dev(mounts: Sequence[MountStep], devices: Sequence[DeviceNode]) -> bool:
+    """Whether the last mount on ``/dev`` (or ``/``) is a tmpfs on ``/dev`` and no mount
+    targets a device node or a ``/dev`` symlink path (see :attr:`Plan.fresh_dev`)."""
+    fresh = False
+    reserved = {d.path for d in devices} | set(DEV_SYMLINK_PATHS)
+    for step in mounts:
+        target = os.path.normpath(step.target)
+        if target in ("/", "/dev"):
+            fresh = target == "/dev" and step.fstype == "tmpfs" and not step.bind
+        elif target in reserved:
+            return False
+    return fresh
 
 
 def plan_container(
@@ -331,6 +364,7 @@ def plan_container(
         for d in spec.linux.devices
     )
     uts = spec.linux.namespace("uts") is not None
+    cgroup_mount = any(step.cgroup for step in mounts)
     return Plan(
         container_id=container_id,
         bundle=bundle,
@@ -360,6 +394,8 @@ def plan_container(
         resources=spec.linux.resources,
         seccomp=spec.linux.seccomp,
         annotations=spec.annotations,
+        fresh_dev=not flags & syscalls.CLONE_NEWUSER and _fresh_dev(mounts, devices),
+        cgroup2_host=cgroup_mount and os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
     )
 
 

@@ -61,6 +61,11 @@ _PR_SET_NO_NEW_PRIVS: Final = 38
 _TIOCSCTTY: Final = 0x540E
 _TIOCSWINSZ: Final = 0x5414
 _RLIM_INFINITY_FROM: Final = 2**63
+# Every signal whose disposition the child resets before execve (not SIGKILL/SIGSTOP);
+# listed once here: signal.valid_signals() costs ~0.15 ms per call.
+_RESETTABLE_SIGNALS: Final = tuple(
+    int(sig) for sig in signal.valid_signals() if sig not in (signal.SIGKILL, signal.SIGSTOP)
+)
 
 
 class CapabilityApplier(Protocol):
@@ -133,22 +138,31 @@ def _write_file(path: str, data: str) -> None:
 
 def _own_cgroups() -> list[tuple[str, str]]:
     """(hierarchy directory under /sys/fs/cgroup, path) from /proc/self/cgroup."""
+    fd = os.open("/proc/self/cgroup", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
     out = []
-    with open("/proc/self/cgroup") as f:
-        for line in f:
-            _, controllers, path = line.rstrip("\n").split(":", 2)
-            name = controllers.removeprefix("name=") if controllers else "unified"
-            out.append((name, path))
+    for line in b"".join(chunks).decode().splitlines():
+        _, controllers, path = line.split(":", 2)
+        name = controllers.removeprefix("name=") if controllers else "unified"
+        out.append((name, path))
     return out
 
 
 def _join_cgroups(plan: Plan, fds: tuple[int, ...]) -> list[tuple[str, str]]:
     """Write ``0`` to each pre-opened v1 ``tasks`` fd (and close it); then the cgroup
-    namespace, whose root is our cgroup. Returns our cgroups, for ``cgroup`` mounts."""
+    namespace, whose root is our cgroup. Returns our cgroups for a v1 ``cgroup`` mount
+    (read only when the plan has one)."""
     for fd in fds:
         os.write(fd, b"0")
         os.close(fd)
-    cgroups = _own_cgroups()
+    cgroups = []
+    if not plan.cgroup2_host and any(step.cgroup for step in plan.mounts):
+        cgroups = _own_cgroups()
     if plan.unshare_cgroup:
         syscalls.unshare(syscalls.CLONE_NEWCGROUP)
     return cgroups
@@ -223,12 +237,10 @@ def _reset_and_exec(path: str, process: ProcessPlan, handles: ChildHandles) -> N
         syscalls.prctl(_PR_SET_NO_NEW_PRIVS, 1)
         if handles.seccomp is not None:
             handles.seccomp.load()
-    for sig in signal.valid_signals():
-        if sig not in (signal.SIGKILL, signal.SIGSTOP) and signal.getsignal(sig) not in (
-            signal.SIG_DFL,
-            None,
-        ):
-            signal.signal(sig, signal.SIG_DFL)
+    getsignal, default = signal.getsignal, signal.SIG_DFL
+    for sig in _RESETTABLE_SIGNALS:
+        if getsignal(sig) not in (default, None):
+            signal.signal(sig, default)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     os.closerange(3 + handles.preserve_fds, 1 << 20)
     env = dict(e.split("=", 1) for e in process.env)

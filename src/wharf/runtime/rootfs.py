@@ -13,6 +13,7 @@ child that must not import anything or take locks.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -35,7 +36,7 @@ from wharf.mount import (
     mount_all,
 )
 from wharf.runtime import syscalls
-from wharf.runtime.config import DeviceNode, MountStep, Plan
+from wharf.runtime.config import DEV_SYMLINKS, DeviceNode, MountStep, Plan
 
 __all__ = [
     "bind_console",
@@ -49,14 +50,7 @@ __all__ = [
 _MAX_SYMLINKS: Final = 255
 # statvfs f_flag bits that a remount must keep (the kernel locks them in a user namespace).
 _LOCKED_FLAGS: Final = MS_NOSUID | MS_NODEV | MS_NOEXEC
-
-_DEV_SYMLINKS: Final = (
-    ("/proc/self/fd", "/dev/fd"),
-    ("/proc/self/fd/0", "/dev/stdin"),
-    ("/proc/self/fd/1", "/dev/stdout"),
-    ("/proc/self/fd/2", "/dev/stderr"),
-    ("pts/ptmx", "/dev/ptmx"),
-)
+_DEVICE_KINDS: Final = {"c": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
 
 
 def secure_join(root: str, unsafe: str) -> str:
@@ -66,20 +60,27 @@ def secure_join(root: str, unsafe: str) -> str:
     that do not exist are appended as they are.
     """
     parts = unsafe.split("/")
+    parts.reverse()  # a stack: the next component last
     current = ""
     links = 0
+    missing = False  # below a missing component nothing can be a symlink
     while parts:
-        part = parts.pop(0)
-        if part in ("", "."):
+        part = parts.pop()
+        if not part or part == ".":
             continue
         if part == "..":
             current = current.rsplit("/", 1)[0]
+            missing = False
             continue
-        candidate = f"{current}/{part}"
+        candidate = current + "/" + part
+        if missing:
+            current = candidate
+            continue
         try:
             st = os.lstat(root + candidate)
         except FileNotFoundError:
             current = candidate
+            missing = True
             continue
         if not stat.S_ISLNK(st.st_mode):
             current = candidate
@@ -90,7 +91,9 @@ def secure_join(root: str, unsafe: str) -> str:
         target = os.readlink(root + candidate)
         if target.startswith("/"):
             current = ""
-        parts = target.split("/") + parts
+        pushed = target.split("/")
+        pushed.reverse()
+        parts.extend(pushed)
     return root + current if current else root
 
 
@@ -99,27 +102,41 @@ def _locked(path: str) -> int:
 
 
 def _make_target(path: str, *, file: bool) -> None:
-    if os.path.lexists(path):
+    """Make a missing mount target (a file or directory), and its parents if needed."""
+    try:
+        os.lstat(path)
         return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    if file:
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
-    else:
-        os.mkdir(path, 0o755)
+    except FileNotFoundError:
+        pass
+    for attempt in (1, 2):
+        try:
+            if file:
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+            else:
+                os.mkdir(path, 0o755)
+            return
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+            os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
 
 
 def _bind(source: str, target: str, flags: int, propagation: int) -> None:
     syscalls.mount(source, target, "", MS_BIND | (flags & MS_REC))
     if flags & ~(MS_BIND | MS_REC):
-        syscalls.mount("", target, "", (flags & ~MS_REC) | MS_BIND | MS_REMOUNT | _locked(target))
+        # statvfs only when the flags may clear a locked bit; they keep all three mostly.
+        locked = 0 if flags & _LOCKED_FLAGS == _LOCKED_FLAGS else _locked(target)
+        syscalls.mount("", target, "", (flags & ~MS_REC) | MS_BIND | MS_REMOUNT | locked)
     if propagation:
         syscalls.mount("", target, "", propagation)
 
 
-def _mount_cgroups(step: MountStep, target: str, cgroups: Sequence[tuple[str, str]]) -> None:
+def _mount_cgroups(
+    step: MountStep, target: str, cgroups: Sequence[tuple[str, str]], *, cgroup2: bool
+) -> None:
     """A read-only tmpfs at ``target`` with the container's own cgroup of each hierarchy
-    bound below it (runc's v1 layout). On a pure v2 host, a cgroup2 mount."""
-    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+    bound below it (runc's v1 layout). On a pure v2 host (``cgroup2``), a cgroup2 mount."""
+    if cgroup2:
         syscalls.mount("cgroup", target, "cgroup2", step.flags)
         return
     syscalls.mount("tmpfs", target, "tmpfs", step.flags & ~MS_RDONLY, "mode=755")
@@ -142,10 +159,10 @@ def _make_device(root: str, node: DeviceNode, *, user_namespace: bool) -> None:
         _make_target(path, file=True)
         syscalls.mount(node.path, path, "", MS_BIND)
         return
-    kind = {"c": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[node.kind]
+    kind = _DEVICE_KINDS[node.kind]
     if os.path.lexists(path):
         os.unlink(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
     os.mknod(path, kind | node.mode, os.makedev(node.major, node.minor))
     os.chmod(path, node.mode)
     os.chown(path, node.uid, node.gid)
@@ -173,7 +190,7 @@ def prepare_rootfs(plan: Plan, join_cgroups: Callable[[], Sequence[tuple[str, st
         if step.cgroup:
             if cgroups is None:
                 cgroups = join_cgroups()
-            _mount_cgroups(step, target, cgroups)
+            _mount_cgroups(step, target, cgroups, cgroup2=plan.cgroup2_host)
         elif step.bind:
             _bind(step.source, target, step.flags, step.propagation)
         else:
@@ -182,14 +199,43 @@ def prepare_rootfs(plan: Plan, join_cgroups: Callable[[], Sequence[tuple[str, st
                 syscalls.mount("", target, "", step.propagation)
     if cgroups is None:
         join_cgroups()
-    for node in plan.devices:
-        _make_device(root, node, user_namespace=plan.user_namespace)
-    for source, link in _DEV_SYMLINKS:
-        path = secure_join(root, link)
-        if not os.path.lexists(path):
-            os.symlink(source, path)
+    if plan.fresh_dev:
+        _populate_fresh_dev(root, plan.devices)
+    else:
+        for node in plan.devices:
+            _make_device(root, node, user_namespace=plan.user_namespace)
+        for source, link in DEV_SYMLINKS:
+            path = secure_join(root, link)
+            if not os.path.lexists(path):
+                os.symlink(source, path)
     # runc creates a missing working directory (before the root goes read-only).
-    os.makedirs(secure_join(root, plan.process.cwd), 0o755, exist_ok=True)
+    if plan.process.cwd != "/":
+        os.makedirs(secure_join(root, plan.process.cwd), 0o755, exist_ok=True)
+
+
+def _populate_fresh_dev(root: str, devices: Sequence[DeviceNode]) -> None:
+    """The device nodes and symlinks of a ``/dev`` tmpfs the child just mounted
+    (:attr:`Plan.fresh_dev`): nothing is there, so no lookups; the umask is 0 and root
+    owns what it makes, so chmod/chown only for modes and owners mknod cannot give."""
+    dev = secure_join(root, "/dev")
+    for node in devices:
+        name = node.path[5:]
+        path = f"{dev}/{name}"
+        try:
+            if not node.path.startswith("/dev/") or "/" in name or name in ("", ".", ".."):
+                raise FileExistsError  # not a plain name below /dev: the general way
+            os.mknod(path, _DEVICE_KINDS[node.kind] | node.mode, os.makedev(node.major, node.minor))
+        except FileExistsError:
+            _make_device(root, node, user_namespace=False)
+            continue
+        if node.mode & ~0o777:
+            os.chmod(path, node.mode)
+        if node.uid or node.gid:
+            os.chown(path, node.uid, node.gid)
+    for source, link in DEV_SYMLINKS:
+        # A mount below /dev may have made the path: then it stays (as when not fresh).
+        with contextlib.suppress(FileExistsError):
+            os.symlink(source, dev + link[4:])
 
 
 def open_pty(root: str) -> tuple[int, int, str]:
@@ -227,7 +273,12 @@ def finalize_rootfs(plan: Plan) -> None:
     """After pivot_root: masked paths, read-only paths, the read-only root."""
     for path in plan.masked_paths:
         try:
-            if os.path.isdir(path):
+            # One stat tells a missing path (skipped, no failing mount) from a directory.
+            is_dir = stat.S_ISDIR(os.stat(path).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        try:
+            if is_dir:
                 syscalls.mount("tmpfs", path, "tmpfs", MS_RDONLY)
             else:
                 syscalls.mount("/dev/null", path, "", MS_BIND)

@@ -66,13 +66,25 @@ _U64: Final = 2**64 - 1
 
 
 class _Field:
-    """A cursor on one JSON value with its dotted path, for error messages."""
+    """A cursor on one JSON value; its dotted path, for error messages, is built from the
+    parent's path only when asked (most fields are valid: no string work for them)."""
 
-    __slots__ = ("path", "value")
+    __slots__ = ("_key", "_parent", "value")
 
-    def __init__(self, value: Any, path: str) -> None:
+    def __init__(self, value: Any, path: str, parent: _Field | None = None) -> None:
+        """``path`` is the whole path, or with ``parent`` the key (``.name``/``[i]``)."""
         self.value = value
-        self.path = path
+        self._key = path
+        self._parent = parent
+
+    @property
+    def path(self) -> str:
+        if self._parent is None:
+            return self._key
+        base = self._parent.path
+        if not base:
+            return self._key.removeprefix(".")
+        return base + self._key
 
     def fail(self, expectation: str) -> InvalidArgument:
         where = self.path or "config.json"
@@ -85,12 +97,12 @@ class _Field:
 
     def get(self, key: str) -> _Field | None:
         value = self.obj().get(key)
-        return None if value is None else _Field(value, f"{self.path}.{key}" if self.path else key)
+        return None if value is None else _Field(value, "." + key, self)
 
     def items(self) -> list[_Field]:
         if not isinstance(self.value, list):
             raise self.fail("must be an array")
-        return [_Field(v, f"{self.path}[{i}]") for i, v in enumerate(self.value)]
+        return [_Field(v, f"[{i}]", self) for i, v in enumerate(self.value)]
 
     def text(self) -> str:
         if not isinstance(self.value, str):

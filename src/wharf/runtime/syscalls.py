@@ -38,6 +38,7 @@ __all__ = [
     "CLONE_NEWUTS",
     "CLONE_PIDFD",
     "NAMESPACE_FLAGS",
+    "CapsetArgs",
     "SyscallError",
     "capget",
     "capset",
@@ -49,6 +50,7 @@ __all__ = [
     "pidfd_send_signal",
     "pivot_root",
     "prctl",
+    "prctl_each",
     "setdomainname",
     "sethostname",
     "setns",
@@ -199,34 +201,52 @@ def clone3(flags: int, *, cgroup_fd: int = -1) -> tuple[int, int]:
     return (0, -1) if pid == 0 else (pid, pidfd.value)
 
 
+# The calls below run in the clone child, once per step: they build their error message
+# only when the call failed.
+
+
 def unshare(flags: int) -> None:
-    _check(_unshare(flags), f"unshare({flags:#x})")
+    if _unshare(flags) < 0:
+        raise error_from_errno(_get_errno(), f"unshare({flags:#x})")
 
 
 def setns(fd: int, nstype: int = 0) -> None:
     """Join the namespace behind ``fd`` (an open ``/proc/PID/ns/*`` or bind-mounted file)."""
-    _check(_setns(fd, nstype), f"setns({fd}, {nstype:#x})")
+    if _setns(fd, nstype) < 0:
+        raise error_from_errno(_get_errno(), f"setns({fd}, {nstype:#x})")
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
-    _check(
-        _syscall(_SYS_PIVOT_ROOT, new_root.encode(), put_old.encode()),
-        f"pivot_root({new_root!r}, {put_old!r})",
-    )
+    if _syscall(_SYS_PIVOT_ROOT, new_root.encode(), put_old.encode()) < 0:
+        raise error_from_errno(_get_errno(), f"pivot_root({new_root!r}, {put_old!r})")
 
 
 def sethostname(name: str) -> None:
     data = name.encode()
-    _check(_sethostname(data, len(data)), f"sethostname({name!r})")
+    if _sethostname(data, len(data)) < 0:
+        raise error_from_errno(_get_errno(), f"sethostname({name!r})")
 
 
 def setdomainname(name: str) -> None:
     data = name.encode()
-    _check(_setdomainname(data, len(data)), f"setdomainname({name!r})")
+    if _setdomainname(data, len(data)) < 0:
+        raise error_from_errno(_get_errno(), f"setdomainname({name!r})")
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
-    return _check(_prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+    rc: int = _prctl(option, arg2, arg3, arg4, arg5)
+    if rc < 0:
+        raise error_from_errno(_get_errno(), f"prctl({option})")
+    return rc
+
+
+def prctl_each(option: int, args: tuple[int, ...]) -> None:
+    """``prctl(option, arg)`` for each of ``args`` in turn (e.g. PR_CAPBSET_DROP of every
+    capability to drop), stopping at the first failure, which names the argument."""
+    call = _prctl
+    for arg in args:
+        if call(option, arg, 0, 0, 0) < 0:
+            raise error_from_errno(_get_errno(), f"prctl({option}, {arg})")
 
 
 def pidfd_open(pid: int) -> int:
@@ -262,15 +282,29 @@ def capget(pid: int = 0) -> tuple[int, int, int]:
     )
 
 
+class CapsetArgs:
+    """The capset(2) arguments for three 64-bit masks, built once (in the parent) so the
+    clone child only makes the call: :meth:`apply`."""
+
+    __slots__ = ("_data", "_header")
+
+    def __init__(self, effective: int, permitted: int, inheritable: int) -> None:
+        self._header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+        data = (_CapData * 2)()
+        mask = 0xFFFFFFFF
+        data[0].effective, data[1].effective = effective & mask, effective >> 32
+        data[0].permitted, data[1].permitted = permitted & mask, permitted >> 32
+        data[0].inheritable, data[1].inheritable = inheritable & mask, inheritable >> 32
+        self._data = data
+
+    def apply(self) -> None:
+        """Set the caller's capability sets to these masks."""
+        _check(_syscall(_SYS_CAPSET, ctypes.byref(self._header), self._data), "capset")
+
+
 def capset(effective: int, permitted: int, inheritable: int) -> None:
     """Set the caller's effective, permitted and inheritable capability masks (64-bit)."""
-    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (_CapData * 2)()
-    mask = 0xFFFFFFFF
-    data[0].effective, data[1].effective = effective & mask, effective >> 32
-    data[0].permitted, data[1].permitted = permitted & mask, permitted >> 32
-    data[0].inheritable, data[1].inheritable = inheritable & mask, inheritable >> 32
-    _check(_syscall(_SYS_CAPSET, ctypes.byref(header), data), "capset")
+    CapsetArgs(effective, permitted, inheritable).apply()
 
 
 def mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> None:
@@ -282,9 +316,11 @@ def mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> 
         flags,
         data.encode() or None,
     )
-    _check(rc, f"mount {fstype or 'bind'} {source!r} on {target!r}")
+    if rc < 0:
+        raise error_from_errno(_get_errno(), f"mount {fstype or 'bind'} {source!r} on {target!r}")
 
 
 def umount2(target: str, flags: int) -> None:
     """umount2(2) with MNT_* flags."""
-    _check(_umount2(target.encode(), flags), f"umount {target!r}")
+    if _umount2(target.encode(), flags) < 0:
+        raise error_from_errno(_get_errno(), f"umount {target!r}")

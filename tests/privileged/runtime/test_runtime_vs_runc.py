@@ -351,3 +351,41 @@ def test_spec_command_matches_runc_spec(tmp_path: Path) -> None:
     ours = json.loads((tmp_path / "wharf" / "config.json").read_text())
     theirs = json.loads((tmp_path / "runc" / "config.json").read_text())
     assert ours == theirs
+
+
+def test_dev_nodes_match_runc(runtimes: Runtimes, make_bundle: BundleFactory) -> None:
+    """/dev's nodes (type, mode, owner, numbers) and symlinks as runc makes them, with
+    spec devices straight below /dev (own mode and owner) and in a subdirectory."""
+
+    def edit(config: dict[str, Any]) -> None:
+        config["linux"]["devices"] = [
+            {
+                "path": "/dev/c3null",
+                "type": "c",
+                "major": 1,
+                "minor": 3,
+                "fileMode": 0o640,
+                "uid": 1000,
+                "gid": 1001,
+            },
+            {"path": "/dev/c3sub/zero", "type": "c", "major": 1, "minor": 5},
+            {"path": "/dev/c3fifo", "type": "p", "major": 0, "minor": 0, "fileMode": 0o600},
+        ]
+
+    script = "cd /dev && stat -c '%A %u %g %t:%T %N' * c3sub/*"
+    bundle = make_bundle(["sh", "-c", script], edit)
+    results = both(runtimes, bundle, "devnodes")
+    wharf, runc = results["wharf"], results["runc"]
+    assert runc.rc == 0, runc.err
+    assert wharf.rc == 0, wharf.err
+    lines = wharf.out.splitlines()
+    for expected in (
+        "crw-r----- 1000 1001 1:3 c3null",
+        "crw-rw-rw- 0 0 1:3 null",
+        "crw-rw-rw- 0 0 1:5 c3sub/zero",
+        "prw------- 0 0 0:0 c3fifo",
+        "lrwxrwxrwx 0 0 0:0 'fd' -> '/proc/self/fd'",
+        "lrwxrwxrwx 0 0 0:0 'ptmx' -> 'pts/ptmx'",
+    ):
+        assert expected in lines, (expected, lines)
+    assert lines == runc.out.splitlines()

@@ -177,3 +177,36 @@ def test_engine_rootfs_mounts_and_process(tmp_path: Path) -> None:
     assert p.rootfs_mounts == (overlay,)
     assert p.process.path == "/opt/bin"
     assert p.process.rlimits == ((6, 5, 6),)
+
+
+def test_fresh_dev_when_dev_is_a_tmpfs_nothing_covers(tmp_path: Path) -> None:
+    dev = {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]}
+    pts = {"destination": "/dev/pts", "type": "devpts", "source": "devpts"}
+    obj = spec_json()
+    obj["mounts"] = [dev, pts]
+    assert plan(tmp_path, obj).fresh_dev
+    # A mount on a device node's path, a bind on /dev, or a user namespace: the general way.
+    null = {"destination": "/dev/null", "type": "bind", "source": "/dev/null"}
+    obj["mounts"] = [dev, pts, null]
+    assert not plan(tmp_path, obj).fresh_dev
+    obj["mounts"] = [dev, {"destination": "/dev", "type": "bind", "source": "/dev"}]
+    assert not plan(tmp_path, obj).fresh_dev
+    obj["mounts"] = [{"destination": "/dev/stdin", "type": "tmpfs", "source": "tmpfs"}, dev]
+    assert not plan(tmp_path, obj).fresh_dev
+    obj["mounts"] = [pts]
+    assert not plan(tmp_path, obj).fresh_dev
+    userns = spec_json(
+        uidMappings=[{"containerID": 0, "hostID": 100000, "size": 65536}],
+        gidMappings=[{"containerID": 0, "hostID": 100000, "size": 65536}],
+    )
+    userns["linux"]["namespaces"].append({"type": "user"})
+    userns["mounts"] = [dev]
+    assert not plan(tmp_path, userns).fresh_dev
+
+
+def test_cgroup2_host_only_read_for_cgroup_mounts(tmp_path: Path) -> None:
+    v2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
+    assert plan(tmp_path, spec_json()).cgroup2_host == v2
+    obj = spec_json()
+    obj["mounts"] = obj["mounts"][:1]
+    assert not plan(tmp_path, obj).cgroup2_host

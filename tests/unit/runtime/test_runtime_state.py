@@ -81,6 +81,9 @@ def test_secure_join_stays_inside(tmp_path: Path) -> None:
     assert secure_join(r, "/etc/up/x") == f"{r}/x"
     assert secure_join(r, "/../../etc") == f"{r}/etc"
     assert secure_join(r, "/new/dir") == f"{r}/new/dir"
+    # Below a missing component nothing is looked up, until ".." climbs back out of it.
+    assert secure_join(r, "/new/../etc/abs") == f"{r}/etc/passwd"
+    assert secure_join(r, "/new/x/../../etc/up/y") == f"{r}/y"
     assert secure_join(r, "/") == r
     with pytest.raises(OSError, match="too many symlinks"):
         secure_join(r, "/loop")
