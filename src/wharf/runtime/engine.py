@@ -227,7 +227,7 @@ class MonitoredRuntime:
             raise
         finally:
             with contextlib.suppress(Unavailable):  # the next spawn reports a gone zygote
-                self._zygote.replenish(reply.get("pool_flags"))
+                self._zygote.replenish(reply.get("pool_flags"), only_if_empty=True)
         session.settimeout(None)
         return session, reply["state"]
 
@@ -471,6 +471,8 @@ class MonitoredRuntime:
         if cgroup is not None and cgroup.exists():
             cgroup.destroy(kill=True)
         shutil.rmtree(d, ignore_errors=True)
+        with contextlib.suppress(Unavailable):  # the next create reports a gone zygote
+            self._zygote.replenish()  # the slot this container took, now that it is gone
 
     def update(self, container_id: str, resources: dict[str, Any]) -> None:
         """Change the running container's cgroup limits (OCI ``linux.resources`` shape)."""

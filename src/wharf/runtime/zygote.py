@@ -15,8 +15,8 @@ the bytecode they specialise and the caches they fill are its pages, shared by e
 monitor, not copied into each. A small pool is forked ahead: each member is a warm slot,
 an idle monitor with its container's pid 1 already cloned (:mod:`._monitor_slot`). The
 zygote sends each slot's socket to the engine, which hands a request straight to it (no
-hop through the zygote) and, once the request is answered, asks the zygote for a
-replacement with the namespace flags the answer names. With none ready, the request goes
+hop through the zygote) and asks the zygote for replacements, with the namespace flags
+the last answer named, once a container is deleted, or at once when no slot is left. With none ready, the request goes
 to the zygote, which forks a monitor for it.
 """
 
@@ -58,7 +58,6 @@ class Zygote:
         self._flags = DEFAULT_FLAGS  # the namespace flags of the slots asked for next
         self._idle: list[socket.socket] = []
         self._pending = pool_size  # the zygote sends the first pool on its own
-        self._owed = 0  # idle monitors taken, not yet asked for again
 
     def _collect(self) -> None:
         """Take every idle-monitor socket the zygote has sent so far (never blocks)."""
@@ -104,17 +103,20 @@ class Zygote:
                 continue  # that idle monitor died; try the next
             finally:
                 member.close()
-                self._owed += 1
         socket.send_fds(self._sock, [data], [reply_fd])
 
-    def replenish(self, flags: int | None = None) -> None:
-        """Ask the zygote for the idle slots that requests have taken. The engine calls
-        it once a request is answered: forking and warming up a replacement while a launch
-        runs would take CPU from that launch.
+    def replenish(self, flags: int | None = None, *, only_if_empty: bool = False) -> None:
+        """Ask the zygote for the idle slots that requests have taken.
+
+        Making a slot (a fork, a clone, their warm-ups: ~10 ms of CPU) while a container
+        starts, exits or is deleted takes CPU from it, so the engine asks for a
+        replacement right after an answer only when no slot is left (``only_if_empty``),
+        and otherwise once a container is deleted.
 
         Args:
             flags: the namespace flags the answer said the next slot should have (the
                 last request's); None or negative: keep those asked for before.
+            only_if_empty: ask only if no slot is idle or on its way.
 
         Raises:
             Unavailable: the zygote is gone.
@@ -122,10 +124,12 @@ class Zygote:
         with self._lock:
             if flags is not None and flags >= 0:
                 self._flags = flags
+            self._collect()
+            if only_if_empty and (self._idle or self._pending):
+                return
             try:
-                while self._owed:
+                while len(self._idle) + self._pending < self._pool_size:
                     self._sock.send(_SPAWN + str(self._flags).encode())
-                    self._owed -= 1
                     self._pending += 1
             except OSError as exc:
                 raise Unavailable(f"runtime zygote (pid {self.pid}): {exc.strerror}") from None
@@ -142,7 +146,7 @@ class Zygote:
             os.waitpid(self.pid, 0)
 
 
-def start_zygote(*, pool_size: int = 1) -> Zygote:
+def start_zygote(*, pool_size: int = 2) -> Zygote:
     """Fork the zygote. Call it first thing, before the caller starts threads.
 
     Args:
