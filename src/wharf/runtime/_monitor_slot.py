@@ -58,7 +58,7 @@ from wharf.runtime.sync import (
     sync_pair,
 )
 
-__all__ = ["DEFAULT_FLAGS", "serve_slot"]
+__all__ = ["DEFAULT_FLAGS", "background", "serve_slot"]
 
 DEFAULT_FLAGS: Final = (
     syscalls.CLONE_NEWPID | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC | syscalls.CLONE_NEWNET
@@ -94,6 +94,7 @@ def _pid1(sync: SyncChannel, flags: int) -> NoReturn:
     syscalls.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the slot's monitor went away
     warm_up()
     _warm_up_cgroups()
+    background(False)
     step = "request"
     try:
         tag, payload, _ = sync.recv_message(_MAX_REQUEST)
@@ -159,6 +160,15 @@ class _Slot:
             os.kill(self.pid, signal.SIGKILL)
 
 
+def background(idle: bool) -> None:
+    """Make a slot (the fork, the clone, the warm-ups: ~10 ms of CPU) only with CPU time
+    no one else wants (SCHED_IDLE; the zygote runs so), so it never slows a container
+    starting or exiting; serve requests with the normal policy."""
+    policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
+    with contextlib.suppress(OSError):
+        os.sched_setscheduler(0, policy, os.sched_param(0))
+
+
 def _pre_clone(flags: int) -> _Slot:
     """Clone P, our child, in new namespaces per ``flags``."""
     mine, theirs = sync_pair()
@@ -179,6 +189,7 @@ def serve_slot(requests: socket.socket, flags: int) -> None:
     the pool without a request."""
     slot = _pre_clone(flags)
     warm_up_monitor()
+    background(False)
     msg, fds, _, _ = socket.recv_fds(requests, _MAX_REQUEST, 1)
     requests.close()
     forwarded = False

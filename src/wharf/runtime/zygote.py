@@ -16,8 +16,8 @@ monitor, not copied into each. A small pool is forked ahead: each member is a wa
 an idle monitor with its container's pid 1 already cloned (:mod:`._monitor_slot`). The
 zygote sends each slot's socket to the engine, which hands a request straight to it (no
 hop through the zygote) and asks the zygote for replacements, with the namespace flags
-the last answer named, once a container is deleted, or at once when no slot is left. With none ready, the request goes
-to the zygote, which forks a monitor for it.
+the last answer named, once a container is deleted, or at once when no slot is left.
+With none ready, the request goes to the zygote, which forks a monitor for it.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import NoReturn
 
 from wharf.errors import FailedPrecondition, InvalidArgument, Unavailable
 from wharf.runtime._engine_request import LaunchRequest, parse_request, warm_up
-from wharf.runtime._monitor_slot import DEFAULT_FLAGS, serve_slot
+from wharf.runtime._monitor_slot import DEFAULT_FLAGS, background, serve_slot
 from wharf.runtime.monitor import run_monitor
 
 __all__ = ["Zygote", "start_zygote"]
@@ -214,6 +214,7 @@ def _serve(sock: socket.socket, pool_size: int) -> NoReturn:
     # monitor's collections do not touch (and copy) the zygote's pages.
     warm_up()
     gc.freeze()
+    background(True)  # its forks are slots, made with spare CPU time only
     for _ in range(pool_size):
         _spawn_idle(sock, DEFAULT_FLAGS)
     while True:
@@ -233,6 +234,7 @@ def _serve(sock: socket.socket, pool_size: int) -> NoReturn:
         if launch is not None and os.fork() == 0:
             try:
                 sock.close()
+                background(False)  # a request waits for this one
                 run_monitor(launch, socket.socket(fileno=fds[0]))
             finally:
                 os._exit(1)
