@@ -7,7 +7,7 @@ in; it is pid 1 of the new pid namespace. The steps, in the order the kernel req
  2. (new user namespace) wait for the parent to write the uid/gid maps; become root in it.
  3. join namespaces by path (setns); join the cgroups by writing ``0`` to the pre-opened
     v1 ``tasks`` fds; then unshare the cgroup namespace, so its root is our cgroup. With
-    ``cgroups_later`` (the engine's launcher makes the cgroups while we start) the fds
+    ``cgroups_later`` (the monitor makes the cgroups while we start) the fds
     come over the sync channel and this step runs inside 4, before the first ``cgroup``
     mount.
  4. rootfs: propagation, rootfs, spec mounts, /dev, console pty (:mod:`.rootfs`).
