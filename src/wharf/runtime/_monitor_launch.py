@@ -39,11 +39,17 @@ from wharf.runtime._engine_state import (
     read_json,
     write_json_atomic,
 )
-from wharf.runtime.cgroups import Cgroup, Resources, lean_controllers, open_cgroup
+from wharf.runtime.cgroups import Cgroup, open_cgroup
 from wharf.runtime.config import ProcessPlan, plan_container, plan_exec, plan_process
 from wharf.runtime.hooks import run_hooks
 from wharf.runtime.init import ChildHandles
-from wharf.runtime.launch import cgroup_join_fds, launch, launch_exec, prepare_security
+from wharf.runtime.launch import (
+    cgroup_join_fds,
+    container_cgroup,
+    launch,
+    launch_exec,
+    prepare_security,
+)
 from wharf.runtime.spec import Hook, Process, Spec
 from wharf.runtime.sync import SyncChannel
 
@@ -164,11 +170,7 @@ class MonitorLaunch:
             rootfs=req.rootfs_mounts,
         )
         caps, bpf = prepare_security(plan.process, plan.seccomp)
-        resources = Resources.from_spec(plan.resources)
-        cgroup = open_cgroup(
-            plan.cgroups_path or f"/wharf/{req.container_id}",
-            controllers=lean_controllers(resources),  # cpu joined later if ever needed
-        )
+        cgroup, resources = container_cgroup(plan)
         created = False
         opened: list[int] = []
 

@@ -43,7 +43,7 @@ from wharf.runtime._engine_state import REQUEST_FILE, process_start_time, write_
 from wharf.runtime.cgroups import Cgroup, Resources, lean_controllers, open_cgroup
 from wharf.runtime.config import Plan, plan_container
 from wharf.runtime.init import ChildHandles, child_main
-from wharf.runtime.launch import prepare_security
+from wharf.runtime.launch import container_cgroup, prepare_security
 from wharf.runtime.monitor import _detach, _last_defence, _Monitor, run_monitor, warm_up_monitor
 from wharf.runtime.spec import Spec
 from wharf.runtime.sync import (
@@ -277,11 +277,7 @@ def _cgroup_of(req: LaunchRequest) -> Cgroup:
 def _make_cgroup(plan: Plan) -> tuple[int, ...]:
     """P makes the container's cgroups with the spec's limits; returns the ``tasks`` fds
     it joins them by."""
-    resources = Resources.from_spec(plan.resources)
-    cgroup = open_cgroup(
-        plan.cgroups_path or f"/wharf/{plan.container_id}",
-        controllers=lean_controllers(resources),  # cpu joined later if ever needed
-    )
+    cgroup, resources = container_cgroup(plan)
     cgroup.create(resources)
     return tuple(cgroup.join_fds())
 

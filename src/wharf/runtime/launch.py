@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from wharf.errors import NotFound, WharfError
 from wharf.runtime import syscalls
 from wharf.runtime.capabilities import CapabilitySets, PreparedCapabilities
+from wharf.runtime.cgroups import Cgroup, Resources, lean_controllers, open_cgroup
 from wharf.runtime.config import Plan, ProcessPlan
 from wharf.runtime.init import ChildHandles, child_main, exec_child_main
 from wharf.runtime.sync import (
@@ -42,7 +43,14 @@ from wharf.runtime.sync import (
 if TYPE_CHECKING:
     from wharf.runtime.seccomp import PreparedFilter
 
-__all__ = ["Launched", "cgroup_join_fds", "launch", "launch_exec", "prepare_security"]
+__all__ = [
+    "Launched",
+    "cgroup_join_fds",
+    "container_cgroup",
+    "launch",
+    "launch_exec",
+    "prepare_security",
+]
 
 _ABORT_WAIT = 10.0  # seconds for a SIGKILLed child that is not ours to reap
 
@@ -80,6 +88,22 @@ def prepare_security(
         flags = seccomp.get("flags") or ()
         bpf = prepare_filter(compile_filter(seccomp), flags=flags)
     return caps, bpf
+
+
+def container_cgroup(plan: Plan) -> tuple[Cgroup, Resources]:
+    """The container's cgroup (not made yet) and the limits to make it with: the plan's
+    ``cgroupsPath`` (``/wharf/<id>`` by default), spanning the hierarchies a fast start
+    needs (cpu is joined later, by ``update``, if ever needed).
+
+    Raises:
+        InvalidArgument: a bad ``linux.resources`` or ``linux.cgroupsPath``, by field.
+    """
+    resources = Resources.from_spec(plan.resources)
+    cgroup = open_cgroup(
+        plan.cgroups_path or f"/wharf/{plan.container_id}",
+        controllers=lean_controllers(resources),
+    )
+    return cgroup, resources
 
 
 def _abort(pid: int, sync: SyncChannel) -> None:
