@@ -285,3 +285,34 @@ def test_operations_on_a_missing_cgroup(version: str) -> None:
     cg.destroy()  # a no-op
     with pytest.raises(InvalidArgument, match="cgroup version"):
         open_cgroup(new_path(), version="v3")  # type: ignore[arg-type]
+
+
+def test_create_renames_a_spare_made_ahead_in_the_same_parent(cg_path: str) -> None:
+    """A pool slot's spare cgroup becomes the container's: the same directories, renamed,
+    with the container's limits; a spare in another parent, or a taken name, is refused
+    and the spare is left as it was."""
+    lean = lean_controllers(Resources())
+    spare = open_cgroup(f"{cg_path}/spare", controllers=lean)
+    spare.create(Resources())
+    memory = f"/sys/fs/cgroup/memory{cg_path}"
+    made_ahead = os.stat(f"{memory}/spare").st_ino
+    cg = open_cgroup(f"{cg_path}/c1", controllers=lean)
+    elsewhere = open_cgroup(f"{cg_path}/sub/spare", controllers=lean)
+    try:
+        cg.create(Resources.from_spec({"pids": {"limit": 7}}), spare=spare)
+        assert not spare.exists()
+        assert os.stat(f"{memory}/c1").st_ino == made_ahead
+        assert cg.stats().pids.limit == 7
+        with open(f"/sys/fs/cgroup/devices{cg_path}/c1/devices.list", encoding="ascii") as f:
+            assert "a *:* rwm" not in f.read()  # the container's device rules, not the parent's
+        spare.create(Resources())
+        with pytest.raises(Conflict, match="exists already"):
+            open_cgroup(f"{cg_path}/c1", controllers=lean).create(Resources(), spare=spare)
+        elsewhere.create(Resources())
+        other = open_cgroup(f"{cg_path}/c2", controllers=lean)
+        other.create(Resources(), spare=elsewhere)
+        assert elsewhere.exists() and spare.exists() and other.exists()
+        other.destroy()
+    finally:
+        for c in (cg, spare, elsewhere, open_cgroup(f"{cg_path}/sub")):
+            c.destroy(kill=True)

@@ -68,8 +68,13 @@ class Cgroup(Protocol):
         """True when the cgroup directory exists in at least one hierarchy."""
         ...
 
-    def create(self, resources: Resources) -> None:
+    def create(self, resources: Resources, *, spare: Cgroup | None = None) -> None:
         """Make the cgroup (and missing parents) and write its limits.
+
+        Args:
+            spare: an empty cgroup made ahead under the same parent (a pool slot's): on
+                v1 its directories are renamed into place instead of made; what is not
+                taken stays the spare's owner's to remove. v2 cannot rename a cgroup.
 
         Raises:
             Conflict: the cgroup exists already.

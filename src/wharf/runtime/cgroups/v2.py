@@ -22,6 +22,7 @@ from typing import Final
 from wharf.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, Unimplemented
 from wharf.runtime.cgroups import _fs
 from wharf.runtime.cgroups.base import (
+    Cgroup,
     FreezerState,
     check_path,
     remove_dirs,
@@ -182,7 +183,7 @@ class V2Cgroup:
     def exists(self) -> bool:
         return os.path.isdir(self._dir)
 
-    def create(self, resources: Resources) -> None:
+    def create(self, resources: Resources, *, spare: Cgroup | None = None) -> None:
         if self.exists():
             raise Conflict(f"cgroup {self._path}: {self._dir} exists already")
         writes = plan_v2_writes(resources)
