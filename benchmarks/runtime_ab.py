@@ -23,14 +23,14 @@ import json, os, select, shutil, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
 from runtime_engine import base_spec, clock_from, make_rootfs, spec_for
-from wharf.runtime.engine import ContainerIO, WharfRuntime, start_zygote
+from wharf.runtime.engine import ContainerIO, WharfRuntime
 
 tag = sys.argv[1]
 top = Path(tempfile.mkdtemp(prefix=f"rtab-{tag}-"))
 parent = f"/rtab-{tag}-{os.getpid()}"
 try:
     base = base_spec(top, make_rootfs(top))
-    rt = WharfRuntime(str(top / "state"), zygote=start_zygote())
+    rt = WharfRuntime(str(top / "state"))
     bundle = top / "bundle"
     bundle.mkdir()
     n = 0

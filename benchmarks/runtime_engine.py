@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from wharf.runtime.engine import ContainerIO, WharfRuntime, start_zygote
+from wharf.runtime.engine import ContainerIO, WharfRuntime
 
 CG_PARENT = "/rtengine-bench"
 UNIFIED = "/sys/fs/cgroup/unified/cgroup.controllers"
@@ -78,7 +78,7 @@ def clock_from(output: str) -> float:
 
 class Wharf:
     def __init__(self, top: Path, base: dict[str, Any]) -> None:
-        self.rt = WharfRuntime(str(top / "wharf-state"), zygote=start_zygote())
+        self.rt = WharfRuntime(str(top / "wharf-state"))  # forks its zygote
         self.bundle = top / "wharf-bundle"
         self.bundle.mkdir()
         self.base = base

@@ -53,7 +53,7 @@ from wharf.runtime.launch import (
 from wharf.runtime.spec import Hook, Process, Spec
 from wharf.runtime.sync import SyncChannel
 
-__all__ = ["Client", "MonitorLaunch", "exit_if_clone", "set_winsize"]
+__all__ = ["Client", "MonitorLaunch", "PoolLeftover", "exit_if_clone", "set_winsize"]
 
 _PR_SET_CHILD_SUBREAPER: Final = 36
 _REPLY_TIMEOUT: Final = 30.0
@@ -66,6 +66,17 @@ class Client:
     sock: socket.socket
     out: bytearray = field(default_factory=bytearray)
     reading: bool = True
+
+
+@dataclass(frozen=True)
+class PoolLeftover:
+    """What a pool slot that did not take a request leaves the monitor serving it: the
+    unused pid 1 (our child) to reap, then the spare cgroup it made; and the namespace
+    flags the next slot should have."""
+
+    pid: int
+    spare: Cgroup
+    flags: int
 
 
 def set_winsize(fd: int, height: int, width: int) -> None:
@@ -109,7 +120,7 @@ class MonitorLaunch:
         self.binary_stdio: tuple[int, int, int] = (-1, -1, -1)
         self.serving = False
         self.pidfd = -1
-        self.reap = 0
+        self.leftover: PoolLeftover | None = None
 
     # -- launch ----------------------------------------------------------------------
 

@@ -63,9 +63,10 @@ from wharf.runtime.cgroups import Cgroup, CgroupStats, FreezerState, Resources, 
 from wharf.runtime.config import plan_process
 from wharf.runtime.monitor import wait_readable
 from wharf.runtime.spec import Process
-from wharf.runtime.zygote import Zygote, start_zygote
+from wharf.runtime.zygote import SPARE_PREFIX, Zygote, start_zygote
 
 __all__ = [
+    "SPARE_PREFIX",
     "CgroupStats",
     "ContainerIO",
     "ContainerState",
@@ -164,24 +165,24 @@ class MonitoredRuntime:
             state_root: directory for the containers' state (created if missing); any
                 length (long socket paths are reached through ``/proc/PID/fd``, so an
                 :meth:`attach_path` is valid in this process's lifetime).
-            zygote: the daemon's zygote; started here (a fork of the caller) when None.
+            zygote: the daemon's zygote, or None to start one here (a fork of the
+                caller); :meth:`close` closes it either way.
         """
         self.state_root = os.path.abspath(state_root)
         os.makedirs(self.state_root, mode=0o711, exist_ok=True)
         self._zygote = zygote if zygote is not None else start_zygote()
-        self._owns_zygote = zygote is None
         self._sessions: dict[str, socket.socket] = {}
         self._socket_dirs = SocketDirs()
         self._started: dict[str, str | None] = {}  # started here: started_at
 
     def close(self) -> None:
-        """Close control sessions (and the zygote if this runtime started it)."""
+        """Close control sessions and the zygote (its idle slots go; containers and their
+        monitors keep running)."""
         for sock in self._sessions.values():
             sock.close()
         self._sessions.clear()
         self._socket_dirs.close()
-        if self._owns_zygote:
-            self._zygote.close()
+        self._zygote.close()
 
     # -- paths and on-disk state ---------------------------------------------------------
 
@@ -227,7 +228,8 @@ class MonitoredRuntime:
             raise
         finally:
             with contextlib.suppress(Unavailable):  # the next spawn reports a gone zygote
-                self._zygote.replenish(reply.get("pool_flags"), only_if_empty=True)
+                flags, parent = reply.get("pool") or (None, None)
+                self._zygote.replenish(flags, parent, only_if_empty=True)
         session.settimeout(None)
         return session, reply["state"]
 
@@ -472,7 +474,7 @@ class MonitoredRuntime:
             cgroup.destroy(kill=True)
         shutil.rmtree(d, ignore_errors=True)
         with contextlib.suppress(Unavailable):  # the next create reports a gone zygote
-            self._zygote.replenish()  # the slot this container took, now that it is gone
+            self._zygote.replenish_later()  # the slot this container took
 
     def update(self, container_id: str, resources: dict[str, Any]) -> None:
         """Change the running container's cgroup limits (OCI ``linux.resources`` shape)."""

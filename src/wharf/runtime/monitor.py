@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import posixpath
 import select
 import selectors
 import signal
@@ -62,12 +63,25 @@ from wharf.runtime._engine_state import (
     write_json_atomic,
 )
 from wharf.runtime._engine_types import ContainerIO
-from wharf.runtime._monitor_launch import Client, MonitorLaunch, exit_if_clone, set_winsize
+from wharf.runtime._monitor_launch import (
+    Client,
+    MonitorLaunch,
+    PoolLeftover,
+    exit_if_clone,
+    set_winsize,
+)
 from wharf.runtime.cgroups import Cgroup, open_cgroup
 from wharf.runtime.hooks import run_hooks
 from wharf.runtime.sync import START
 
-__all__ = ["run_monitor", "wait_readable", "warm_up_monitor"]
+__all__ = [
+    "PoolLeftover",
+    "drop_spare",
+    "pool_hint",
+    "run_monitor",
+    "wait_readable",
+    "warm_up_monitor",
+]
 
 _PR_SET_CHILD_SUBREAPER: Final = 36
 _DRAIN_SECONDS: Final = 2.0
@@ -85,18 +99,17 @@ class _Monitor(MonitorLaunch):
 
     # -- serve -----------------------------------------------------------------------
 
-    def serve(self, session: socket.socket, *, reap: int = 0) -> None:
+    def serve(self, session: socket.socket) -> None:
         """Serve until pid 1 has exited and its output is drained, then :meth:`_finish`.
 
         Args:
             session: the engine's control session.
-            reap: a child of ours to reap once it exits (a pool slot's unused pid 1).
         """
         sel = self.sel
         self.serving = True
-        if reap:
-            self.reap = reap
-            sel.register(syscalls.pidfd_open(reap), selectors.EVENT_READ, self._on_reap)
+        if self.leftover is not None:
+            pidfd = syscalls.pidfd_open(self.leftover.pid)
+            sel.register(pidfd, selectors.EVENT_READ, self._on_reap)
         self._watch()
         if self.stdin_w >= 0:
             _nonblock(self.stdin_w)
@@ -134,8 +147,12 @@ class _Monitor(MonitorLaunch):
     def _on_reap(self, fd: int, mask: int) -> None:
         self.sel.unregister(fd)
         os.close(fd)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.reap, 0)  # it has exited: its pidfd is readable
+        self._reap_leftover()
+
+    def _reap_leftover(self) -> None:
+        if self.leftover is not None:
+            reap_leftover(self.leftover)
+            self.leftover = None
 
     def _on_exit(self, fd: int, mask: int) -> None:
         while True:
@@ -400,6 +417,7 @@ class _Monitor(MonitorLaunch):
         """
         self._record_exit()
         self._flush_clients()
+        self._reap_leftover()  # if its exit was not seen yet
         if self.req.kind == "container" and self.cgroup is not None and not self.req.binary:
             with contextlib.suppress(WharfError, OSError):
                 self.cgroup.destroy(kill=True)
@@ -510,34 +528,59 @@ def _launched(monitor: _Monitor, reply: socket.socket) -> bool:
 
 
 def run_monitor(
-    req: LaunchRequest, reply: socket.socket, *, reap: int = 0, pool_flags: int | None = None
+    req: LaunchRequest, reply: socket.socket, *, leftover: PoolLeftover | None = None
 ) -> NoReturn:
     """The monitor's whole life (called in the zygote's forked child; never returns).
 
     Args:
         req: the request.
         reply: the engine's end: the answer, then its control session.
-        reap: a child of ours to reap once it exits (the pre-cloned pid 1 of a pool slot
-            that did not take ``req``).
-        pool_flags: for a pool slot: the namespace flags the next slot should have
-            (told to the engine with the answer).
+        leftover: for a pool slot that did not take ``req``: its unused pid 1 to reap and
+            spare cgroup to remove, and the namespace flags the next slot should have
+            (told to the engine with the answer, see :func:`pool_hint`).
     """
     me = os.getpid()
-    code = 0
+    code = 1
+    monitor: _Monitor | None = None
     try:
         _detach(req.state_dir)
         monitor = _Monitor(req)
-        if not _launched(monitor, reply):
-            os._exit(1)
-        answer: dict[str, Any] = {"ok": True, "state": monitor.state}
-        if pool_flags is not None:
-            answer["pool_flags"] = pool_flags
-        reply.send(json.dumps(answer).encode())
-        monitor.serve(reply, reap=reap)
+        monitor.leftover = leftover
+        if _launched(monitor, reply):
+            answer: dict[str, Any] = {"ok": True, "state": monitor.state}
+            if leftover is not None:
+                answer["pool"] = pool_hint(leftover.flags, monitor.cgroup)
+            reply.send(json.dumps(answer).encode())
+            monitor.serve(reply)
+            code = 0
     except BaseException as exc:  # the last line of defence of a detached process
         _last_defence(me, reply, exc)
-        code = 1
+    if monitor is not None:
+        monitor._reap_leftover()  # if serving did not (a failed launch)
+    elif leftover is not None:
+        reap_leftover(leftover)
     os._exit(code)
+
+
+def pool_hint(flags: int, cgroup: Cgroup | None) -> list[Any]:
+    """An answer's ``pool``: what the next slot should be made with, this request's
+    namespace flags and cgroup parent (its spare cgroup goes there)."""
+    return [flags, posixpath.dirname(cgroup.path) if cgroup is not None else "/"]
+
+
+def reap_leftover(leftover: PoolLeftover) -> None:
+    """Reap the unused pid 1 of the slot we came from (waits: SIGKILLed, it has exited or
+    soon will), then remove its spare cgroup."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(leftover.pid, 0)
+    drop_spare(leftover.spare)
+
+
+def drop_spare(spare: Cgroup) -> None:
+    """Remove what is left of a slot's spare cgroup (nothing once a container took it);
+    its pid 1 is dead or past its cgroup set-up."""
+    with contextlib.suppress(WharfError, OSError):
+        spare.destroy(kill=False, timeout=0)
 
 
 def warm_up_monitor() -> None:

@@ -15,8 +15,10 @@ the bytecode they specialise and the caches they fill are its pages, shared by e
 monitor, not copied into each. A small pool is forked ahead: each member is a warm slot,
 an idle monitor with its container's pid 1 already cloned (:mod:`._monitor_slot`). The
 zygote sends each slot's socket to the engine, which hands a request straight to it (no
-hop through the zygote) and asks the zygote for replacements, with the namespace flags
-the last answer named, once a container is deleted, or at once when no slot is left.
+hop through the zygote) and asks the zygote for replacements, made as the last answer
+said (namespace flags, cgroup parent), a few ms after a container is deleted if no
+request came meanwhile (a slot made beside a starting container slows it), or at once
+when no slot is left.
 With none ready, the request goes to the zygote, which forks a monitor for it.
 """
 
@@ -25,22 +27,28 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import select
 import signal
 import socket
 import threading
+import time
 from typing import NoReturn
 
 from wharf.errors import FailedPrecondition, InvalidArgument, Unavailable
 from wharf.runtime._engine_request import LaunchRequest, parse_request, warm_up
-from wharf.runtime._monitor_slot import DEFAULT_FLAGS, background, serve_slot
+from wharf.runtime._monitor_slot import DEFAULT_FLAGS, SPARE_PREFIX, background, serve_slot
 from wharf.runtime.monitor import run_monitor
 
-__all__ = ["Zygote", "start_zygote"]
+__all__ = ["SPARE_PREFIX", "Zygote", "start_zygote"]
 
 _MAX_MESSAGE = 4 << 20
 
 
-_SPAWN = b"spawn:"  # engine -> zygote: spawn:FLAGS, one more slot with these flags
+_SPAWN = b"spawn:"  # engine -> zygote: spawn:FLAGS:CGROUP_PARENT, one more slot
+_CLOSE_WAIT = 5.0  # seconds close() waits for the idle slots to go
+# A slot taken by a deleted container is remade once the engine has had no request for
+# this long: making one (~13 ms of CPU) beside a container starting costs it ~40 %.
+_QUIET = 0.004
 _IDLE = b"idle"  # zygote -> engine: here is an idle slot's socket (SCM_RIGHTS)
 
 
@@ -53,18 +61,27 @@ class Zygote:
     def __init__(self, pid: int, sock: socket.socket, pool_size: int) -> None:
         self.pid = pid
         self._sock = sock
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._pool_size = pool_size
         self._flags = DEFAULT_FLAGS  # the namespace flags of the slots asked for next
+        self._cgroup_parent = "/"  # and where their spare cgroups go
         self._idle: list[socket.socket] = []
         self._pending = pool_size  # the zygote sends the first pool on its own
+        self._refill_at: float | None = None  # when the slots taken are to be remade
+        self._refiller: threading.Thread | None = None
+        self._closed = False
 
-    def _collect(self) -> None:
-        """Take every idle-monitor socket the zygote has sent so far (never blocks)."""
+    def _collect(self, wait: float = 0.0) -> None:
+        """Take every idle-monitor socket the zygote has sent so far, waiting up to
+        ``wait`` seconds for those still on their way."""
+        deadline = time.monotonic() + wait
         while self._pending:
             try:
                 msg, fds, _, _ = socket.recv_fds(self._sock, 64, 1, socket.MSG_DONTWAIT)
             except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left > 0 and select.select([self._sock], [], [], left)[0]:
+                    continue
                 return
             if msg != _IDLE or not fds:
                 raise Unavailable(f"runtime zygote (pid {self.pid}): has exited")
@@ -84,6 +101,8 @@ class Zygote:
         data = request.encode()
         try:
             with self._lock:
+                if self._refill_at is not None:  # not while this request is served
+                    self._refill_at = time.monotonic() + _QUIET
                 self._send(data, theirs.fileno())
         except OSError as exc:
             mine.close()
@@ -105,17 +124,50 @@ class Zygote:
                 member.close()
         socket.send_fds(self._sock, [data], [reply_fd])
 
-    def replenish(self, flags: int | None = None, *, only_if_empty: bool = False) -> None:
-        """Ask the zygote for the idle slots that requests have taken.
+    def replenish_later(self) -> None:
+        """Ask the zygote for the idle slots that requests have taken once the engine has
+        had no request for a few ms (a container is deleted: its slot is to be remade).
+        Making a slot (a fork, a clone, their warm-ups: ~13 ms of CPU) beside a container
+        starting slows it by ~40 %, even at low priority."""
+        with self._lock:
+            if self._closed:
+                return
+            self._refill_at = time.monotonic() + _QUIET
+            if self._refiller is None:
+                self._refiller = threading.Thread(
+                    target=self._refill, name="wharf-zygote-refill", daemon=True
+                )
+                self._refiller.start()
+            self._lock.notify()
 
-        Making a slot (a fork, a clone, their warm-ups: ~10 ms of CPU) while a container
-        starts, exits or is deleted takes CPU from it, so the engine asks for a
-        replacement right after an answer only when no slot is left (``only_if_empty``),
-        and otherwise once a container is deleted.
+    def _refill(self) -> None:
+        with self._lock:
+            while not self._closed:
+                due = self._refill_at
+                if due is None or due > time.monotonic():
+                    self._lock.wait(None if due is None else due - time.monotonic())
+                    continue
+                self._refill_at = None
+                with contextlib.suppress(Unavailable):  # the next spawn reports it
+                    self._top_up()
+
+    def replenish(
+        self,
+        flags: int | None = None,
+        cgroup_parent: str | None = None,
+        *,
+        only_if_empty: bool = False,
+    ) -> None:
+        """Ask the zygote for the idle slots that requests have taken, now.
+
+        The engine asks right after an answer, only when no slot is left
+        (``only_if_empty``); otherwise :meth:`replenish_later`.
 
         Args:
             flags: the namespace flags the answer said the next slot should have (the
                 last request's); None or negative: keep those asked for before.
+            cgroup_parent: the cgroup the answer said the next slot should make its spare
+                cgroup in (the last request's parent); None: keep the one before.
             only_if_empty: ask only if no slot is idle or on its way.
 
         Raises:
@@ -124,21 +176,40 @@ class Zygote:
         with self._lock:
             if flags is not None and flags >= 0:
                 self._flags = flags
+            if cgroup_parent is not None and "\n" not in cgroup_parent:
+                self._cgroup_parent = cgroup_parent
             self._collect()
             if only_if_empty and (self._idle or self._pending):
                 return
-            try:
-                while len(self._idle) + self._pending < self._pool_size:
-                    self._sock.send(_SPAWN + str(self._flags).encode())
-                    self._pending += 1
-            except OSError as exc:
-                raise Unavailable(f"runtime zygote (pid {self.pid}): {exc.strerror}") from None
+            self._top_up()
+
+    def _top_up(self) -> None:
+        """(Holding the lock.) Ask for slots up to the pool size."""
+        try:
+            while len(self._idle) + self._pending < self._pool_size:
+                self._sock.send(_SPAWN + f"{self._flags}:{self._cgroup_parent}".encode())
+                self._pending += 1
+        except OSError as exc:
+            raise Unavailable(f"runtime zygote (pid {self.pid}): {exc.strerror}") from None
 
     def close(self) -> None:
-        """Let the zygote and the idle monitors exit (running monitors and containers
-        are not affected)."""
+        """Let the zygote and the idle monitors exit, and wait (a few ms) until the idle
+        ones have removed their pid 1 and spare cgroup. Running monitors and containers
+        are not affected."""
         with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._lock.notify()
+            with contextlib.suppress(Unavailable):  # then nothing more is on its way
+                self._collect(wait=_CLOSE_WAIT)
             for member in self._idle:
+                with contextlib.suppress(OSError):
+                    member.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + _CLOSE_WAIT
+            for member in self._idle:
+                # Its EOF: the slot has cleaned up and exited.
+                select.select([member], [], [], max(0.0, deadline - time.monotonic()))
                 member.close()
             self._idle.clear()
             self._sock.close()
@@ -176,7 +247,7 @@ def start_zygote(*, pool_size: int = 2) -> Zygote:
     return Zygote(pid, parent, pool_size)
 
 
-def _spawn_idle(engine: socket.socket, flags: int) -> None:
+def _spawn_idle(engine: socket.socket, flags: int, cgroup_parent: str) -> None:
     """Fork an idle slot (:func:`~._monitor_slot.serve_slot`); send the engine the socket
     its request goes to."""
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -186,7 +257,7 @@ def _spawn_idle(engine: socket.socket, flags: int) -> None:
             mine.close()
             os.setsid()  # a monitor outlives the engine: not in its session
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            serve_slot(theirs, flags)
+            serve_slot(theirs, flags, cgroup_parent)
         finally:
             os._exit(0)  # the engine closed us (shutdown), sent garbage, or went away
     theirs.close()
@@ -216,7 +287,7 @@ def _serve(sock: socket.socket, pool_size: int) -> NoReturn:
     gc.freeze()
     background(True)  # its forks are slots, made with spare CPU time only
     for _ in range(pool_size):
-        _spawn_idle(sock, DEFAULT_FLAGS)
+        _spawn_idle(sock, DEFAULT_FLAGS, "/")
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 1)
@@ -227,8 +298,9 @@ def _serve(sock: socket.socket, pool_size: int) -> NoReturn:
         if not msg:
             os._exit(0)  # the engine is gone
         if msg.startswith(_SPAWN):
+            flags, _, parent = msg[len(_SPAWN) :].decode(errors="replace").partition(":")
             with contextlib.suppress(ValueError):
-                _spawn_idle(sock, int(msg[len(_SPAWN) :]))
+                _spawn_idle(sock, int(flags), parent or "/")
             continue
         launch = parse_request(msg, fds)
         if launch is not None and os.fork() == 0:

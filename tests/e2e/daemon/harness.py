@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from wharf.runtime.engine import SPARE_PREFIX
+
 REPO = Path(__file__).resolve().parents[3]
 WHARF = [sys.executable, "-m", "wharf.cli.main"]
 DOCKER = "/usr/local/bin/docker"
@@ -155,11 +157,13 @@ class Daemon:
             if ids:
                 self.docker("rm", "-f", *[i.decode() for i in ids])
         self.stop()
+        left = leftover_cgroups(self.cgroup_parent, spares=True)
         _kill_leftovers(self.root, self.cgroup_parent)
         _unmount_under(self.root)
         _remove_cgroups(self.cgroup_parent)
         remove_network_leftovers(self.stem)
         shutil.rmtree(self.root, ignore_errors=True)
+        assert not left, f"cgroups left once the daemon stopped: {left}"
 
 
 def network_leftovers(stem: str) -> list[str]:
@@ -225,13 +229,18 @@ def _remove_cgroups(parent: str) -> None:
             base.rmdir()
 
 
-def leftover_cgroups(parent: str) -> list[str]:
-    """Container cgroups still present under ``parent``."""
+def leftover_cgroups(parent: str, *, spares: bool = False) -> list[str]:
+    """Container cgroups still present under ``parent``; with ``spares``, also the spare
+    cgroups (``.wharf-slot-*``) the runtime's idle pool slots keep there while it runs."""
     out = []
     for controller in Path("/sys/fs/cgroup").iterdir():
         base = controller / parent
         if base.is_dir():
-            out += [str(p) for p in base.iterdir() if p.is_dir()]
+            out += [
+                str(p)
+                for p in base.iterdir()
+                if p.is_dir() and (spares or not p.name.startswith(SPARE_PREFIX))
+            ]
     return out
 
 

@@ -33,12 +33,19 @@ from engine_helpers import (  # type: ignore[import-not-found]
     make_spec,
     remove_cgroup_parent,
     rootfs,
+    run,
     runtime,
     wait_exit,
 )
 
 from wharf.errors import Conflict, InvalidArgument
-from wharf.runtime.engine import ContainerIO, MonitoredRuntime, WharfRuntime, start_zygote
+from wharf.runtime.engine import (
+    SPARE_PREFIX,
+    ContainerIO,
+    MonitoredRuntime,
+    WharfRuntime,
+    start_zygote,
+)
 from wharf.runtime.runc import OCIBinaryRuntime
 
 __all__ = ["base_spec", "rootfs", "runtime"]  # fixtures, used by name
@@ -311,6 +318,47 @@ def test_cgroup_errors_after_the_clone_leave_nothing_and_spare_an_existing_cgrou
     assert [c.id for c in runtime.list()] == ["rtengine-cg-a"]
     assert not any(os.path.exists(f"{d}/rtengine-cg-c") for d in cgroup_dirs())
     assert runtime.state_root not in Path("/proc/self/mountinfo").read_text()
+
+
+def _spares(parent: str) -> dict[str, int]:
+    """The pool's spare cgroups in ``parent`` (memory hierarchy): name -> inode."""
+    d = f"/sys/fs/cgroup/memory{parent}"
+    names = os.listdir(d) if os.path.isdir(d) else []
+    return {n: os.stat(f"{d}/{n}").st_ino for n in names if n.startswith(SPARE_PREFIX)}
+
+
+def test_a_slot_makes_its_containers_cgroup_ahead_in_the_last_parent(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    if not isinstance(runtime, WharfRuntime):
+        pytest.skip("the pool is the native fast path's")
+    run(runtime, base_spec, "rtengine-spare1", ["true"])
+    runtime.delete("rtengine-spare1")
+    deadline = time.monotonic() + WAIT  # the slot taken is remade once the engine is quiet
+    while not _spares(CG_PARENT) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    spares = _spares(CG_PARENT)
+    assert spares, "no slot made its spare cgroup in the last container's cgroup parent"
+    spec = make_spec(base_spec, "rtengine-spare2", ["cat", "/proc/self/cgroup"])
+    spec["linux"]["resources"] = {**spec["linux"].get("resources", {}), "pids": {"limit": 9}}
+    log = os.path.join(runtime.state_root, "spare2.log")
+    bundle = bundle_for(runtime, "rtengine-spare2")
+    for _ in range(3):  # an idle slot made before the first container goes first
+        runtime.create(
+            "rtengine-spare2", bundle_dir=bundle, spec=spec, rootfs=[], io=ContainerIO(log_path=log)
+        )
+        memory = f"/sys/fs/cgroup/memory{CG_PARENT}/rtengine-spare2"
+        if os.stat(memory).st_ino in spares.values():
+            break
+        runtime.delete("rtengine-spare2")
+    assert os.stat(memory).st_ino in spares.values(), "no container took a spare cgroup"
+    with open(f"/sys/fs/cgroup/pids{CG_PARENT}/rtengine-spare2/pids.max", encoding="ascii") as f:
+        assert f.read().strip() == "9"
+    fd = runtime.exit_fd("rtengine-spare2")
+    runtime.start("rtengine-spare2")
+    wait_exit(fd)
+    assert f":memory:{CG_PARENT}/rtengine-spare2\n" in "".join(e["log"] for e in log_entries(log))
+    # The runtime fixture checks that closing the engine leaves no spare behind.
 
 
 def test_without_a_pool_the_zygote_forks_a_whole_monitor(
