@@ -229,7 +229,7 @@ class MonitoredRuntime:
         finally:
             with contextlib.suppress(Unavailable):  # the next spawn reports a gone zygote
                 flags, parent = reply.get("pool") or (None, None)
-                self._zygote.replenish(flags, parent, only_if_empty=True)
+                self._zygote.replenish(flags, parent)
         session.settimeout(None)
         return session, reply["state"]
 
@@ -339,6 +339,7 @@ class MonitoredRuntime:
 
     def start(self, container_id: str) -> None:
         """Let pid 1 execve; returns once it has (or raises the exec error)."""
+        self._zygote.busy()
         if container_id in self._sessions:  # created here: no need to read its state
             d = self._dir(container_id)
         else:
@@ -446,6 +447,7 @@ class MonitoredRuntime:
         Raises:
             Conflict: it is running or paused and ``force`` is false.
         """
+        self._zygote.busy()
         d, state = self._load(container_id)
         st = self._container_state(container_id, d, state)
         if st.status in ("running", "paused") and not force:
@@ -473,8 +475,6 @@ class MonitoredRuntime:
         if cgroup is not None and cgroup.exists():
             cgroup.destroy(kill=True)
         shutil.rmtree(d, ignore_errors=True)
-        with contextlib.suppress(Unavailable):  # the next create reports a gone zygote
-            self._zygote.replenish_later()  # the slot this container took
 
     def update(self, container_id: str, resources: dict[str, Any]) -> None:
         """Change the running container's cgroup limits (OCI ``linux.resources`` shape)."""

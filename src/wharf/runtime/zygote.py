@@ -16,9 +16,9 @@ monitor, not copied into each. A small pool is forked ahead: each member is a wa
 an idle monitor with its container's pid 1 already cloned (:mod:`._monitor_slot`). The
 zygote sends each slot's socket to the engine, which hands a request straight to it (no
 hop through the zygote) and asks the zygote for replacements, made as the last answer
-said (namespace flags, cgroup parent), a few ms after a container is deleted if no
-request came meanwhile (a slot made beside a starting container slows it), or at once
-when no slot is left.
+said (namespace flags, cgroup parent), once the engine has been quiet for a few ms (a slot
+made beside a starting container slows it), or at the latest 0.1 s after the first was
+taken.
 With none ready, the request goes to the zygote, which forks a monitor for it.
 """
 
@@ -46,9 +46,12 @@ _MAX_MESSAGE = 4 << 20
 
 _SPAWN = b"spawn:"  # engine -> zygote: spawn:FLAGS:CGROUP_PARENT, one more slot
 _CLOSE_WAIT = 5.0  # seconds close() waits for the idle slots to go
-# A slot taken by a deleted container is remade once the engine has had no request for
-# this long: making one (~13 ms of CPU) beside a container starting costs it ~40 %.
+# A slot taken is remade once the engine has had no request for this long (making one,
+# ~13 ms of CPU, beside a container starting slowed it by ~40 %), and at the latest this
+# long after it was taken (a steady stream of requests still gets slots).
 _QUIET = 0.004
+_MAX_DEFER = 0.1
+_COLLECT_POLL = 0.1  # seconds between the refill thread's looks at a closing zygote
 _IDLE = b"idle"  # zygote -> engine: here is an idle slot's socket (SCM_RIGHTS)
 
 
@@ -68,6 +71,7 @@ class Zygote:
         self._idle: list[socket.socket] = []
         self._pending = pool_size  # the zygote sends the first pool on its own
         self._refill_at: float | None = None  # when the slots taken are to be remade
+        self._owed_since: float | None = None  # since when one is
         self._refiller: threading.Thread | None = None
         self._closed = False
 
@@ -90,9 +94,9 @@ class Zygote:
 
     def spawn(self, request: LaunchRequest) -> socket.socket:
         """Hand ``request`` to a monitor; returns the engine's end of its reply/control
-        session. A warm idle monitor takes it directly (ask the zygote for a replacement
-        with :meth:`replenish` once it is answered); with none ready, the zygote forks one
-        for it.
+        session. A warm idle monitor takes it directly (say what its replacement should
+        be with :meth:`replenish` once it is answered); with none ready, the zygote forks
+        one for it.
 
         Raises:
             Unavailable: the zygote is gone.
@@ -101,9 +105,8 @@ class Zygote:
         data = request.encode()
         try:
             with self._lock:
-                if self._refill_at is not None:  # not while this request is served
-                    self._refill_at = time.monotonic() + _QUIET
                 self._send(data, theirs.fileno())
+                self._postpone()  # slots owed are not made while this is served
         except OSError as exc:
             mine.close()
             raise Unavailable(f"runtime zygote (pid {self.pid}): {exc.strerror}") from None
@@ -112,7 +115,8 @@ class Zygote:
         return mine
 
     def _send(self, data: bytes, reply_fd: int) -> None:
-        self._collect()
+        if not self._idle:  # receiving an fd took up to ~1 ms: only when none is at hand
+            self._collect()
         while self._idle:
             member = self._idle.pop(0)
             try:
@@ -124,64 +128,73 @@ class Zygote:
                 member.close()
         socket.send_fds(self._sock, [data], [reply_fd])
 
-    def replenish_later(self) -> None:
-        """Ask the zygote for the idle slots that requests have taken once the engine has
-        had no request for a few ms (a container is deleted: its slot is to be remade).
-        Making a slot (a fork, a clone, their warm-ups: ~13 ms of CPU) beside a container
-        starting slows it by ~40 %, even at low priority."""
-        with self._lock:
-            if self._closed:
-                return
-            self._refill_at = time.monotonic() + _QUIET
-            if self._refiller is None:
-                self._refiller = threading.Thread(
-                    target=self._refill, name="wharf-zygote-refill", daemon=True
-                )
-                self._refiller.start()
-            self._lock.notify()
-
-    def _refill(self) -> None:
-        with self._lock:
-            while not self._closed:
-                due = self._refill_at
-                if due is None or due > time.monotonic():
-                    self._lock.wait(None if due is None else due - time.monotonic())
-                    continue
-                self._refill_at = None
-                with contextlib.suppress(Unavailable):  # the next spawn reports it
-                    self._top_up()
-
-    def replenish(
-        self,
-        flags: int | None = None,
-        cgroup_parent: str | None = None,
-        *,
-        only_if_empty: bool = False,
-    ) -> None:
-        """Ask the zygote for the idle slots that requests have taken, now.
-
-        The engine asks right after an answer, only when no slot is left
-        (``only_if_empty``); otherwise :meth:`replenish_later`.
+    def replenish(self, flags: int | None = None, cgroup_parent: str | None = None) -> None:
+        """Say what the slots that replace those taken should be (an answer's ``pool``:
+        the last request's namespace flags and cgroup parent); they are made once the
+        engine has had no request for a few ms (:data:`_QUIET`), or at the latest
+        :data:`_MAX_DEFER` after the first was taken.
 
         Args:
-            flags: the namespace flags the answer said the next slot should have (the
-                last request's); None or negative: keep those asked for before.
-            cgroup_parent: the cgroup the answer said the next slot should make its spare
-                cgroup in (the last request's parent); None: keep the one before.
-            only_if_empty: ask only if no slot is idle or on its way.
-
-        Raises:
-            Unavailable: the zygote is gone.
+            flags: the namespace flags; None or negative: keep those said before.
+            cgroup_parent: where their spare cgroups go; None: keep the one said before.
         """
         with self._lock:
             if flags is not None and flags >= 0:
                 self._flags = flags
             if cgroup_parent is not None and "\n" not in cgroup_parent:
                 self._cgroup_parent = cgroup_parent
-            self._collect()
-            if only_if_empty and (self._idle or self._pending):
+            self._owe()
+
+    def busy(self) -> None:
+        """The engine is busy with a container (starting, deleting it): slots owed are made
+        only once it has been quiet for :data:`_QUIET` again."""
+        with self._lock:
+            self._postpone()
+
+    def _postpone(self) -> None:
+        if self._refill_at is not None and self._owed_since is not None:
+            self._refill_at = min(time.monotonic() + _QUIET, self._owed_since + _MAX_DEFER)
+
+    def _owe(self) -> None:
+        """(Holding the lock.) Have the pool topped up once the engine is quiet."""
+        if self._closed:
+            return
+        now = time.monotonic()
+        if self._owed_since is None:
+            self._owed_since = now
+        self._refill_at = min(now + _QUIET, self._owed_since + _MAX_DEFER)
+        if self._refiller is None:
+            self._refiller = threading.Thread(
+                target=self._refill, name="wharf-zygote-refill", daemon=True
+            )
+            self._refiller.start()
+        self._lock.notify()
+
+    def _refill(self) -> None:
+        """The refill thread: asks for the slots taken once the engine is quiet, and takes
+        in the sockets of slots on their way as the zygote sends them, so that a request
+        does not wait for that."""
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+                due = self._refill_at
+                if due is not None and due <= time.monotonic():
+                    self._refill_at = self._owed_since = due = None
+                    with contextlib.suppress(Unavailable):  # the next spawn reports it
+                        self._top_up()
+                if not self._pending:
+                    self._lock.wait(None if due is None else due - time.monotonic())
+                    continue
+                poll = _COLLECT_POLL if due is None else min(_COLLECT_POLL, due - time.monotonic())
+            try:  # without the lock: requests go on meanwhile
+                ready = select.select([self._sock], [], [], max(0.0, poll))[0]
+            except (OSError, ValueError):  # closed meanwhile
                 return
-            self._top_up()
+            if ready:
+                with self._lock, contextlib.suppress(Unavailable, OSError, ValueError):
+                    if not self._closed:
+                        self._collect()
 
     def _top_up(self) -> None:
         """(Holding the lock.) Ask for slots up to the pool size."""
@@ -189,6 +202,7 @@ class Zygote:
             while len(self._idle) + self._pending < self._pool_size:
                 self._sock.send(_SPAWN + f"{self._flags}:{self._cgroup_parent}".encode())
                 self._pending += 1
+            self._lock.notify()  # the refill thread takes them in
         except OSError as exc:
             raise Unavailable(f"runtime zygote (pid {self.pid}): {exc.strerror}") from None
 
