@@ -8,7 +8,9 @@ Interleaved rounds; in each, every runtime runs the same busybox bundle twice:
   wait on ``exit_fd`` (exited and status on disk), ``delete``, from a warm engine (zygote and
   monitor pool started). runc/crun: ``BINARY run`` from this (warm) Python process.
 - ``adjtimex``: start latency, request -> the container's process running: busybox
-  ``adjtimex`` prints the clock right after execve, compared with the request time.
+  ``adjtimex`` prints the clock right after execve, compared with the time of the request
+  (taken right before ``create``, or before running the binary once its config.json is
+  written).
 
 crun 1.8 refuses this hybrid-cgroup host, so (after the zygote is forked, so Wharf is not
 affected) this process moves to a private mount namespace with an empty file bound over
@@ -84,11 +86,12 @@ class Wharf:
         self.base = base
         self.n = 0
 
-    def run(self, args: list[str]) -> tuple[float, str]:
+    def run(self, args: list[str]) -> tuple[float, str, float]:
         self.n += 1
         cid = f"rtengine-w{self.n}"
         spec = spec_for(self.base, cid, args)
         log = f"{self.rt.state_root}/{cid}.log"
+        requested = time.time()
         t0 = time.perf_counter()
         self.rt.create(
             cid, bundle_dir=str(self.bundle), spec=spec, rootfs=[], io=ContainerIO(log_path=log)
@@ -101,7 +104,7 @@ class Wharf:
         elapsed = time.perf_counter() - t0
         out = "".join(json.loads(line)["log"] for line in Path(log).read_text().splitlines())
         os.unlink(log)
-        return elapsed, out
+        return elapsed, out, requested
 
     def close(self) -> None:
         self.rt.close()
@@ -116,10 +119,11 @@ class Binary:
         self.base = base
         self.n = 0
 
-    def run(self, args: list[str]) -> tuple[float, str]:
+    def run(self, args: list[str]) -> tuple[float, str, float]:
         self.n += 1
         cid = f"rtengine-{self.name}{self.n}"
         (self.bundle / "config.json").write_text(json.dumps(spec_for(self.base, cid, args)))
+        requested = time.time()
         t0 = time.perf_counter()
         proc = subprocess.run(
             [self.name, "--root", str(self.root), "run", "-b", str(self.bundle), cid],
@@ -131,7 +135,7 @@ class Binary:
         elapsed = time.perf_counter() - t0
         if proc.returncode != 0:
             raise RuntimeError(f"{self.name} run failed: {proc.stderr.strip()}")
-        return elapsed, proc.stdout
+        return elapsed, proc.stdout, requested
 
     def close(self) -> None:
         pass
@@ -208,9 +212,8 @@ def main() -> None:
         for _ in range(rounds):
             for name, rt in runtimes.items():
                 total[name].append(rt.run(["true"])[0])
-                t0 = time.time()
-                _, out = rt.run(["adjtimex"])
-                start[name].append(clock_from(out) - t0)
+                _, out, requested = rt.run(["adjtimex"])
+                start[name].append(clock_from(out) - requested)
         cli_runs, cli_imports = cli_rounds(top, base, max(5, rounds // 5))
         for rt in runtimes.values():
             rt.close()

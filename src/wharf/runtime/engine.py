@@ -335,7 +335,7 @@ class MonitoredRuntime:
             shutil.rmtree(d, ignore_errors=True)
             raise
         self._sessions[container_id] = session
-        return self._container_state(container_id, d, state)
+        return self._container_state(container_id, d, state, answered=True)
 
     def start(self, container_id: str) -> None:
         """Let pid 1 execve; returns once it has (or raises the exec error)."""
@@ -349,9 +349,13 @@ class MonitoredRuntime:
         # what the state says.
         self._started[container_id] = reply.get("started_at")
 
-    def _container_state(self, container_id: str, d: str, state: dict[str, Any]) -> ContainerState:
-        exit_info = read_json(os.path.join(d, EXIT_FILE))
-        monitor_alive = self._monitor_alive(state)
+    def _container_state(
+        self, container_id: str, d: str, state: dict[str, Any], *, answered: bool = False
+    ) -> ContainerState:
+        """The state from ``state`` (state.json), ``exit.json`` and /proc; ``answered``:
+        the monitor has just answered with ``state`` (alive, nothing exited: no reads)."""
+        exit_info = None if answered else read_json(os.path.join(d, EXIT_FILE))
+        monitor_alive = answered or self._monitor_alive(state)
         error = ""
         status: Status
         if exit_info is not None:
@@ -485,19 +489,24 @@ class MonitoredRuntime:
         _, state = self._running(container_id, "read stats of")
         return _cgroup_of(container_id, state).stats()
 
-    def _exit_fd(self, d: str, state: dict[str, Any]) -> int:
-        """A connection to the monitor's control socket: it sends nothing, and the monitor
-        closes it once ``exit.json`` is on disk (or dies), so EOF is "exited". When it
-        cannot connect (the monitor stops listening once ``exit.json`` is written): an fd
-        already readable if ``exit.json`` exists or the monitor is gone, else (a full
-        backlog) the monitor's pidfd."""
+    def _connect_exit(self, d: str) -> int:
+        """A connection to the monitor's control socket, or -1: it sends nothing, and the
+        monitor closes it once ``exit.json`` is on disk (or dies), so EOF is "exited"."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_NONBLOCK)
         try:
             sock.connect(self._socket_dirs.address(d, CONTROL_SOCK))
         except OSError:  # gone, refused, or a full backlog (EAGAIN)
             sock.close()
-        else:
-            return sock.detach()
+            return -1
+        return sock.detach()
+
+    def _exit_fd(self, d: str, state: dict[str, Any]) -> int:
+        """:meth:`_connect_exit`; when it cannot connect (the monitor stops listening once
+        ``exit.json`` is written): an fd already readable if ``exit.json`` exists or the
+        monitor is gone, else (a full backlog) the monitor's pidfd."""
+        fd = self._connect_exit(d)
+        if fd >= 0:
+            return fd
         if os.path.exists(os.path.join(d, EXIT_FILE)) or not self._monitor_alive(state):
             return _exited_fd()
         try:
@@ -513,7 +522,8 @@ class MonitoredRuntime:
         """An fd that becomes readable once the container has exited and its exit status
         is on disk (EOF of a connection to its monitor, or the monitor's pidfd). The
         caller closes it; it is never read."""
-        return self._exit_fd(*self._load(container_id))
+        fd = self._connect_exit(self._dir(container_id))  # no state read when it can
+        return fd if fd >= 0 else self._exit_fd(*self._load(container_id))
 
     def attach_path(self, container_id: str) -> str:
         return self._socket_dirs.address(self._dir(container_id), ATTACH_SOCK)

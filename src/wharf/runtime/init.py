@@ -198,8 +198,9 @@ def _home(uid: int) -> str:
     return "/"
 
 
-def _setup_process(process: ProcessPlan, handles: ChildHandles) -> str:
-    """rlimits, user, capabilities, umask, cwd; returns the resolved executable path."""
+def _setup_process(process: ProcessPlan, handles: ChildHandles) -> tuple[str, dict[str, str]]:
+    """rlimits, user, capabilities, umask, cwd, signal dispositions; returns the resolved
+    executable path and the environment (the start leaves syscalls only to do)."""
     for res, soft, hard in process.rlimits:
         resource.setrlimit(
             res,
@@ -228,24 +229,27 @@ def _setup_process(process: ProcessPlan, handles: ChildHandles) -> str:
         raise _Failure(
             "errno", exc.errno or 0, f"process.cwd {process.cwd!r}: {exc.strerror}"
         ) from None
-    return _find_executable(process.args[0], process.path)
+    path = _find_executable(process.args[0], process.path)
+    env = dict(e.split("=", 1) for e in process.env)
+    if "HOME" not in env:
+        env["HOME"] = _home(process.uid)
+    getsignal, default = signal.getsignal, signal.SIG_DFL
+    for sig in _RESETTABLE_SIGNALS:
+        if getsignal(sig) not in (default, None):
+            signal.signal(sig, default)
+    return path, env
 
 
-def _reset_and_exec(path: str, process: ProcessPlan, handles: ChildHandles) -> NoReturn:
+def _reset_and_exec(
+    path: str, env: dict[str, str], process: ProcessPlan, handles: ChildHandles
+) -> NoReturn:
     """The last steps before execve; failures here go to stderr as exit 127/126."""
     if process.no_new_privileges:
         syscalls.prctl(_PR_SET_NO_NEW_PRIVS, 1)
         if handles.seccomp is not None:
             handles.seccomp.load()
-    getsignal, default = signal.getsignal, signal.SIG_DFL
-    for sig in _RESETTABLE_SIGNALS:
-        if getsignal(sig) not in (default, None):
-            signal.signal(sig, default)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     os.closerange(3 + handles.preserve_fds, 1 << 20)
-    env = dict(e.split("=", 1) for e in process.env)
-    if "HOME" not in env:
-        env["HOME"] = _home(process.uid)
     try:
         os.execve(path, list(process.args), env)
     except OSError as exc:
@@ -383,7 +387,7 @@ def child_main(plan: Plan, sync: SyncChannel, *, handles: ChildHandles) -> NoRet
         if slave >= 0:
             _become_session_leader(slave)
         step = "process"
-        executable = _setup_process(plan.process, handles)
+        executable, env = _setup_process(plan.process, handles)
         syscalls.prctl(_PR_SET_PDEATHSIG, 0)
         step = "ready"
         sync.send(READY)
@@ -399,7 +403,7 @@ def child_main(plan: Plan, sync: SyncChannel, *, handles: ChildHandles) -> NoRet
             os._exit(1)
         sync.close()
         run_hooks(hooks.start_container, state, point="startContainer")
-        _reset_and_exec(executable, plan.process, handles)
+        _reset_and_exec(executable, env, plan.process, handles)
     except BaseException as exc:
         _die(exc)
 
@@ -448,12 +452,12 @@ def exec_child_main(
         if process.oom_score_adj is not None:
             _write_file("/proc/self/oom_score_adj", str(process.oom_score_adj))
         step = "process"
-        executable = _setup_process(process, handles)
+        executable, env = _setup_process(process, handles)
         sync.send(READY)
         sync.close()
     except BaseException as exc:
         _report(sync, step, exc)
     try:
-        _reset_and_exec(executable, process, handles)
+        _reset_and_exec(executable, env, process, handles)
     except BaseException as exc:
         _die(exc)

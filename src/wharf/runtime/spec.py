@@ -128,6 +128,9 @@ class _Field:
         return text
 
     def strings(self) -> tuple[str, ...]:
+        value = self.value
+        if isinstance(value, list) and all(type(v) is str for v in value):
+            return tuple(value)  # the common case, without a cursor per item
         return tuple(f.text() for f in self.items())
 
     def string_map(self) -> dict[str, str]:
@@ -135,13 +138,17 @@ class _Field:
 
 
 def _opt_str(parent: _Field, key: str, default: str = "") -> str:
-    f = parent.get(key)
-    return default if f is None else f.text()
+    value = parent.obj().get(key)
+    if type(value) is str:
+        return value
+    return default if value is None else _Field(value, "." + key, parent).text()
 
 
 def _opt_bool(parent: _Field, key: str) -> bool:
-    f = parent.get(key)
-    return False if f is None else f.flag()
+    value = parent.obj().get(key)
+    if type(value) is bool:
+        return value
+    return False if value is None else _Field(value, "." + key, parent).flag()
 
 
 def _opt_items(parent: _Field, key: str) -> list[_Field]:
@@ -201,6 +208,11 @@ class Capabilities:
     @classmethod
     def from_json(cls, f: _Field) -> Capabilities:
         def names(key: str) -> tuple[str, ...]:
+            value = f.obj().get(key)
+            if isinstance(value, list) and all(
+                type(v) is str and v.startswith("CAP_") for v in value
+            ):
+                return tuple(value)  # the common case, without a cursor per item
             items = _opt_items(f, key)
             for item in items:
                 if not item.text().startswith("CAP_"):

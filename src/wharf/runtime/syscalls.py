@@ -90,6 +90,14 @@ _SYS_CAPSET: Final = 126
 _SYS_PIDFD_SEND_SIGNAL: Final = 424
 _SYS_PIDFD_OPEN: Final = 434
 _SYS_CLONE3: Final = 435
+_SYS_MOUNT_SETATTR: Final = 442
+_AT_FDCWD: Final = -100
+_AT_RECURSIVE: Final = 0x8000
+
+MOUNT_ATTR_RDONLY: Final = 0x1
+MOUNT_ATTR_NOSUID: Final = 0x2
+MOUNT_ATTR_NODEV: Final = 0x4
+MOUNT_ATTR_NOEXEC: Final = 0x8
 
 _LINUX_CAPABILITY_VERSION_3: Final = 0x20080522
 
@@ -318,6 +326,32 @@ def mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> 
     )
     if rc < 0:
         raise error_from_errno(_get_errno(), f"mount {fstype or 'bind'} {source!r} on {target!r}")
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
+
+
+def mount_setattr(path: str, *, set: int = 0, clear: int = 0, recursive: bool = False) -> None:
+    """mount_setattr(2): set and clear MOUNT_ATTR_* flags of the mount at ``path`` (and, with
+    ``recursive``, of every mount below it) in one call."""
+    attr = _MountAttr(set, clear, 0, 0)
+    flags = _AT_RECURSIVE if recursive else 0
+    rc = _syscall(
+        _SYS_MOUNT_SETATTR,
+        _AT_FDCWD,
+        path.encode(),
+        flags,
+        ctypes.byref(attr),
+        ctypes.c_size_t(ctypes.sizeof(attr)),
+    )
+    if rc < 0:
+        raise error_from_errno(_get_errno(), f"mount_setattr {path!r}")
 
 
 def umount2(target: str, flags: int) -> None:
