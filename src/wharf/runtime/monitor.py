@@ -407,16 +407,19 @@ class _Monitor(MonitorLaunch):
     # -- exit ------------------------------------------------------------------------
 
     def _finish(self) -> None:
-        """Record the exit, clean up, then tell the engine (before this process exits).
+        """Record the exit, tell the engine, clean up (before this process exits).
 
-        Every control connection (the engine's session and each ``exit_fd``) is closed
-        last: once ``exit.json`` is on disk, attach clients have their last output, the
-        cgroup is gone and the poststop hooks have run (runc runs them at delete). What
-        is left of the monitor's life after that touches nothing shared, so ``delete``
-        and a new container with the same id and cgroup need not wait for its exit.
+        The control connections (the engine's session and each ``exit_fd``) are closed
+        once ``exit.json`` is on disk and attach clients have their last output; with
+        poststop hooks, only once those have run too (runc runs them at delete), and the
+        cgroup is gone. The cgroup is otherwise removed after: ``delete`` removes what is
+        left of it, so neither it nor a new container with the same id and cgroup waits
+        for this process (~0.3 ms of rmdir on the way to ``exit_fd``'s EOF).
         """
         self._record_exit()
         self._flush_clients()
+        if not self.poststop:
+            self._close_controls()
         self._reap_leftover()  # if its exit was not seen yet
         if self.req.kind == "container" and self.cgroup is not None and not self.req.binary:
             with contextlib.suppress(WharfError, OSError):
@@ -427,7 +430,7 @@ class _Monitor(MonitorLaunch):
                 run_hooks(self.poststop, self._oci_state(self.pid, "stopped"), point="poststop")
             except WharfError as exc:
                 os.write(2, f"{self._name()}: {exc}\n".encode())
-        self._close_controls()
+            self._close_controls()
 
     def _record_exit(self) -> None:
         """Flush the log, write ``exit.json``, remove the sockets and stop listening."""

@@ -59,13 +59,16 @@ def read(path: str) -> str:
 
 
 def read_or_none(path: str) -> str | None:
-    """The text of a control file, or None when the host does not have it."""
+    """The text of a control file, or None when the host does not have it, or its cgroup
+    is gone (ENODEV: removed while we opened it)."""
     try:
         with open(path, encoding="ascii") as f:
             return f.read()
     except FileNotFoundError:
         return None
     except OSError as exc:
+        if exc.errno == errno.ENODEV:
+            return None
         raise _error(exc, f"cannot read {path}") from exc
 
 

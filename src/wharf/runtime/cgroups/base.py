@@ -190,6 +190,8 @@ def remove_dirs(dirs: Iterable[str], *, timeout: float, what: str) -> None:
             except FileNotFoundError:
                 break
             except OSError as exc:
+                if exc.errno == errno.ENODEV:
+                    break  # being removed by someone else (the monitor, on exit)
                 if exc.errno != errno.EBUSY:
                     raise error_from_errno(exc.errno or errno.EIO, f"{what}: rmdir {d}") from exc
                 if time.monotonic() >= deadline:
