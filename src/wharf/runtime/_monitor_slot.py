@@ -220,8 +220,8 @@ def _pre_clone(flags: int, spare: Cgroup) -> _Slot:
 
 def _spare_cgroup(parent: str) -> Cgroup:
     """The slot's spare cgroup (its container's is renamed from it): ``.wharf-slot-<our
-    pid>`` in ``parent``, the last request's cgroup parent, if that exists (a slot never
-    makes a parent), else in the root."""
+    pid>`` in ``parent``, the last request's cgroup parent, if that exists (in one
+    hierarchy at least: a slot does not make a parent that is gone), else in the root."""
     with contextlib.suppress(WharfError):
         if parent.strip("/") and not open_cgroup(parent, controllers=_SPARE_CONTROLLERS).exists():
             parent = "/"
