@@ -227,9 +227,8 @@ class MonitoredRuntime:
             session.close()
             raise
         finally:
-            with contextlib.suppress(Unavailable):  # the next spawn reports a gone zygote
-                flags, parent = reply.get("pool") or (None, None)
-                self._zygote.replenish(flags, parent)
+            flags, parent = reply.get("pool") or (None, None)
+            self._zygote.replenish(flags, parent)
         session.settimeout(None)
         return session, reply["state"]
 

@@ -152,17 +152,17 @@ class Zygote:
             self._postpone()
 
     def _postpone(self) -> None:
-        if self._refill_at is not None and self._owed_since is not None:
+        """(Holding the lock.) Push a refill owed back to :data:`_QUIET` from now."""
+        if self._owed_since is not None:
             self._refill_at = min(time.monotonic() + _QUIET, self._owed_since + _MAX_DEFER)
 
     def _owe(self) -> None:
         """(Holding the lock.) Have the pool topped up once the engine is quiet."""
         if self._closed:
             return
-        now = time.monotonic()
         if self._owed_since is None:
-            self._owed_since = now
-        self._refill_at = min(now + _QUIET, self._owed_since + _MAX_DEFER)
+            self._owed_since = time.monotonic()
+        self._postpone()
         if self._refiller is None:
             self._refiller = threading.Thread(
                 target=self._refill, name="wharf-zygote-refill", daemon=True
