@@ -12,15 +12,18 @@ engine's last request: on cgroup v1 a container's cgroup in that parent is renam
 (``rename(2)`` within one parent), not made and set up on the request. M removes what is
 left of it once P is past its cgroup step or gone.
 
-A request for a native container is handled by both at once::
+The engine has a line to P too (a socketpair the zygote made with the slot): it sends a
+native container's request to both, so they handle it at once, and later ``START``
+straight to P (then tells M), which spares a request and a start one hop through M each::
 
-    M: forward the request to P ---------------> P: parse, plan, compile security,
+    engine: the request to P (line) and to M ----> P: parse, plan, compile security,
     M: parse its slim part, send stdio              make (rename) its cgroups
     M: request file, control/attach listeners  --> P: unshare the mount namespace, join
     M: state file ("created")                       the cgroups, mounts, pivot, ... as
                                                      :func:`~.init.child_main`
     M: <---------------------------------------- P: READY, waits for START
     M: answer the engine, serve (:class:`~.monitor._Monitor`)
+    engine: START to P (line), then "start" to M   P: execve
 
 M never parses the spec, plans, compiles seccomp or clones on a request: that memory is
 P's, which execve frees, so a long-lived monitor stays near the size of an idle fork. A
@@ -74,7 +77,7 @@ from wharf.runtime.sync import (
     sync_pair,
 )
 
-__all__ = ["DEFAULT_FLAGS", "SPARE_PREFIX", "background", "serve_slot"]
+__all__ = ["DEFAULT_FLAGS", "DIRECT", "SPARE_PREFIX", "background", "serve_slot"]
 
 DEFAULT_FLAGS: Final = (
     syscalls.CLONE_NEWPID | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC | syscalls.CLONE_NEWNET
@@ -86,6 +89,8 @@ _NOT_POOLABLE: Final = -1
 # cgroup at that path is someone else's).
 _BEFORE_CGROUPS: Final = ("request", "plan", "cgroups")
 SPARE_PREFIX: Final = ".wharf-slot-"
+# engine -> a slot's monitor: the prefix of a request that its pid 1 got too, on the line
+DIRECT: Final = b"P"
 _SPARE_LIMITS: Final = Resources.from_spec({"devices": [{"allow": False, "access": "rwm"}]})
 _SPARE_CONTROLLERS: Final = lean_controllers(_SPARE_LIMITS)
 
@@ -107,8 +112,9 @@ def _poolable_flags(plan: Plan) -> int:
     return plan.clone_flags & ~syscalls.CLONE_NEWNS
 
 
-def _pid1(sync: SyncChannel, flags: int, spare: Cgroup) -> NoReturn:
-    """P's life: warm up, wait for the request, plan it, become its pid 1."""
+def _pid1(sync: SyncChannel, line: SyncChannel, flags: int, spare: Cgroup) -> NoReturn:
+    """P's life: warm up, wait for the request (on the engine's ``line``), plan it, become
+    its pid 1."""
     gc.disable()
     syscalls.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the slot's monitor went away
     warm_up()
@@ -116,9 +122,9 @@ def _pid1(sync: SyncChannel, flags: int, spare: Cgroup) -> NoReturn:
     background(False)
     step = "request"
     try:
-        tag, payload, _ = sync.recv_message(_MAX_REQUEST)
+        tag, payload, _ = line.recv_message(_MAX_REQUEST)
         if tag != REQUEST:
-            os._exit(0)  # the engine closed the pool
+            os._exit(0)  # the engine closed the pool, or gave the request to the monitor
         step = "plan"
         req = LaunchRequest.from_json(json.loads(payload.partition(b"\n")[2]))
         plan = plan_container(
@@ -153,6 +159,7 @@ def _pid1(sync: SyncChannel, flags: int, spare: Cgroup) -> NoReturn:
             stdio=None if terminal else (fds[0], fds[1], fds[2]),
             capabilities=caps,
             seccomp=bpf,
+            start_line=line.fd,
         ),
     )
 
@@ -204,17 +211,19 @@ def background(idle: bool) -> None:
         os.setpriority(os.PRIO_PROCESS, 0, 19 if idle else 0)
 
 
-def _pre_clone(flags: int, spare: Cgroup) -> _Slot:
-    """Clone P, our child, in new namespaces per ``flags``."""
+def _pre_clone(line: socket.socket, flags: int, spare: Cgroup) -> _Slot:
+    """Clone P, our child, in new namespaces per ``flags``; ``line`` is P's (we close
+    ours)."""
     mine, theirs = sync_pair()
     pid = syscalls.clone(flags)
     if pid == 0:
         try:
             mine.close()
-            _pid1(theirs, flags, spare)
+            _pid1(theirs, SyncChannel(line.fileno()), flags, spare)
         finally:
             os._exit(1)  # never return into the monitor's code
     theirs.close()
+    line.close()
     return _Slot(pid, mine, flags, spare)
 
 
@@ -229,12 +238,14 @@ def _spare_cgroup(parent: str) -> Cgroup:
     return open_cgroup(path, controllers=_SPARE_CONTROLLERS)
 
 
-def serve_slot(requests: socket.socket, flags: int, cgroup_parent: str) -> None:
-    """An idle slot's life (in the zygote's fork, a new session): pre-clone P, wait for
-    one request on ``requests``, launch and serve it. Returns only when the engine closed
-    the pool without a request (once P and its spare cgroup are gone: the engine waits
-    for our end of ``requests`` to close)."""
-    slot = _pre_clone(flags, _spare_cgroup(cgroup_parent))
+def serve_slot(
+    requests: socket.socket, line: socket.socket, flags: int, cgroup_parent: str
+) -> None:
+    """An idle slot's life (in the zygote's fork, a new session): pre-clone P, which takes
+    ``line`` (the engine's line to it), wait for one request on ``requests``, launch and
+    serve it. Returns only when the engine closed the pool without a request (once P and
+    its spare cgroup are gone: the engine waits for our end of ``requests`` to close)."""
+    slot = _pre_clone(line, flags, _spare_cgroup(cgroup_parent))
     warm_up_monitor()
     background(False)
     msg, fds, _, _ = socket.recv_fds(requests, _MAX_REQUEST, 1)
@@ -242,14 +253,14 @@ def serve_slot(requests: socket.socket, flags: int, cgroup_parent: str) -> None:
         slot.discard()
         return
     requests.close()
-    forwarded = False
-    # P plans while we read the request ourselves; a request too big for one message (or
-    # a P that died) is launched by us.
-    with contextlib.suppress(OSError):
-        slot.sync.send(REQUEST, msg)
-        forwarded = True
+    # The engine sends a native container's request to P as well, on the line, so that P
+    # plans while we read ours, and says so (DIRECT). Any other request (or one that P did
+    # not get: too big for one message, or P died) we launch ourselves.
+    direct = msg.startswith(DIRECT)
+    if direct:
+        msg = msg[len(DIRECT) :]
     req = parse_request(msg, fds, whole=False)  # the rest is P's to read: our memory stays
-    if req is not None and (req.kind != "container" or req.binary or not forwarded):
+    if req is not None and (not direct or req.kind != "container" or req.binary):
         req = parse_request(msg, fds)
         if req is not None:
             slot.release()

@@ -40,6 +40,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import socket
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -63,6 +64,7 @@ from wharf.runtime.cgroups import Cgroup, CgroupStats, FreezerState, Resources, 
 from wharf.runtime.config import plan_process
 from wharf.runtime.monitor import wait_readable
 from wharf.runtime.spec import Process
+from wharf.runtime.sync import START
 from wharf.runtime.zygote import SPARE_PREFIX, Zygote, start_zygote
 
 __all__ = [
@@ -172,15 +174,17 @@ class MonitoredRuntime:
         os.makedirs(self.state_root, mode=0o711, exist_ok=True)
         self._zygote = zygote if zygote is not None else start_zygote()
         self._sessions: dict[str, socket.socket] = {}
+        self._lines: dict[str, socket.socket] = {}  # to pid 1s created here, until started
         self._socket_dirs = SocketDirs()
         self._started: dict[str, str | None] = {}  # started here: started_at
 
     def close(self) -> None:
         """Close control sessions and the zygote (its idle slots go; containers and their
         monitors keep running)."""
-        for sock in self._sessions.values():
+        for sock in [*self._sessions.values(), *self._lines.values()]:
             sock.close()
         self._sessions.clear()
+        self._lines.clear()
         self._socket_dirs.close()
         self._zygote.close()
 
@@ -213,8 +217,12 @@ class MonitoredRuntime:
         pid = int(state.get("pid", 0))
         return bool(pid) and process_start_time(pid) == state.get("pid_start")
 
-    def _request(self, req: LaunchRequest) -> tuple[socket.socket, dict[str, Any]]:
-        session = self._zygote.spawn(req)
+    def _request(
+        self, req: LaunchRequest
+    ) -> tuple[socket.socket, dict[str, Any], socket.socket | None]:
+        """Launch ``req``; returns the control session, the state its monitor answered
+        and the line to its pid 1 (:meth:`Zygote.spawn`)."""
+        session, line = self._zygote.spawn(req)
         reply: dict[str, Any] = {}
         try:
             session.settimeout(_REPLY_TIMEOUT)
@@ -225,12 +233,14 @@ class MonitoredRuntime:
             _raise_reply(reply)
         except BaseException:
             session.close()
+            if line is not None:
+                line.close()
             raise
         finally:
             flags, parent = reply.get("pool") or (None, None)
             self._zygote.replenish(flags, parent)
         session.settimeout(None)
-        return session, reply["state"]
+        return session, reply["state"], line
 
     def _control(self, d: str, key: str, msg: dict[str, Any]) -> dict[str, Any]:
         """Send one control message to the monitor of ``d``; reconnects after re-adoption."""
@@ -328,22 +338,39 @@ class MonitoredRuntime:
                 binary=self.binary,
                 binary_root=os.path.join(self.state_root, ".binary"),
             )
-            session, state = self._request(req)
+            session, state, line = self._request(req)
         except BaseException:
             self._unprepare(container_id, os.path.abspath(bundle_dir))
             shutil.rmtree(d, ignore_errors=True)
             raise
         self._sessions[container_id] = session
+        if line is not None:
+            self._lines[container_id] = line
         return self._container_state(container_id, d, state, answered=True)
 
     def start(self, container_id: str) -> None:
-        """Let pid 1 execve; returns once it has (or raises the exec error)."""
+        """Let pid 1 execve; returns once its monitor knows (it records the start).
+
+        Pid 1 created here is told straight on its line, then its monitor (``direct``);
+        otherwise the monitor tells it."""
         self._zygote.busy()
         if container_id in self._sessions:  # created here: no need to read its state
             d = self._dir(container_id)
         else:
             d, _ = self._load(container_id)
-        reply = self._control(d, container_id, {"op": "start"})
+        msg: dict[str, Any] = {"op": "start"}
+        line = self._lines.pop(container_id, None)
+        if line is not None:
+            with line, contextlib.suppress(OSError):  # pid 1 is gone: the monitor says so
+                line.send(START)
+                msg["direct"] = True
+        try:
+            reply = self._control(d, container_id, msg)
+        except WharfError:
+            if "direct" in msg:  # it runs, but nothing would log it or record its exit
+                with contextlib.suppress(WharfError, OSError):
+                    self.kill(container_id, signal.SIGKILL, all=True)
+            raise
         # The monitor answers before it records "running" on disk: until it has, this is
         # what the state says.
         self._started[container_id] = reply.get("started_at")
@@ -471,6 +498,9 @@ class MonitoredRuntime:
                 os.close(fd)
         for sock in [k for k in self._sessions if k == container_id or k.startswith(f"{d}/")]:
             self._sessions.pop(sock).close()
+        line = self._lines.pop(container_id, None)
+        if line is not None:
+            line.close()
         self._socket_dirs.forget(d)
         self._started.pop(container_id, None)
         self._unprepare(container_id, state.get("bundle", ""))
@@ -585,10 +615,12 @@ class MonitoredRuntime:
             start_now=start,
         )
         try:
-            session, state = self._request(req)
+            session, state, line = self._request(req)
         except BaseException:
             shutil.rmtree(d, ignore_errors=True)
             raise
+        if line is not None:  # only a container's pid 1 has one
+            line.close()
         self._sessions[d] = session
         return self._exec_state(container_id, exec_id, d, state)
 

@@ -35,6 +35,7 @@ import fcntl
 import gc
 import os
 import resource
+import select
 import signal
 import socket
 import stat
@@ -91,6 +92,8 @@ class ChildHandles:
             the pty master over it (runc's ``--console-socket`` protocol).
         start_fifo: a fifo opened O_RDWR; the child blocks reading one byte from it after
             set-up (``create``/``start`` across processes). -1: wait for ``START`` on sync.
+        start_line: (a pooled pid 1) the engine's line: ``START`` may come on it, straight
+            from the engine, as well as on sync. -1: none.
         stdio: fds to put on 0, 1, 2 (the monitor's pipes); None keeps the inherited ones.
         seccomp: the compiled filter to load last, or None.
         capabilities: the sets to apply after the user switch, or None to keep root's.
@@ -104,6 +107,7 @@ class ChildHandles:
     cgroup_fds: tuple[int, ...] = ()
     console_socket: int = -1
     start_fifo: int = -1
+    start_line: int = -1
     stdio: tuple[int, int, int] | None = None
     seccomp: FilterLoader | None = None
     capabilities: CapabilityApplier | None = None
@@ -287,6 +291,30 @@ def _become_session_leader(slave: int) -> None:
         os.close(slave)
 
 
+def _wait_start(sync: SyncChannel, line: int) -> bool:
+    """Wait for ``START`` from the monitor, or from the engine on ``line``; False when it
+    will not come (the monitor's end closed without it).
+
+    The engine sends ``START`` on the line before it tells the monitor, which then closes
+    its end: at that EOF the ``START`` is already queued on the line. The line closing
+    (the engine that made the container is gone) is no reason to stop: a new engine
+    starts it through the monitor."""
+    poll = select.poll()
+    poll.register(sync.fd, select.POLLIN)
+    if line >= 0:
+        poll.register(line, select.POLLIN)
+    while True:
+        if line in {fd for fd, _ in poll.poll()}:
+            tag, _ = SyncChannel(line).recv()
+            if tag == START:
+                return True
+            poll.unregister(line)
+            line = -1
+            continue
+        tag, _ = sync.recv()
+        return tag == START
+
+
 def _die(exc: BaseException) -> NoReturn:
     """After ``READY`` nobody listens on the sync channel: say why on stderr and exit.
     Never let an exception climb into the parent's code, which this process shares."""
@@ -395,10 +423,9 @@ def child_main(plan: Plan, sync: SyncChannel, *, handles: ChildHandles) -> NoRet
         _report(sync, step, exc)
     try:
         if handles.start_fifo >= 0:
-            started = os.read(handles.start_fifo, 1)
+            started = os.read(handles.start_fifo, 1) != b""
         else:
-            tag, _ = sync.recv()
-            started = b"x" if tag == START else b""
+            started = _wait_start(sync, handles.start_line)
         if not started:
             os._exit(1)
         sync.close()

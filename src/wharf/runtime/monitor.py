@@ -347,7 +347,7 @@ class _Monitor(MonitorLaunch):
     def _control(self, msg: dict[str, Any]) -> dict[str, Any]:
         op = msg["op"]
         if op == "start":
-            self._start()
+            self._start(direct=bool(msg.get("direct")))
             return {"ok": True, "started_at": self.started_at}
         if op == "resize":
             if self.master < 0:
@@ -361,7 +361,9 @@ class _Monitor(MonitorLaunch):
             return {"ok": True}
         raise InvalidArgument(f"control message: unknown op {op!r}")
 
-    def _start(self) -> None:
+    def _start(self, *, direct: bool = False) -> None:
+        """Start pid 1 (exec: launch the process); ``direct``: the engine has sent pid 1
+        its ``START`` itself (on the line, before telling us)."""
         if self.started_at is not None:
             raise Conflict(f"{self._name()}: already started")
         if self.status is not None:
@@ -392,7 +394,8 @@ class _Monitor(MonitorLaunch):
                 raise binary_error(self.req, message or f"start exited with {proc.returncode}")
         else:
             assert self.sync is not None
-            self.sync.send(START)
+            if not direct:
+                self.sync.send(START)
             self.sync.close()
             self.sync = None
         self.started_at = now_rfc3339()

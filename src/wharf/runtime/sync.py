@@ -12,14 +12,15 @@ Child -> parent:
          (``kind`` ``wharf:<class>``: a ``wharf.errors`` kind raised with ``message``).
   ``X``  (a pooled pid 1) the request needs other namespace flags than the slot has, or
          none can take it: the payload is the flags a slot should have, or ``-1``.
-Parent -> child:
-  ``Q``  (to a pooled pid 1) the launch request, JSON.
+Parent (or engine) -> child:
+  ``Q``  (to a pooled pid 1, from the engine on its line) the launch request, JSON.
   ``I``  (to a pooled pid 1, with fds) its stdio, or the console socket for a terminal.
   ``M``  the uid/gid maps of the new user namespace are written.
   ``C``  (with fds, SCM_RIGHTS) the cgroups' ``tasks`` files to join, made while the
          child set up its first mounts.
   ``h``  the runtime hooks ran.
-  ``S``  start: execve now (when no start fifo is used).
+  ``S``  start: execve now (when no start fifo is used; a pooled pid 1 may get it from the
+         engine, on its line).
 """
 
 from __future__ import annotations

@@ -14,11 +14,11 @@ The zygote runs a launch's code paths once on a sample spec before it forks anyt
 the bytecode they specialise and the caches they fill are its pages, shared by every
 monitor, not copied into each. A small pool is forked ahead: each member is a warm slot,
 an idle monitor with its container's pid 1 already cloned (:mod:`._monitor_slot`). The
-zygote sends each slot's socket to the engine, which hands a request straight to it (no
-hop through the zygote) and asks the zygote for replacements, made as the last answer
-said (namespace flags, cgroup parent), once the engine has been quiet for a few ms (a slot
-made beside a starting container slows it), or at the latest 0.1 s after the first was
-taken.
+zygote sends each slot's sockets to the engine (its monitor's, and a line to its pid 1),
+which hands a request straight to them (no hop through the zygote) and asks the zygote for
+replacements, made as the last answer said (namespace flags, cgroup parent), once the
+engine has been quiet for a few ms (a slot made beside a starting container slows it), or
+at the latest 0.1 s after the first was taken.
 With none ready, the request goes to the zygote, which forks a monitor for it.
 """
 
@@ -36,8 +36,15 @@ from typing import NoReturn
 
 from wharf.errors import FailedPrecondition, InvalidArgument, Unavailable
 from wharf.runtime._engine_request import LaunchRequest, parse_request, warm_up
-from wharf.runtime._monitor_slot import DEFAULT_FLAGS, SPARE_PREFIX, background, serve_slot
+from wharf.runtime._monitor_slot import (
+    DEFAULT_FLAGS,
+    DIRECT,
+    SPARE_PREFIX,
+    background,
+    serve_slot,
+)
 from wharf.runtime.monitor import run_monitor
+from wharf.runtime.sync import REQUEST
 
 __all__ = ["SPARE_PREFIX", "Zygote", "start_zygote"]
 
@@ -52,7 +59,7 @@ _CLOSE_WAIT = 5.0  # seconds close() waits for the idle slots to go
 _QUIET = 0.004
 _MAX_DEFER = 0.1
 _COLLECT_POLL = 0.1  # seconds between the refill thread's looks at a closing zygote
-_IDLE = b"idle"  # zygote -> engine: here is an idle slot's socket (SCM_RIGHTS)
+_IDLE = b"idle"  # zygote -> engine: an idle slot's monitor socket and line (SCM_RIGHTS)
 
 
 class Zygote:
@@ -68,7 +75,7 @@ class Zygote:
         self._pool_size = pool_size
         self._flags = DEFAULT_FLAGS  # the namespace flags of the slots asked for next
         self._cgroup_parent = "/"  # and where their spare cgroups go
-        self._idle: list[socket.socket] = []
+        self._idle: list[tuple[socket.socket, socket.socket]] = []  # (monitor, line)
         self._pending = pool_size  # the zygote sends the first pool on its own
         self._refill_at: float | None = None  # when the slots taken are to be remade
         self._owed_since: float | None = None  # since when one is
@@ -81,52 +88,69 @@ class Zygote:
         deadline = time.monotonic() + wait
         while self._pending:
             try:
-                msg, fds, _, _ = socket.recv_fds(self._sock, 64, 1, socket.MSG_DONTWAIT)
+                msg, fds, _, _ = socket.recv_fds(self._sock, 64, 2, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 left = deadline - time.monotonic()
                 if left > 0 and select.select([self._sock], [], [], left)[0]:
                     continue
                 return
-            if msg != _IDLE or not fds:
+            if msg != _IDLE or len(fds) != 2:
+                for fd in fds:
+                    os.close(fd)
                 raise Unavailable(f"runtime zygote (pid {self.pid}): has exited")
             self._pending -= 1
-            self._idle.append(socket.socket(fileno=fds[0]))
+            self._idle.append((socket.socket(fileno=fds[0]), socket.socket(fileno=fds[1])))
 
-    def spawn(self, request: LaunchRequest) -> socket.socket:
+    def spawn(self, request: LaunchRequest) -> tuple[socket.socket, socket.socket | None]:
         """Hand ``request`` to a monitor; returns the engine's end of its reply/control
-        session. A warm idle monitor takes it directly (say what its replacement should
-        be with :meth:`replenish` once it is answered); with none ready, the zygote forks
-        one for it.
+        session, and of the line to its pid 1 when a warm slot took a native container's
+        request (send ``START`` on it, then tell the monitor), else None.
+
+        A warm idle monitor takes it directly (say what its replacement should be with
+        :meth:`replenish` once it is answered), its pid 1 as well; with none ready, the
+        zygote forks one for it.
 
         Raises:
             Unavailable: the zygote is gone.
         """
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         data = request.encode()
+        native = request.kind == "container" and not request.binary
         try:
             with self._lock:
-                self._send(data, theirs.fileno())
+                line = self._send(data, theirs.fileno(), native)
                 self._postpone()  # slots owed are not made while this is served
         except OSError as exc:
             mine.close()
             raise Unavailable(f"runtime zygote (pid {self.pid}): {exc.strerror}") from None
         finally:
             theirs.close()
-        return mine
+        return mine, line
 
-    def _send(self, data: bytes, reply_fd: int) -> None:
+    def _send(self, data: bytes, reply_fd: int, native: bool) -> socket.socket | None:
         if not self._idle:  # receiving an fd took up to ~1 ms: only when none is at hand
             self._collect()
         while self._idle:
-            member = self._idle.pop(0)
+            monitor, line = self._idle.pop(0)
+            direct = False
+            if native:
+                # Too big for one message, or P is gone: the monitor launches it itself.
+                with contextlib.suppress(OSError):
+                    line.sendmsg([REQUEST, data])
+                    direct = True
             try:
-                socket.send_fds(member, [data], [reply_fd])
-                return
+                socket.send_fds(monitor, [DIRECT, data] if direct else [data], [reply_fd])
             except OSError:
+                line.close()
                 continue  # that idle monitor died; try the next
             finally:
-                member.close()
+                monitor.close()
+            if direct:
+                return line
+            line.close()
+            return None
         socket.send_fds(self._sock, [data], [reply_fd])
+        return None
 
     def replenish(self, flags: int | None = None, cgroup_parent: str | None = None) -> None:
         """Say what the slots that replace those taken should be (an answer's ``pool``:
@@ -217,11 +241,12 @@ class Zygote:
             self._lock.notify()
             with contextlib.suppress(Unavailable):  # then nothing more is on its way
                 self._collect(wait=_CLOSE_WAIT)
-            for member in self._idle:
+            for member, line in self._idle:
+                line.close()
                 with contextlib.suppress(OSError):
                     member.shutdown(socket.SHUT_WR)
             deadline = time.monotonic() + _CLOSE_WAIT
-            for member in self._idle:
+            for member, _ in self._idle:
                 # Its EOF: the slot has cleaned up and exited.
                 select.select([member], [], [], max(0.0, deadline - time.monotonic()))
                 member.close()
@@ -263,24 +288,28 @@ def start_zygote(*, pool_size: int = 2) -> Zygote:
 
 def _spawn_idle(engine: socket.socket, flags: int, cgroup_parent: str) -> None:
     """Fork an idle slot (:func:`~._monitor_slot.serve_slot`); send the engine the socket
-    its request goes to."""
+    its request goes to and the line to its pid 1."""
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    line, pid1_line = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     if os.fork() == 0:
         try:
             engine.close()
             mine.close()
+            line.close()
             os.setsid()  # a monitor outlives the engine: not in its session
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            serve_slot(theirs, flags, cgroup_parent)
+            serve_slot(theirs, pid1_line, flags, cgroup_parent)
         finally:
             os._exit(0)  # the engine closed us (shutdown), sent garbage, or went away
     theirs.close()
+    pid1_line.close()
     try:
-        socket.send_fds(engine, [_IDLE], [mine.fileno()])
+        socket.send_fds(engine, [_IDLE], [mine.fileno(), line.fileno()])
     except OSError:
         os._exit(0)  # the engine is gone: so is the zygote's reason to live
     finally:
         mine.close()
+        line.close()
 
 
 def _serve(sock: socket.socket, pool_size: int) -> NoReturn:

@@ -39,6 +39,7 @@ from engine_helpers import (  # type: ignore[import-not-found]
 )
 
 from wharf.errors import Conflict, InvalidArgument
+from wharf.runtime._engine_state import process_start_time
 from wharf.runtime.engine import (
     SPARE_PREFIX,
     ContainerIO,
@@ -385,3 +386,45 @@ def test_without_a_pool_the_zygote_forks_a_whole_monitor(
             rt.close()
             zygote.close()
             remove_cgroup_parent()
+
+
+def test_a_container_created_by_an_engine_now_closed_is_started_by_the_next(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    # The engine that creates a container keeps a line to its pid 1 and sends START on
+    # it; once that engine is gone (its line closed), the next one starts the container
+    # through its monitor.
+    if not isinstance(runtime, WharfRuntime):
+        pytest.skip("the pool is the native fast path's")
+    zygote = start_zygote()
+    first = WharfRuntime(runtime.state_root, zygote=zygote)
+    try:
+        log = create(first, base_spec, "rtengine-handover", ["echo", "started"])
+    finally:
+        first.close()
+    assert runtime.state("rtengine-handover").status == "created"
+    fd = runtime.exit_fd("rtengine-handover")
+    runtime.start("rtengine-handover")
+    wait_exit(fd)
+    assert runtime.state("rtengine-handover").exit_code == 0
+    assert [e["log"] for e in log_entries(log)] == ["started\n"]
+
+
+def test_start_fails_and_runs_nothing_once_the_monitor_is_gone(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    if not isinstance(runtime, WharfRuntime):
+        pytest.skip("the pool is the native fast path's")
+    create(runtime, base_spec, "rtengine-unmonitored", ["sleep", "100"])
+    st = runtime.state("rtengine-unmonitored")
+    os.kill(st.monitor_pid, 9)
+    deadline = time.monotonic() + WAIT
+    while process_start_time(st.monitor_pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(Conflict, match="monitor"):
+        runtime.start("rtengine-unmonitored")
+    deadline = time.monotonic() + WAIT
+    while process_start_time(st.pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process_start_time(st.pid) is None, "pid 1 runs with no monitor to log or reap it"
+    runtime.delete("rtengine-unmonitored", force=True)
