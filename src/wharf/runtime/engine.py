@@ -58,6 +58,7 @@ from wharf.runtime._engine_state import (
     check_id,
     process_start_time,
     read_json,
+    remove_state_dir,
 )
 from wharf.runtime._engine_types import ContainerIO, ContainerState, ExecState, Status
 from wharf.runtime.cgroups import Cgroup, CgroupStats, FreezerState, Resources, open_cgroup
@@ -507,7 +508,7 @@ class MonitoredRuntime:
         cgroup = _cgroup(state)
         if cgroup is not None and cgroup.exists():
             cgroup.destroy(kill=True)
-        shutil.rmtree(d, ignore_errors=True)
+        remove_state_dir(d)
 
     def update(self, container_id: str, resources: dict[str, Any]) -> None:
         """Change the running container's cgroup limits (OCI ``linux.resources`` shape)."""

@@ -58,6 +58,7 @@ from wharf.runtime._engine_state import (
     ATTACH_SOCK,
     CONTROL_SOCK,
     EXIT_FILE,
+    MONITOR_LOG,
     now_rfc3339,
     process_start_time,
     write_json_atomic,
@@ -423,6 +424,7 @@ class _Monitor(MonitorLaunch):
         self._flush_clients()
         if not self.poststop:
             self._close_controls()
+        self._stop_listening()
         self._reap_leftover()  # if its exit was not seen yet
         if self.req.kind == "container" and self.cgroup is not None and not self.req.binary:
             with contextlib.suppress(WharfError, OSError):
@@ -436,7 +438,7 @@ class _Monitor(MonitorLaunch):
             self._close_controls()
 
     def _record_exit(self) -> None:
-        """Flush the log, write ``exit.json``, remove the sockets and stop listening."""
+        """Flush the log, write ``exit.json``."""
         self.log.flush()
         self.log.close()
         status = self.status if self.status is not None else 255 << 8
@@ -451,11 +453,16 @@ class _Monitor(MonitorLaunch):
                 "finished_at": now_rfc3339(),
             },
         )
+
+    def _stop_listening(self) -> None:
+        """Close the listeners and remove their sockets. After the controls are closed: a
+        client that connects meanwhile is reset when its listener closes, and then finds
+        ``exit.json``."""
+        self.control.close()
+        self.attach.close()
         for name in (CONTROL_SOCK, ATTACH_SOCK):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.req.state_dir, name))
-        self.control.close()
-        self.attach.close()
 
     def _flush_clients(self) -> None:
         """Send attach clients what they have not read yet (within a second), close them."""
@@ -502,7 +509,7 @@ def _detach(state_dir: str) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     null = os.open("/dev/null", os.O_RDWR)
     logfd = os.open(
-        os.path.join(state_dir, "monitor.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+        os.path.join(state_dir, MONITOR_LOG), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
     )
     os.dup2(null, 0)
     os.dup2(null, 1)
