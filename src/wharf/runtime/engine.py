@@ -488,10 +488,10 @@ class MonitoredRuntime:
             )
         if st.status != "stopped":
             self.kill(container_id, 9, all=True)
-        if st.monitor_pid and st.exit_code is None:
-            # With exit.json on disk the monitor is past everything shared (its cgroup,
-            # hooks, sockets): what is left is its own exit, which need not be waited for.
-            fd = self._exit_fd(d, state)
+        if st.monitor_pid:
+            # Until its control connections close, the monitor may still remove the
+            # cgroup or run poststop hooks: after that, only its own exit is left.
+            fd = self._exit_fd(d, state, done=True)
             try:
                 if not wait_readable(fd, _DELETE_TIMEOUT):
                     raise Conflict(f"container {container_id}: its monitor did not exit")
@@ -530,14 +530,17 @@ class MonitoredRuntime:
             return -1
         return sock.detach()
 
-    def _exit_fd(self, d: str, state: dict[str, Any]) -> int:
+    def _exit_fd(self, d: str, state: dict[str, Any], *, done: bool = False) -> int:
         """:meth:`_connect_exit`; when it cannot connect (the monitor stops listening once
-        ``exit.json`` is written): an fd already readable if ``exit.json`` exists or the
-        monitor is gone, else (a full backlog) the monitor's pidfd."""
+        it has closed its controls): an fd already readable if ``exit.json`` exists or the
+        monitor is gone, else (a full backlog) the monitor's pidfd. ``done``: readable
+        once the monitor is done with the container (its controls closed, or its exit),
+        not merely once ``exit.json`` is written (with a full backlog, its pidfd)."""
         fd = self._connect_exit(d)
         if fd >= 0:
             return fd
-        if os.path.exists(os.path.join(d, EXIT_FILE)) or not self._monitor_alive(state):
+        recorded = not done and os.path.exists(os.path.join(d, EXIT_FILE))
+        if recorded or not self._monitor_alive(state):
             return _exited_fd()
         try:
             fd = syscalls.pidfd_open(int(state["monitor_pid"]))

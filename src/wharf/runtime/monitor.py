@@ -414,28 +414,24 @@ class _Monitor(MonitorLaunch):
         """Record the exit, tell the engine, clean up (before this process exits).
 
         The control connections (the engine's session and each ``exit_fd``) are closed
-        once ``exit.json`` is on disk and attach clients have their last output; with
-        poststop hooks, only once those have run too (runc runs them at delete), and the
-        cgroup is gone. The cgroup is otherwise removed after: ``delete`` removes what is
-        left of it, so neither it nor a new container with the same id and cgroup waits
-        for this process (~0.3 ms of rmdir on the way to ``exit_fd``'s EOF).
+        last: once ``exit.json`` is on disk, attach clients have their last output, the
+        cgroup is gone and poststop hooks have run (runc runs them at delete). Their EOF
+        tells ``delete`` that nothing shared is left to this process: a container made
+        right after with the same cgroup path is not touched by it.
         """
         self._record_exit()
         self._flush_clients()
-        if not self.poststop:
-            self._close_controls()
-        self._stop_listening()
         self._reap_leftover()  # if its exit was not seen yet
         if self.req.kind == "container" and self.cgroup is not None and not self.req.binary:
             with contextlib.suppress(WharfError, OSError):
                 self.cgroup.destroy(kill=True)
         if self.poststop:
-            # runc runs these at delete and only warns when one fails.
             try:
                 run_hooks(self.poststop, self._oci_state(self.pid, "stopped"), point="poststop")
-            except WharfError as exc:
+            except WharfError as exc:  # runc only warns
                 os.write(2, f"{self._name()}: {exc}\n".encode())
-            self._close_controls()
+        self._close_controls()
+        self._stop_listening()
 
     def _record_exit(self) -> None:
         """Flush the log, write ``exit.json``."""
