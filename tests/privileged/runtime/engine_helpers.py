@@ -186,6 +186,16 @@ def wait_exit(fd: int) -> None:
         os.close(fd)
 
 
+def wait_gone(pid: int) -> bool:
+    """Wait (up to WAIT) until ``pid`` no longer runs (gone, or a zombie); True if so."""
+    deadline = time.monotonic() + WAIT
+    while process_start_time(pid) is not None:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def run(rt: MonitoredRuntime, base: dict[str, Any], cid: str, args: list[str]) -> str:
     log = create(rt, base, cid, args)
     fd = rt.exit_fd(cid)

@@ -36,6 +36,7 @@ from engine_helpers import (  # type: ignore[import-not-found]
     run,
     runtime,
     wait_exit,
+    wait_gone,
 )
 
 from wharf.errors import (
@@ -426,9 +427,7 @@ def test_a_killed_monitor_is_reported_and_delete_still_cleans_up(
     runtime.start(cid)
     before = runtime.state(cid)
     os.kill(before.monitor_pid, 9)
-    deadline = time.monotonic() + WAIT
-    while process_start_time(before.monitor_pid) is not None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_gone(before.monitor_pid)
     after = runtime.state(cid)
     assert (after.status, after.pid, after.monitor_pid) == ("running", before.pid, 0)
     assert "monitor" in after.error
@@ -538,10 +537,7 @@ def test_containers_and_logs_survive_sigkill_of_the_engine(
         counts = [int(e["log"]) for e in log_entries(log)]
         assert counts == list(range(len(counts)))  # no line lost across the engine's death
         # It tells exit_fd before its own exit: gone soon after (maybe unreaped).
-        deadline = time.monotonic() + WAIT
-        while process_start_time(state["monitor_pid"]) is not None:
-            assert time.monotonic() < deadline, "the monitor did not exit"
-            time.sleep(0.01)
+        assert wait_gone(state["monitor_pid"]), "the monitor did not exit"
     finally:
         if engine.poll() is None:
             engine.kill()

@@ -36,10 +36,10 @@ from engine_helpers import (  # type: ignore[import-not-found]
     run,
     runtime,
     wait_exit,
+    wait_gone,
 )
 
 from wharf.errors import Conflict, InvalidArgument
-from wharf.runtime._engine_state import process_start_time
 from wharf.runtime.engine import (
     SPARE_PREFIX,
     ContainerIO,
@@ -418,13 +418,8 @@ def test_start_fails_and_runs_nothing_once_the_monitor_is_gone(
     create(runtime, base_spec, "rtengine-unmonitored", ["sleep", "100"])
     st = runtime.state("rtengine-unmonitored")
     os.kill(st.monitor_pid, 9)
-    deadline = time.monotonic() + WAIT
-    while process_start_time(st.monitor_pid) is not None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_gone(st.monitor_pid)
     with pytest.raises(Conflict, match="monitor"):
         runtime.start("rtengine-unmonitored")
-    deadline = time.monotonic() + WAIT
-    while process_start_time(st.pid) is not None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert process_start_time(st.pid) is None, "pid 1 runs with no monitor to log or reap it"
+    assert wait_gone(st.pid), "pid 1 runs with no monitor to log or reap it"
     runtime.delete("rtengine-unmonitored", force=True)
