@@ -368,8 +368,12 @@ class MonitoredRuntime:
         try:
             reply = self._control(d, container_id, msg)
         except WharfError:
-            if "direct" in msg:  # it runs, but nothing would log it or record its exit
-                with contextlib.suppress(WharfError, OSError):
+            if "direct" in msg:
+                if os.path.exists(os.path.join(d, EXIT_FILE)):
+                    # It ran and exited, and its monitor finished, before reading "start".
+                    self._started[container_id] = None
+                    return
+                with contextlib.suppress(WharfError, OSError):  # nothing would log it
                     self.kill(container_id, signal.SIGKILL, all=True)
             raise
         # The monitor answers before it records "running" on disk: until it has, this is

@@ -367,7 +367,7 @@ class _Monitor(MonitorLaunch):
         its ``START`` itself (on the line, before telling us)."""
         if self.started_at is not None:
             raise Conflict(f"{self._name()}: already started")
-        if self.status is not None:
+        if self.status is not None and not direct:  # direct: it ran, and has exited already
             raise Conflict(f"{self._name()}: cannot start, it has exited")
         if self.req.kind == "exec":
             try:
@@ -400,6 +400,8 @@ class _Monitor(MonitorLaunch):
             self.sync.close()
             self.sync = None
         self.started_at = now_rfc3339()
+        if self.status is not None:
+            return  # exit.json says the rest
         if not self.poststart:
             # Answer first: the engine knows it started (its reply has started_at), and
             # readers of the state file may see "created" for that long.

@@ -423,3 +423,28 @@ def test_start_fails_and_runs_nothing_once_the_monitor_is_gone(
         runtime.start("rtengine-unmonitored")
     assert wait_gone(st.pid), "pid 1 runs with no monitor to log or reap it"
     runtime.delete("rtengine-unmonitored", force=True)
+
+
+def test_a_container_that_exits_before_its_monitor_hears_of_the_start_was_started(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # START goes to pid 1 first, then "start" to the monitor. An engine delayed in between
+    # (preempted) finds the container run, exited and its monitor gone: that is a start.
+    if not isinstance(runtime, WharfRuntime):
+        pytest.skip("the pool is the native fast path's")
+    log = create(runtime, base_spec, "rtengine-quick", ["sh", "-c", "echo quick; exit 3"])
+    fd = runtime.exit_fd("rtengine-quick")
+    control = runtime._control
+
+    def delayed(*args: Any) -> dict[str, Any]:
+        wait_exit(os.dup(fd))  # the monitor has recorded the exit and closed its controls
+        return control(*args)
+
+    monkeypatch.setattr(runtime, "_control", delayed)
+    runtime.start("rtengine-quick")
+    monkeypatch.undo()
+    os.close(fd)
+    st = runtime.state("rtengine-quick")
+    assert (st.status, st.exit_code) == ("stopped", 3)
+    assert [e["log"] for e in log_entries(log)] == ["quick\n"]
+    runtime.delete("rtengine-quick")
