@@ -14,10 +14,17 @@ left of it once P is past its cgroup step or gone.
 
 The engine has a line to P too (a socketpair the zygote made with the slot): it sends a
 native container's request to both, so they handle it at once, and later ``START``
-straight to P (then tells M), which spares a request and a start one hop through M each::
+straight to P (then tells M), which spares a request and a start one hop through M each.
 
-    engine: the request to P (line) and to M ----> P: parse, plan, compile security,
-    M: parse its slim part, send stdio              make (rename) its cgroups
+P wakes M: an idle M waits for P's word (an eventfd) or P's end, not for the engine's
+message. Woken by the engine's two sends at once, P and M raced for the one idle CPU of a
+2-CPU host (the engine was on the other) and stacked there in about half of the starts:
+the kernel's wake-up of the first had not landed when it placed the second. The one who
+lost waited for the other to block, up to 2 ms, while the engine's CPU went idle. Woken by
+P when P runs, M finds P's CPU busy and takes another::
+
+    engine: the request to P (line), then to M --> P: wake M; parse, plan, compile
+    M: parse its slim part, send stdio              security, make its cgroups
     M: request file, control/attach listeners  --> P: unshare the mount namespace, join
     M: state file ("created")                       the cgroups, mounts, pivot, ... as
                                                      :func:`~.init.child_main`
@@ -41,6 +48,7 @@ import gc
 import json
 import os
 import posixpath
+import select
 import signal
 import socket
 from dataclasses import dataclass
@@ -112,9 +120,9 @@ def _poolable_flags(plan: Plan) -> int:
     return plan.clone_flags & ~syscalls.CLONE_NEWNS
 
 
-def _pid1(sync: SyncChannel, line: SyncChannel, flags: int, spare: Cgroup) -> NoReturn:
-    """P's life: warm up, wait for the request (on the engine's ``line``), plan it, become
-    its pid 1."""
+def _pid1(sync: SyncChannel, line: SyncChannel, woken: int, flags: int, spare: Cgroup) -> NoReturn:
+    """P's life: warm up, wait for the request (on the engine's ``line``), wake M (write
+    ``woken``), plan the request, become its pid 1."""
     gc.disable()
     syscalls.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the slot's monitor went away
     warm_up()
@@ -123,6 +131,8 @@ def _pid1(sync: SyncChannel, line: SyncChannel, flags: int, spare: Cgroup) -> No
     step = "request"
     try:
         tag, payload, _ = line.recv_message(_MAX_REQUEST)
+        os.eventfd_write(woken, 1)  # M reads its part now (it is sent; or the pool closed)
+        os.close(woken)
         if tag != REQUEST:
             os._exit(0)  # the engine closed the pool, or gave the request to the monitor
         step = "plan"
@@ -211,7 +221,7 @@ def background(idle: bool) -> None:
         os.setpriority(os.PRIO_PROCESS, 0, 19 if idle else 0)
 
 
-def _pre_clone(line: socket.socket, flags: int, spare: Cgroup) -> _Slot:
+def _pre_clone(line: socket.socket, woken: int, flags: int, spare: Cgroup) -> _Slot:
     """Clone P, our child, in new namespaces per ``flags``; ``line`` is P's (we close
     ours)."""
     mine, theirs = sync_pair()
@@ -219,7 +229,7 @@ def _pre_clone(line: socket.socket, flags: int, spare: Cgroup) -> _Slot:
     if pid == 0:
         try:
             mine.close()
-            _pid1(theirs, SyncChannel(line.fileno()), flags, spare)
+            _pid1(theirs, SyncChannel(line.fileno()), woken, flags, spare)
         finally:
             os._exit(1)  # never return into the monitor's code
     theirs.close()
@@ -245,9 +255,17 @@ def serve_slot(
     ``line`` (the engine's line to it), wait for one request on ``requests``, launch and
     serve it. Returns only when the engine closed the pool without a request (once P and
     its spare cgroup are gone: the engine waits for our end of ``requests`` to close)."""
-    slot = _pre_clone(line, flags, _spare_cgroup(cgroup_parent))
+    woken = os.eventfd(0, os.EFD_CLOEXEC)
+    slot = _pre_clone(line, woken, flags, _spare_cgroup(cgroup_parent))
     warm_up_monitor()
     background(False)
+    # P wakes us once it has heard from the engine (the module docstring says why), or
+    # ends: the pool closed, or P died (we then wait for the engine's message as before).
+    poll = select.poll()
+    poll.register(woken, select.POLLIN)
+    poll.register(slot.sync.fd, select.POLLIN)
+    poll.poll()
+    os.close(woken)
     msg, fds, _, _ = socket.recv_fds(requests, _MAX_REQUEST, 1)
     if not (msg and fds):
         slot.discard()

@@ -2,8 +2,8 @@
 cloned before the request still sees mounts the host made since, takes requests with other
 namespace flags (then the next slot has those), and joins a network namespace by a path
 made after it; poststop hooks run once the container is gone, a cpu limit can be added by
-``update`` to a container created without one, and a state root too long for unix socket
-paths works.
+``update`` to a container created without one, a state root too long for unix socket
+paths works, and a slot whose idle pid 1 died still launches a request.
 
 Same fixtures and clean-up checks as test_engine.py (``engine_helpers``).
 """
@@ -378,6 +378,40 @@ def test_without_a_pool_the_zygote_forks_a_whole_monitor(
         wait_exit(fd)
         assert rt.state(cid).exit_code == 4
         assert [e["log"] for e in log_entries(log)] == ["hi\n"]
+    finally:
+        try:
+            for c in rt.list():
+                rt.delete(c.id, force=True)
+        finally:
+            rt.close()
+            zygote.close()
+            remove_cgroup_parent()
+
+
+def test_a_slot_whose_idle_pid1_died_launches_the_request_itself(
+    base_spec: dict[str, Any], tmp_path: Path
+) -> None:
+    # An idle monitor waits for its pid 1 to wake it; with that pid 1 killed, it waits for
+    # the engine's message instead, and launches the container as a forked monitor would.
+    zygote = start_zygote(pool_size=1)
+    rt = WharfRuntime(str(tmp_path / "state"), zygote=zygote)
+    cid = "rtengine-orphan-slot"
+    try:
+        deadline = time.monotonic() + WAIT
+        pid1s: list[int] = []
+        while not pid1s and time.monotonic() < deadline:
+            pid1s = [p for m in children_of(zygote.pid) for p in children_of(m)]
+            time.sleep(0.01)
+        assert pid1s, "the zygote made no slot"
+        for pid in pid1s:
+            os.kill(pid, 9)
+            wait_gone(pid)
+        log = create(rt, base_spec, cid, ["sh", "-c", "echo from the slot; exit 5"])
+        fd = rt.exit_fd(cid)
+        rt.start(cid)
+        wait_exit(fd)
+        assert rt.state(cid).exit_code == 5
+        assert [e["log"] for e in log_entries(log)] == ["from the slot\n"]
     finally:
         try:
             for c in rt.list():
