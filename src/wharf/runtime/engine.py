@@ -83,6 +83,7 @@ __all__ = [
 
 _REPLY_TIMEOUT = 60.0
 _DELETE_TIMEOUT = 10.0
+_NOT_LISTENING = -2  # _connect_exit: the monitor no longer listens
 
 
 class Runtime(Protocol):
@@ -524,12 +525,17 @@ class MonitoredRuntime:
         return _cgroup_of(container_id, state).stats()
 
     def _connect_exit(self, d: str) -> int:
-        """A connection to the monitor's control socket, or -1: it sends nothing, and the
-        monitor closes it once ``exit.json`` is on disk (or dies), so EOF is "exited"."""
+        """A connection to the monitor's control socket: it sends nothing, and the monitor
+        closes it once ``exit.json`` is on disk (or dies), so EOF is "exited". Else
+        :data:`_NOT_LISTENING` (the socket is gone or refused: the monitor stops listening
+        only once it has closed its controls, or it died) or -1 (a full backlog)."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_NONBLOCK)
         try:
             sock.connect(self._socket_dirs.address(d, CONTROL_SOCK))
-        except OSError:  # gone, refused, or a full backlog (EAGAIN)
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            return _NOT_LISTENING
+        except OSError:  # EAGAIN
             sock.close()
             return -1
         return sock.detach()
@@ -543,6 +549,10 @@ class MonitoredRuntime:
         fd = self._connect_exit(d)
         if fd >= 0:
             return fd
+        if fd == _NOT_LISTENING:
+            # Done with the container: not waiting for the monitor's own exit spares a
+            # delete ~0.6 ms (its interpreter's teardown).
+            return _exited_fd()
         recorded = not done and os.path.exists(os.path.join(d, EXIT_FILE))
         if recorded or not self._monitor_alive(state):
             return _exited_fd()
