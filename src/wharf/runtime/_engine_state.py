@@ -106,7 +106,8 @@ def remove_state_dir(d: str) -> None:
     directory; the whole tree only when more is there (execs). Half the syscalls of
     ``shutil.rmtree`` on the way to a container's delete."""
     try:
-        for name in (STATE_FILE, EXIT_FILE, REQUEST_FILE, MONITOR_LOG):
+        # The sockets too: a monitor past its controls may not have unlinked them yet.
+        for name in (STATE_FILE, EXIT_FILE, REQUEST_FILE, MONITOR_LOG, CONTROL_SOCK, ATTACH_SOCK):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(d, name))
         os.rmdir(d)

@@ -121,6 +121,7 @@ class MonitorLaunch:
         self.serving = False
         self.pidfd = -1
         self.leftover: PoolLeftover | None = None
+        self.state_dir_fd = -1  # our sockets' directory (listen), for unlinking them
 
     # -- launch ----------------------------------------------------------------------
 
@@ -412,7 +413,10 @@ class MonitorLaunch:
         write_json_atomic(os.path.join(self.req.state_dir, STATE_FILE), self.state)
 
     def listen(self) -> None:
-        """Bind control.sock and attach.sock (before the engine hears of the container)."""
+        """Bind control.sock and attach.sock (before the engine hears of the container);
+        keep their directory open: once ``delete`` has removed it, its path may be the
+        next container's of that name, whose sockets are not ours to unlink."""
+        self.state_dir_fd = os.open(self.req.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         self.control = self._listen(CONTROL_SOCK, socket.SOCK_SEQPACKET)
         self.attach = self._listen(ATTACH_SOCK, socket.SOCK_STREAM)
 

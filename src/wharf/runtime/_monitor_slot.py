@@ -331,6 +331,7 @@ def _set_up(monitor: _Monitor, msg: bytes, reply: socket.socket, slot: _Slot) ->
             slot.release()
             monitor.control.close()
             monitor.attach.close()
+            os.close(monitor.state_dir_fd)
             _fallback(monitor, msg, reply, slot, int(payload))
         failure = _failure_of(slot, req.container_id, (tag, payload))
         if failure is not None and getattr(failure, "step", "") not in _BEFORE_CGROUPS:

@@ -459,8 +459,9 @@ class _Monitor(MonitorLaunch):
         self.control.close()
         self.attach.close()
         for name in (CONTROL_SOCK, ATTACH_SOCK):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(self.req.state_dir, name))
+            with contextlib.suppress(FileNotFoundError):  # or the directory is gone
+                os.unlink(name, dir_fd=self.state_dir_fd)
+        os.close(self.state_dir_fd)
 
     def _flush_clients(self) -> None:
         """Send attach clients what they have not read yet (within a second), close them."""
