@@ -10,6 +10,7 @@ Same fixtures and clean-up checks as test_engine.py (``engine_helpers``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,7 @@ from wharf.runtime.engine import (
     ContainerIO,
     MonitoredRuntime,
     WharfRuntime,
+    Zygote,
     start_zygote,
 )
 from wharf.runtime.runc import OCIBinaryRuntime
@@ -362,22 +365,13 @@ def test_a_slot_makes_its_containers_cgroup_ahead_in_the_last_parent(
     # The runtime fixture checks that closing the engine leaves no spare behind.
 
 
-def test_without_a_pool_the_zygote_forks_a_whole_monitor(
-    base_spec: dict[str, Any], tmp_path: Path
-) -> None:
-    zygote = start_zygote(pool_size=0)
+@contextlib.contextmanager
+def _own_zygote(tmp_path: Path, pool_size: int) -> Iterator[tuple[WharfRuntime, Zygote]]:
+    """An engine on a zygote of its own with ``pool_size`` slots; all gone afterwards."""
+    zygote = start_zygote(pool_size=pool_size)
     rt = WharfRuntime(str(tmp_path / "state"), zygote=zygote)
-    cid = "rtengine-nopool"
     try:
-        log = create(rt, base_spec, cid, ["sh", "-c", "echo hi; exit 4"])
-        st = rt.state(cid)
-        assert _parent_of(st.pid) == st.monitor_pid
-        assert _parent_of(st.monitor_pid) == zygote.pid
-        fd = rt.exit_fd(cid)
-        rt.start(cid)
-        wait_exit(fd)
-        assert rt.state(cid).exit_code == 4
-        assert [e["log"] for e in log_entries(log)] == ["hi\n"]
+        yield rt, zygote
     finally:
         try:
             for c in rt.list():
@@ -388,15 +382,29 @@ def test_without_a_pool_the_zygote_forks_a_whole_monitor(
             remove_cgroup_parent()
 
 
+def test_without_a_pool_the_zygote_forks_a_whole_monitor(
+    base_spec: dict[str, Any], tmp_path: Path
+) -> None:
+    cid = "rtengine-nopool"
+    with _own_zygote(tmp_path, 0) as (rt, zygote):
+        log = create(rt, base_spec, cid, ["sh", "-c", "echo hi; exit 4"])
+        st = rt.state(cid)
+        assert _parent_of(st.pid) == st.monitor_pid
+        assert _parent_of(st.monitor_pid) == zygote.pid
+        fd = rt.exit_fd(cid)
+        rt.start(cid)
+        wait_exit(fd)
+        assert rt.state(cid).exit_code == 4
+        assert [e["log"] for e in log_entries(log)] == ["hi\n"]
+
+
 def test_a_slot_whose_idle_pid1_died_launches_the_request_itself(
     base_spec: dict[str, Any], tmp_path: Path
 ) -> None:
     # An idle monitor waits for its pid 1 to wake it; with that pid 1 killed, it waits for
     # the engine's message instead, and launches the container as a forked monitor would.
-    zygote = start_zygote(pool_size=1)
-    rt = WharfRuntime(str(tmp_path / "state"), zygote=zygote)
     cid = "rtengine-orphan-slot"
-    try:
+    with _own_zygote(tmp_path, 1) as (rt, zygote):
         deadline = time.monotonic() + WAIT
         pid1s: list[int] = []
         while not pid1s and time.monotonic() < deadline:
@@ -412,14 +420,6 @@ def test_a_slot_whose_idle_pid1_died_launches_the_request_itself(
         wait_exit(fd)
         assert rt.state(cid).exit_code == 5
         assert [e["log"] for e in log_entries(log)] == ["from the slot\n"]
-    finally:
-        try:
-            for c in rt.list():
-                rt.delete(c.id, force=True)
-        finally:
-            rt.close()
-            zygote.close()
-            remove_cgroup_parent()
 
 
 def test_a_container_created_by_an_engine_now_closed_is_started_by_the_next(
