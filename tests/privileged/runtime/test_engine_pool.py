@@ -414,10 +414,7 @@ def test_a_slot_whose_idle_pid1_died_launches_the_request_itself(
         for pid in pid1s:
             os.kill(pid, 9)
             wait_gone(pid)
-        log = create(rt, base_spec, cid, ["sh", "-c", "echo from the slot; exit 5"])
-        fd = rt.exit_fd(cid)
-        rt.start(cid)
-        wait_exit(fd)
+        log = run(rt, base_spec, cid, ["sh", "-c", "echo from the slot; exit 5"])
         assert rt.state(cid).exit_code == 5
         assert [e["log"] for e in log_entries(log)] == ["from the slot\n"]
 
