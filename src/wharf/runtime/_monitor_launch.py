@@ -49,6 +49,7 @@ from wharf.runtime.launch import (
     launch,
     launch_exec,
     prepare_security,
+    start_exec_allowed,
 )
 from wharf.runtime.spec import Hook, Process, Spec
 from wharf.runtime.sync import SyncChannel
@@ -220,6 +221,7 @@ class MonitorLaunch:
                         capabilities=caps,
                         seccomp=bpf,
                         cgroups_later=True,
+                        start_exec=start_exec_allowed(plan.seccomp),
                     ),
                     on_hooks=on_hooks,
                     cgroup_setup=make_cgroups,

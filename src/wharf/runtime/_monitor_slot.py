@@ -61,7 +61,7 @@ from wharf.runtime._engine_state import REQUEST_FILE, STATE_FILE, process_start_
 from wharf.runtime.cgroups import Cgroup, Resources, lean_controllers, open_cgroup
 from wharf.runtime.config import Plan, plan_container
 from wharf.runtime.init import ChildHandles, child_main
-from wharf.runtime.launch import container_cgroup, prepare_security
+from wharf.runtime.launch import container_cgroup, prepare_security, start_exec_allowed
 from wharf.runtime.monitor import (
     PoolLeftover,
     _detach,
@@ -170,6 +170,7 @@ def _pid1(sync: SyncChannel, line: SyncChannel, woken: int, flags: int, spare: C
             capabilities=caps,
             seccomp=bpf,
             start_line=line.fd,
+            start_exec=start_exec_allowed(plan.seccomp),
         ),
     )
 

@@ -25,7 +25,7 @@ from wharf.runtime import syscalls
 from wharf.runtime.capabilities import CapabilitySets, PreparedCapabilities
 from wharf.runtime.cgroups import Cgroup, Resources, lean_controllers, open_cgroup
 from wharf.runtime.config import Plan, ProcessPlan
-from wharf.runtime.init import ChildHandles, child_main, exec_child_main
+from wharf.runtime.init import START_EXEC_SYSCALLS, ChildHandles, child_main, exec_child_main
 from wharf.runtime.sync import (
     CGROUPS,
     FAILED,
@@ -50,6 +50,7 @@ __all__ = [
     "launch",
     "launch_exec",
     "prepare_security",
+    "start_exec_allowed",
 ]
 
 _ABORT_WAIT = 10.0  # seconds for a SIGKILLed child that is not ours to reap
@@ -88,6 +89,16 @@ def prepare_security(
         flags = seccomp.get("flags") or ()
         bpf = prepare_filter(compile_filter(seccomp), flags=flags)
     return caps, bpf
+
+
+def start_exec_allowed(seccomp: Mapping[str, Any] | None) -> bool:
+    """Whether pid 1 may wait for its start in ``init.START_EXEC``: the seccomp filter,
+    loaded before (without no_new_privs it must be), lets the helper's syscalls through."""
+    if seccomp is None:
+        return True
+    from wharf.runtime.seccomp import allows_always
+
+    return allows_always(seccomp, START_EXEC_SYSCALLS)
 
 
 def container_cgroup(plan: Plan) -> tuple[Cgroup, Resources]:

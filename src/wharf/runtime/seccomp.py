@@ -43,6 +43,7 @@ from wharf.runtime.syscalls import error_from_errno
 __all__ = [
     "ACTIONS",
     "PreparedFilter",
+    "allows_always",
     "compile_filter",
     "default_profile",
     "load_filter",
@@ -251,6 +252,21 @@ def compile_filter(spec: Mapping[str, Any], *, field: str = _F) -> bytes:
     except (TypeError, ValueError) as exc:
         raise InvalidArgument(f"{field}: not a JSON object ({exc})") from exc
     return _compile_cached(key, field)
+
+
+def allows_always(spec: Mapping[str, Any], names: Iterable[str]) -> bool:
+    """Whether the filter compiled from ``spec`` (a valid one) allows each syscall in
+    ``names`` whatever its arguments. Conservative: a name in a rule with conditions or
+    with an action other than allow/log counts as not allowed.
+    """
+    allowing = ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG")
+    always: set[str] = set()
+    sometimes: set[str] = set()
+    for rule in spec.get("syscalls") or ():
+        unconditional = rule.get("action") in allowing and not rule.get("args")
+        (always if unconditional else sometimes).update(rule.get("names") or ())
+    by_default = spec.get("defaultAction") in allowing
+    return all((by_default or name in always) and name not in sometimes for name in names)
 
 
 def _plain(obj: object) -> object:

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from wharf.errors import InvalidArgument, Unimplemented
 from wharf.runtime.capabilities import DOCKER_DEFAULT
-from wharf.runtime.seccomp import compile_filter, default_profile, prepare_filter
+from wharf.runtime.init import START_EXEC_SYSCALLS
+from wharf.runtime.seccomp import allows_always, compile_filter, default_profile, prepare_filter
 
 _RET = 0x06  # BPF_RET | BPF_K
 
@@ -322,3 +323,50 @@ def test_no_enosys_stub_when_the_default_allows() -> None:
     assert run_filter(bpf, 39) == ALLOW  # getpid, the largest named
     assert run_filter(bpf, 40) == errno_ret(errno.ENOSYS)
     assert run_filter(bpf, 1) == 0x80000000  # write: kill process
+
+
+@pytest.mark.parametrize(
+    ("spec", "allowed"),
+    [
+        ({"defaultAction": "SCMP_ACT_ALLOW"}, True),
+        ({"defaultAction": "SCMP_ACT_LOG"}, True),
+        ({"defaultAction": "SCMP_ACT_ERRNO"}, False),
+        (
+            {
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "syscalls": [{"names": ["read", "close"], "action": "SCMP_ACT_ALLOW"}],
+            },
+            True,
+        ),
+        (
+            {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["close"], "action": "SCMP_ACT_KILL"}],
+            },
+            False,
+        ),
+        (  # allowed for some arguments only
+            {
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "syscalls": [
+                    {"names": ["read", "close"], "action": "SCMP_ACT_ALLOW"},
+                    {
+                        "names": ["read"],
+                        "action": "SCMP_ACT_ALLOW",
+                        "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}],
+                    },
+                ],
+            },
+            False,
+        ),
+    ],
+    ids=["allow", "log", "errno", "listed", "killed", "conditional"],
+)
+def test_allows_always_is_true_only_for_unconditional_allows(
+    spec: dict[str, Any], allowed: bool
+) -> None:
+    assert allows_always(spec, ["read", "close"]) is allowed
+
+
+def test_docker_default_profile_lets_wharf_start_exec_through() -> None:
+    assert allows_always(default_profile(DOCKER_DEFAULT), START_EXEC_SYSCALLS)
