@@ -122,6 +122,7 @@ class MonitorLaunch:
         self.serving = False
         self.pidfd = -1
         self.leftover: PoolLeftover | None = None
+        self.spare: Cgroup | None = None  # a slot's spare cgroup, removed once done
         self.state_dir_fd = -1  # our sockets' directory (listen), for unlinking them
 
     # -- launch ----------------------------------------------------------------------

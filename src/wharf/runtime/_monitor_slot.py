@@ -67,6 +67,7 @@ from wharf.runtime.monitor import (
     _detach,
     _last_defence,
     _Monitor,
+    background,
     drop_spare,
     pool_hint,
     run_monitor,
@@ -85,7 +86,7 @@ from wharf.runtime.sync import (
     sync_pair,
 )
 
-__all__ = ["DEFAULT_FLAGS", "DIRECT", "SPARE_PREFIX", "background", "serve_slot"]
+__all__ = ["DEFAULT_FLAGS", "DIRECT", "SPARE_PREFIX", "serve_slot"]
 
 DEFAULT_FLAGS: Final = (
     syscalls.CLONE_NEWPID | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC | syscalls.CLONE_NEWNET
@@ -209,19 +210,6 @@ class _Slot:
         return PoolLeftover(self.pid, self.spare, self.flags if flags is None else flags)
 
 
-def background(idle: bool) -> None:
-    """Make a slot (the fork, the clone, the warm-ups: ~13 ms of CPU) at nice 19 (the
-    zygote runs so), so that a container starting or exiting beside it gets the CPU;
-    serve requests at nice 0.
-
-    Not SCHED_IDLE: a SCHED_IDLE task preempted inside an RCU read-side section (the
-    kernel is preemptible) does not run again while others want the CPU, and the RCU
-    grace period a container's pivot_root waits for (the old root's lazy umount) took
-    1.6 ms instead of 0.06 (median, measured)."""
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, 0, 19 if idle else 0)
-
-
 def _pre_clone(line: socket.socket, woken: int, flags: int, spare: Cgroup) -> _Slot:
     """Clone P, our child, in new namespaces per ``flags``; ``line`` is P's (we close
     ours)."""
@@ -266,6 +254,7 @@ def serve_slot(
     poll.register(woken, select.POLLIN)
     poll.register(slot.sync.fd, select.POLLIN)
     poll.poll()
+    background(False, session=True)  # a request (or the end): no longer spare time's
     os.close(woken)
     msg, fds, _, _ = socket.recv_fds(requests, _MAX_REQUEST, 1)
     if not (msg and fds):
@@ -349,7 +338,7 @@ def _set_up(monitor: _Monitor, msg: bytes, reply: socket.socket, slot: _Slot) ->
         hint = pool_hint(slot.flags, monitor.cgroup)
         reply.send(json.dumps({"ok": True, "state": monitor.state, "pool": hint}).encode())
     finally:
-        drop_spare(slot.spare)  # P is past its cgroups: what it did not take is ours
+        monitor.spare = slot.spare  # P is past its cgroups: what it did not take is ours
     return True
 
 

@@ -36,14 +36,8 @@ from typing import NoReturn
 
 from wharf.errors import FailedPrecondition, InvalidArgument, Unavailable
 from wharf.runtime._engine_request import LaunchRequest, parse_request, warm_up
-from wharf.runtime._monitor_slot import (
-    DEFAULT_FLAGS,
-    DIRECT,
-    SPARE_PREFIX,
-    background,
-    serve_slot,
-)
-from wharf.runtime.monitor import run_monitor
+from wharf.runtime._monitor_slot import DEFAULT_FLAGS, DIRECT, SPARE_PREFIX, serve_slot
+from wharf.runtime.monitor import background, run_monitor
 from wharf.runtime.sync import REQUEST
 
 __all__ = ["SPARE_PREFIX", "Zygote", "start_zygote"]
@@ -297,6 +291,7 @@ def _spawn_idle(engine: socket.socket, flags: int, cgroup_parent: str) -> None:
             mine.close()
             line.close()
             os.setsid()  # a monitor outlives the engine: not in its session
+            background(True, session=True)  # the zygote's nice 19 is not the session's
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             serve_slot(theirs, pid1_line, flags, cgroup_parent)
         finally:
