@@ -134,6 +134,7 @@ def _pid1(sync: SyncChannel, line: SyncChannel, woken: int, flags: int, spare: C
         tag, payload, _ = line.recv_message(_MAX_REQUEST)
         os.eventfd_write(woken, 1)  # M reads its part now (it is sent; or the pool closed)
         os.close(woken)
+        background(False, session=True)  # a request: no longer spare time's
         if tag != REQUEST:
             os._exit(0)  # the engine closed the pool, or gave the request to the monitor
         step = "plan"
@@ -254,7 +255,7 @@ def serve_slot(
     poll.register(woken, select.POLLIN)
     poll.register(slot.sync.fd, select.POLLIN)
     poll.poll()
-    background(False, session=True)  # a request (or the end): no longer spare time's
+    background(False, session=True)  # P does too, but it may be gone
     os.close(woken)
     msg, fds, _, _ = socket.recv_fds(requests, _MAX_REQUEST, 1)
     if not (msg and fds):

@@ -414,9 +414,29 @@ def test_a_slot_whose_idle_pid1_died_launches_the_request_itself(
         for pid in pid1s:
             os.kill(pid, 9)
             wait_gone(pid)
-        log = run(rt, base_spec, cid, ["sh", "-c", "echo from the slot; exit 5"])
+        log = run(rt, base_spec, cid, ["sh", "-c", f"echo from the slot; {_PRIORITY}; exit 5"])
         assert rt.state(cid).exit_code == 5
-        assert [e["log"] for e in log_entries(log)] == ["from the slot\n"]
+        out = [e["log"] for e in log_entries(log)]
+        assert out[0] == "from the slot\n"
+        assert _nice(out[1:]) == (0, 0)  # the slot was made at nice 19, its session too
+
+
+# The nice value of the process and of its session's autogroup.
+_PRIORITY = "cut -d' ' -f19 /proc/self/stat; cat /proc/self/autogroup"
+
+
+def _nice(lines: list[str]) -> tuple[int, int]:
+    text = "".join(lines).split()
+    return int(text[0]), int(text[-1])
+
+
+def test_a_pooled_container_runs_at_nice_0_in_a_session_at_nice_0(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    # Slots are made at nice 19 in sessions (autogroups) at nice 19; the container's
+    # process must not keep either.
+    log = run(runtime, base_spec, "rtengine-nice", ["sh", "-c", _PRIORITY])
+    assert _nice([e["log"] for e in log_entries(log)]) == (0, 0)
 
 
 def test_a_container_created_by_an_engine_now_closed_is_started_by_the_next(
