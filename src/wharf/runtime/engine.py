@@ -42,6 +42,7 @@ import os
 import shutil
 import signal
 import socket
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -493,15 +494,8 @@ class MonitoredRuntime:
             )
         if st.status != "stopped":
             self.kill(container_id, 9, all=True)
-        if st.monitor_pid:
-            # Until its control connections close, the monitor may still remove the
-            # cgroup or run poststop hooks: after that, only its own exit is left.
-            fd = self._exit_fd(d, state, done=True)
-            try:
-                if not wait_readable(fd, _DELETE_TIMEOUT):
-                    raise Conflict(f"container {container_id}: its monitor did not exit")
-            finally:
-                os.close(fd)
+        if st.monitor_pid and not self._wait_done(d, state, _DELETE_TIMEOUT):
+            raise Conflict(f"container {container_id}: its monitor did not exit")
         for sock in [k for k in self._sessions if k == container_id or k.startswith(f"{d}/")]:
             self._sessions.pop(sock).close()
         line = self._lines.pop(container_id, None)
@@ -526,9 +520,10 @@ class MonitoredRuntime:
 
     def _connect_exit(self, d: str) -> int:
         """A connection to the monitor's control socket: it sends nothing, and the monitor
-        closes it once ``exit.json`` is on disk (or dies), so EOF is "exited". Else
-        :data:`_NOT_LISTENING` (the socket is gone or refused: the monitor stops listening
-        only once it has closed its controls, or it died) or -1 (a full backlog)."""
+        closes it once ``exit.json`` is on disk (or dies), so EOF is "exited"; one it has
+        not accepted by then is reset once it stops listening. Else :data:`_NOT_LISTENING`
+        (the socket is gone or refused: the monitor stops listening only once done with
+        the container, or it died) or -1 (a full backlog)."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_NONBLOCK)
         try:
             sock.connect(self._socket_dirs.address(d, CONTROL_SOCK))
@@ -540,21 +535,30 @@ class MonitoredRuntime:
             return -1
         return sock.detach()
 
-    def _exit_fd(self, d: str, state: dict[str, Any], *, done: bool = False) -> int:
-        """:meth:`_connect_exit`; when it cannot connect (the monitor stops listening once
-        it has closed its controls): an fd already readable if ``exit.json`` exists or the
-        monitor is gone, else (a full backlog) the monitor's pidfd. ``done``: readable
-        once the monitor is done with the container (its controls closed, or its exit),
-        not merely once ``exit.json`` is written (with a full backlog, its pidfd)."""
+    @staticmethod
+    def _unless_recorded(d: str, fd: int) -> int:
+        """``fd``, a connection to the monitor; or, if the exit is already on disk (the
+        monitor then accepts no more, and only resets the connection once it is done), an
+        fd already readable."""
+        if not os.path.exists(os.path.join(d, EXIT_FILE)):
+            return fd
+        os.close(fd)
+        return _exited_fd()
+
+    def _exit_fd(self, d: str, state: dict[str, Any]) -> int:
+        """:meth:`_connect_exit`; when it cannot connect: an fd already readable if
+        ``exit.json`` exists or the monitor is gone, else (a full backlog) the monitor's
+        pidfd."""
         fd = self._connect_exit(d)
         if fd >= 0:
-            return fd
-        if fd == _NOT_LISTENING:
-            # Done with the container: not waiting for the monitor's own exit spares a
-            # delete ~0.6 ms (its interpreter's teardown).
+            return self._unless_recorded(d, fd)
+        if fd == _NOT_LISTENING or os.path.exists(os.path.join(d, EXIT_FILE)):
             return _exited_fd()
-        recorded = not done and os.path.exists(os.path.join(d, EXIT_FILE))
-        if recorded or not self._monitor_alive(state):
+        return self._monitor_exit_fd(state)
+
+    def _monitor_exit_fd(self, state: dict[str, Any]) -> int:
+        """The monitor's pidfd; an fd already readable if it is gone."""
+        if not self._monitor_alive(state):
             return _exited_fd()
         try:
             fd = syscalls.pidfd_open(int(state["monitor_pid"]))
@@ -565,12 +569,34 @@ class MonitoredRuntime:
             return _exited_fd()
         return fd
 
+    def _wait_done(self, d: str, state: dict[str, Any], timeout: float) -> bool:
+        """Wait until the monitor is done with the container: it stops listening once the
+        exit is recorded, the cgroup removed and poststop hooks run (not waiting for its
+        own exit spares a delete ~0.6 ms, its interpreter's teardown); with a full backlog,
+        until it exits. False after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            fd = self._connect_exit(d)
+            if fd == _NOT_LISTENING:
+                return True
+            connected = fd >= 0
+            if not connected:
+                fd = self._monitor_exit_fd(state)
+            try:
+                if not wait_readable(fd, max(0.0, deadline - time.monotonic())):
+                    return False
+            finally:
+                os.close(fd)
+            if not connected:
+                return True
+
     def exit_fd(self, container_id: str) -> int:
         """An fd that becomes readable once the container has exited and its exit status
         is on disk (EOF of a connection to its monitor, or the monitor's pidfd). The
         caller closes it; it is never read."""
-        fd = self._connect_exit(self._dir(container_id))  # no state read when it can
-        return fd if fd >= 0 else self._exit_fd(*self._load(container_id))
+        d = self._dir(container_id)
+        fd = self._connect_exit(d)  # no state read when it can
+        return self._unless_recorded(d, fd) if fd >= 0 else self._exit_fd(*self._load(container_id))
 
     def attach_path(self, container_id: str) -> str:
         return self._socket_dirs.address(self._dir(container_id), ATTACH_SOCK)

@@ -417,14 +417,16 @@ class _Monitor(MonitorLaunch):
         """Record the exit, tell the engine, clean up (before this process exits).
 
         The control connections (the engine's session and each ``exit_fd``) are closed
-        last (the listeners just before): once ``exit.json`` is on disk, attach clients
-        have their last output, the cgroup is gone and poststop hooks have run (runc runs
-        them at delete). Their EOF tells ``delete`` that nothing shared is left to this
-        process: a container made right after with the same cgroup path is not touched by
-        it. What is left of a slot's spare cgroup (see ``_monitor_slot``) goes after.
+        once ``exit.json`` is on disk and attach clients have their last output: the
+        engine's ``delete`` can start meanwhile. The listeners are closed last, once the
+        cgroup is gone and poststop hooks have run (runc runs them at delete): ``delete``
+        waits for that (a connection refused, or reset), so that a container made right
+        after with the same cgroup path is not touched by this process. What is left of a
+        slot's spare cgroup (see ``_monitor_slot``) goes after.
         """
         self._record_exit()
         self._flush_clients()
+        self._close_controls()
         self._reap_leftover()  # if its exit was not seen yet
         if self.req.kind == "container" and self.cgroup is not None and not self.req.binary:
             with contextlib.suppress(WharfError, OSError):
@@ -438,7 +440,6 @@ class _Monitor(MonitorLaunch):
         # wakes now have the CPU first.
         background(True, session=True)
         self._stop_listening()
-        self._close_controls()
         if self.spare is not None:
             drop_spare(self.spare)
 
@@ -460,9 +461,9 @@ class _Monitor(MonitorLaunch):
         )
 
     def _stop_listening(self) -> None:
-        """Close the listeners and remove their sockets, before the controls are closed:
-        a client that connects once a control has seen its EOF finds no socket, so knows
-        the monitor is done; one still in the backlog is reset, and finds ``exit.json``."""
+        """Close the listeners and remove their sockets: done with the container. A
+        client that connects from now on finds no socket (or is refused); one still in
+        the backlog is reset."""
         self.control.close()
         self.attach.close()
         for name in (CONTROL_SOCK, ATTACH_SOCK):

@@ -1,15 +1,19 @@
 """The engine's exit path on the real kernel: ``exit_fd`` is readable once the exit status
-is on disk, for any number of watchers and for callers that come late, and ``delete``
-followed at once by a new container with the same id and cgroup leaves the new one alone
-(the old monitor's last moments touch nothing shared).
+is on disk, for any number of watchers and for callers that come late, ``delete`` waits
+for what the monitor does after that (cgroup, poststop hooks), and ``delete`` followed at
+once by a new container with the same id and cgroup leaves the new one alone (the old
+monitor's last moments touch nothing shared).
 
 Same fixtures and clean-up checks as test_engine.py (``engine_helpers``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import select
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,6 +63,29 @@ def test_every_exit_fd_wakes_once_the_exit_is_on_disk(
     with pytest.raises(NotFound, match=cid):
         runtime.exit_fd(cid)
     assert not os.path.exists(os.path.join(runtime.state_root, cid))
+
+
+def test_exit_fd_does_not_wait_for_poststop_hooks_and_delete_does(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any], tmp_path: Path
+) -> None:
+    cid = "rtexit-poststop"
+    done = tmp_path / "poststop-done"
+    hook = tmp_path / "poststop.sh"
+    hook.write_text(f"#!/bin/sh\nsleep 0.5\ntouch {done}\n")
+    hook.chmod(0o755)
+    spec = json.loads(json.dumps(base_spec))
+    spec["hooks"] = {"poststop": [{"path": str(hook), "args": [str(hook)]}]}
+    create(runtime, spec, cid, ["true"])
+    fd = runtime.exit_fd(cid)
+    runtime.start(cid)
+    wait_exit(fd)
+    assert runtime.state(cid).exit_code == 0
+    assert not done.exists(), "exit_fd waited for the poststop hook"
+    started = time.monotonic()
+    runtime.delete(cid)
+    assert done.exists(), "delete returned before the poststop hook ran"
+    assert time.monotonic() - started < WAIT
+    assert not any(os.path.exists(f"{d}/{cid}") for d in cgroup_dirs())
 
 
 def test_exit_fd_of_a_container_killed_before_start(
