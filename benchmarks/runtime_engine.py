@@ -11,6 +11,9 @@ Interleaved rounds; in each, every runtime runs the same busybox bundle twice:
   ``adjtimex`` prints the clock right after execve, compared with the time of the request
   (taken right before ``create``, or before running the binary once its config.json is
   written).
+- ``adjtimex`` again, created :data:`CREATED_FOR` before it is started (``docker create``
+  then ``start``): the start request -> the process running. ``BINARY create``, then
+  ``BINARY start`` for runc/crun.
 
 crun 1.8 refuses this hybrid-cgroup host, so (after the zygote is forked, so Wharf is not
 affected) this process moves to a private mount namespace with an empty file bound over
@@ -41,6 +44,7 @@ CG_PARENT = "/rtengine-bench"
 UNIFIED = "/sys/fs/cgroup/unified/cgroup.controllers"
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 CLONE_NEWNS = 0x00020000
+CREATED_FOR = 0.02  # seconds between create and start, for the created-container start
 
 
 def make_rootfs(top: Path) -> Path:
@@ -106,6 +110,26 @@ class Wharf:
         os.unlink(log)
         return elapsed, out, requested
 
+    def start_created(self) -> tuple[str, float]:
+        """Create ``adjtimex``, start it CREATED_FOR later; (output, time of the start)."""
+        self.n += 1
+        cid = f"rtengine-w{self.n}"
+        spec = spec_for(self.base, cid, ["adjtimex"])
+        log = f"{self.rt.state_root}/{cid}.log"
+        self.rt.create(
+            cid, bundle_dir=str(self.bundle), spec=spec, rootfs=[], io=ContainerIO(log_path=log)
+        )
+        fd = self.rt.exit_fd(cid)
+        time.sleep(CREATED_FOR)
+        requested = time.time()
+        self.rt.start(cid)
+        select.select([fd], [], [], 30)
+        os.close(fd)
+        self.rt.delete(cid)
+        out = "".join(json.loads(line)["log"] for line in Path(log).read_text().splitlines())
+        os.unlink(log)
+        return out, requested
+
     def close(self) -> None:
         self.rt.close()
 
@@ -136,6 +160,30 @@ class Binary:
         if proc.returncode != 0:
             raise RuntimeError(f"{self.name} run failed: {proc.stderr.strip()}")
         return elapsed, proc.stdout, requested
+
+    def start_created(self) -> tuple[str, float]:
+        """``BINARY create`` (the container's stdout on a pipe), ``BINARY start``
+        CREATED_FOR later; (output, time of the start)."""
+        self.n += 1
+        cid = f"rtengine-{self.name}{self.n}"
+        (self.bundle / "config.json").write_text(json.dumps(spec_for(self.base, cid, ["adjtimex"])))
+        root = ["--root", str(self.root)]
+        create = subprocess.Popen(
+            [self.name, *root, "create", "-b", str(self.bundle), cid],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        if create.wait() != 0:
+            raise RuntimeError(f"{self.name} create failed")
+        time.sleep(CREATED_FOR)
+        requested = time.time()
+        subprocess.run([self.name, *root, "start", cid], check=True)
+        assert create.stdout is not None
+        out = create.stdout.read().decode()  # EOF: the container has exited
+        create.stdout.close()
+        subprocess.run([self.name, *root, "delete", "--force", cid], check=True)
+        return out, requested
 
     def close(self) -> None:
         pass
@@ -207,6 +255,7 @@ def main() -> None:
         }
         total: dict[str, list[float]] = {k: [] for k in runtimes}
         start: dict[str, list[float]] = {k: [] for k in runtimes}
+        created: dict[str, list[float]] = {k: [] for k in runtimes}
         for rt in runtimes.values():  # warm-up
             rt.run(["true"])
         for _ in range(rounds):
@@ -214,15 +263,21 @@ def main() -> None:
                 total[name].append(rt.run(["true"])[0])
                 _, out, requested = rt.run(["adjtimex"])
                 start[name].append(clock_from(out) - requested)
+                out, requested = rt.start_created()
+                created[name].append(clock_from(out) - requested)
         cli_runs, cli_imports = cli_rounds(top, base, max(5, rounds // 5))
         for rt in runtimes.values():
             rt.close()
         ref_total = statistics.median(total["wharf"]) * 1e3
         ref_start = statistics.median(start["wharf"]) * 1e3
+        ref_created = statistics.median(created["wharf"]) * 1e3
         print(f"busybox, {rounds} interleaved rounds; ratios are against wharf's median")
         print("start (request -> the container's process runs):")
         for name in runtimes:
             print(summary(name, start[name], ref_start))
+        print(f"start of a created container (created {CREATED_FOR * 1e3:.0f} ms before):")
+        for name in runtimes:
+            print(summary(name, created[name], ref_created))
         print("run + cleanup of `true` (request -> exited -> deleted):")
         for name in runtimes:
             print(summary(name, total[name], ref_total))
