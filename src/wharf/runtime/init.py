@@ -302,19 +302,20 @@ def _exec_start_exec(
     """Step 9 (but startContainer hooks), then exec :data:`START_EXEC` (``binary``) to
     wait for ``START`` on sync or the start line and execve ``path`` (``start_exec.c``)."""
     line = handles.start_line
-    if process.no_new_privileges:
-        syscalls.prctl(_PR_SET_NO_NEW_PRIVS, 1)
-        if handles.seccomp is not None:
-            handles.seccomp.load()
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
     # sync, the binary and the line go right after the fds the process keeps (the binary
-    # close-on-exec); every other fd is closed.
+    # close-on-exec); every other fd is closed. Before seccomp: a filter is only checked
+    # for what START_EXEC calls (and what _reset_and_exec calls after loading it).
     low = 3 + handles.preserve_fds
     fds = [sync.fd, binary] + ([line] if line >= 0 else [])
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD, low + len(fds)) for fd in fds]
     for i, fd in enumerate(high):
         os.dup2(fd, low + i, inheritable=i != 1)
     os.closerange(low + len(fds), 1 << 20)
+    if process.no_new_privileges:
+        syscalls.prctl(_PR_SET_NO_NEW_PRIVS, 1)
+        if handles.seccomp is not None:
+            handles.seccomp.load()
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
     args = [START_EXEC, str(low), str(low + 2) if line >= 0 else "-1", path, *process.args]
     os.execve(low + 1, args, env)
 
