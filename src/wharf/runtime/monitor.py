@@ -436,8 +436,8 @@ class _Monitor(MonitorLaunch):
                 run_hooks(self.poststop, self._oci_state(self.pid, "stopped"), point="poststop")
             except WharfError as exc:  # runc only warns
                 os.write(2, f"{self._name()}: {exc}\n".encode())
-        # What is left (and this process's exit) is nobody's wait: let the engine that
-        # wakes now have the CPU first.
+        # What is left (and this process's exit) is nobody's wait: let the engine's
+        # delete, which wakes as the listener closes, have the CPU first.
         background(True, session=True)
         self._stop_listening()
         if self.spare is not None:
@@ -607,7 +607,7 @@ def reap_leftover(leftover: PoolLeftover) -> None:
 def background(idle: bool, *, session: bool = False) -> None:
     """Make a slot (the fork, the clone, the warm-ups: ~13 ms of CPU) at nice 19 (the
     zygote runs so), so that a container starting or exiting beside it gets the CPU;
-    serve requests at nice 0; and end (once the controls are closed) at nice 19 again.
+    serve requests at nice 0; and end (once done with the container) at nice 19 again.
 
     ``session``: the whole session too, for a monitor's own (``setsid``): with autogroup
     scheduling on, the kernel shares the CPU between sessions first and by nice only
