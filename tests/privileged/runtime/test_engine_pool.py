@@ -232,53 +232,20 @@ def test_update_adds_a_cpu_limit_to_a_container_created_without_one(
     assert not os.path.exists(cpu_dir)
 
 
-@pytest.mark.parametrize("kind", ["wharf", "runc"])
-def test_a_150_character_state_root_works_for_control_attach_and_terminals(
-    base_spec: dict[str, Any], kind: str
-) -> None:
-    top = tempfile.mkdtemp(prefix="rtengine-long-")
-    root = os.path.join(top, "s" * (150 - len(top) - 1))
-    assert len(root) == 150
-    zygote = start_zygote()
+@contextlib.contextmanager
+def _own_zygote(
+    state_root: str, pool_size: int = 2, kind: str = "wharf"
+) -> Iterator[tuple[MonitoredRuntime, Zygote]]:
+    """A runtime (ours, or a binary's) on a zygote of its own with ``pool_size`` slots;
+    its containers, the zygote and the cgroups are all gone afterwards."""
+    zygote = start_zygote(pool_size=pool_size)
     rt: MonitoredRuntime = (
-        WharfRuntime(root, zygote=zygote)
+        WharfRuntime(state_root, zygote=zygote)
         if kind == "wharf"
-        else OCIBinaryRuntime(kind, root, zygote=zygote)
+        else OCIBinaryRuntime(kind, state_root, zygote=zygote)
     )
-    cid = f"rtengine-long-{kind}"
     try:
-        rt.create(
-            cid,
-            bundle_dir=bundle_for(rt, cid),
-            spec=make_spec(base_spec, cid, ["sh", "-c", "read line; echo got $line"]),
-            rootfs=[],
-            io=ContainerIO(stdin=True, stdin_once=True),
-        )
-        assert len(os.path.join(root, cid, "attach.sock")) > 108
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-            client.connect(rt.attach_path(cid))
-            fd = rt.exit_fd(cid)
-            rt.start(cid)  # a control round trip through the long path
-            client.sendall(b"hello\n")
-            client.shutdown(socket.SHUT_WR)
-            out = b""
-            while chunk := client.recv(4096):
-                out += chunk
-        wait_exit(fd)
-        assert out[8:] == b"got hello\n"  # one stdcopy frame: 8-byte header, payload
-        assert rt.state(cid).exit_code == 0
-        tty = f"{cid}-tty"
-        rt.create(
-            tty,
-            bundle_dir=bundle_for(rt, tty),
-            spec=make_spec(base_spec, tty, ["true"]),
-            rootfs=[],
-            io=ContainerIO(terminal=True),
-        )
-        fd = rt.exit_fd(tty)
-        rt.start(tty)
-        wait_exit(fd)
-        assert rt.state(tty).exit_code == 0
+        yield rt, zygote
     finally:
         try:
             for c in rt.list():
@@ -287,7 +254,52 @@ def test_a_150_character_state_root_works_for_control_attach_and_terminals(
             rt.close()
             zygote.close()
             remove_cgroup_parent()
-            shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind", ["wharf", "runc"])
+def test_a_150_character_state_root_works_for_control_attach_and_terminals(
+    base_spec: dict[str, Any], kind: str
+) -> None:
+    top = tempfile.mkdtemp(prefix="rtengine-long-")
+    root = os.path.join(top, "s" * (150 - len(top) - 1))
+    assert len(root) == 150
+    cid = f"rtengine-long-{kind}"
+    try:
+        with _own_zygote(root, kind=kind) as (rt, _):
+            rt.create(
+                cid,
+                bundle_dir=bundle_for(rt, cid),
+                spec=make_spec(base_spec, cid, ["sh", "-c", "read line; echo got $line"]),
+                rootfs=[],
+                io=ContainerIO(stdin=True, stdin_once=True),
+            )
+            assert len(os.path.join(root, cid, "attach.sock")) > 108
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+                client.connect(rt.attach_path(cid))
+                fd = rt.exit_fd(cid)
+                rt.start(cid)  # a control round trip through the long path
+                client.sendall(b"hello\n")
+                client.shutdown(socket.SHUT_WR)
+                out = b""
+                while chunk := client.recv(4096):
+                    out += chunk
+            wait_exit(fd)
+            assert out[8:] == b"got hello\n"  # one stdcopy frame: 8-byte header, payload
+            assert rt.state(cid).exit_code == 0
+            tty = f"{cid}-tty"
+            rt.create(
+                tty,
+                bundle_dir=bundle_for(rt, tty),
+                spec=make_spec(base_spec, tty, ["true"]),
+                rootfs=[],
+                io=ContainerIO(terminal=True),
+            )
+            fd = rt.exit_fd(tty)
+            rt.start(tty)
+            wait_exit(fd)
+            assert rt.state(tty).exit_code == 0
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def test_cgroup_errors_after_the_clone_leave_nothing_and_spare_an_existing_cgroup(
@@ -365,28 +377,11 @@ def test_a_slot_makes_its_containers_cgroup_ahead_in_the_last_parent(
     # The runtime fixture checks that closing the engine leaves no spare behind.
 
 
-@contextlib.contextmanager
-def _own_zygote(tmp_path: Path, pool_size: int) -> Iterator[tuple[WharfRuntime, Zygote]]:
-    """An engine on a zygote of its own with ``pool_size`` slots; all gone afterwards."""
-    zygote = start_zygote(pool_size=pool_size)
-    rt = WharfRuntime(str(tmp_path / "state"), zygote=zygote)
-    try:
-        yield rt, zygote
-    finally:
-        try:
-            for c in rt.list():
-                rt.delete(c.id, force=True)
-        finally:
-            rt.close()
-            zygote.close()
-            remove_cgroup_parent()
-
-
 def test_without_a_pool_the_zygote_forks_a_whole_monitor(
     base_spec: dict[str, Any], tmp_path: Path
 ) -> None:
     cid = "rtengine-nopool"
-    with _own_zygote(tmp_path, 0) as (rt, zygote):
+    with _own_zygote(str(tmp_path / "state"), 0) as (rt, zygote):
         log = create(rt, base_spec, cid, ["sh", "-c", "echo hi; exit 4"])
         st = rt.state(cid)
         assert _parent_of(st.pid) == st.monitor_pid
@@ -404,7 +399,7 @@ def test_a_slot_whose_idle_pid1_died_launches_the_request_itself(
     # An idle monitor waits for its pid 1 to wake it; with that pid 1 killed, it waits for
     # the engine's message instead, and launches the container as a forked monitor would.
     cid = "rtengine-orphan-slot"
-    with _own_zygote(tmp_path, 1) as (rt, zygote):
+    with _own_zygote(str(tmp_path / "state"), 1) as (rt, zygote):
         deadline = time.monotonic() + WAIT
         pid1s: list[int] = []
         while not pid1s and time.monotonic() < deadline:
