@@ -72,12 +72,13 @@ class Client:
 @dataclass(frozen=True)
 class PoolLeftover:
     """What a pool slot that did not take a request leaves the monitor serving it: the
-    unused pid 1 (our child) to reap, then the spare cgroup it made; and the namespace
-    flags the next slot should have."""
+    unused pid 1 (our child) and its holder to reap, then the spare cgroup it made; and
+    the namespace flags the next slot should have."""
 
     pid: int
     spare: Cgroup
     flags: int
+    holder: int
 
 
 def set_winsize(fd: int, height: int, width: int) -> None:
@@ -122,6 +123,7 @@ class MonitorLaunch:
         self.serving = False
         self.pidfd = -1
         self.leftover: PoolLeftover | None = None
+        self.holder = 0  # a slot's holder of pid 1's first address space, to reap
         self.spare: Cgroup | None = None  # a slot's spare cgroup, removed once done
         self.state_dir_fd = -1  # our sockets' directory (listen), for unlinking them
 

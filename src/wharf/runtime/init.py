@@ -23,7 +23,8 @@ With ``start_exec`` (no start fifo, no startContainer hooks), 8 and 9 change pla
 ready, the child does 9 at once but execs :data:`START_EXEC`, a static helper of a few
 pages (``start_exec.c``, built by ``scripts/setup``), which waits for ``START`` and then
 execs the process. The kernel frees this interpreter's address space (~1.5 ms) while the
-engine is still answering ``create`` and sending ``start``, instead of after.
+engine is still answering ``create`` and sending ``start``, instead of after (a pool
+slot's pid 1 leaves it to its holder, which frees it: see ``_monitor_slot``).
 
 Any failure before 8 is reported over the sync channel with the step, errno and message
 (:func:`wharf.runtime.sync.error_from_failure` turns it into an error kind) and the child
@@ -271,10 +272,10 @@ def _reset_and_exec(
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     os.closerange(3 + handles.preserve_fds, 1 << 20)
     try:
-        os.execve(path, list(process.args), env)
+        syscalls.execve(path, list(process.args), env)
     except OSError as exc:
         os.write(2, f"exec {process.args[0]!r}: {exc.strerror}\n".encode())
-        os._exit(127 if exc.errno == 2 else 126)
+        syscalls.exit_now(127 if exc.errno == 2 else 126)
 
 
 def _open_start_exec() -> int:
@@ -317,7 +318,7 @@ def _exec_start_exec(
             handles.seccomp.load()
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     args = [START_EXEC, str(low), str(low + 2) if line >= 0 else "-1", path, *process.args]
-    os.execve(low + 1, args, env)
+    syscalls.execve(low + 1, args, env)
 
 
 def _terminal(process: ProcessPlan, handles: ChildHandles, root: str | None) -> int:
@@ -380,7 +381,7 @@ def _die(exc: BaseException) -> NoReturn:
     try:
         os.write(2, f"container init: {exc or type(exc).__name__}\n".encode())
     finally:
-        os._exit(1)
+        syscalls.exit_now(1)
 
 
 def _report(sync: SyncChannel, step: str, exc: BaseException) -> NoReturn:
@@ -391,7 +392,7 @@ def _report(sync: SyncChannel, step: str, exc: BaseException) -> NoReturn:
     try:
         sync.fail(step, err, kind, str(exc) or type(exc).__name__)
     finally:
-        os._exit(1)
+        syscalls.exit_now(1)
 
 
 def child_main(plan: Plan, sync: SyncChannel, *, handles: ChildHandles) -> NoReturn:
@@ -412,7 +413,7 @@ def child_main(plan: Plan, sync: SyncChannel, *, handles: ChildHandles) -> NoRet
             step = "user namespace"
             tag, _ = sync.recv()
             if tag != MAPPED:
-                os._exit(1)
+                syscalls.exit_now(1)
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
         step = "join namespaces"
@@ -432,7 +433,7 @@ def child_main(plan: Plan, sync: SyncChannel, *, handles: ChildHandles) -> NoRet
             step = "join cgroups"
             tag, fds = sync.recv_fds()
             if tag != CGROUPS:
-                os._exit(1)  # the parent gave up (its error is its to report)
+                syscalls.exit_now(1)  # the parent gave up (its error is its to report)
             joined = _join_cgroups(plan, tuple(fds))
             step = "rootfs"
             return joined
@@ -454,7 +455,7 @@ def child_main(plan: Plan, sync: SyncChannel, *, handles: ChildHandles) -> NoRet
             sync.send(HOOKS)
             tag, state = sync.recv()
             if not tag:
-                os._exit(1)
+                syscalls.exit_now(1)
             run_hooks(hooks.create_container, state, point="createContainer")
         step = "pivot_root"
         start_exec = (
@@ -495,7 +496,7 @@ def child_main(plan: Plan, sync: SyncChannel, *, handles: ChildHandles) -> NoRet
         else:
             started = _wait_start(sync, handles.start_line)
         if not started:
-            os._exit(1)
+            syscalls.exit_now(1)
         sync.close()
         run_hooks(hooks.start_container, state, point="startContainer")
         _reset_and_exec(executable, env, plan.process, handles)
@@ -537,7 +538,7 @@ def exec_child_main(
         _report(sync, step, exc)
     if pid:
         sync.send(PID, str(pid).encode())
-        os._exit(0)
+        syscalls.exit_now(0)
     try:
         slave = -1
         if process.terminal:

@@ -112,6 +112,9 @@ class _Monitor(MonitorLaunch):
         if self.leftover is not None:
             pidfd = syscalls.pidfd_open(self.leftover.pid)
             sel.register(pidfd, selectors.EVENT_READ, self._on_reap)
+        if self.holder:
+            pidfd = syscalls.pidfd_open(self.holder)
+            sel.register(pidfd, selectors.EVENT_READ, self._on_holder_exit)
         self._watch()
         if self.stdin_w >= 0:
             _nonblock(self.stdin_w)
@@ -150,6 +153,21 @@ class _Monitor(MonitorLaunch):
         self.sel.unregister(fd)
         os.close(fd)
         self._reap_leftover()
+
+    def _on_holder_exit(self, fd: int, mask: int) -> None:
+        self.sel.unregister(fd)
+        os.close(fd)
+        self._reap_holder()
+
+    def _reap_holder(self) -> None:
+        """Reap the slot's holder (it exits once pid 1 has exec'd; SIGKILL: pid 1 died
+        and left it waiting)."""
+        if self.holder:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.holder, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.holder, 0)
+            self.holder = 0
 
     def _reap_leftover(self) -> None:
         if self.leftover is not None:
@@ -440,6 +458,7 @@ class _Monitor(MonitorLaunch):
         # delete, which wakes as the listener closes, have the CPU first.
         background(True, session=True)
         self._stop_listening()
+        self._reap_holder()
         if self.spare is not None:
             drop_spare(self.spare)
 
@@ -599,8 +618,9 @@ def pool_hint(flags: int, cgroup: Cgroup | None) -> list[Any]:
 def reap_leftover(leftover: PoolLeftover) -> None:
     """Reap the unused pid 1 of the slot we came from (waits: SIGKILLed, it has exited or
     soon will), then remove its spare cgroup."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(leftover.pid, 0)
+    for pid in (leftover.pid, leftover.holder):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
     drop_spare(leftover.spare)
 
 

@@ -7,16 +7,19 @@ Failures are translated to Wharf's error kinds here, at the seam, keeping ``errn
 ``clone`` goes through ``ctypes.PyDLL`` so the GIL stays held across the call: the child
 resumes in the interpreter exactly where the parent was, as after ``os.fork``, but without
 the fork hooks and with the namespace flags applied. The child may only use ``os.*``,
-pre-resolved functions from this module and then ``os._exit``/``os.execve``.
+pre-resolved functions from this module and then :func:`exit_now`/:func:`execve`
+(``clone_shared``'s child must: they release the GIL).
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno as _errno
+import mmap
 import os
 import signal
-from typing import Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final, NoReturn
 
 from wharf.errors import (
     AlreadyExists,
@@ -44,7 +47,10 @@ __all__ = [
     "capset",
     "clone",
     "clone3",
+    "clone_shared",
     "error_from_errno",
+    "execve",
+    "exit_now",
     "mount",
     "pidfd_open",
     "pidfd_send_signal",
@@ -59,7 +65,9 @@ __all__ = [
 ]
 
 CLONE_NEWTIME: Final = 0x00000080
+CLONE_VM: Final = 0x00000100
 CLONE_PIDFD: Final = 0x00001000
+CLONE_VFORK: Final = 0x00004000
 CLONE_PARENT: Final = 0x00008000
 CLONE_NEWNS: Final = 0x00020000
 CLONE_NEWCGROUP: Final = 0x02000000
@@ -130,6 +138,18 @@ _mount.argtypes = [
 _umount2 = _libc.umount2
 _umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _get_errno = ctypes.get_errno
+_CLONE_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
+_libc_clone = _libc.clone
+_libc_clone.argtypes = [_CLONE_FN, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+_libc_clone.restype = ctypes.c_int
+_fexecve = _libc.fexecve
+_fexecve.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+_execve = _libc.execve
+_execve.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p]
+_exit_now = _libc._exit
+_exit_now.argtypes = [ctypes.c_int]
+_mprotect = _libc.mprotect
+_mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 
 
 class SyscallError(WharfError, OSError):
@@ -170,6 +190,59 @@ def clone(flags: int) -> int:
     return _check(
         _pysyscall(_SYS_CLONE, ctypes.c_ulong(flags | signal.SIGCHLD), 0, 0, 0, 0), "clone"
     )
+
+
+def clone_shared(flags: int, child: Callable[[], object], *, stack_size: int = 8 << 20) -> int:
+    """clone(2) a child that shares our address space (``CLONE_VM | CLONE_VFORK``, plus
+    ``flags``) and runs ``child()`` in this interpreter, on a stack of its own, while we
+    wait in the kernel; returns its pid once it has exec'd or exited. Its exec then
+    costs it no teardown: the address space stays ours, for our exit to free.
+
+    The child takes the GIL that the wait releases, and must end with :func:`execve`
+    or :func:`exit_now`, which release it again (``os.execve`` and ``os._exit`` keep it:
+    we would wait for it forever). The caller, single-threaded, must only exit after
+    this returns: the child's frames are still on the interpreter's thread state.
+    """
+    stack = mmap.mmap(-1, stack_size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(stack))
+    _check(_mprotect(base, mmap.PAGESIZE, 0), "mprotect")  # a guard page: PROT_NONE
+
+    def run(_: object) -> int:
+        try:
+            child()
+        finally:
+            exit_now(1)
+
+    fn = _CLONE_FN(run)
+    top = (base + stack_size) & ~15
+    return _check(
+        _libc_clone(fn, top, flags | CLONE_VM | CLONE_VFORK | signal.SIGCHLD, None), "clone"
+    )
+
+
+def _cstrings(items: Sequence[str | bytes]) -> ctypes.Array[ctypes.c_char_p]:
+    arr = (ctypes.c_char_p * (len(items) + 1))()
+    arr[:-1] = [os.fsencode(item) for item in items]
+    return arr
+
+
+def execve(path: str | int, args: Sequence[str], env: Mapping[str, str]) -> NoReturn:
+    """``os.execve`` (``path`` a str or an fd) that releases the GIL first: the only
+    way for a :func:`clone_shared` child to exec."""
+    argv = _cstrings(args)
+    envp = _cstrings([f"{k}={v}" for k, v in env.items()])
+    if isinstance(path, int):
+        _fexecve(path, argv, envp)
+    else:
+        _execve(os.fsencode(path), argv, envp)
+    err = _get_errno()
+    raise OSError(err, os.strerror(err), path)
+
+
+def exit_now(code: int) -> NoReturn:
+    """``os._exit`` that releases the GIL first (see :func:`clone_shared`)."""
+    _exit_now(code)
+    raise AssertionError("unreachable")
 
 
 class _CloneArgs(ctypes.Structure):

@@ -398,22 +398,36 @@ def test_a_slot_whose_idle_pid1_died_launches_the_request_itself(
 ) -> None:
     # An idle monitor waits for its pid 1 to wake it; with that pid 1 killed, it waits for
     # the engine's message instead, and launches the container as a forked monitor would.
+    # The holder of pid 1's address space goes with it.
     cid = "rtengine-orphan-slot"
     with _own_zygote(str(tmp_path / "state"), 1) as (rt, zygote):
         deadline = time.monotonic() + WAIT
         pid1s: list[int] = []
         while not pid1s and time.monotonic() < deadline:
-            pid1s = [p for m in children_of(zygote.pid) for p in children_of(m)]
+            pid1s = [p for m in children_of(zygote.pid) for p in children_of(m) if _is_pid1(p)]
             time.sleep(0.01)
         assert pid1s, "the zygote made no slot"
+        slots = children_of(zygote.pid)
+        holders = [p for m in slots for p in children_of(m) if p not in pid1s]
+        assert len(holders) == len(pid1s)
         for pid in pid1s:
             os.kill(pid, 9)
             wait_gone(pid)
+        assert all(wait_gone(pid) for pid in holders)
         log = run(rt, base_spec, cid, ["sh", "-c", f"echo from the slot; {_PRIORITY}; exit 5"])
         assert rt.state(cid).exit_code == 5
+        assert not any(os.path.exists(f"/proc/{pid}") for pid in pid1s + holders)  # reaped
         out = [e["log"] for e in log_entries(log)]
         assert out[0] == "from the slot\n"
         assert _nice(out[1:]) == (0, 0)  # the slot was made at nice 19, its session too
+
+
+def _is_pid1(pid: int) -> bool:
+    """Whether ``pid`` is pid 1 of a pid namespace (a slot's P, not its holder)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("NSpid:"):
+            return line.split()[-1] == "1" and len(line.split()) > 2
+    return False
 
 
 # The nice value of the process and of its session's autogroup.
