@@ -38,12 +38,14 @@ from wharf.runtime.spec import Spec
 
 __all__ = [
     "ERROR_KINDS",
+    "MAX_REQUEST",
     "LaunchRequest",
     "binary_cgroup",
     "binary_error",
     "error_kind",
     "last_error",
     "parse_request",
+    "roomy",
     "warm_up",
 ]
 
@@ -60,6 +62,23 @@ ERROR_KINDS: Final[dict[str, type[WharfError]]] = {
         WharfError,
     )
 }
+
+
+# The largest request message (:meth:`LaunchRequest.encode`): one datagram on the engine's
+# sockets to the zygote, a slot's monitor and its pid 1, whose send buffers are made this
+# big (:func:`roomy`); with a few bytes of tag on top.
+MAX_REQUEST: Final = 4 << 20
+_SO_SNDBUFFORCE: Final = 32  # Linux; not in Python's socket module
+
+
+def roomy(sock: socket.socket) -> None:
+    """Let ``sock`` send a :data:`MAX_REQUEST` datagram: the default send buffer (~200 KB)
+    refused bigger requests (EMSGSIZE). Root may raise it over ``wmem_max``; others get
+    what the kernel allows."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_SNDBUFFORCE, MAX_REQUEST)
+    except PermissionError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_REQUEST)
 
 
 @dataclass(frozen=True)

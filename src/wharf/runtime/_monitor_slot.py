@@ -63,7 +63,13 @@ from typing import Final, NoReturn
 
 from wharf.errors import WharfError
 from wharf.runtime import syscalls
-from wharf.runtime._engine_request import LaunchRequest, error_kind, parse_request, warm_up
+from wharf.runtime._engine_request import (
+    MAX_REQUEST,
+    LaunchRequest,
+    error_kind,
+    parse_request,
+    warm_up,
+)
 from wharf.runtime._engine_state import REQUEST_FILE, STATE_FILE, process_start_time, write_atomic
 from wharf.runtime.cgroups import Cgroup, Resources, lean_controllers, open_cgroup
 from wharf.runtime.config import Plan, plan_container
@@ -100,7 +106,6 @@ DEFAULT_FLAGS: Final = (
     syscalls.CLONE_NEWPID | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC | syscalls.CLONE_NEWNET
 )
 _PR_SET_PDEATHSIG: Final = 1
-_MAX_REQUEST: Final = 4 << 20
 _NOT_POOLABLE: Final = -1
 # P's steps before its cgroups exist: a failure there leaves none of ours to remove (a
 # cgroup at that path is someone else's).
@@ -140,7 +145,7 @@ def _pid1(sync: SyncChannel, line: SyncChannel, woken: int, flags: int, spare: C
     background(False)
     step = "request"
     try:
-        tag, payload, _ = line.recv_message(_MAX_REQUEST)
+        tag, payload, _ = line.recv_message(MAX_REQUEST)
         os.eventfd_write(woken, 1)  # M reads its part now (it is sent; or the pool closed)
         os.close(woken)
         background(False, session=True)  # a request: no longer spare time's
@@ -296,7 +301,7 @@ def serve_slot(
     poll.poll()
     background(False, session=True)  # P does too, but it may be gone
     os.close(woken)
-    msg, fds, _, _ = socket.recv_fds(requests, _MAX_REQUEST, 1)
+    msg, fds, _, _ = socket.recv_fds(requests, MAX_REQUEST, 1)
     if not (msg and fds):
         slot.discard()
         return

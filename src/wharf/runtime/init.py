@@ -75,6 +75,8 @@ _PR_SET_NO_NEW_PRIVS: Final = 38
 _TIOCSCTTY: Final = 0x540E
 _TIOCSWINSZ: Final = 0x5414
 _RLIM_INFINITY_FROM: Final = 2**63
+_MAX_ARG_STRLEN: Final = 32 * 4096  # the kernel's, in bytes (32 pages of 4 KiB)
+_SMALL_EXEC: Final = 256 << 10
 # Every signal whose disposition the child resets before execve (not SIGKILL/SIGSTOP);
 # listed once here: signal.valid_signals() costs ~0.15 ms per call.
 _RESETTABLE_SIGNALS: Final = tuple(
@@ -278,6 +280,21 @@ def _reset_and_exec(
         syscalls.exit_now(127 if exc.errno == 2 else 126)
 
 
+def _small_exec(process: ProcessPlan) -> bool:
+    """Whether the process's arguments and environment are well within what execve
+    takes (E2BIG: one string of 128 KiB, or all of them over a quarter of the stack
+    limit): only then is the exec of :data:`START_EXEC` with them sure to succeed where
+    the process's would. Else pid 1 waits in Python, and an exec that fails does so at
+    the start, as with runc."""
+    total = 0
+    for s in (*process.args, *process.env):
+        n = len(s.encode(errors="surrogateescape"))
+        if n >= _MAX_ARG_STRLEN:
+            return False
+        total += n + 1
+    return total < _SMALL_EXEC
+
+
 def _open_start_exec() -> int:
     """An O_PATH fd of :data:`START_EXEC` (opened before pivot_root, executed by fd
     after it), or -1 when it is not built or cannot be executed from where it is."""
@@ -460,7 +477,10 @@ def child_main(plan: Plan, sync: SyncChannel, *, handles: ChildHandles) -> NoRet
         step = "pivot_root"
         start_exec = (
             _open_start_exec()
-            if handles.start_exec and handles.start_fifo < 0 and not hooks.start_container
+            if handles.start_exec
+            and handles.start_fifo < 0
+            and not hooks.start_container
+            and _small_exec(plan.process)
             else -1
         )
         rootfs.pivot_into(plan.rootfs)

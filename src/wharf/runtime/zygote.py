@@ -35,15 +35,14 @@ import time
 from typing import NoReturn
 
 from wharf.errors import FailedPrecondition, InvalidArgument, Unavailable
-from wharf.runtime._engine_request import LaunchRequest, parse_request, warm_up
+from wharf.runtime._engine_request import MAX_REQUEST, LaunchRequest, parse_request, roomy, warm_up
 from wharf.runtime._monitor_slot import DEFAULT_FLAGS, DIRECT, SPARE_PREFIX, serve_slot
 from wharf.runtime.monitor import background, run_monitor
 from wharf.runtime.sync import REQUEST
 
 __all__ = ["SPARE_PREFIX", "Zygote", "start_zygote"]
 
-_MAX_MESSAGE = 4 << 20
-
+_TAGS = 16  # room for a tag before a request, within MAX_REQUEST
 
 _SPAWN = b"spawn:"  # engine -> zygote: spawn:FLAGS:CGROUP_PARENT, one more slot
 _CLOSE_WAIT = 5.0  # seconds close() waits for the idle slots to go
@@ -107,8 +106,13 @@ class Zygote:
         Raises:
             Unavailable: the zygote is gone.
         """
-        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         data = request.encode()
+        if len(data) > MAX_REQUEST - _TAGS:
+            raise InvalidArgument(
+                f"container {request.container_id}: its request (spec and mounts) is"
+                f" {len(data)} bytes, over the {MAX_REQUEST >> 20} MiB limit"
+            )
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         native = request.kind == "container" and not request.binary
         try:
             with self._lock:
@@ -269,6 +273,7 @@ def start_zygote(*, pool_size: int = 2) -> Zygote:
             f"runtime zygote: must be started before threads ({threading.active_count()} running)"
         )
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    roomy(parent)
     pid = os.fork()
     if pid == 0:
         try:
@@ -298,6 +303,8 @@ def _spawn_idle(engine: socket.socket, flags: int, cgroup_parent: str) -> None:
             os._exit(0)  # the engine closed us (shutdown), sent garbage, or went away
     theirs.close()
     pid1_line.close()
+    roomy(mine)  # the engine sends requests on these
+    roomy(line)
     try:
         socket.send_fds(engine, [_IDLE], [mine.fileno(), line.fileno()])
     except OSError:
@@ -328,7 +335,7 @@ def _serve(sock: socket.socket, pool_size: int) -> NoReturn:
         _spawn_idle(sock, DEFAULT_FLAGS, "/")
     while True:
         try:
-            msg, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 1)
+            msg, fds, _, _ = socket.recv_fds(sock, MAX_REQUEST, 1)
         except InterruptedError:
             continue
         except OSError:

@@ -107,6 +107,39 @@ def test_exit_codes_zero_and_killed(runtime: MonitoredRuntime, base_spec: dict[s
         runtime.kill("rtengine-k9", 15)
 
 
+def test_a_megabyte_request_runs_and_one_over_4_mib_is_refused(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    # ~1 MB of environment: more than a socket's default send buffer (~200 KB) holds.
+    env = [*base_spec["process"]["env"], *(f"V{i}={'x' * 120_000}" for i in range(8))]
+    log = create(runtime, base_spec, "rtengine-1mb", ["sh", "-c", "echo ${#V0} ${#V7}"], env=env)
+    fd = runtime.exit_fd("rtengine-1mb")
+    runtime.start("rtengine-1mb")
+    wait_exit(fd)
+    assert runtime.state("rtengine-1mb").exit_code == 0
+    assert [e["log"] for e in log_entries(log)] == ["120000 120000\n"]
+    runtime.delete("rtengine-1mb")
+    env = [*base_spec["process"]["env"], *(f"V{i}={'x' * 120_000}" for i in range(40))]
+    with pytest.raises(InvalidArgument, match=r"rtengine-5mb: .* over the 4 MiB limit"):
+        create(runtime, base_spec, "rtengine-5mb", ["true"], env=env)
+    _assert_nothing_left(runtime, "rtengine-5mb")
+
+
+def test_an_environment_too_big_to_exec_fails_the_start_saying_so(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    # One string over the kernel's 128 KiB: execve fails with E2BIG, at the start (runc
+    # exits 1, wharf 126, as for any exec error but "not found").
+    env = [*base_spec["process"]["env"], "V=" + "x" * 200_000]
+    log = create(runtime, base_spec, "rtengine-e2big", ["true"], env=env)
+    fd = runtime.exit_fd("rtengine-e2big")
+    runtime.start("rtengine-e2big")
+    wait_exit(fd)
+    assert runtime.state("rtengine-e2big").exit_code != 0
+    [entry] = log_entries(log)
+    assert "argument list too long" in entry["log"].lower()
+
+
 def test_missing_and_non_executable_args0_fail_create_and_leave_nothing(
     runtime: MonitoredRuntime, base_spec: dict[str, Any]
 ) -> None:
