@@ -100,8 +100,10 @@ class ExecService:
             if config.privileged
             else specs.container_capabilities(record.spec.host_config),
         )
-        # --security-opt no-new-privileges holds for exec'd processes too (moby's).
+        # --security-opt no-new-privileges and --ulimit hold for exec'd processes too (moby's).
         process["noNewPrivileges"] = record.spec.host_config.options.no_new_privileges
+        if rlimits := specs.container_rlimits(record.spec.host_config):
+            process["rlimits"] = rlimits
         io = ContainerIO(terminal=config.tty, stdin=config.attach_stdin, stdin_once=True)
         ex.started = True
         try:

@@ -37,6 +37,7 @@ __all__ = [
     "all_capabilities",
     "build_spec",
     "container_capabilities",
+    "container_rlimits",
     "merge_command",
     "merge_env",
     "parse_signal",
@@ -175,6 +176,12 @@ def all_capabilities() -> tuple[str, ...]:
     return tuple(c for c in CAPABILITIES if c in held)
 
 
+def container_rlimits(host: HostConfig) -> list[dict[str, Any]]:
+    """``process.rlimits`` from ``--ulimit``: a container's processes, exec'd ones too
+    (moby builds an exec's process from the container's)."""
+    return [{"type": ULIMITS[u.name], "soft": u.soft, "hard": u.hard} for u in host.options.ulimits]
+
+
 def container_capabilities(host: HostConfig) -> tuple[str, ...]:
     """The capabilities a container's processes get: Docker's default set with ``--cap-add``
     and ``--cap-drop`` applied as moby does (``ALL``, names with or without ``CAP_``, any
@@ -296,10 +303,8 @@ def build_spec(
     options = host.options
     shm_kib = (options.shm_size or DEFAULT_SHM_SIZE) // 1024
     process = {**process, "noNewPrivileges": options.no_new_privileges}
-    if options.ulimits:
-        process["rlimits"] = [
-            {"type": ULIMITS[u.name], "soft": u.soft, "hard": u.hard} for u in options.ulimits
-        ]
+    if rlimits := container_rlimits(host):
+        process["rlimits"] = rlimits
     mounts: list[dict[str, Any]] = [
         {
             "destination": "/proc",

@@ -341,10 +341,13 @@ def test_shm_size_sysctl_ulimit_and_no_new_privileges(daemon: Daemon) -> None:
     assert plain[0].split()[1] == "65536"
     assert plain[-1] == "NoNewPrivs:\t0"
     daemon.docker("run", "-d", "--name", "nnp", "--security-opt", "no-new-privileges:true",
-                  "busybox", "sleep", "300")  # fmt: skip
+                  "--ulimit", "nofile=512:1024", "busybox", "sleep", "300")  # fmt: skip
     try:
-        nnp = daemon.docker("exec", "nnp", "grep", "NoNewPrivs", "/proc/self/status")
-        assert out(nnp) == "NoNewPrivs:\t1\n"
+        # An exec'd process has the container's no_new_privs and rlimits (moby's).
+        nnp = daemon.docker(
+            "exec", "nnp", "sh", "-c", "grep NoNewPrivs /proc/self/status; ulimit -n; ulimit -Hn"
+        )
+        assert out(nnp) == "NoNewPrivs:\t1\n512\n1024\n"
         assert _host_config(daemon, "nnp")["SecurityOpt"] == ["no-new-privileges"]
     finally:
         daemon.docker("rm", "-f", "nnp")
