@@ -12,7 +12,14 @@ from typing import Any, Final
 from wharf.apitypes.common import Obj, get_int, get_map, get_str, get_str_list
 from wharf.errors import InvalidArgument, Unimplemented
 
-__all__ = ["DEFAULT_SHM_SIZE", "ULIMITS", "HostOptions", "Ulimit", "refuse_unsupported"]
+__all__ = [
+    "DEFAULT_SHM_SIZE",
+    "ULIMITS",
+    "HostOptions",
+    "Ulimit",
+    "refuse_unsupported",
+    "tmpfs_options",
+]
 
 DEFAULT_SHM_SIZE: Final = 64 << 20
 # ``--ulimit`` names -> the OCI rlimit type.
@@ -32,6 +39,53 @@ _SYSCTL: Final = re.compile(
 _NOOP_SECURITY: Final = frozenset(
     {"apparmor=unconfined", "apparmor:unconfined", "label=disable", "label:disable"}
 )
+
+
+# ``--tmpfs`` options: mount flags, each group one flag (the last one given wins), the
+# propagation modes (one), and the data tmpfs takes (the last of each key wins).
+_TMPFS_FLAGS: Final = {
+    name: group
+    for group, names in enumerate(
+        (
+            ("ro", "rw"), ("exec", "noexec"), ("suid", "nosuid"), ("dev", "nodev"),
+            ("sync", "async"), ("dirsync",), ("mand", "nomand"), ("atime", "noatime"),
+            ("diratime", "nodiratime"), ("relatime", "norelatime"),
+            ("strictatime", "nostrictatime"), ("nosymfollow",),
+            ("private", "rprivate", "shared", "rshared", "slave", "rslave"),
+        )
+    )
+    for name in names
+}  # fmt: skip
+_TMPFS_DATA: Final = frozenset({"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol"})
+_TMPFS_DEFAULTS: Final = ("noexec", "nosuid", "nodev", "rprivate")
+
+
+def tmpfs_options(options: str) -> tuple[str, ...]:
+    """The mount options of ``--tmpfs PATH:OPTIONS``: Docker's defaults (noexec, nosuid,
+    nodev, rprivate), then ``OPTIONS``; of each flag group, propagation mode and data key
+    the last wins (moby's MergeTmpfsOptions).
+
+    Raises:
+        InvalidArgument: an option a tmpfs does not take, named.
+    """
+    groups: set[int] = set()
+    keys: set[str] = set()
+    out: list[str] = []
+    for option in reversed([*_TMPFS_DEFAULTS, *filter(None, options.split(","))]):
+        if option == "defaults":
+            continue
+        if option in _TMPFS_FLAGS:
+            if _TMPFS_FLAGS[option] not in groups:
+                groups.add(_TMPFS_FLAGS[option])
+                out.append(option)
+            continue
+        key, eq, _ = option.partition("=")
+        if not eq or key not in _TMPFS_DATA:
+            raise InvalidArgument(f"invalid tmpfs option {option!r}")
+        if key not in keys:
+            keys.add(key)
+            out.append(option)
+    return tuple(reversed(out))
 
 
 @dataclass(frozen=True)
@@ -57,6 +111,8 @@ class HostOptions:
         no_new_privileges: ``--security-opt no-new-privileges``.
         seccomp_unconfined: ``--security-opt seccomp=unconfined`` (no seccomp filter; by
             default a container gets Docker's default profile).
+        tmpfs: ``--tmpfs``: (path, options as given), a tmpfs mounted there
+            (:func:`tmpfs_options`).
     """
 
     shm_size: int = 0
@@ -64,14 +120,16 @@ class HostOptions:
     ulimits: tuple[Ulimit, ...] = ()
     no_new_privileges: bool = False
     seccomp_unconfined: bool = False
+    tmpfs: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_json(cls, data: Obj, *, network_mode: str) -> HostOptions:
-        """Parse ``ShmSize``, ``Sysctls``, ``Ulimits`` and ``SecurityOpt``.
+        """Parse ``ShmSize``, ``Sysctls``, ``Ulimits``, ``SecurityOpt`` and ``Tmpfs``.
 
         Raises:
             InvalidArgument: a negative size, a sysctl that is not namespaced (or a ``net.*``
-                one with the host's network), a bad ulimit.
+                one with the host's network), a bad ulimit, a tmpfs path that is not
+                absolute or a bad tmpfs option.
             Unimplemented: a ``--security-opt`` Wharf does not implement.
         """
         shm = get_int(data, "ShmSize", "HostConfig.ShmSize")
@@ -107,6 +165,7 @@ class HostOptions:
             ulimits=_ulimits(data.get("Ulimits")),
             no_new_privileges=no_new_privileges,
             seccomp_unconfined=seccomp_unconfined,
+            tmpfs=_tmpfs(get_map(data, "Tmpfs", "HostConfig.Tmpfs")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -119,7 +178,20 @@ class HostOptions:
             "Sysctls": dict(self.sysctls) or None,
             "Ulimits": [u.to_json() for u in self.ulimits] or None,
             "SecurityOpt": security or None,
+            "Tmpfs": dict(self.tmpfs) or None,
         }
+
+
+def _tmpfs(raw: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    for path, options in raw.items():
+        field = f"HostConfig.Tmpfs[{path!r}]"
+        if not path.startswith("/") or path.rstrip("/") == "":
+            raise InvalidArgument(f"{field}: the mount point must be an absolute path, not /")
+        try:
+            tmpfs_options(options)
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"{field}: {exc}") from None
+    return tuple(sorted(raw.items()))
 
 
 def _ulimits(raw: object) -> tuple[Ulimit, ...]:
@@ -160,7 +232,6 @@ _UNSUPPORTED: Final[tuple[tuple[str, tuple[object, ...], str], ...]] = (
     ("DeviceRequests", ((),), "device requests (--gpus)"),
     ("OomKillDisable", (False,), "disabling the OOM killer (--oom-kill-disable)"),
     ("OomScoreAdj", (0,), "an OOM score adjustment (--oom-score-adj)"),
-    ("Tmpfs", ((),), "HostConfig.Tmpfs (--tmpfs: use --mount type=tmpfs,target=PATH)"),
 )
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from wharf.apitypes import Filters
+from wharf.apitypes.hostopts import tmpfs_options
 from wharf.daemon.ports import ImageRecord, ImageStore
 from wharf.daemon.store import ContainerRecord, ContainerStore
 from wharf.errors import Conflict, InvalidArgument, NotFound
@@ -76,6 +77,11 @@ class VolumeService:
             by_target[m.target] = MountSpec(
                 kind, m.target, m.source, m.read_only, tmpfs_size=m.tmpfs_size
             )
+        for target, options in record.spec.host_config.options.tmpfs:
+            held = by_target.get(target)  # an image's or anonymous volume gives way
+            if held is not None and (held.type != "volume" or held.source):
+                raise InvalidArgument(f"Duplicate mount point: {target}")  # moby's words
+            by_target[target] = MountSpec("tmpfs", target, tmpfs_options=tmpfs_options(options))
         anon = self._anon.get(record.id, {})
         out = []
         for target, spec in by_target.items():
@@ -124,7 +130,7 @@ class VolumeService:
         for m in specs.values():
             options = ["rbind", "rprivate"] + (["ro"] if m.read_only else [])
             if m.type == "tmpfs":
-                opts = ["nosuid", "nodev", "noexec"]
+                opts = list(m.tmpfs_options) or ["nosuid", "nodev", "noexec"]
                 if m.tmpfs_size:
                     opts.append(f"size={m.tmpfs_size}")
                 mounts.append(

@@ -39,6 +39,7 @@ class MountSpec:
         read_only: mounted read-only.
         copy_up: fill an empty volume from the image's content at ``target``.
         tmpfs_size: bytes (0: the kernel's default).
+        tmpfs_options: a ``--tmpfs`` mount's options, whole (empty: ``--mount``'s).
     """
 
     type: Literal["bind", "volume", "tmpfs"]
@@ -47,6 +48,7 @@ class MountSpec:
     read_only: bool = False
     copy_up: bool = True
     tmpfs_size: int = 0
+    tmpfs_options: tuple[str, ...] = ()
 
 
 def parse_bind(spec: str) -> MountSpec:

@@ -361,6 +361,29 @@ def test_shm_size_sysctl_ulimit_and_no_new_privileges(daemon: Daemon) -> None:
         daemon.docker("rm", "opts")
 
 
+def test_tmpfs_mounts_with_dockers_defaults_and_the_given_options(daemon: Daemon) -> None:
+    script = (
+        "grep -E ' /(run|x) ' /proc/mounts; stat -c %a /run; "
+        "cp /bin/busybox /x/echo && /x/echo ran; cp /bin/busybox /run/true; /run/true || echo no"
+    )
+    daemon.docker("run", "--name", "tmpfs", "--tmpfs", "/run:rw,size=1m,mode=1777",
+                  "--tmpfs", "/x:exec", "busybox", "sh", "-c", script)  # fmt: skip
+    try:
+        result = daemon.docker("logs", "tmpfs")
+        lines = out(result).splitlines()
+        run = dict(o.partition("=")[::2] for o in lines[0].split()[3].split(","))
+        assert lines[0].split()[:3] == ["tmpfs", "/run", "tmpfs"]
+        assert {"rw", "nosuid", "nodev", "noexec"} <= set(run) and run["size"] == "1024k"
+        x = lines[1].split()
+        assert x[1] == "/x" and "noexec" not in x[3].split(",")
+        assert lines[2:4] == ["1777", "ran"]  # mode=1777; exec allowed on /x only
+        assert "Permission denied" in result.stderr.decode() and lines[4] == "no"
+        tmpfs = _host_config(daemon, "tmpfs")["Tmpfs"]
+        assert tmpfs == {"/run": "rw,size=1m,mode=1777", "/x": "exec"}
+    finally:
+        daemon.docker("rm", "tmpfs")
+
+
 @pytest.mark.parametrize(
     ("flags", "code", "message"),
     [
@@ -372,7 +395,8 @@ def test_shm_size_sysctl_ulimit_and_no_new_privileges(daemon: Daemon) -> None:
         (("--security-opt", "apparmor=my-profile"), 125, "HostConfig.SecurityOpt"),
         (("--pid", "host"), 125, "HostConfig.PidMode: sharing the pid namespace"),
         (("--ipc", "host"), 125, "HostConfig.IpcMode"),
-        (("--tmpfs", "/run"), 125, "HostConfig.Tmpfs"),
+        (("--tmpfs", "/run:rw,nope"), 125, "HostConfig.Tmpfs['/run']: invalid tmpfs option"),
+        (("--tmpfs", "/run", "-v", "/tmp:/run"), 125, "Duplicate mount point: /run"),
         (("--group-add", "10"), 125, "HostConfig.GroupAdd"),
         (("--oom-kill-disable",), 125, "HostConfig.OomKillDisable"),
         (("--device-cgroup-rule", "c 1:3 rwm"), 125, "HostConfig.DeviceCgroupRules"),
