@@ -304,9 +304,11 @@ async def _refused(client, backends, host, status, message) -> None:
         ({"UsernsMode": "private"}, 501, "HostConfig.UsernsMode"),
         ({"IpcMode": "container:x"}, 501, "HostConfig.IpcMode"),
         ({"CgroupParent": "/mine"}, 501, "HostConfig.CgroupParent"),
-        ({"GroupAdd": ["wheel"]}, 501, "HostConfig.GroupAdd"),
+        ({"GroupAdd": ["wheel:x"]}, 400, "HostConfig.GroupAdd[0]: expected a group name"),
+        ({"GroupAdd": [10]}, 400, "HostConfig.GroupAdd"),
         ({"OomKillDisable": True}, 501, "HostConfig.OomKillDisable"),
-        ({"Tmpfs": {"/run": ""}}, 501, "use --mount type=tmpfs"),
+        ({"Tmpfs": {"run": ""}}, 400, "HostConfig.Tmpfs['run']: the mount point must be absolute"),
+        ({"Tmpfs": {"/run": "bind"}}, 400, "invalid tmpfs option 'bind'"),
     ],
 )
 async def test_host_options_bad_or_unsupported(client, backends, host, status, message) -> None:

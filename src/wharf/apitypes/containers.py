@@ -366,6 +366,13 @@ class DeviceMapping:
         }
 
 
+def _group_add(groups: tuple[str, ...]) -> tuple[str, ...]:
+    for i, g in enumerate(groups):
+        if not g or ":" in g or "\n" in g:
+            raise InvalidArgument(f"HostConfig.GroupAdd[{i}]: expected a group name or number")
+    return tuple(groups)
+
+
 @dataclass(frozen=True)
 class HostConfig:
     """``HostConfig`` of a create request: what the host provides the container."""
@@ -382,6 +389,7 @@ class HostConfig:
     devices: tuple[DeviceMapping, ...] = ()
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
+    group_add: tuple[str, ...] = ()
     options: HostOptions = field(default_factory=HostOptions)
 
     @classmethod
@@ -437,6 +445,7 @@ class HostConfig:
             ),
             cap_add=get_str_list(data, "CapAdd", "HostConfig.CapAdd") or (),
             cap_drop=get_str_list(data, "CapDrop", "HostConfig.CapDrop") or (),
+            group_add=_group_add(get_str_list(data, "GroupAdd", "HostConfig.GroupAdd") or ()),
             options=HostOptions.from_json(data, network_mode=network_mode),
         )
 
@@ -454,6 +463,7 @@ class HostConfig:
             "VolumesFrom": None,
             "CapAdd": list(self.cap_add) or None,
             "CapDrop": list(self.cap_drop) or None,
+            "GroupAdd": list(self.group_add) or None,
             "Dns": [],
             "DnsOptions": [],
             "DnsSearch": [],

@@ -186,7 +186,7 @@ def _tmpfs(raw: dict[str, str]) -> tuple[tuple[str, str], ...]:
     for path, options in raw.items():
         field = f"HostConfig.Tmpfs[{path!r}]"
         if not path.startswith("/") or path.rstrip("/") == "":
-            raise InvalidArgument(f"{field}: the mount point must be an absolute path, not /")
+            raise InvalidArgument(f"{field}: the mount point must be absolute (and not /)")
         try:
             tmpfs_options(options)
         except InvalidArgument as exc:
@@ -227,7 +227,6 @@ _UNSUPPORTED: Final[tuple[tuple[str, tuple[object, ...], str], ...]] = (
     ("IpcMode", ("", "private", "shareable"), "sharing the ipc namespace (--ipc)"),
     ("CgroupnsMode", ("", "host"), "a private cgroup namespace (--cgroupns)"),
     ("CgroupParent", ("",), "a per-container cgroup parent (--cgroup-parent)"),
-    ("GroupAdd", ((),), "supplementary groups (--group-add)"),
     ("DeviceCgroupRules", ((),), "device cgroup rules (--device-cgroup-rule)"),
     ("DeviceRequests", ((),), "device requests (--gpus)"),
     ("OomKillDisable", (False,), "disabling the OOM killer (--oom-kill-disable)"),

@@ -5,7 +5,8 @@ Three views of a layered filesystem, all computed from directories (no mount nee
 - :func:`overlay_changes` walks an overlay upper dir: a 0:0 character device is a
   deletion, an opaque directory hides everything below it.
 - :func:`tree_changes` compares two full trees (the native snapshotter's copies).
-- :func:`merged_entries` is the union view of layer dirs, top first, honouring whiteouts.
+- :func:`merged_entries` is the union view of layer dirs, top first, honouring whiteouts;
+  :func:`read_merged` reads one file of it.
 
 :func:`write_tar` turns a list of :class:`Change` (or the merged entries) into a tar
 stream, deletions as OCI whiteouts (``.wh.NAME``) and opaque directories as
@@ -30,6 +31,7 @@ __all__ = [
     "ChangeKind",
     "merged_entries",
     "overlay_changes",
+    "read_merged",
     "tree_changes",
     "without_mount_points",
     "write_tar",
@@ -231,6 +233,42 @@ def tree_changes(new: Path, old: Path | None) -> list[Change]:
 
     walk(new, old, "")
     return out
+
+
+def read_merged(layers: Sequence[Path], rel: str, *, limit: int = 1 << 20) -> bytes | None:
+    """The first ``limit`` bytes of the regular file at ``rel`` (``etc/group``) in the union
+    of ``layers`` (top first, overlay whiteouts and opaque directories honoured), as a
+    mount of them would show it; None when it is not there or not a regular file.
+
+    Raises:
+        ValueError: a symbolic link on the way (only a mount resolves it).
+    """
+    parts = rel.strip("/").split("/")
+    for layer in layers:
+        here, opaque = layer, False
+        for i, part in enumerate(parts):
+            here = here / part
+            try:
+                st = os.lstat(here)
+            except FileNotFoundError:
+                break
+            except NotADirectoryError:
+                return None
+            if _is_whiteout(st):
+                return None
+            if stat.S_ISLNK(st.st_mode):
+                raise ValueError(f"{rel}: {here} is a symbolic link")
+            if i == len(parts) - 1:
+                if not stat.S_ISREG(st.st_mode):
+                    return None
+                with open(os.open(here, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
+                    return f.read(limit)
+            if not stat.S_ISDIR(st.st_mode):
+                return None
+            opaque = opaque or _is_opaque(here)
+        if opaque:
+            return None  # hides the layers below
+    return None
 
 
 def merged_entries(layers: Sequence[Path]) -> Iterator[tuple[str, Path]]:

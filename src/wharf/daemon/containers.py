@@ -51,7 +51,7 @@ from wharf.daemon.logs import read_logs
 from wharf.daemon.names import generate_name
 from wharf.daemon.ports import ContainerIO, ImageRecord, ImageStore, Runtime
 from wharf.daemon.restart import RestartManager
-from wharf.daemon.rootfs import needs_lookup, read_etc_files
+from wharf.daemon.rootfs import container_etc_files
 from wharf.daemon.stats import network_counters, sample_stream
 from wharf.daemon.store import ZERO_TIME, ContainerRecord, ContainerStore
 from wharf.daemon.streams import from_writer
@@ -184,8 +184,12 @@ class ContainerService:
     ) -> dict[str, Any]:
         config = record.spec.config
         user = config.user or str(image_config.get("User") or "")
-        files = read_etc_files(("passwd", "group"), mounts=mounts) if needs_lookup(user) else {}
-        uid, gid = specs.parse_user(user, files.get("passwd", ""), files.get("group", ""))
+        files = container_etc_files(self.images, record.id, ("passwd", "group"), mounts)
+        passwd, group = files.get("passwd", ""), files.get("group", "")
+        uid, gid = specs.parse_user(user, passwd, group)
+        gids = specs.additional_gids(
+            user, uid, gid, passwd=passwd, group=group, group_add=record.spec.host_config.group_add
+        )
         env = specs.merge_env(image_config.get("Env") or (), config.env)
         if config.tty and not any(e.startswith("TERM=") for e in env):
             env.append("TERM=xterm")
@@ -198,6 +202,7 @@ class ContainerService:
             cwd=config.working_dir or str(image_config.get("WorkingDir") or "/"),
             uid=uid,
             gid=gid,
+            gids=gids,
             terminal=config.tty,
             console_size=record.spec.host_config.console_size,
             capabilities=specs.container_capabilities(record.spec.host_config),

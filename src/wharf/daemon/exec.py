@@ -17,7 +17,7 @@ from wharf.daemon import spec as specs
 from wharf.daemon.attach import StreamSession, parse_detach_keys
 from wharf.daemon.containers import ContainerService
 from wharf.daemon.ports import ContainerIO
-from wharf.daemon.rootfs import needs_lookup, read_etc_files
+from wharf.daemon.rootfs import read_etc_files
 from wharf.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, WharfError
 
 __all__ = ["ExecService"]
@@ -81,8 +81,12 @@ class ExecService:
         runtime = self._containers.runtime
         image = self._containers.images.resolve(record.image_id)
         user = config.user or record.spec.config.user or str(image.config.get("User") or "")
-        files = read_etc_files(("passwd", "group"), pid=record.pid) if needs_lookup(user) else {}
-        uid, gid = specs.parse_user(user, files.get("passwd", ""), files.get("group", ""))
+        files = read_etc_files(("passwd", "group"), pid=record.pid)
+        passwd, group = files.get("passwd", ""), files.get("group", "")
+        uid, gid = specs.parse_user(user, passwd, group)
+        gids = specs.additional_gids(
+            user, uid, gid, passwd=passwd, group=group, group_add=record.spec.host_config.group_add
+        )
         env = specs.merge_env(
             [*(image.config.get("Env") or ()), *record.spec.config.env], config.env
         )
@@ -94,6 +98,7 @@ class ExecService:
             or str(image.config.get("WorkingDir") or "/"),
             uid=uid,
             gid=gid,
+            gids=gids,
             terminal=config.tty,
             # The container's capabilities; every one with exec --privileged (Docker's).
             capabilities=specs.all_capabilities()

@@ -123,6 +123,9 @@ class ImageStoreAdapter:
     def container_mounts(self, container_id: str) -> builtins.list[Mount]:
         return self.service.container_mounts(container_id)
 
+    def container_file(self, container_id: str, path: str) -> bytes | None:
+        return self.service.container_file(container_id, path)
+
     def remove_container(self, container_id: str) -> None:
         self.service.remove_container(container_id)
 

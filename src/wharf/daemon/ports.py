@@ -182,6 +182,14 @@ class ImageStore(Protocol):
 
     def container_mounts(self, container_id: str) -> builtins.list[Mount]: ...
 
+    def container_file(self, container_id: str, path: str) -> bytes | None:
+        """A regular file of the container's rootfs read from its layers, None if absent.
+
+        Raises:
+            ValueError: a symbolic link on the way (mount the rootfs to resolve it).
+        """
+        ...
+
     def remove_container(self, container_id: str) -> None: ...
 
     def changes(self, container_id: str) -> builtins.list[Change]: ...

@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_CAPABILITIES",
     "DEFAULT_PATH",
     "INIT_TARGET",
+    "additional_gids",
     "all_capabilities",
     "build_spec",
     "container_capabilities",
@@ -143,6 +144,43 @@ def parse_user(user: str, passwd: str = "", group: str = "") -> tuple[int, int]:
     return uid, uid if gid is None and uid == 0 else (gid or 0)
 
 
+def additional_gids(
+    user: str,
+    uid: int,
+    gid: int,
+    *,
+    passwd: str = "",
+    group: str = "",
+    group_add: Sequence[str] = (),
+) -> list[int]:
+    """The groups of a container's process, as moby gives them: ``gid``, every group of the
+    image's ``group`` file that lists the user (by name), then ``--group-add`` (numbers, or
+    names looked up in ``group``).
+
+    Raises:
+        InvalidArgument: a ``--group-add`` name not in the group file.
+    """
+    entries = [line.split(":") for line in group.splitlines()]
+    entries = [e for e in entries if len(e) >= 3 and e[2].isdigit()]
+    name = user.partition(":")[0]
+    if not name or name.isdigit():
+        users = (p for p in (line.split(":") for line in passwd.splitlines()) if len(p) >= 3)
+        name = next((p[0] for p in users if p[2] == str(uid)), "root" if uid == 0 else "")
+    gids = [gid]
+    gids += [int(e[2]) for e in entries if name and len(e) >= 4 and name in e[3].split(",")]
+    for wanted in group_add:
+        if wanted.isdigit():
+            gids.append(int(wanted))
+            continue
+        found = next((int(e[2]) for e in entries if e[0] == wanted), None)
+        if found is None:
+            raise InvalidArgument(
+                f"Unable to find group {wanted}: no matching entries in group file"
+            )
+        gids.append(found)
+    return list(dict.fromkeys(gids))
+
+
 def parse_signal(value: str | int, default: int = signal_module.SIGKILL) -> int:
     """``KILL``, ``SIGKILL``, ``9`` -> 9.
 
@@ -214,12 +252,13 @@ def process_spec(
     terminal: bool,
     console_size: tuple[int, int] | None = None,
     capabilities: Sequence[str] = DEFAULT_CAPABILITIES,
+    gids: Sequence[int] = (),
 ) -> dict[str, Any]:
     """The OCI ``process`` object with ``capabilities`` in its bounding, effective and
-    permitted sets."""
+    permitted sets, and ``gids`` as its additional groups (:func:`additional_gids`)."""
     process: dict[str, Any] = {
         "terminal": terminal,
-        "user": {"uid": uid, "gid": gid},
+        "user": {"uid": uid, "gid": gid, **({"additionalGids": list(gids)} if gids else {})},
         "args": list(args),
         "env": list(env),
         "cwd": cwd or "/",

@@ -31,6 +31,7 @@ from wharf.archive import (
     detect,
     merged_entries,
     overlay_changes,
+    read_merged,
     tree_changes,
     without_mount_points,
     write_tar,
@@ -716,6 +717,17 @@ class ImageService:
     def container_mounts(self, cid: str) -> builtins.list[Mount]:
         """The mounts of container ``cid``'s root filesystem."""
         return self.snapshots.mounts(self.metadata.container(cid).snapshot)
+
+    def container_file(self, cid: str, path: str) -> bytes | None:
+        """The first MiB of the regular file at ``path`` (``/etc/group``) in container
+        ``cid``'s root filesystem, read from its layer directories (no mount); None when
+        there is none.
+
+        Raises:
+            ValueError: a symbolic link on the way (mount the rootfs to resolve it).
+        """
+        dirs = self.snapshots.layer_dirs(self.metadata.container(cid).snapshot)
+        return read_merged((dirs.upper, *dirs.lowers), path)
 
     def remove_container(self, cid: str) -> None:
         """Remove container ``cid``'s writable layer (layers it used may then be freed)."""

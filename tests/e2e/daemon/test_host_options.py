@@ -361,6 +361,42 @@ def test_shm_size_sysctl_ulimit_and_no_new_privileges(daemon: Daemon) -> None:
         daemon.docker("rm", "opts")
 
 
+def test_user_groups_and_group_add_as_dockerd_gives_them(daemon: Daemon) -> None:
+    # The lines dockerd 20.10 printed for the same image and flags.
+    setup = (
+        "echo wheel:x:10:root,nobody >> /etc/group; echo staff:x:50:nobody >> /etc/group; "
+        "echo nobody:x:65534:65534:nobody:/:/bin/sh >> /etc/passwd"
+    )
+    assert daemon.docker("run", "--name", "grp-src", "busybox", "sh", "-c", setup).returncode == 0
+    daemon.docker("commit", "grp-src", "grp", check=True)
+    cases = [
+        (("busybox",), "uid=0(root) gid=0(root) groups=0(root)"),
+        (("grp",), "uid=0(root) gid=0(root) groups=0(root),10(wheel)"),
+        (
+            ("-u", "nobody", "grp"),
+            "uid=65534(nobody) gid=65534(nogroup) groups=10(wheel),50(staff),65534(nogroup)",
+        ),
+        (
+            ("--group-add", "staff", "--group-add", "1234", "grp"),
+            "uid=0(root) gid=0(root) groups=0(root),10(wheel),50(staff),1234",
+        ),
+        (("-u", "1000", "grp"), "uid=1000 gid=0(root) groups=0(root)"),
+    ]
+    try:
+        for flags, expected in cases:
+            assert out(daemon.docker("run", "--rm", *flags, "id")).strip() == expected, flags
+        bad = daemon.docker("run", "--rm", "--group-add", "nosuch", "grp", "true")
+        assert bad.returncode != 0
+        assert "Unable to find group nosuch" in bad.stderr.decode()
+        daemon.docker("run", "-d", "--name", "grp-run", "--group-add", "1234", "grp", "sleep", "60")
+        assert _host_config(daemon, "grp-run")["GroupAdd"] == ["1234"]
+        exec_id = out(daemon.docker("exec", "grp-run", "id")).strip()
+        assert exec_id == "uid=0(root) gid=0(root) groups=0(root),10(wheel),1234"
+    finally:
+        daemon.docker("rm", "-f", "grp-src", "grp-run")
+        daemon.docker("rmi", "grp")
+
+
 def test_tmpfs_mounts_with_dockers_defaults_and_the_given_options(daemon: Daemon) -> None:
     script = (
         "grep -E ' /(run|x) ' /proc/mounts; stat -c %a /run; "
@@ -397,7 +433,6 @@ def test_tmpfs_mounts_with_dockers_defaults_and_the_given_options(daemon: Daemon
         (("--ipc", "host"), 125, "HostConfig.IpcMode"),
         (("--tmpfs", "/run:rw,nope"), 125, "HostConfig.Tmpfs['/run']: invalid tmpfs option"),
         (("--tmpfs", "/run", "-v", "/tmp:/run"), 125, "Duplicate mount point: /run"),
-        (("--group-add", "10"), 125, "HostConfig.GroupAdd"),
         (("--oom-kill-disable",), 125, "HostConfig.OomKillDisable"),
         (("--device-cgroup-rule", "c 1:3 rwm"), 125, "HostConfig.DeviceCgroupRules"),
     ],

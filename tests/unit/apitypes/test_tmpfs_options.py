@@ -50,8 +50,8 @@ def test_host_config_tmpfs_round_trips_as_given() -> None:
 @pytest.mark.parametrize(
     ("tmpfs", "message"),
     [
-        ({"run": ""}, r"HostConfig.Tmpfs\['run'\]: the mount point must be an absolute path"),
-        ({"/": ""}, r"HostConfig.Tmpfs\['/'\]: the mount point must be an absolute path, not /"),
+        ({"run": ""}, r"HostConfig.Tmpfs\['run'\]: the mount point must be absolute"),
+        ({"/": ""}, r"HostConfig.Tmpfs\['/'\]: the mount point must be absolute \(and not /\)"),
         ({"/run": "rw,nope"}, r"HostConfig.Tmpfs\['/run'\]: invalid tmpfs option 'nope'"),
         ({"/run": 3}, "HostConfig.Tmpfs"),
     ],

@@ -6,12 +6,14 @@ import shutil
 import tarfile
 from pathlib import Path
 
+import pytest
 from tarmaker import E, make_tar
 
 from wharf.archive import (
     ChangeKind,
     apply_layer,
     merged_entries,
+    read_merged,
     tree_changes,
     write_tar,
 )
@@ -117,3 +119,28 @@ def test_merged_view_honours_whiteouts_in_overlay_dirs(tmp_path: Path) -> None:
     write_tar(out, merged=merged_entries([upper, lower]))
     with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tar:
         assert tar.extractfile("etc/passwd").read() == b"root\n"  # type: ignore[union-attr]
+
+
+def test_read_merged_reads_one_file_as_the_mount_shows_it(tmp_path: Path) -> None:
+    bottom, middle, top = (tmp_path / n for n in ("bottom", "middle", "top"))
+    for layer in (bottom, middle, top):
+        (layer / "etc").mkdir(parents=True)
+    (bottom / "etc/group").write_text("root:x:0:\n")
+    (bottom / "etc/passwd").write_text("root:x:0:0::/:/bin/sh\n")
+    (bottom / "etc/hosts").write_text("old")
+    (middle / "etc/group").write_text("root:x:0:\nwheel:x:10:root\n")
+    (top / "etc/hosts").symlink_to("/etc/shadow")  # a container's own layer
+    layers = [top, middle, bottom]
+    assert read_merged(layers, "etc/group") == b"root:x:0:\nwheel:x:10:root\n"  # the upper one
+    assert read_merged(layers, "/etc/passwd") == b"root:x:0:0::/:/bin/sh\n"
+    assert read_merged(layers, "etc/nope") is None
+    assert read_merged(layers, "etc/passwd", limit=4) == b"root"
+    with pytest.raises(ValueError, match="symbolic link"):
+        read_merged(layers, "etc/hosts")  # never followed: only a mount resolves it
+    (top / "etc" / "passwd").mkdir()
+    assert read_merged(layers, "etc/passwd") is None  # a directory hides the file
+    if os.geteuid() == 0:
+        os.mknod(top / "etc/group", 0o20600, os.makedev(0, 0))  # deleted in the top layer
+        assert read_merged(layers, "etc/group") is None
+        os.setxattr(middle / "etc", "trusted.overlay.opaque", b"y")
+        assert read_merged([middle, bottom], "etc/hosts") is None  # hidden by the opaque etc

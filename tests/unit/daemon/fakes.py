@@ -163,6 +163,10 @@ class FakeImages:
             raise NotFound(f"container {container_id}: no snapshot")
         return []
 
+    def container_file(self, container_id: str, path: str) -> bytes | None:
+        self.container_mounts(container_id)
+        return None  # the fake images have no /etc files
+
     def remove_container(self, container_id: str) -> None:
         self.prepared.discard(container_id)
         self.removed.append(container_id)

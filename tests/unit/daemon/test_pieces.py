@@ -9,7 +9,13 @@ from wharf.daemon.attach import parse_detach_keys
 from wharf.daemon.events import matches
 from wharf.daemon.images import apply_changes
 from wharf.daemon.imagestore import config_as_changes
-from wharf.daemon.spec import merge_command, merge_env, parse_signal, parse_user
+from wharf.daemon.spec import (
+    additional_gids,
+    merge_command,
+    merge_env,
+    parse_signal,
+    parse_user,
+)
 from wharf.errors import InvalidArgument
 
 
@@ -36,6 +42,25 @@ def test_signals_and_users() -> None:
     assert parse_user("nobody", passwd) == (65534, 65534)
     with pytest.raises(InvalidArgument, match="unable to find user ghost"):
         parse_user("ghost", passwd)
+
+
+def test_additional_groups_as_moby_gives_them() -> None:
+    passwd = "root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"
+    group = "root:x:0:\nwheel:x:10:root,nobody\nstaff:x:50:nobody\nbad line\n"
+    files = {"passwd": passwd, "group": group}
+    assert additional_gids("", 0, 0, **files) == [0, 10]  # the primary group, then member of
+    assert additional_gids("nobody", 65534, 65534, **files) == [65534, 10, 50]
+    assert additional_gids("65534", 65534, 65534, **files) == [65534, 10, 50]  # by uid
+    assert additional_gids("1000", 1000, 0, **files) == [0]  # no passwd entry: no name
+    assert additional_gids("nobody", 65534, 65534, **files, group_add=("wheel", "7", "staff")) == [
+        65534,
+        10,
+        50,
+        7,
+    ]
+    assert additional_gids("", 0, 0, group_add=("1234",)) == [0, 1234]
+    with pytest.raises(InvalidArgument, match="Unable to find group nosuch"):
+        additional_gids("", 0, 0, **files, group_add=("nosuch",))
 
 
 def test_detach_keys() -> None:
