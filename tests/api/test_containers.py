@@ -307,6 +307,7 @@ async def _refused(client, backends, host, status, message) -> None:
         ({"GroupAdd": ["wheel:x"]}, 400, "HostConfig.GroupAdd[0]: expected a group name"),
         ({"GroupAdd": [10]}, 400, "HostConfig.GroupAdd"),
         ({"OomKillDisable": True}, 501, "HostConfig.OomKillDisable"),
+        ({"OomScoreAdj": 1001}, 400, "HostConfig.OomScoreAdj: invalid value 1001"),
         ({"Tmpfs": {"run": ""}}, 400, "HostConfig.Tmpfs['run']: the mount point must be absolute"),
         ({"Tmpfs": {"/run": "bind"}}, 400, "invalid tmpfs option 'bind'"),
     ],

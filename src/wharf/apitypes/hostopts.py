@@ -113,6 +113,7 @@ class HostOptions:
             default a container gets Docker's default profile).
         tmpfs: ``--tmpfs``: (path, options as given), a tmpfs mounted there
             (:func:`tmpfs_options`).
+        oom_score_adj: ``--oom-score-adj``, of the container's processes (-1000 to 1000).
     """
 
     shm_size: int = 0
@@ -121,17 +122,24 @@ class HostOptions:
     no_new_privileges: bool = False
     seccomp_unconfined: bool = False
     tmpfs: tuple[tuple[str, str], ...] = ()
+    oom_score_adj: int = 0
 
     @classmethod
     def from_json(cls, data: Obj, *, network_mode: str) -> HostOptions:
-        """Parse ``ShmSize``, ``Sysctls``, ``Ulimits``, ``SecurityOpt`` and ``Tmpfs``.
+        """Parse ``ShmSize``, ``Sysctls``, ``Ulimits``, ``SecurityOpt``, ``Tmpfs`` and
+        ``OomScoreAdj``.
 
         Raises:
             InvalidArgument: a negative size, a sysctl that is not namespaced (or a ``net.*``
                 one with the host's network), a bad ulimit, a tmpfs path that is not
-                absolute or a bad tmpfs option.
+                absolute or a bad tmpfs option, an OOM score adjustment out of range.
             Unimplemented: a ``--security-opt`` Wharf does not implement.
         """
+        oom = get_int(data, "OomScoreAdj", "HostConfig.OomScoreAdj")
+        if not -1000 <= oom <= 1000:
+            raise InvalidArgument(
+                f"HostConfig.OomScoreAdj: invalid value {oom}, the range is [-1000, 1000]"
+            )
         shm = get_int(data, "ShmSize", "HostConfig.ShmSize")
         if shm < 0:
             raise InvalidArgument(f"HostConfig.ShmSize: expected bytes >= 0, got {shm}")
@@ -166,6 +174,7 @@ class HostOptions:
             no_new_privileges=no_new_privileges,
             seccomp_unconfined=seccomp_unconfined,
             tmpfs=_tmpfs(get_map(data, "Tmpfs", "HostConfig.Tmpfs")),
+            oom_score_adj=oom,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -179,6 +188,7 @@ class HostOptions:
             "Ulimits": [u.to_json() for u in self.ulimits] or None,
             "SecurityOpt": security or None,
             "Tmpfs": dict(self.tmpfs) or None,
+            "OomScoreAdj": self.oom_score_adj,
         }
 
 
@@ -230,7 +240,6 @@ _UNSUPPORTED: Final[tuple[tuple[str, tuple[object, ...], str], ...]] = (
     ("DeviceCgroupRules", ((),), "device cgroup rules (--device-cgroup-rule)"),
     ("DeviceRequests", ((),), "device requests (--gpus)"),
     ("OomKillDisable", (False,), "disabling the OOM killer (--oom-kill-disable)"),
-    ("OomScoreAdj", (0,), "an OOM score adjustment (--oom-score-adj)"),
 )
 
 

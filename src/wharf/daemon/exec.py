@@ -105,10 +105,7 @@ class ExecService:
             if config.privileged
             else specs.container_capabilities(record.spec.host_config),
         )
-        # --security-opt no-new-privileges and --ulimit hold for exec'd processes too (moby's).
-        process["noNewPrivileges"] = record.spec.host_config.options.no_new_privileges
-        if rlimits := specs.container_rlimits(record.spec.host_config):
-            process["rlimits"] = rlimits
+        process.update(specs.container_process_options(record.spec.host_config))
         io = ContainerIO(terminal=config.tty, stdin=config.attach_stdin, stdin_once=True)
         ex.started = True
         try:

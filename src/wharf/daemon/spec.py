@@ -38,7 +38,7 @@ __all__ = [
     "all_capabilities",
     "build_spec",
     "container_capabilities",
-    "container_rlimits",
+    "container_process_options",
     "merge_command",
     "merge_env",
     "parse_signal",
@@ -214,10 +214,19 @@ def all_capabilities() -> tuple[str, ...]:
     return tuple(c for c in CAPABILITIES if c in held)
 
 
-def container_rlimits(host: HostConfig) -> list[dict[str, Any]]:
-    """``process.rlimits`` from ``--ulimit``: a container's processes, exec'd ones too
-    (moby builds an exec's process from the container's)."""
-    return [{"type": ULIMITS[u.name], "soft": u.soft, "hard": u.hard} for u in host.options.ulimits]
+def container_process_options(host: HostConfig) -> dict[str, Any]:
+    """The ``process`` fields from ``--security-opt no-new-privileges``, ``--ulimit`` and
+    ``--oom-score-adj``: a container's processes', exec'd ones too (moby builds an exec's
+    process from the container's)."""
+    options = host.options
+    out: dict[str, Any] = {"noNewPrivileges": options.no_new_privileges}
+    if options.ulimits:
+        out["rlimits"] = [
+            {"type": ULIMITS[u.name], "soft": u.soft, "hard": u.hard} for u in options.ulimits
+        ]
+    if options.oom_score_adj:
+        out["oomScoreAdj"] = options.oom_score_adj
+    return out
 
 
 def container_capabilities(host: HostConfig) -> tuple[str, ...]:
@@ -341,9 +350,7 @@ def build_spec(
     privileged = host.privileged
     options = host.options
     shm_kib = (options.shm_size or DEFAULT_SHM_SIZE) // 1024
-    process = {**process, "noNewPrivileges": options.no_new_privileges}
-    if rlimits := container_rlimits(host):
-        process["rlimits"] = rlimits
+    process = {**process, **container_process_options(host)}
     mounts: list[dict[str, Any]] = [
         {
             "destination": "/proc",

@@ -361,6 +361,22 @@ def test_shm_size_sysctl_ulimit_and_no_new_privileges(daemon: Daemon) -> None:
         daemon.docker("rm", "opts")
 
 
+def test_oom_score_adj_holds_for_the_container_and_its_execs(daemon: Daemon) -> None:
+    # Positive values: a negative one needs CAP_SYS_RESOURCE, which these machines' root
+    # lacks (their bounding set has it dropped).
+    adj = "cat /proc/self/oom_score_adj"
+    result = daemon.docker("run", "--rm", "--oom-score-adj", "500", "busybox", "sh", "-c", adj)
+    assert out(result) == "500\n", result.stderr
+    daemon.docker("run", "-d", "--name", "oom", "--oom-score-adj", "300", "busybox", "sleep", "60")
+    try:
+        assert out(daemon.docker("exec", "oom", "sh", "-c", adj)) == "300\n"
+        assert _host_config(daemon, "oom")["OomScoreAdj"] == 300
+    finally:
+        daemon.docker("rm", "-f", "oom")
+    bad = daemon.docker("run", "--rm", "--oom-score-adj", "1001", "busybox", "true")
+    assert bad.returncode == 125 and "the range is [-1000, 1000]" in bad.stderr.decode()
+
+
 def test_user_groups_and_group_add_as_dockerd_gives_them(daemon: Daemon) -> None:
     # The lines dockerd 20.10 printed for the same image and flags.
     setup = (
