@@ -377,6 +377,14 @@ def build_spec(
             "options": ["nosuid", "noexec", "nodev", "rw" if privileged else "ro"],
         },
         {
+            # The container's own cgroups, read-only (moby's; rw when privileged): runtimes
+            # in the container (the JVM, Go's automaxprocs) size themselves from them.
+            "destination": "/sys/fs/cgroup",
+            "type": "cgroup",
+            "source": "cgroup",
+            "options": ["nosuid", "noexec", "nodev", "relatime", "rw" if privileged else "ro"],
+        },
+        {
             "destination": "/dev/mqueue",
             "type": "mqueue",
             "source": "mqueue",

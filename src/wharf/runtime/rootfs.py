@@ -147,9 +147,11 @@ def _mount_cgroups(
         return
     syscalls.mount("tmpfs", target, "tmpfs", step.flags & ~MS_RDONLY, "mode=755")
     for name, path in cgroups:
-        host = f"/sys/fs/cgroup/{name}{path if path != '/' else ''}"
-        # On a hybrid host the v2 tree holds no controllers: runc leaves it out too.
-        if name == "unified" or not os.path.isdir(host):
+        host = f"/sys/fs/cgroup/{name}{path}"
+        # On a hybrid host the v2 tree holds no controllers: runc leaves it out too. A
+        # hierarchy the container has no cgroup of (its root: cpu, until a limit needs it)
+        # is not its to see.
+        if name == "unified" or path == "/" or not os.path.isdir(host):
             continue
         sub = f"{target}/{name}"
         os.mkdir(sub, 0o555)

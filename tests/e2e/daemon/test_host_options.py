@@ -361,6 +361,24 @@ def test_shm_size_sysctl_ulimit_and_no_new_privileges(daemon: Daemon) -> None:
         daemon.docker("rm", "opts")
 
 
+def test_the_containers_own_cgroups_are_mounted_read_only(daemon: Daemon) -> None:
+    # As under dockerd: tools in the container (the JVM, automaxprocs) read their limits here.
+    script = (
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us"
+        " /sys/fs/cgroup/pids/pids.max; touch /sys/fs/cgroup/pids/x || echo read-only"
+    )
+    flags = ("-m", "32m", "--cpus", "0.5", "--pids-limit", "50")
+    result = daemon.docker("run", "--rm", *flags, "busybox", "sh", "-c", script)
+    assert out(result).split() == ["33554432", "50000", "50", "read-only"], result.stderr
+    # Without a cpu limit the container has no cpu cgroup of its own, and sees none.
+    plain = daemon.docker("run", "--rm", "busybox", "ls", "/sys/fs/cgroup")
+    assert "memory" in out(plain).split() and "cpu" not in out(plain).split()
+    privileged = daemon.docker(
+        "run", "--rm", "--privileged", "busybox", "sh", "-c", "touch /sys/fs/cgroup/x && echo rw"
+    )
+    assert out(privileged) == "rw\n", privileged.stderr
+
+
 def test_oom_score_adj_holds_for_the_container_and_its_execs(daemon: Daemon) -> None:
     # Positive values: a negative one needs CAP_SYS_RESOURCE, which these machines' root
     # lacks (their bounding set has it dropped).
