@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from wharf.apitypes.common import Obj, get_int, get_map, get_str, get_str_list
+from wharf.apitypes.common import Obj, get_bool, get_int, get_map, get_str, get_str_list
 from wharf.errors import InvalidArgument, Unimplemented
 
 __all__ = [
@@ -114,6 +114,8 @@ class HostOptions:
         tmpfs: ``--tmpfs``: (path, options as given), a tmpfs mounted there
             (:func:`tmpfs_options`).
         oom_score_adj: ``--oom-score-adj``, of the container's processes (-1000 to 1000).
+        oom_kill_disable: ``--oom-kill-disable``: at its memory limit the container waits
+            instead of losing a process (cgroup v1 only, as with dockerd).
     """
 
     shm_size: int = 0
@@ -123,11 +125,12 @@ class HostOptions:
     seccomp_unconfined: bool = False
     tmpfs: tuple[tuple[str, str], ...] = ()
     oom_score_adj: int = 0
+    oom_kill_disable: bool = False
 
     @classmethod
     def from_json(cls, data: Obj, *, network_mode: str) -> HostOptions:
-        """Parse ``ShmSize``, ``Sysctls``, ``Ulimits``, ``SecurityOpt``, ``Tmpfs`` and
-        ``OomScoreAdj``.
+        """Parse ``ShmSize``, ``Sysctls``, ``Ulimits``, ``SecurityOpt``, ``Tmpfs``,
+        ``OomScoreAdj`` and ``OomKillDisable``.
 
         Raises:
             InvalidArgument: a negative size, a sysctl that is not namespaced (or a ``net.*``
@@ -175,6 +178,7 @@ class HostOptions:
             seccomp_unconfined=seccomp_unconfined,
             tmpfs=_tmpfs(get_map(data, "Tmpfs", "HostConfig.Tmpfs")),
             oom_score_adj=oom,
+            oom_kill_disable=get_bool(data, "OomKillDisable", "HostConfig.OomKillDisable"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -189,6 +193,7 @@ class HostOptions:
             "SecurityOpt": security or None,
             "Tmpfs": dict(self.tmpfs) or None,
             "OomScoreAdj": self.oom_score_adj,
+            "OomKillDisable": self.oom_kill_disable,
         }
 
 
@@ -239,7 +244,6 @@ _UNSUPPORTED: Final[tuple[tuple[str, tuple[object, ...], str], ...]] = (
     ("CgroupParent", ("",), "a per-container cgroup parent (--cgroup-parent)"),
     ("DeviceCgroupRules", ((),), "device cgroup rules (--device-cgroup-rule)"),
     ("DeviceRequests", ((),), "device requests (--gpus)"),
-    ("OomKillDisable", (False,), "disabling the OOM killer (--oom-kill-disable)"),
 )
 
 

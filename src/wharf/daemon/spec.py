@@ -28,6 +28,7 @@ from wharf.runtime.capabilities import (
     cap_last_cap,
     names_from_mask,
 )
+from wharf.runtime.cgroups import host_version
 from wharf.runtime.seccomp import default_profile
 
 __all__ = [
@@ -295,6 +296,8 @@ def _resources(host: HostConfig, device_rules: Sequence[dict[str, Any]] = ()) ->
             memory["swap"] = r.memory * 2
     if r.memory_reservation:
         memory["reservation"] = r.memory_reservation
+    if host.options.oom_kill_disable and host_version() == 1:  # v2 has none: dockerd drops it
+        memory["disableOOMKiller"] = True
     if memory:
         out["memory"] = memory
     cpu: dict[str, Any] = {}

@@ -379,6 +379,30 @@ def test_the_containers_own_cgroups_are_mounted_read_only(daemon: Daemon) -> Non
     assert out(privileged) == "rw\n", privileged.stderr
 
 
+def test_oom_kill_disable_makes_a_hog_wait_at_its_limit(daemon: Daemon) -> None:
+    control = "/sys/fs/cgroup/memory/memory.oom_control"
+    flags = ("-m", "32m", "--memory-swap", "32m", "--oom-kill-disable")
+    daemon.docker("run", "-d", "--name", "nooom", *flags, "busybox", "sh", "-c",
+                  f"cat {control}; x=aaaaaaaa; while true; do x=$x$x; done")  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while "under_oom 1" not in out(daemon.docker("logs", "nooom")) + _oom(daemon):
+            assert time.monotonic() < deadline, out(daemon.docker("logs", "nooom"))
+            time.sleep(0.1)
+        assert out(daemon.docker("logs", "nooom")).splitlines()[0] == "oom_kill_disable 1"
+        state = json.loads(out(daemon.docker("inspect", "nooom")))[0]
+        assert state["State"]["Running"] and state["HostConfig"]["OomKillDisable"] is True
+    finally:
+        daemon.docker("rm", "-f", "nooom")
+
+
+def _oom(daemon: Daemon) -> str:
+    """The hog's memory.oom_control, read from the host."""
+    cid = out(daemon.docker("inspect", "-f", "{{.Id}}", "nooom")).strip()
+    paths = Path("/sys/fs/cgroup/memory").glob(f"**/{cid}/memory.oom_control")
+    return "".join(p.read_text() for p in paths)
+
+
 def test_oom_score_adj_holds_for_the_container_and_its_execs(daemon: Daemon) -> None:
     # Positive values: a negative one needs CAP_SYS_RESOURCE, which these machines' root
     # lacks (their bounding set has it dropped).
@@ -467,7 +491,6 @@ def test_tmpfs_mounts_with_dockers_defaults_and_the_given_options(daemon: Daemon
         (("--ipc", "host"), 125, "HostConfig.IpcMode"),
         (("--tmpfs", "/run:rw,nope"), 125, "HostConfig.Tmpfs['/run']: invalid tmpfs option"),
         (("--tmpfs", "/run", "-v", "/tmp:/run"), 125, "Duplicate mount point: /run"),
-        (("--oom-kill-disable",), 125, "HostConfig.OomKillDisable"),
         (("--device-cgroup-rule", "c 1:3 rwm"), 125, "HostConfig.DeviceCgroupRules"),
     ],
 )
