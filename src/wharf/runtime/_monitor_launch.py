@@ -72,8 +72,8 @@ class Client:
 @dataclass(frozen=True)
 class PoolLeftover:
     """What a pool slot that did not take a request leaves the monitor serving it: the
-    unused pid 1 (our child) and its holder to reap, then the spare cgroup it made; and
-    the namespace flags the next slot should have."""
+    unused pid 1 (our child; 0 if it was not cloned) and its holder to reap, then the
+    spare cgroup; and the namespace flags the next slot should have."""
 
     pid: int
     spare: Cgroup

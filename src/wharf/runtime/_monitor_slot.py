@@ -1,49 +1,52 @@
-"""A warm slot of the zygote's pool: an idle monitor and its pre-cloned pid 1.
+"""A warm slot of the zygote's pool: an idle monitor M and H, the idle process of its
+container's pid 1.
 
-While idle, the monitor M has already cloned its container's pid 1, P, with the slot's
-namespace flags (pid, uts, ipc, net: whatever the engine's last request needed), and P has
-run a launch's code paths once, so neither the clone nor the first-touch page faults of a
-fresh process are paid by a request. P shares M's (the host's) mount namespace until a
-request arrives; it then unshares its own, so mounts made on the host since the slot was
+While idle, H (a fork of M's) is already in the namespaces the slot's flags ask for (pid
+for its children, uts, ipc, net: whatever the engine's last request needed) and has run a
+launch's code paths once, so neither making the namespaces nor the first-touch page faults
+of a fresh process are paid by a request. H shares M's (the host's) mount namespace; P
+unshares its own once the request is there, so mounts made on the host since the slot was
 made (netns files, volumes, overlays) are there, exactly as with a clone made then.
 
-P is not a fork of M's but a clone that shares the address space of H, a fork of M's
-that does nothing else (:func:`~.syscalls.clone_shared`): P runs in H's interpreter while
-H waits in the kernel, and is M's child (``CLONE_PARENT``). P's exec then only drops its
-share of that address space, and H frees it as it exits, at nice 19. Freeing a forked
-interpreter (~19 MB mapped, ~190 mappings) made P's execve take 1.3-2 ms, between READY
-and the container's process running.
+On the request, H clones P, pid 1 of H's new pid namespace and M's child
+(``CLONE_PARENT``), in H's own address space (:func:`~.syscalls.clone_shared`): no page
+table is copied, and P runs in H's interpreter, warm, while H waits in the kernel. P's
+exec then only drops its share of that address space, and H frees it as it exits, at nice
+19: freeing a forked interpreter (~19 MB mapped, ~190 mappings) made pid 1's execve take
+1.3-2 ms, between READY and the container's process running. (H waits for the request in
+Python, not in the kernel's vfork wait: that wait counts in the load average.)
 
-P has also made a spare cgroup, ``.wharf-slot-<M's pid>``, in the cgroup parent of the
+H has also made a spare cgroup, ``.wharf-slot-<M's pid>``, in the cgroup parent of the
 engine's last request: on cgroup v1 a container's cgroup in that parent is renamed from it
 (``rename(2)`` within one parent), not made and set up on the request. M removes what is
 left of it once P is past its cgroup step or gone.
 
-The engine has a line to P too (a socketpair the zygote made with the slot): it sends a
+The engine has a line to H too (a socketpair the zygote made with the slot): it sends a
 native container's request to both, so they handle it at once, and later ``START``
 straight to P (then tells M), which spares a request and a start one hop through M each.
 
-P wakes M: an idle M waits for P's word (an eventfd) or P's end, not for the engine's
-message. Woken by the engine's two sends at once, P and M raced for the one idle CPU of a
-2-CPU host (the engine was on the other) and stacked there in about half of the starts:
-the kernel's wake-up of the first had not landed when it placed the second. The one who
-lost waited for the other to block, up to 2 ms, while the engine's CPU went idle. Woken by
-P when P runs, M finds P's CPU busy and takes another::
+H wakes M: an idle M waits for H's word (an eventfd) or H's end, not for the engine's
+message. Woken by the engine's two sends at once, the slot's processes raced for the one
+idle CPU of a 2-CPU host (the engine was on the other) and stacked there in about half of
+the starts: the kernel's wake-up of the first had not landed when it placed the second.
+The one who lost waited for the other to block, up to 2 ms, while the engine's CPU went
+idle. Woken by H when H runs, M finds H's CPU busy and takes another::
 
-    engine: the request to P (line), then to M --> P: wake M; parse, plan, compile
-    M: parse its slim part, send stdio              security, make its cgroups
-    M: request file, control/attach listeners  --> P: unshare the mount namespace, join
-    M: state file ("created")                       the cgroups, mounts, pivot, ... as
+    engine: the request to H (line), then to M --> H: wake M, clone P
+    M: parse its slim part, send stdio              P: its pid to M; parse, plan, compile
+    M: request file, control/attach listeners       security, make its cgroups
+    M: <-- P's pid; state file ("created")    --> P: unshare the mount namespace, join
+                                                     the cgroups, mounts, pivot, ... as
                                                      :func:`~.init.child_main`
     M: <---------------------------------------- P: READY, waits for START
     M: answer the engine, serve (:class:`~.monitor._Monitor`)
     engine: START to P (line), then "start" to M   P: execve
 
 M never parses the spec, plans, compiles seccomp or clones on a request: that memory is
-P's (H's), freed once P has exec'd, so a long-lived monitor stays near the size of an idle
+H's, freed once P has exec'd, so a long-lived monitor stays near the size of an idle
 fork. A request the slot cannot take (an exec, a runc-compatible binary, a user namespace,
 a pid namespace joined by path, hooks, other namespace flags) is launched by M itself, as
-a monitor forked for it would (:func:`~.monitor.run_monitor`); P is killed. The answer to
+a monitor forked for it would (:func:`~.monitor.run_monitor`); H is killed. The answer to
 the engine carries ``pool``: the namespace flags and cgroup parent the next slot should
 be made with (:func:`~.monitor.pool_hint`).
 """
@@ -134,23 +137,15 @@ def _poolable_flags(plan: Plan) -> int:
     return plan.clone_flags & ~syscalls.CLONE_NEWNS
 
 
-def _pid1(sync: SyncChannel, line: SyncChannel, woken: int, flags: int, spare: Cgroup) -> NoReturn:
-    """P's life: warm up, wait for the request (on the engine's ``line``), wake M (write
-    ``woken``), plan the request, become its pid 1."""
-    gc.disable()
-    syscalls.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the slot's monitor went away
-    sync.send(PID, os.readlink("/proc/self").encode())  # our pid, as M sees it
-    warm_up()
-    _make_spare(spare)
-    background(False)
+def _pid1(
+    sync: SyncChannel, line: SyncChannel, payload: bytes, flags: int, spare: Cgroup
+) -> NoReturn:
+    """P's life, from the request (``payload``, which H took): tell M our pid, plan the
+    request, become its pid 1."""
+    syscalls.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # our parent, M, went away
     step = "request"
     try:
-        tag, payload, _ = line.recv_message(MAX_REQUEST)
-        os.eventfd_write(woken, 1)  # M reads its part now (it is sent; or the pool closed)
-        os.close(woken)
-        background(False, session=True)  # a request: no longer spare time's
-        if tag != REQUEST:
-            syscalls.exit_now(0)  # the engine closed the pool, or gave the request to the monitor
+        sync.send(PID, os.readlink("/proc/self").encode())  # our pid, as M sees it
         step = "plan"
         req = LaunchRequest.from_json(json.loads(payload.partition(b"\n")[2]))
         plan = plan_container(
@@ -198,29 +193,32 @@ def _fail(sync: SyncChannel, step: str, kind: str, exc: BaseException) -> NoRetu
         syscalls.exit_now(1)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Slot:
-    """P as its monitor holds it: pid, our end of the sync channel, the slot's flags."""
+    """The slot as its monitor holds it: H's pid, P's once it has said it (0 until then),
+    our end of the sync channel, the slot's flags and spare cgroup."""
 
-    pid: int
+    holder: int
     sync: SyncChannel
     flags: int
     spare: Cgroup
-    holder: int
+    pid: int = 0
 
     def release(self) -> None:
-        """Let P go unused (it exits at EOF; SIGKILL if it is past that), and its holder."""
+        """Let H and P go unused (SIGKILL)."""
         self.sync.close()
         for pid in (self.pid, self.holder):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+            if pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
     def discard(self) -> None:
-        """Release P, reap it and its holder, then remove the spare cgroup P made."""
+        """Release H and P, reap them, then remove the spare cgroup H made."""
         self.release()
         for pid in (self.pid, self.holder):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+            if pid:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
         drop_spare(self.spare)
 
     def leftover(self, flags: int | None = None) -> PoolLeftover:
@@ -231,7 +229,7 @@ class _Slot:
 
 
 def _pre_clone(line: socket.socket, woken: int, flags: int, spare: Cgroup) -> _Slot:
-    """Fork H (:func:`_hold`), which clones P, our child; ``line`` is P's (we close ours)."""
+    """Fork H (:func:`_hold`); ``line`` is H's (we close ours)."""
     mine, theirs = sync_pair()
     holder = syscalls.clone(0)
     if holder == 0:
@@ -242,24 +240,29 @@ def _pre_clone(line: socket.socket, woken: int, flags: int, spare: Cgroup) -> _S
             os._exit(0)  # never return into the monitor's code
     theirs.close()
     line.close()
-    tag, payload = mine.recv()
-    if tag != PID:
-        mine.close()
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(holder, 0)
-        raise SetupFailed("slot: pid 1 was not cloned")
-    return _Slot(int(payload), mine, flags, spare, holder)
+    return _Slot(holder, mine, flags, spare)
 
 
 def _hold(sync: SyncChannel, line: SyncChannel, woken: int, flags: int, spare: Cgroup) -> None:
-    """H's life: clone P (:func:`_pid1`) as M's child (``CLONE_PARENT``) in new
-    namespaces per ``flags`` and in our address space; once P has exec'd (or ended), exit
-    and so free that address space, in a session of our own at nice 19 (with autogroup
-    scheduling, the monitor's session would get the CPU as much as the engine's)."""
-    syscalls.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # P may have died holding the GIL
-    syscalls.clone_shared(
-        flags | syscalls.CLONE_PARENT, lambda: _pid1(sync, line, woken, flags, spare)
-    )
+    """H's life: enter new namespaces per ``flags`` (the pid one is our children's), warm
+    up, make the spare cgroup, wait for the request on the engine's ``line``, wake M (write
+    ``woken``), then clone P (:func:`_pid1`) to take it; once P has exec'd (or ended), exit,
+    and so free the address space it left us, in a session of our own at nice 19 (with
+    autogroup scheduling, the monitor's session would get the CPU as much as the
+    engine's). We fork nothing before P: the first child is the pid namespace's init."""
+    gc.disable()
+    syscalls.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the slot's monitor went away
+    syscalls.unshare(flags)
+    warm_up()
+    _make_spare(spare)
+    background(False)
+    tag, payload, _ = line.recv_message(MAX_REQUEST)
+    os.eventfd_write(woken, 1)  # M reads its part now (it is sent; or the pool closed)
+    os.close(woken)
+    if tag != REQUEST:
+        return  # the engine closed the pool, or gave the request to the monitor
+    background(False, session=True)  # a request: no longer spare time's
+    syscalls.clone_shared(syscalls.CLONE_PARENT, lambda: _pid1(sync, line, payload, flags, spare))
     # Builtins only from here (no Python code called from C): the interpreter's thread
     # state still points into P's stack, which is gone.
     os.closerange(0, 1 << 20)  # P's fds (sync channel, line) are not held meanwhile
@@ -353,12 +356,15 @@ def _set_up(monitor: _Monitor, msg: bytes, reply: socket.socket, slot: _Slot) ->
     slim = msg.index(b"\n") + 1
     write_atomic(os.path.join(req.state_dir, REQUEST_FILE), memoryview(msg)[slim:])
     monitor.listen()
-    # Everything the state file holds is known before P is ready: write it while P works.
-    monitor.pid = slot.pid
-    monitor.cgroup = _cgroup_of(req)
-    monitor.state = {"monitor_start": process_start_time(monitor.me)}
-    monitor.write_state("created")
-    tag, payload = sync.recv()
+    tag, payload = sync.recv()  # P's pid, first (or H's end: its clone failed)
+    if tag == PID:
+        # Everything the state file holds is known before P is ready: write it while P
+        # works.
+        slot.pid = monitor.pid = int(payload)
+        monitor.cgroup = _cgroup_of(req)
+        monitor.state = {"monitor_start": process_start_time(monitor.me)}
+        monitor.write_state("created")
+        tag, payload = sync.recv()
     if tag != READY:
         with contextlib.suppress(FileNotFoundError):  # no container, even if no one cleans up
             os.unlink(os.path.join(req.state_dir, STATE_FILE))

@@ -110,7 +110,7 @@ class _Monitor(MonitorLaunch):
         sel = self.sel
         self.serving = True
         if self.leftover is not None:
-            pidfd = syscalls.pidfd_open(self.leftover.pid)
+            pidfd = syscalls.pidfd_open(self.leftover.pid or self.leftover.holder)
             sel.register(pidfd, selectors.EVENT_READ, self._on_reap)
         if self.holder:
             pidfd = syscalls.pidfd_open(self.holder)
@@ -161,7 +161,7 @@ class _Monitor(MonitorLaunch):
 
     def _reap_holder(self) -> None:
         """Reap the slot's holder (it exits once pid 1 has exec'd; SIGKILL: pid 1 died
-        and left it waiting)."""
+        and left it waiting for the GIL)."""
         if self.holder:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.holder, signal.SIGKILL)
@@ -616,11 +616,12 @@ def pool_hint(flags: int, cgroup: Cgroup | None) -> list[Any]:
 
 
 def reap_leftover(leftover: PoolLeftover) -> None:
-    """Reap the unused pid 1 of the slot we came from (waits: SIGKILLed, it has exited or
-    soon will), then remove its spare cgroup."""
+    """Reap the unused pid 1 (if it was cloned) and holder of the slot we came from
+    (waits: SIGKILLed, they have exited or soon will), then remove its spare cgroup."""
     for pid in (leftover.pid, leftover.holder):
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+        if pid:  # 0: no pid 1 was cloned
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
     drop_spare(leftover.spare)
 
 

@@ -393,37 +393,54 @@ def test_without_a_pool_the_zygote_forks_a_whole_monitor(
         assert [e["log"] for e in log_entries(log)] == ["hi\n"]
 
 
-def test_a_slot_whose_idle_pid1_died_launches_the_request_itself(
+def test_a_slot_whose_idle_process_died_launches_the_request_itself(
     base_spec: dict[str, Any], tmp_path: Path
 ) -> None:
-    # An idle monitor waits for its pid 1 to wake it; with that pid 1 killed, it waits for
-    # the engine's message instead, and launches the container as a forked monitor would.
-    # The holder of pid 1's address space goes with it.
+    # An idle monitor waits for its idle process (H, whose clone becomes pid 1) to wake it;
+    # with H killed, it waits for the engine's message instead, and launches the container
+    # as a forked monitor would.
     cid = "rtengine-orphan-slot"
     with _own_zygote(str(tmp_path / "state"), 1) as (rt, zygote):
         deadline = time.monotonic() + WAIT
-        pid1s: list[int] = []
-        while not pid1s and time.monotonic() < deadline:
-            pid1s = [p for m in children_of(zygote.pid) for p in children_of(m) if _is_pid1(p)]
+        idle: list[int] = []
+        while not idle and time.monotonic() < deadline:
+            idle = [p for m in children_of(zygote.pid) for p in children_of(m)]
             time.sleep(0.01)
-        assert pid1s, "the zygote made no slot"
-        slots = children_of(zygote.pid)
-        holders = [p for m in slots for p in children_of(m) if p not in pid1s]
-        assert len(holders) == len(pid1s)
-        for pid in pid1s:
+        assert idle, "the zygote made no slot"
+        assert not any(_is_pid1(pid) for pid in idle)  # no pid 1 before a request
+        for pid in idle:
             os.kill(pid, 9)
             wait_gone(pid)
-        assert all(wait_gone(pid) for pid in holders)
         log = run(rt, base_spec, cid, ["sh", "-c", f"echo from the slot; {_PRIORITY}; exit 5"])
         assert rt.state(cid).exit_code == 5
-        assert not any(os.path.exists(f"/proc/{pid}") for pid in pid1s + holders)  # reaped
+        assert not any(os.path.exists(f"/proc/{pid}") for pid in idle)  # reaped
         out = [e["log"] for e in log_entries(log)]
         assert out[0] == "from the slot\n"
         assert _nice(out[1:]) == (0, 0)  # the slot was made at nice 19, its session too
 
 
+def test_an_idle_slot_adds_nothing_to_the_load_average(tmp_path: Path) -> None:
+    # Its processes sleep interruptibly (S), not in the vfork wait (D), which the load
+    # average counts.
+    with _own_zygote(str(tmp_path / "state"), 2) as (_, zygote):
+        deadline = time.monotonic() + WAIT
+        idle: list[int] = []
+        while len(idle) < 4 and time.monotonic() < deadline:
+            idle = [p for m in children_of(zygote.pid) for p in [m, *children_of(m)]]
+            time.sleep(0.05)
+        assert len(idle) == 4  # two monitors, two idle processes
+        time.sleep(0.3)  # done warming up
+        states = {pid: _state(pid) for pid in idle}
+        assert set(states.values()) == {"S"}, states
+
+
+def _state(pid: int) -> str:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2]
+
+
 def _is_pid1(pid: int) -> bool:
-    """Whether ``pid`` is pid 1 of a pid namespace (a slot's P, not its holder)."""
+    """Whether ``pid`` is pid 1 of a pid namespace."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("NSpid:"):
             return line.split()[-1] == "1" and len(line.split()) > 2
