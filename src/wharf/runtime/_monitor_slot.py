@@ -228,7 +228,7 @@ class _Slot:
         )
 
 
-def _pre_clone(line: socket.socket, woken: int, flags: int, spare: Cgroup) -> _Slot:
+def _fork_holder(line: socket.socket, woken: int, flags: int, spare: Cgroup) -> _Slot:
     """Fork H (:func:`_hold`); ``line`` is H's (we close ours)."""
     mine, theirs = sync_pair()
     holder = syscalls.clone(0)
@@ -288,30 +288,30 @@ def _spare_cgroup(parent: str) -> Cgroup:
 def serve_slot(
     requests: socket.socket, line: socket.socket, flags: int, cgroup_parent: str
 ) -> None:
-    """An idle slot's life (in the zygote's fork, a new session): pre-clone P, which takes
+    """An idle slot's life (in the zygote's fork, a new session): fork H, which takes
     ``line`` (the engine's line to it), wait for one request on ``requests``, launch and
-    serve it. Returns only when the engine closed the pool without a request (once P and
+    serve it. Returns only when the engine closed the pool without a request (once H and
     its spare cgroup are gone: the engine waits for our end of ``requests`` to close)."""
     woken = os.eventfd(0, os.EFD_CLOEXEC)
-    slot = _pre_clone(line, woken, flags, _spare_cgroup(cgroup_parent))
+    slot = _fork_holder(line, woken, flags, _spare_cgroup(cgroup_parent))
     warm_up_monitor()
     background(False)
-    # P wakes us once it has heard from the engine (the module docstring says why), or
-    # ends: the pool closed, or P died (we then wait for the engine's message as before).
+    # H wakes us once it has heard from the engine (the module docstring says why), or
+    # ends: the pool closed, or H died (we then wait for the engine's message as before).
     poll = select.poll()
     poll.register(woken, select.POLLIN)
     poll.register(slot.sync.fd, select.POLLIN)
     poll.poll()
-    background(False, session=True)  # P does too, but it may be gone
+    background(False, session=True)  # H does too, but it may be gone
     os.close(woken)
     msg, fds, _, _ = socket.recv_fds(requests, MAX_REQUEST, 1)
     if not (msg and fds):
         slot.discard()
         return
     requests.close()
-    # The engine sends a native container's request to P as well, on the line, so that P
-    # plans while we read ours, and says so (DIRECT). Any other request (or one that P did
-    # not get: too big for one message, or P died) we launch ourselves.
+    # The engine sends a native container's request to H as well, on the line, so that P
+    # plans while we read ours, and says so (DIRECT). Any other request (or one that H did
+    # not get: too big for one message, or H died) we launch ourselves.
     direct = msg.startswith(DIRECT)
     if direct:
         msg = msg[len(DIRECT) :]
@@ -410,7 +410,7 @@ def _make_cgroup(plan: Plan, spare: Cgroup) -> tuple[int, ...]:
 
 
 def _make_spare(spare: Cgroup) -> None:
-    """Make the slot's spare cgroup, in an idle P: running the cgroup code once also
+    """Make the slot's spare cgroup, in an idle H: running the cgroup code once also
     spares a request its first-touch page faults. A rename then costs a request ~0.1 ms
     where a mkdir and a new cpuset's set-up cost ~0.6 ms."""
     with contextlib.suppress(WharfError, OSError):

@@ -18,9 +18,9 @@ with the engine. It:
    wait for this process's own exit, ~1 ms of teardown) and exits.
 
 :func:`run_monitor` does all of it in one process. A warm slot of the zygote's pool
-(:mod:`._monitor_slot`) does step 1 with a pid 1 it cloned ahead, which plans and sets
-itself up, so the set-up's memory (spec, plan, seccomp) is that process's and execve
-frees it; the long-lived monitor stays near the size of an idle fork.
+(:mod:`._monitor_slot`) does step 1 with a pid 1 its idle process clones, which plans
+and sets itself up, so the set-up's memory (spec, plan, seccomp) is that process's, freed
+once pid 1 has exec'd; the long-lived monitor stays near the size of an idle fork.
 """
 
 from __future__ import annotations

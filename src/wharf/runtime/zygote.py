@@ -13,8 +13,9 @@ reaped automatically (SIGCHLD ignored) and it exits when the engine's end closes
 The zygote runs a launch's code paths once on a sample spec before it forks anything, so
 the bytecode they specialise and the caches they fill are its pages, shared by every
 monitor, not copied into each. A small pool is forked ahead: each member is a warm slot,
-an idle monitor with its container's pid 1 already cloned (:mod:`._monitor_slot`). The
-zygote sends each slot's sockets to the engine (its monitor's, and a line to its pid 1),
+an idle monitor and the idle process that clones its container's pid 1, warm, in the
+namespaces it needs (:mod:`._monitor_slot`). The zygote sends each slot's sockets to the
+engine (its monitor's, and a line to that process, then to its pid 1),
 which hands a request straight to them (no hop through the zygote) and asks the zygote for
 replacements, made as the last answer said (namespace flags, cgroup parent), once the
 engine has been quiet for a few ms (a slot made beside a starting container slows it), or
@@ -230,7 +231,7 @@ class Zygote:
 
     def close(self) -> None:
         """Let the zygote and the idle monitors exit, and wait (a few ms) until the idle
-        ones have removed their pid 1 and spare cgroup. Running monitors and containers
+        ones have removed their idle process and spare cgroup. Running monitors and containers
         are not affected."""
         with self._lock:
             if self._closed:
