@@ -185,11 +185,7 @@ class ContainerService:
         config = record.spec.config
         user = config.user or str(image_config.get("User") or "")
         files = container_etc_files(self.images, record.id, ("passwd", "group"), mounts)
-        passwd, group = files.get("passwd", ""), files.get("group", "")
-        uid, gid = specs.parse_user(user, passwd, group)
-        gids = specs.additional_gids(
-            user, uid, gid, passwd=passwd, group=group, group_add=record.spec.host_config.group_add
-        )
+        uid, gid, gids = specs.user_ids(user, files, record.spec.host_config.group_add)
         env = specs.merge_env(image_config.get("Env") or (), config.env)
         if config.tty and not any(e.startswith("TERM=") for e in env):
             env.append("TERM=xterm")

@@ -82,11 +82,7 @@ class ExecService:
         image = self._containers.images.resolve(record.image_id)
         user = config.user or record.spec.config.user or str(image.config.get("User") or "")
         files = read_etc_files(("passwd", "group"), pid=record.pid)
-        passwd, group = files.get("passwd", ""), files.get("group", "")
-        uid, gid = specs.parse_user(user, passwd, group)
-        gids = specs.additional_gids(
-            user, uid, gid, passwd=passwd, group=group, group_add=record.spec.host_config.group_add
-        )
+        uid, gid, gids = specs.user_ids(user, files, record.spec.host_config.group_add)
         env = specs.merge_env(
             [*(image.config.get("Env") or ()), *record.spec.config.env], config.env
         )

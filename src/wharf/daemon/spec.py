@@ -45,6 +45,7 @@ __all__ = [
     "parse_signal",
     "parse_user",
     "process_spec",
+    "user_ids",
 ]
 
 DEFAULT_PATH: Final = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -180,6 +181,22 @@ def additional_gids(
             )
         gids.append(found)
     return list(dict.fromkeys(gids))
+
+
+def user_ids(
+    user: str, files: dict[str, str], group_add: Sequence[str] = ()
+) -> tuple[int, int, list[int]]:
+    """(uid, gid, additional gids) of ``user`` with the image's ``files`` (``passwd`` and
+    ``group`` texts, as :func:`~wharf.daemon.rootfs.read_etc_files` gives them):
+    :func:`parse_user`, then :func:`additional_gids`.
+
+    Raises:
+        InvalidArgument: an unknown user, group or ``--group-add`` name.
+    """
+    passwd, group = files.get("passwd", ""), files.get("group", "")
+    uid, gid = parse_user(user, passwd, group)
+    gids = additional_gids(user, uid, gid, passwd=passwd, group=group, group_add=group_add)
+    return uid, gid, gids
 
 
 def parse_signal(value: str | int, default: int = signal_module.SIGKILL) -> int:
