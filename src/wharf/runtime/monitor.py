@@ -642,8 +642,12 @@ def background(idle: bool, *, session: bool = False) -> None:
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, nice)
     if session:
-        with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as group:
-            group.write(str(nice))
+        with contextlib.suppress(OSError):
+            fd = os.open("/proc/self/autogroup", os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"%d" % nice)
+            finally:
+                os.close(fd)
 
 
 def drop_spare(spare: Cgroup) -> None:

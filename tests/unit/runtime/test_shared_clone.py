@@ -1,17 +1,18 @@
-"""``syscalls.clone_shared`` on the real kernel (no privileges needed): the child runs in
+"""``syscalls.SharedClone`` on the real kernel (no privileges needed): the child runs in
 our interpreter and address space, we go on once it has exec'd or exited, and its status
 is ours to reap.
 
-Each case calls it in a forked helper that reports over a pipe: once ``clone_shared``
-returns, its caller may only call builtins and exit (the child's frames are left on the
-interpreter's thread state): another clone_shared, or Python code called from C, would
-crash it."""
+Each case calls it in a forked helper that reports over a pipe: once the call returns,
+its caller may only call builtins and exit (the child's frames are left on the
+interpreter's thread state): another clone, or Python code called from C, would crash
+it."""
 
 from __future__ import annotations
 
 import errno
 import os
 import shutil
+import sys
 from collections.abc import Callable
 
 from wharf.runtime import syscalls
@@ -50,7 +51,7 @@ def test_the_child_runs_in_our_memory_and_we_go_on_once_it_has_execd() -> None:
             os.dup2(hold_r, 0)
             syscalls.execve(sh, ["sh", "-c", "read line; exit 3"], {})
 
-        pid = syscalls.clone_shared(0, child)
+        pid = syscalls.SharedClone()(0, child)
         exe = os.readlink(f"/proc/{pid}/exe")  # while it waits for its line: exec'd
         os.write(hold_w, b"go\n")
         _, status = os.waitpid(pid, 0)
@@ -64,7 +65,7 @@ def test_the_child_runs_in_our_memory_and_we_go_on_once_it_has_execd() -> None:
 
 def _exit_code_of(child: Callable[[], object]) -> str:
     def body(w: int) -> None:
-        pid = syscalls.clone_shared(0, child)
+        pid = syscalls.SharedClone()(0, child)
         _, status = os.waitpid(pid, 0)
         os.write(w, b"%d" % os.waitstatus_to_exitcode(status))
 
@@ -92,3 +93,18 @@ def test_a_failed_execve_raises_oserror_naming_the_path() -> None:
             syscalls.exit_now(100 + (exc.errno or 0) if exc.filename == "/nonexistent/prog" else 1)
 
     assert _exit_code_of(child) == str(100 + errno.ENOENT)
+
+
+def test_the_child_may_use_its_stack_past_the_part_made_ahead() -> None:
+    def child() -> None:
+        nested: list[object] = []
+        for _ in range(20000):
+            nested = [nested]
+        sys.setrecursionlimit(50000)
+        syscalls.exit_now(repr(nested).count("[") % 256)  # C recursion, some MB deep
+
+    assert _exit_code_of(child) == str(20001 % 256)
+
+
+def test_current_cpu_is_one_we_may_run_on() -> None:
+    assert syscalls.current_cpu() in os.sched_getaffinity(0)
