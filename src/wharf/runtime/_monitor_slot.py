@@ -11,11 +11,11 @@ made (netns files, volumes, overlays) are there, exactly as with a clone made th
 On the request, H clones P, pid 1 of H's new pid namespace and M's child
 (``CLONE_PARENT``), in H's own address space (a :class:`~.syscalls.SharedClone` made
 while idle), on H's CPU: no page table is copied, and P runs in H's interpreter, warm,
-while H waits in the kernel. P's
-exec then only drops its share of that address space, and H frees it as it exits, at nice
-19: freeing a forked interpreter (~19 MB mapped, ~190 mappings) made pid 1's execve take
-1.3-2 ms, between READY and the container's process running. (H waits for the request in
-Python, not in the kernel's vfork wait: that wait counts in the load average.)
+while H waits in the kernel. P's exec then only drops its share of that address space,
+and H frees it as it exits, at nice 19: freeing a forked interpreter (~19 MB mapped, ~190
+mappings) made pid 1's execve take 1.3-2 ms, between READY and the container's process
+running. (H waits for the request in Python, not in the kernel's vfork wait: that wait
+counts in the load average.)
 
 H has also made a spare cgroup, ``.wharf-slot-<M's pid>``, in the cgroup parent of the
 engine's last request: on cgroup v1 a container's cgroup in that parent is renamed from it
