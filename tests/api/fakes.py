@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from wharf.api.backends import AttachOptions, Backends, ByteStream, HijackedConn, LogOptions
@@ -76,7 +76,8 @@ class EchoSession:
     def tty(self) -> bool:
         return self._tty
 
-    async def run(self, conn: HijackedConn) -> None:
+    async def run(self, upgrade: Callable[[], Awaitable[HijackedConn]]) -> None:
+        conn = await upgrade()
         if self.greeting:
             await conn.write(self.greeting if self._tty else frame(STDOUT, self.greeting))
         while data := await conn.read():

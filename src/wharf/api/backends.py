@@ -7,13 +7,14 @@ touch memory are synchronous; those that wait or stream are ``async``.
 
 Streams: a long response is an :class:`ByteStream` (its ``tty`` flag tells whether the bytes are
 raw or stdcopy-framed). A hijacked connection (attach, exec start) is handed to a
-:class:`Session` as a :class:`HijackedConn` after the API has answered ``101 UPGRADED``.
+:class:`Session`, which has the API answer ``101 UPGRADED`` once it is ready to pump, and
+pumps over the connection as a :class:`HijackedConn`.
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -106,6 +107,10 @@ class HijackedConn(Protocol):
         """True once the client disconnected entirely."""
         ...
 
+    def close(self) -> None:
+        """Close the connection (the API does, once the session is done)."""
+        ...
+
 
 class Session(Protocol):
     """An attach or exec-start stream the backend pumps over a hijacked connection."""
@@ -115,8 +120,13 @@ class Session(Protocol):
         """Raw bytes (terminal) or stdcopy frames."""
         ...
 
-    async def run(self, conn: HijackedConn) -> None:
-        """Pump until the process's output ends, the client detaches or disconnects."""
+    async def run(self, upgrade: Callable[[], Awaitable[HijackedConn]]) -> None:
+        """Connect to the process's streams, then ``upgrade()`` the client's connection and
+        pump until the process's output ends, the client detaches or disconnects.
+
+        The order matters: a client may start the process as soon as it reads ``101
+        UPGRADED`` (the docker CLI's ``run`` does), and must still get all its output.
+        """
         ...
 
 

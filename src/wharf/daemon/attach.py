@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from wharf.api.backends import HijackedConn
@@ -76,11 +76,19 @@ class StreamSession:
     def tty(self) -> bool:
         return self._tty
 
-    async def run(self, conn: HijackedConn) -> None:
+    async def run(self, upgrade: Callable[[], Awaitable[HijackedConn]]) -> None:
+        # Connected first: the monitor then sends us the output from its start (it takes
+        # waiting attach connections before it reads output), whenever the client starts it.
         try:
             reader, writer = await asyncio.open_unix_connection(self._path)
         except OSError:
+            await upgrade()
             return  # the process is gone: nothing to stream
+        try:
+            conn = await upgrade()
+        except BaseException:
+            writer.close()
+            raise
         if self._on_connected is not None:
             try:
                 self._on_connected()

@@ -131,6 +131,9 @@ class _Monitor(MonitorLaunch):
             events = sel.select(timeout)
             if deadline is not None and not events and time.monotonic() >= deadline:
                 break
+            # Waiting attach connections first: a client that connected before the
+            # process started (docker run attaches, then starts) must get all its output.
+            events.sort(key=lambda event: event[0].fileobj is not self.attach)
             for key, mask in events:
                 callback: Callable[[int, int], None] = key.data
                 callback(key.fd, mask)
@@ -215,17 +218,18 @@ class _Monitor(MonitorLaunch):
     def _on_attach_accept(self, fd: int, mask: int) -> None:
         listener = self.sel.get_key(fd).fileobj
         assert isinstance(listener, socket.socket)
-        try:
-            sock, _ = listener.accept()
-        except BlockingIOError:
-            return
-        sock.setblocking(False)
-        client = Client(sock)
-        self.clients[sock.fileno()] = client
-        self.sel.register(sock, selectors.EVENT_READ, self._on_attach_io)
-        if self.replay:
-            self._send(client, bytes(self.replay))
-        self.replay = None
+        while True:  # every waiting one, before any output is read
+            try:
+                sock, _ = listener.accept()
+            except BlockingIOError:
+                return
+            sock.setblocking(False)
+            client = Client(sock)
+            self.clients[sock.fileno()] = client
+            self.sel.register(sock, selectors.EVENT_READ, self._on_attach_io)
+            if self.replay:
+                self._send(client, bytes(self.replay))
+            self.replay = None
 
     def _send(self, client: Client, data: bytes) -> None:
         if not client.out:

@@ -117,7 +117,8 @@ def test_same_context_bytes_with_other_dockerfiles(daemon: Daemon, tmp_path: Pat
     for name in ("A", "B", "A"):
         built = docker_build(daemon, tmp_path, "-f", str(tmp_path / name), "-t", f"samectx:{name}")
         assert built.returncode == 0, built.stdout + built.stderr
-        assert daemon.docker("run", "--rm", f"samectx:{name}").stdout == b"shared\n"
+        ran = daemon.docker("run", "--rm", f"samectx:{name}")
+        assert (ran.stdout, ran.returncode) == (b"shared\n", 0), ran.stderr
     assert "Using cache" in built.stdout
     ignored = docker_build(daemon, tmp_path, "-f", str(tmp_path / "C"), "-t", "samectx:c")
     assert ignored.returncode == 1

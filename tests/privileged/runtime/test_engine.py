@@ -301,6 +301,28 @@ def test_attach_streams_stdcopy_frames_and_feeds_stdin(
     del log
 
 
+def test_clients_attached_before_start_get_all_output(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    # docker run attaches, then starts: a quick process's output must reach every client
+    # connected before the start, however the monitor's wake-ups fall
+    for n in range(20):
+        cid = f"rtengine-early{n}"
+        create(runtime, base_spec, cid, ["echo", "shared"])
+        with (
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as one,
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as two,
+        ):
+            one.connect(runtime.attach_path(cid))
+            two.connect(runtime.attach_path(cid))
+            fd = runtime.exit_fd(cid)
+            runtime.start(cid)
+            got = [read_frames(one), read_frames(two)]
+        wait_exit(fd)
+        assert got == [{1: b"shared\n", 2: b""}] * 2, f"round {n}"
+        runtime.delete(cid)
+
+
 def read_until(sock: socket.socket, needle: bytes, seen: bytearray) -> None:
     sock.settimeout(WAIT)
     while needle not in seen:

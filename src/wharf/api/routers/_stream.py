@@ -8,16 +8,42 @@ from typing import Any
 
 from aiohttp import web
 
-from wharf.api.app import BACKENDS
-from wharf.api.backends import Backends, ByteStream
+from wharf.api.app import BACKENDS, VERSION_HEADERS
+from wharf.api.backends import Backends, ByteStream, HijackedConn, Session
+from wharf.api.hijack import hijack
 from wharf.apitypes import parse_bool
 
-__all__ = ["backends", "body_chunks", "qbool", "send_stream", "start_ndjson", "write_json_line"]
+__all__ = [
+    "backends",
+    "body_chunks",
+    "qbool",
+    "send_stream",
+    "serve_session",
+    "start_ndjson",
+    "write_json_line",
+]
 
 
 def backends(request: web.Request) -> Backends:
     """The backends the app was built over."""
     return request.app[BACKENDS]
+
+
+async def serve_session(request: web.Request, session: Session) -> web.Response:
+    """Hand ``request``'s connection to ``session``, upgraded when it asks; close it after."""
+    upgraded: list[HijackedConn] = []
+
+    async def upgrade() -> HijackedConn:
+        conn = await hijack(request, VERSION_HEADERS)
+        upgraded.append(conn)
+        return conn
+
+    try:
+        await session.run(upgrade)
+    finally:
+        for conn in upgraded:
+            conn.close()
+    return web.Response(status=101)
 
 
 def qbool(request: web.Request, name: str, default: bool = False) -> bool:

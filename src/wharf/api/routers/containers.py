@@ -8,10 +8,16 @@ from datetime import datetime
 
 from aiohttp import web
 
-from wharf.api.app import VERSION_HEADERS, read_json
+from wharf.api.app import read_json
 from wharf.api.backends import AttachOptions, LogOptions
-from wharf.api.hijack import hijack
-from wharf.api.routers._stream import backends, body_chunks, qbool, send_stream, start_ndjson
+from wharf.api.routers._stream import (
+    backends,
+    body_chunks,
+    qbool,
+    send_stream,
+    serve_session,
+    start_ndjson,
+)
 from wharf.apitypes import ContainerCreate, parse_filters, parse_int
 from wharf.apitypes.containers import ContainerUpdate, validate_name
 from wharf.errors import InvalidArgument
@@ -111,12 +117,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
     )
     session = backends(request).containers.attach(_ref(request), options)
     await request.read()
-    conn = await hijack(request, VERSION_HEADERS)
-    try:
-        await session.run(conn)
-    finally:
-        conn.close()
-    return web.Response(status=101)
+    return await serve_session(request, session)
 
 
 async def resize(request: web.Request) -> web.StreamResponse:

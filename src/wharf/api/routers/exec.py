@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from wharf.api.app import VERSION_HEADERS, read_json
-from wharf.api.hijack import hijack
-from wharf.api.routers._stream import backends
+from wharf.api.app import read_json
+from wharf.api.routers._stream import backends, serve_session
 from wharf.apitypes import ExecConfig, parse_int
 from wharf.apitypes.common import get_bool
 
@@ -28,12 +27,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     session = backends(request).execs.start(request.match_info["id"], detach=detach, tty=tty)
     if session is None:
         return web.Response(status=204)
-    conn = await hijack(request, VERSION_HEADERS)
-    try:
-        await session.run(conn)
-    finally:
-        conn.close()
-    return web.Response(status=101)
+    return await serve_session(request, session)
 
 
 async def resize(request: web.Request) -> web.StreamResponse:
