@@ -600,16 +600,18 @@ class NetworkService:
         for path in self._netns_dir.iterdir():
             if path.name not in self.sandboxes:
                 net.remove_netns(str(path))
-        known = {e.host_ifname for s in self.sandboxes.values() for e in s.endpoints}
-        bridges = {n["Bridge"] for n in self.networks.values()}
+        # The default bridge is kept by name: a stem of 8 characters or more ends in the
+        # prefix's "v" or "b" when its 8th is one of them ("net-cbab0" starts "net-cba" "b").
+        networks = [self._default, *self.networks.values()]
+        keep = {e.host_ifname for s in self.sandboxes.values() for e in s.endpoints}
+        keep |= {n["Bridge"] for n in networks}
         prefix = self.config.stem[:7]
         for link in net.link_names():
-            if (link.startswith(prefix + "v") and link not in known) or (
-                link.startswith(prefix + "b") and link not in bridges
-            ):
+            if link.startswith((prefix + "v", prefix + "b")) and link not in keep:
                 net.delete_link(link)
-        for n in self.networks.values():
+        for n in networks:
             net.ensure_bridge(n["Bridge"], ipaddress.IPv4Network(n["Subnet"]), n["Gateway"])
+        self._default_ready = True
         for sandbox in self.sandboxes.values():
             proxies: builtins.list[net.TcpProxy | net.UdpProxy] = []
             self._proxies[sandbox.container_id] = proxies
