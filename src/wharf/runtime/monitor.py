@@ -127,6 +127,7 @@ class _Monitor(MonitorLaunch):
                 deadline = time.monotonic() + _DRAIN_SECONDS
                 sel.unregister(self.pidfd)
                 os.close(self.pidfd)
+                self._kill_survivors()
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             events = sel.select(timeout)
             if deadline is not None and not events and time.monotonic() >= deadline:
@@ -151,6 +152,17 @@ class _Monitor(MonitorLaunch):
             if fd not in watched:
                 _nonblock(fd)
                 self.sel.register(fd, selectors.EVENT_READ, self._on_output)
+
+    def _kill_survivors(self) -> None:
+        """Pid 1 has exited: SIGKILL what is left in the container's cgroup. Only a
+        container without a pid namespace of its own (``--pid host``, ``container:``) has
+        any (the kernel kills the rest of a namespace with its pid 1): they would hold
+        its output open for the drain's whole time, and outlive it as runc's do until its
+        ``delete``."""
+        if self.req.kind == "container" and self.cgroup is not None:
+            with contextlib.suppress(WharfError, OSError):
+                if self.cgroup.pids():
+                    self.cgroup.kill_all(signal.SIGKILL)
 
     def _on_reap(self, fd: int, mask: int) -> None:
         self.sel.unregister(fd)

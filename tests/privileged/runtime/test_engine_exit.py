@@ -125,3 +125,32 @@ def test_same_id_and_cgroup_right_after_delete_are_left_alone(
     assert any(os.path.isdir(f"{d}/{cid}") for d in cgroup_dirs())
     runtime.delete(cid, force=True)
     assert not any(os.path.exists(f"{d}/{cid}") for d in cgroup_dirs())
+
+
+def _process_state(pid: int) -> str:
+    """The state letter of ``pid`` ("" once it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat[stat.rindex(")") + 2]
+
+
+def test_pid_1_exit_kills_what_shares_the_hosts_pid_namespace(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    # No pid namespace of its own (docker's --pid host): the kernel does not kill the
+    # rest with pid 1. A background process holding the output open would keep the
+    # exit unrecorded for the monitor's whole drain, sleeping, and live on after it.
+    spec = json.loads(json.dumps(base_spec))
+    spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"] if n["type"] != "pid"]
+    cid = "rtexit-hostpid"
+    create(runtime, spec, cid, ["sh", "-c", "sleep 300 & echo $!"])
+    fd = runtime.exit_fd(cid)
+    runtime.start(cid)
+    wait_exit(fd)
+    log = Path(runtime.state_root, f"{cid}.log").read_text()
+    child = int(json.loads(log.splitlines()[0])["log"])
+    # Its output closed before the exit was recorded: it was killed, not left sleeping.
+    assert _process_state(child) in ("", "R", "Z", "X"), "the background process sleeps on"
+    runtime.delete(cid)
