@@ -277,8 +277,9 @@ async def test_bad_init_privileged_and_devices_are_400(client, backends, host, m
     await _refused(client, backends, host, 400, message)
 
 
-async def _refused(client, backends, host, status, message) -> None:
-    resp = await client.post("/containers/create", json={"Image": "busybox", "HostConfig": host})
+async def _refused(client, backends, host, status, message, *, extra=None) -> None:
+    body = {"Image": "busybox", "HostConfig": host, **(extra or {})}
+    resp = await client.post("/containers/create", json=body)
     assert resp.status == status
     assert message in (await resp.json())["message"]
     assert backends.containers.created == {}
@@ -300,9 +301,16 @@ async def _refused(client, backends, host, status, message) -> None:
         ({"Ulimits": {"nofile": 1}}, 400, "HostConfig.Ulimits: expected a list"),
         ({"SecurityOpt": ["seccomp=/p.json"]}, 501, "HostConfig.SecurityOpt: 'seccomp=/p.json'"),
         ({"SecurityOpt": ["no-new-privileges:maybe"]}, 501, "HostConfig.SecurityOpt"),
-        ({"PidMode": "host"}, 501, "HostConfig.PidMode"),
+        ({"PidMode": "private"}, 400, "HostConfig.PidMode: invalid PID mode 'private'"),
+        ({"PidMode": "container:"}, 400, "HostConfig.PidMode: invalid PID mode"),
+        ({"IpcMode": "container"}, 400, "HostConfig.IpcMode: invalid IPC mode 'container'"),
+        ({"UTSMode": "private"}, 400, "HostConfig.UTSMode: invalid UTS mode 'private'"),
+        (
+            {"IpcMode": "host", "Sysctls": {"kernel.shmmax": "100"}},
+            400,
+            "sysctl 'kernel.shmmax' is not allowed in the host IPC namespace",
+        ),
         ({"UsernsMode": "private"}, 501, "HostConfig.UsernsMode"),
-        ({"IpcMode": "container:x"}, 501, "HostConfig.IpcMode"),
         ({"CgroupParent": "/mine"}, 501, "HostConfig.CgroupParent"),
         ({"GroupAdd": ["wheel:x"]}, 400, "HostConfig.GroupAdd[0]: expected a group name"),
         ({"GroupAdd": [10]}, 400, "HostConfig.GroupAdd"),
@@ -315,6 +323,27 @@ async def _refused(client, backends, host, status, message) -> None:
 )
 async def test_host_options_bad_or_unsupported(client, backends, host, status, message) -> None:
     await _refused(client, backends, host, status, message)
+
+
+async def test_uts_host_with_a_hostname_is_refused(client, backends) -> None:
+    await _refused(
+        client,
+        backends,
+        {"UTSMode": "host"},
+        400,
+        "conflicting options: hostname and the UTS mode",
+        extra={"Hostname": "box"},
+    )
+
+
+async def test_namespace_modes_are_kept_and_shown(client, backends) -> None:
+    host = {"PidMode": "container:db", "IpcMode": "host", "UTSMode": "host"}
+    cid = await create(client, {"Image": "busybox", "HostConfig": host})
+    shown = backends.containers.created[cid].host_config.to_json()
+    assert {k: shown[k] for k in host} == host
+    cid = await create(client, {"Image": "busybox", "HostConfig": {}})
+    shown = backends.containers.created[cid].host_config.to_json()
+    assert (shown["PidMode"], shown["IpcMode"], shown["UTSMode"]) == ("", "private", "")
 
 
 async def test_host_options_defaults_and_noops_are_accepted(client, backends) -> None:

@@ -16,7 +16,7 @@ from wharf.apitypes.common import (
     get_str,
     get_str_list,
 )
-from wharf.apitypes.hostopts import HostOptions, refuse_unsupported
+from wharf.apitypes.hostopts import HostOptions, NamespaceModes, refuse_unsupported
 from wharf.apitypes.networks import ContainerNetworking
 from wharf.errors import InvalidArgument
 
@@ -391,6 +391,7 @@ class HostConfig:
     cap_drop: tuple[str, ...] = ()
     group_add: tuple[str, ...] = ()
     options: HostOptions = field(default_factory=HostOptions)
+    namespaces: NamespaceModes = field(default_factory=NamespaceModes)
 
     @classmethod
     def from_json(cls, data: Obj) -> HostConfig:
@@ -425,6 +426,7 @@ class HostConfig:
                 raise InvalidArgument("HostConfig.ConsoleSize: expected [height, width]")
             console = (size[0], size[1])
         refuse_unsupported(data)
+        namespaces = NamespaceModes.from_json(data)
         init = data.get("Init")
         devices = data.get("Devices")
         if devices is not None and not isinstance(devices, list):
@@ -446,7 +448,8 @@ class HostConfig:
             cap_add=get_str_list(data, "CapAdd", "HostConfig.CapAdd") or (),
             cap_drop=get_str_list(data, "CapDrop", "HostConfig.CapDrop") or (),
             group_add=_group_add(get_str_list(data, "GroupAdd", "HostConfig.GroupAdd") or ()),
-            options=HostOptions.from_json(data, network_mode=network_mode),
+            options=HostOptions.from_json(data, network_mode=network_mode, ipc_mode=namespaces.ipc),
+            namespaces=namespaces,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -477,6 +480,7 @@ class HostConfig:
             **self.resources.to_json(),
             "Devices": [d.to_json() for d in self.devices],
             **self.options.to_json(),
+            **self.namespaces.to_json(),
         }
 
 
@@ -501,9 +505,12 @@ class ContainerCreate:
         if not config.image:
             raise InvalidArgument("Image: no image specified in the container config")
         host = get_obj(data, "HostConfig", "HostConfig")
+        host_config = HostConfig.from_json(host)
+        if config.hostname and host_config.namespaces.uts == "host":
+            raise InvalidArgument("Hostname: conflicting options: hostname and the UTS mode")
         return cls(
             config=config,
-            host_config=HostConfig.from_json(host),
+            host_config=host_config,
             networking=ContainerNetworking.from_json(data, host),
         )
 

@@ -1,6 +1,7 @@
 """``HostConfig`` process and kernel options (``--shm-size``, ``--sysctl``, ``--ulimit``,
-``--security-opt``), and the options Wharf recognises but does not implement: those are refused
-(501, naming the field) when set, never silently ignored.
+``--security-opt``), the namespace modes (``--pid``, ``--ipc``, ``--uts``), and the options
+Wharf recognises but does not implement: those are refused (501, naming the field) when set,
+never silently ignored.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ __all__ = [
     "DEFAULT_SHM_SIZE",
     "ULIMITS",
     "HostOptions",
+    "NamespaceModes",
     "Ulimit",
     "refuse_unsupported",
     "tmpfs_options",
@@ -35,6 +37,7 @@ _SYSCTL: Final = re.compile(
     r"(kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced)"
     r"|fs\.mqueue\.[a-z_]+|net\.[a-zA-Z0-9_.\-/]+)"
 )
+_IPC_SYSCTL: Final = re.compile(r"kernel\.(msg|sem|shm).*|fs\.mqueue\..*")
 # --security-opt values with nothing to do here: Wharf loads no AppArmor or SELinux profile.
 _NOOP_SECURITY: Final = frozenset(
     {"apparmor=unconfined", "apparmor:unconfined", "label=disable", "label:disable"}
@@ -128,14 +131,15 @@ class HostOptions:
     oom_kill_disable: bool = False
 
     @classmethod
-    def from_json(cls, data: Obj, *, network_mode: str) -> HostOptions:
+    def from_json(cls, data: Obj, *, network_mode: str, ipc_mode: str = "private") -> HostOptions:
         """Parse ``ShmSize``, ``Sysctls``, ``Ulimits``, ``SecurityOpt``, ``Tmpfs``,
         ``OomScoreAdj`` and ``OomKillDisable``.
 
         Raises:
             InvalidArgument: a negative size, a sysctl that is not namespaced (or a ``net.*``
-                one with the host's network), a bad ulimit, a tmpfs path that is not
-                absolute or a bad tmpfs option, an OOM score adjustment out of range.
+                one with the host's network, an IPC one with the host's IPC), a bad ulimit, a
+                tmpfs path that is not absolute or a bad tmpfs option, an OOM score
+                adjustment out of range.
             Unimplemented: a ``--security-opt`` Wharf does not implement.
         """
         oom = get_int(data, "OomScoreAdj", "HostConfig.OomScoreAdj")
@@ -157,6 +161,10 @@ class HostOptions:
                 raise InvalidArgument(
                     f"HostConfig.Sysctls: sysctl {name!r} is not allowed in the host network "
                     "namespace"
+                )
+            if _IPC_SYSCTL.fullmatch(name) and ipc_mode == "host":
+                raise InvalidArgument(
+                    f"HostConfig.Sysctls: sysctl {name!r} is not allowed in the host IPC namespace"
                 )
         no_new_privileges = seccomp_unconfined = False
         for opt in get_str_list(data, "SecurityOpt", "HostConfig.SecurityOpt") or ():
@@ -195,6 +203,56 @@ class HostOptions:
             "OomScoreAdj": self.oom_score_adj,
             "OomKillDisable": self.oom_kill_disable,
         }
+
+
+@dataclass(frozen=True)
+class NamespaceModes:
+    """``PidMode``, ``IpcMode`` and ``UTSMode``: whose pid, IPC and UTS namespaces the
+    container has. Its own by default (IPC: ``private``); ``host``: the host's; pid and IPC
+    also ``container:<name|id>``, another (running) container's. IPC ``shareable`` is a
+    private namespace others may join (Docker requires it of the donor); ``none`` a private
+    one without ``/dev/shm``."""
+
+    pid: str = ""
+    ipc: str = "private"
+    uts: str = ""
+
+    @classmethod
+    def from_json(cls, data: Obj) -> NamespaceModes:
+        """Parse the three modes.
+
+        Raises:
+            InvalidArgument: a mode that is not one of those, named.
+        """
+        pid = get_str(data, "PidMode", "HostConfig.PidMode")
+        ipc = get_str(data, "IpcMode", "HostConfig.IpcMode") or "private"
+        uts = get_str(data, "UTSMode", "HostConfig.UTSMode")
+        if pid not in ("", "host") and not _joins(pid):
+            raise InvalidArgument(
+                f"HostConfig.PidMode: invalid PID mode {pid!r}; expected host or "
+                "container:<name|id>"
+            )
+        if ipc not in ("private", "shareable", "host", "none") and not _joins(ipc):
+            raise InvalidArgument(
+                f"HostConfig.IpcMode: invalid IPC mode {ipc!r}; expected private, shareable, "
+                "host, none or container:<name|id>"
+            )
+        if uts not in ("", "host"):
+            raise InvalidArgument(f"HostConfig.UTSMode: invalid UTS mode {uts!r}; expected host")
+        return cls(pid=pid, ipc=ipc, uts=uts)
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields as they appear inlined in ``HostConfig``."""
+        return {"PidMode": self.pid, "IpcMode": self.ipc, "UTSMode": self.uts}
+
+    def donor(self, kind: str) -> str:
+        """The container whose ``kind`` (``pid``, ``ipc``) namespace this one joins, or ""."""
+        mode = self.pid if kind == "pid" else self.ipc
+        return mode.removeprefix("container:") if _joins(mode) else ""
+
+
+def _joins(mode: str) -> bool:
+    return mode.startswith("container:") and len(mode) > len("container:")
 
 
 def _tmpfs(raw: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -236,10 +294,7 @@ def _ulimits(raw: object) -> tuple[Ulimit, ...]:
 
 # HostConfig fields Wharf does not implement, with the values that mean "not used".
 _UNSUPPORTED: Final[tuple[tuple[str, tuple[object, ...], str], ...]] = (
-    ("PidMode", ("",), "sharing the pid namespace (--pid)"),
-    ("UTSMode", ("",), "sharing the uts namespace (--uts)"),
     ("UsernsMode", ("", "host"), "user namespace modes (--userns)"),
-    ("IpcMode", ("", "private", "shareable"), "sharing the ipc namespace (--ipc)"),
     ("CgroupnsMode", ("", "host"), "a private cgroup namespace (--cgroupns)"),
     ("CgroupParent", ("",), "a per-container cgroup parent (--cgroup-parent)"),
     ("DeviceCgroupRules", ((),), "device cgroup rules (--device-cgroup-rule)"),

@@ -52,6 +52,7 @@ from wharf.daemon.names import generate_name
 from wharf.daemon.ports import ContainerIO, ImageRecord, ImageStore, Runtime
 from wharf.daemon.restart import RestartManager
 from wharf.daemon.rootfs import container_etc_files
+from wharf.daemon.shm import SharedShm
 from wharf.daemon.stats import network_counters, sample_stream
 from wharf.daemon.store import ZERO_TIME, ContainerRecord, ContainerStore
 from wharf.daemon.streams import from_writer
@@ -125,6 +126,7 @@ class ContainerService:
         """``init_path``: the ``--init`` binary ("" = ``docker-init`` on $PATH);
         ``init_default``: whether containers that do not say run with ``--init``."""
         self.store = store
+        self._shm = SharedShm(store.root)
         self.runtime = runtime
         self.images = images
         self.events = events
@@ -189,7 +191,11 @@ class ContainerService:
         env = specs.merge_env(image_config.get("Env") or (), config.env)
         if config.tty and not any(e.startswith("TERM=") for e in env):
             env.append("TERM=xterm")
-        hostname = config.hostname or record.id[:12]
+        host = record.spec.host_config
+        if host.namespaces.uts == "host":
+            hostname = os.uname().nodename
+        else:
+            hostname = config.hostname or record.id[:12]
         if not any(e.startswith("HOSTNAME=") for e in env):
             env.append(f"HOSTNAME={hostname}")
         process = specs.process_spec(
@@ -203,7 +209,11 @@ class ContainerService:
             console_size=record.spec.host_config.console_size,
             capabilities=specs.container_capabilities(record.spec.host_config),
         )
-        host = record.spec.host_config
+        donors = {
+            kind: self._donor(kind, ref)
+            for kind in ("pid", "ipc")
+            if (ref := host.namespaces.donor(kind))
+        }
         devices, rules = mapped_devices(host.devices)
         if host.privileged:
             devices = host_devices() + devices
@@ -218,7 +228,45 @@ class ContainerService:
             init_path=self._init_binary() if init else None,
             devices=devices,
             device_rules=rules,
+            donors={kind: d.pid for kind, d in donors.items()},
+            shm=self._shm_source(record, donors.get("ipc")),
         )
+
+    def _shm_source(self, record: ContainerRecord, donor: ContainerRecord | None) -> str | None:
+        """What the container's ``/dev/shm`` is (:func:`specs.build_spec`'s ``shm``)."""
+        mode = record.spec.host_config.namespaces.ipc
+        if mode == "none":
+            return None
+        if donor is not None:
+            if donor.spec.host_config.namespaces.ipc == "host":
+                return "/dev/shm"
+            return str(self._shm.path(donor.id))
+        if mode == "host":
+            return "/dev/shm"
+        if mode == "shareable":
+            return self._shm.mount(record.id, record.spec.host_config.options.shm_size)
+        return ""
+
+    def _donor(self, kind: str, ref: str) -> ContainerRecord:
+        """``ref``, a running container whose ``kind`` namespace a container joins.
+
+        Raises:
+            NotFound: there is no such container.
+            Conflict: it is not running, or (IPC) it did not make its namespace shareable.
+        """
+        what = kind.upper()
+        try:
+            donor = self.store.get(ref)
+        except NotFound as exc:
+            raise NotFound(f"cannot join {what} of a non running container: {ref}: {exc}") from None
+        if donor.status not in ("running", "paused") or not donor.pid:
+            raise Conflict(f"cannot join {what} of a non running container: {ref}")
+        if kind == "ipc" and donor.spec.host_config.namespaces.ipc not in ("shareable", "host"):
+            raise Conflict(
+                f"cannot join IPC of container {ref}: non-shareable IPC (hint: use "
+                "IpcMode:shareable for the donor container)"
+            )
+        return donor
 
     def _init_binary(self) -> str:
         """The host's init binary for ``--init``.
@@ -333,6 +381,7 @@ class ContainerService:
         self.store.save(record, durable=False)  # the runtime recorded the exit: see store.py
         for hook in self.hooks:
             hook.release(record.id)
+        self._shm.release(record.id)
         if oom:
             self.emit(record, "oom")
         self.emit(record, "die", exitCode=str(code))
@@ -565,6 +614,7 @@ class ContainerService:
         self._unwatch(record.id)
         with contextlib.suppress(NotFound):
             self.runtime.delete(record.id, force=True)
+        self._shm.release(record.id)
         await asyncio.get_running_loop().run_in_executor(
             None, self.images.remove_container, record.id
         )

@@ -70,7 +70,7 @@ class ContainerNames:
         """
         directory = self.files_dir / record.id
         directory.mkdir(exist_ok=True)
-        hostname = spec.get("hostname") or record.id[:12]
+        hostname = spec.get("hostname") or os.uname().nodename  # none: the host's UTS
         if host:
             hostname = os.uname().nodename
             spec.pop("hostname", None)

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import functools
 import signal as signal_module
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from wharf.apitypes import ContainerConfig, HostConfig
-from wharf.apitypes.hostopts import DEFAULT_SHM_SIZE, ULIMITS
+from wharf.apitypes.hostopts import DEFAULT_SHM_SIZE, ULIMITS, NamespaceModes
 from wharf.errors import InvalidArgument
 from wharf.runtime.capabilities import (
     CAPABILITIES,
@@ -359,6 +359,8 @@ def build_spec(
     init_path: str | None = None,
     devices: Sequence[dict[str, Any]] = (),
     device_rules: Sequence[dict[str, Any]] = (),
+    donors: Mapping[str, int] | None = None,
+    shm: str | None = "",
 ) -> dict[str, Any]:
     """The OCI runtime spec of a container.
 
@@ -366,6 +368,10 @@ def build_spec(
         init_path: the host's init binary when the container runs with ``--init``.
         devices: ``linux.devices`` entries (mapped devices; every host device if privileged).
         device_rules: devices cgroup rules after the deny-all (allow-all if privileged).
+        donors: the pid of the running container whose ``pid`` or ``ipc`` namespace this
+            one joins (``--pid``/``--ipc container:<name|id>``).
+        shm: ``/dev/shm``: "" a tmpfs of its own, a host path bound there (the host's, or a
+            shareable IPC namespace's tmpfs), None none (``--ipc none``).
     """
     privileged = host.privileged
     options = host.options
@@ -410,13 +416,25 @@ def build_spec(
             "source": "mqueue",
             "options": ["nosuid", "noexec", "nodev"],
         },
-        {
-            "destination": "/dev/shm",
-            "type": "tmpfs",
-            "source": "shm",
-            "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_kib}k"],
-        },
     ]
+    if shm:
+        mounts.append(
+            {
+                "destination": "/dev/shm",
+                "type": "bind",
+                "source": shm,
+                "options": ["rbind", "nosuid", "noexec", "nodev"],
+            }
+        )
+    elif shm is not None:
+        mounts.append(
+            {
+                "destination": "/dev/shm",
+                "type": "tmpfs",
+                "source": "shm",
+                "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_kib}k"],
+            }
+        )
     if init_path is not None:
         mounts.append(
             {
@@ -429,13 +447,7 @@ def build_spec(
         process = {**process, "args": [INIT_TARGET, "--", *process["args"]]}
     rules = [{"allow": True, "access": "rwm"}] if privileged else list(device_rules)
     linux: dict[str, Any] = {
-        "namespaces": [
-            {"type": "pid"},
-            {"type": "mount"},
-            {"type": "ipc"},
-            {"type": "uts"},
-            {"type": "network"},
-        ],
+        "namespaces": _namespaces(host.namespaces, donors or {}),
         "devices": list(devices),
         "sysctl": dict(options.sysctls),
         "cgroupsPath": f"{cgroup_parent}/{container_id}",
@@ -449,11 +461,25 @@ def build_spec(
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": "rootfs", "readonly": host.readonly_rootfs},
-        "hostname": hostname,
+        **({} if host.namespaces.uts == "host" else {"hostname": hostname}),
         "mounts": mounts,
         "linux": linux,
         "annotations": {"org.wharf.image": config.image},
     }
+
+
+def _namespaces(modes: NamespaceModes, donors: Mapping[str, int]) -> list[dict[str, Any]]:
+    """``linux.namespaces``: new ones, less those shared with the host, and the donors'
+    pid and IPC ones joined by path."""
+    out: list[dict[str, Any]] = []
+    for kind, mode in (("pid", modes.pid), ("mount", ""), ("ipc", modes.ipc), ("uts", modes.uts)):
+        if mode == "host":
+            continue
+        entry = {"type": kind}
+        if mode.startswith("container:"):
+            entry["path"] = f"/proc/{donors[kind]}/ns/{kind}"
+        out.append(entry)
+    return [*out, {"type": "network"}]
 
 
 @functools.lru_cache(maxsize=16)

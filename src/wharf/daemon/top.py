@@ -1,4 +1,5 @@
-"""``docker top``: the processes of a container's pid namespace, read from /proc."""
+"""``docker top``: the processes of a container's cgroup, read from /proc (as containerd
+lists a task's; its pid namespace may be the host's or another container's)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ __all__ = ["processes"]
 _TITLES: Final = ("UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD")
 
 
-def _ns(pid: int) -> str:
-    return os.readlink(f"/proc/{pid}/ns/pid")
+def _cgroups(pid: int) -> str:
+    with open(f"/proc/{pid}/cgroup") as f:
+        return f.read()
 
 
 def _user(uid: int) -> str:
@@ -26,13 +28,13 @@ def _user(uid: int) -> str:
 
 
 def processes(pid1: int) -> TopResult:
-    """Every process sharing ``pid1``'s pid namespace, ps -ef style.
+    """Every process in ``pid1``'s cgroups, ps -ef style.
 
     Raises:
         Conflict: ``pid1`` is gone.
     """
     try:
-        target = _ns(pid1)
+        target = _cgroups(pid1)
     except OSError:
         raise Conflict(f"container process {pid1} is not running") from None
     ticks = os.sysconf("SC_CLK_TCK")
@@ -42,7 +44,7 @@ def processes(pid1: int) -> TopResult:
             continue
         pid = int(entry)
         try:
-            if _ns(pid) != target:
+            if _cgroups(pid) != target:
                 continue
             with open(f"/proc/{pid}/stat") as f:
                 stat = f.read()

@@ -10,6 +10,7 @@ import pytest
 from tests.unit.daemon.fakes import FakeImages, FakeRuntime
 from wharf.apitypes import ContainerConfig, ContainerCreate, DeviceMapping, HostConfig
 from wharf.apitypes.containers import ContainerUpdate
+from wharf.apitypes.hostopts import NamespaceModes
 from wharf.daemon.containers import ContainerService
 from wharf.daemon.devices import host_devices, mapped_devices
 from wharf.daemon.events import EventBus
@@ -21,7 +22,7 @@ from wharf.daemon.spec import (
     process_spec,
 )
 from wharf.daemon.store import ContainerStore
-from wharf.errors import InvalidArgument
+from wharf.errors import Conflict, InvalidArgument, NotFound
 
 
 def _spec(host: HostConfig, **kwargs: object) -> dict:
@@ -241,5 +242,59 @@ def test_update_keeps_init_privileged_and_devices(tmp_path: Path) -> None:
         assert (kept.init, kept.privileged) == (True, True)
         assert [d.path_on_host for d in kept.devices] == ["/dev/zero"]
         assert kept.resources.memory == 64 << 20
+    finally:
+        runtime.close()
+
+
+def _shm(spec: dict) -> list[dict]:
+    return [m for m in spec["mounts"] if m["destination"] == "/dev/shm"]
+
+
+def test_namespace_modes_drop_or_join_namespaces() -> None:
+    spec = _spec(HostConfig())
+    kinds = [n["type"] for n in spec["linux"]["namespaces"]]
+    assert kinds == ["pid", "mount", "ipc", "uts", "network"]
+    assert spec["hostname"] == "h"
+    assert _shm(spec)[0]["type"] == "tmpfs"
+    host = HostConfig(namespaces=NamespaceModes(pid="host", ipc="host", uts="host"))
+    spec = _spec(host, shm="/dev/shm")
+    assert [n["type"] for n in spec["linux"]["namespaces"]] == ["mount", "network"]
+    assert "hostname" not in spec  # runc refuses a hostname without a UTS namespace
+    assert _shm(spec) == [
+        {
+            "destination": "/dev/shm",
+            "type": "bind",
+            "source": "/dev/shm",
+            "options": ["rbind", "nosuid", "noexec", "nodev"],
+        }
+    ]
+    joined = HostConfig(namespaces=NamespaceModes(pid="container:db", ipc="container:db"))
+    spec = _spec(joined, donors={"pid": 42, "ipc": 42}, shm="/var/lib/wharf/containers/d/shm")
+    namespaces = spec["linux"]["namespaces"]
+    assert {"type": "pid", "path": "/proc/42/ns/pid"} in namespaces
+    assert {"type": "ipc", "path": "/proc/42/ns/ipc"} in namespaces
+    assert _shm(spec)[0]["source"] == "/var/lib/wharf/containers/d/shm"
+    assert _shm(_spec(HostConfig(namespaces=NamespaceModes(ipc="none")), shm=None)) == []
+
+
+@pytest.mark.parametrize(
+    ("mode", "error", "message"),
+    [
+        ("PidMode=container:nope", NotFound, "cannot join PID of a non running container: nope"),
+        ("PidMode=container:{donor}", Conflict, "cannot join PID of a non running container"),
+        ("IpcMode=container:{donor}", Conflict, "cannot join IPC of a non running container"),
+    ],
+)
+def test_joining_a_container_that_is_not_there_or_not_running_fails_the_start(
+    tmp_path: Path, mode: str, error: type[Exception], message: str
+) -> None:
+    service, runtime = _service(tmp_path)
+    try:
+        donor = _create(service, {})
+        key, _, value = mode.format(donor=donor).partition("=")
+        joiner = _create(service, {key: value})  # created: start looks at the donor
+        with pytest.raises(error, match=message):
+            service.start(joiner)
+        assert joiner not in runtime.specs
     finally:
         runtime.close()
