@@ -311,6 +311,13 @@ async def _refused(client, backends, host, status, message, *, extra=None) -> No
             "sysctl 'kernel.shmmax' is not allowed in the host IPC namespace",
         ),
         ({"UsernsMode": "private"}, 501, "HostConfig.UsernsMode"),
+        ({"CgroupnsMode": "shared"}, 400, "invalid cgroup namespace mode 'shared'"),
+        (
+            {"DeviceCgroupRules": ["c 1:3 rwm", "c 1 rwm"]},
+            400,
+            "HostConfig.DeviceCgroupRules[1]: invalid device cgroup rule format 'c 1 rwm'",
+        ),
+        ({"DeviceCgroupRules": ["c 1:3 x"]}, 400, "invalid device cgroup rule format"),
         ({"CgroupParent": "/mine"}, 501, "HostConfig.CgroupParent"),
         ({"GroupAdd": ["wheel:x"]}, 400, "HostConfig.GroupAdd[0]: expected a group name"),
         ({"GroupAdd": [10]}, 400, "HostConfig.GroupAdd"),

@@ -16,7 +16,12 @@ from wharf.apitypes.common import (
     get_str,
     get_str_list,
 )
-from wharf.apitypes.hostopts import HostOptions, NamespaceModes, refuse_unsupported
+from wharf.apitypes.hostopts import (
+    HostOptions,
+    NamespaceModes,
+    device_cgroup_rules,
+    refuse_unsupported,
+)
 from wharf.apitypes.networks import ContainerNetworking
 from wharf.errors import InvalidArgument
 
@@ -387,6 +392,7 @@ class HostConfig:
     binds: tuple[str, ...] = ()
     console_size: tuple[int, int] = (0, 0)
     devices: tuple[DeviceMapping, ...] = ()
+    device_cgroup_rules: tuple[str, ...] = ()
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     group_add: tuple[str, ...] = ()
@@ -445,6 +451,7 @@ class HostConfig:
                 DeviceMapping.from_json(item, f"HostConfig.Devices[{i}]")
                 for i, item in enumerate(devices or ())
             ),
+            device_cgroup_rules=device_cgroup_rules(data),
             cap_add=get_str_list(data, "CapAdd", "HostConfig.CapAdd") or (),
             cap_drop=get_str_list(data, "CapDrop", "HostConfig.CapDrop") or (),
             group_add=_group_add(get_str_list(data, "GroupAdd", "HostConfig.GroupAdd") or ()),
@@ -479,6 +486,7 @@ class HostConfig:
             "Isolation": "",
             **self.resources.to_json(),
             "Devices": [d.to_json() for d in self.devices],
+            "DeviceCgroupRules": list(self.device_cgroup_rules) or None,
             **self.options.to_json(),
             **self.namespaces.to_json(),
         }

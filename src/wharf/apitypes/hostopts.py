@@ -19,6 +19,7 @@ __all__ = [
     "HostOptions",
     "NamespaceModes",
     "Ulimit",
+    "device_cgroup_rules",
     "refuse_unsupported",
     "tmpfs_options",
 ]
@@ -37,6 +38,7 @@ _SYSCTL: Final = re.compile(
     r"(kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced)"
     r"|fs\.mqueue\.[a-z_]+|net\.[a-zA-Z0-9_.\-/]+)"
 )
+_DEVICE_RULE: Final = re.compile(r"([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})")
 _IPC_SYSCTL: Final = re.compile(r"kernel\.(msg|sem|shm).*|fs\.mqueue\..*")
 # --security-opt values with nothing to do here: Wharf loads no AppArmor or SELinux profile.
 _NOOP_SECURITY: Final = frozenset(
@@ -207,15 +209,17 @@ class HostOptions:
 
 @dataclass(frozen=True)
 class NamespaceModes:
-    """``PidMode``, ``IpcMode`` and ``UTSMode``: whose pid, IPC and UTS namespaces the
+    """``PidMode``, ``IpcMode``, ``UTSMode`` and ``CgroupnsMode``: whose namespaces the
     container has. Its own by default (IPC: ``private``); ``host``: the host's; pid and IPC
     also ``container:<name|id>``, another (running) container's. IPC ``shareable`` is a
     private namespace others may join (Docker requires it of the donor); ``none`` a private
-    one without ``/dev/shm``."""
+    one without ``/dev/shm``. The cgroup namespace is the host's unless ``private`` (dockerd's
+    default on a cgroup v1 host, as this one)."""
 
     pid: str = ""
     ipc: str = "private"
     uts: str = ""
+    cgroup: str = "host"
 
     @classmethod
     def from_json(cls, data: Obj) -> NamespaceModes:
@@ -239,11 +243,22 @@ class NamespaceModes:
             )
         if uts not in ("", "host"):
             raise InvalidArgument(f"HostConfig.UTSMode: invalid UTS mode {uts!r}; expected host")
-        return cls(pid=pid, ipc=ipc, uts=uts)
+        cgroup = get_str(data, "CgroupnsMode", "HostConfig.CgroupnsMode") or "host"
+        if cgroup not in ("host", "private"):
+            raise InvalidArgument(
+                f"HostConfig.CgroupnsMode: invalid cgroup namespace mode {cgroup!r}; expected "
+                "host or private"
+            )
+        return cls(pid=pid, ipc=ipc, uts=uts, cgroup=cgroup)
 
     def to_json(self) -> dict[str, Any]:
         """The fields as they appear inlined in ``HostConfig``."""
-        return {"PidMode": self.pid, "IpcMode": self.ipc, "UTSMode": self.uts}
+        return {
+            "PidMode": self.pid,
+            "IpcMode": self.ipc,
+            "UTSMode": self.uts,
+            "CgroupnsMode": self.cgroup,
+        }
 
     def donor(self, kind: str) -> str:
         """The container whose ``kind`` (``pid``, ``ipc``) namespace this one joins, or ""."""
@@ -253,6 +268,23 @@ class NamespaceModes:
 
 def _joins(mode: str) -> bool:
     return mode.startswith("container:") and len(mode) > len("container:")
+
+
+def device_cgroup_rules(data: Obj) -> tuple[str, ...]:
+    """``DeviceCgroupRules`` (``--device-cgroup-rule``): ``TYPE MAJOR:MINOR ACCESS`` each,
+    TYPE ``a``, ``b`` or ``c``, MAJOR and MINOR numbers or ``*``, ACCESS of ``rwm``.
+
+    Raises:
+        InvalidArgument: a rule not of that form, named.
+    """
+    rules = get_str_list(data, "DeviceCgroupRules", "HostConfig.DeviceCgroupRules") or ()
+    for i, rule in enumerate(rules):
+        if not _DEVICE_RULE.fullmatch(rule):
+            raise InvalidArgument(
+                f"HostConfig.DeviceCgroupRules[{i}]: invalid device cgroup rule format "
+                f"{rule!r}; expected 'TYPE MAJOR:MINOR ACCESS' (c 1:3 rwm, b 8:* r, a *:* m)"
+            )
+    return tuple(rules)
 
 
 def _tmpfs(raw: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -295,9 +327,7 @@ def _ulimits(raw: object) -> tuple[Ulimit, ...]:
 # HostConfig fields Wharf does not implement, with the values that mean "not used".
 _UNSUPPORTED: Final[tuple[tuple[str, tuple[object, ...], str], ...]] = (
     ("UsernsMode", ("", "host"), "user namespace modes (--userns)"),
-    ("CgroupnsMode", ("", "host"), "a private cgroup namespace (--cgroupns)"),
     ("CgroupParent", ("",), "a per-container cgroup parent (--cgroup-parent)"),
-    ("DeviceCgroupRules", ((),), "device cgroup rules (--device-cgroup-rule)"),
     ("DeviceRequests", ((),), "device requests (--gpus)"),
 )
 

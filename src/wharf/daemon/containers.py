@@ -44,7 +44,7 @@ from wharf.apitypes.stats import StatsSample
 from wharf.daemon import spec as specs
 from wharf.daemon.archive import ContainerArchive
 from wharf.daemon.attach import StreamSession, parse_detach_keys
-from wharf.daemon.devices import host_devices, mapped_devices
+from wharf.daemon.devices import host_devices, mapped_devices, rule_entries
 from wharf.daemon.events import EventBus
 from wharf.daemon.inotify import FileWatcher
 from wharf.daemon.logs import read_logs
@@ -215,6 +215,7 @@ class ContainerService:
             if (ref := host.namespaces.donor(kind))
         }
         devices, rules = mapped_devices(host.devices)
+        rules += rule_entries(host.device_cgroup_rules)
         if host.privileged:
             devices = host_devices() + devices
         init = self._init_default if host.init is None else host.init

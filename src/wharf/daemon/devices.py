@@ -18,7 +18,7 @@ from typing import Any, Final
 from wharf.apitypes import DeviceMapping
 from wharf.errors import InvalidArgument
 
-__all__ = ["host_devices", "mapped_devices"]
+__all__ = ["host_devices", "mapped_devices", "rule_entries"]
 
 # runc's libcontainer/devices GetDevices skips these directories and names.
 _SKIP_DIRS: Final = frozenset({"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"})
@@ -123,3 +123,17 @@ def mapped_devices(
                 }
             )
     return devices, rules
+
+
+def rule_entries(rules: tuple[str, ...]) -> list[dict[str, Any]]:
+    """OCI ``linux.resources.devices`` allow entries of ``--device-cgroup-rule`` rules
+    (validated: ``TYPE MAJOR:MINOR ACCESS``; ``*`` leaves the number out, any)."""
+    entries = []
+    for rule in rules:
+        kind, numbers, access = rule.split()
+        entry: dict[str, Any] = {"allow": True, "type": kind}
+        for key, number in zip(("major", "minor"), numbers.split(":"), strict=True):
+            if number != "*":
+                entry[key] = int(number)
+        entries.append({**entry, "access": access})
+    return entries

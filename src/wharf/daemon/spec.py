@@ -469,8 +469,8 @@ def build_spec(
 
 
 def _namespaces(modes: NamespaceModes, donors: Mapping[str, int]) -> list[dict[str, Any]]:
-    """``linux.namespaces``: new ones, less those shared with the host, and the donors'
-    pid and IPC ones joined by path."""
+    """``linux.namespaces``: new ones, less those shared with the host, the donors' pid and
+    IPC ones joined by path, and a cgroup one if private."""
     out: list[dict[str, Any]] = []
     for kind, mode in (("pid", modes.pid), ("mount", ""), ("ipc", modes.ipc), ("uts", modes.uts)):
         if mode == "host":
@@ -479,6 +479,8 @@ def _namespaces(modes: NamespaceModes, donors: Mapping[str, int]) -> list[dict[s
         if mode.startswith("container:"):
             entry["path"] = f"/proc/{donors[kind]}/ns/{kind}"
         out.append(entry)
+    if modes.cgroup == "private":
+        out.append({"type": "cgroup"})
     return [*out, {"type": "network"}]
 
 

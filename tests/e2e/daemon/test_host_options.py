@@ -194,6 +194,25 @@ def test_device_permissions_limit_access(daemon: Daemon) -> None:
     assert unmapped.returncode != 0
 
 
+def test_device_cgroup_rules_allow_nodes_the_container_makes(daemon: Daemon) -> None:
+    # loop-control (10:237): not in the default allow list; CAP_MKNOD lets the container
+    # make the node, the devices cgroup decides whether it may open it.
+    script = "mknod /dev/lc c 10 237 && exec 3</dev/lc && echo OPENED"
+    rules = {"": None, "c 10:237 r": "OPENED", "c 10:* rw": "OPENED", "b *:* rwm": None}
+    for rule, expected in rules.items():
+        flags = ("--device-cgroup-rule", rule) if rule else ()
+        result = daemon.docker("run", "--rm", *flags, "busybox", "sh", "-c", script)
+        if expected is None:
+            assert b"Operation not permitted" in result.stderr, rule
+        else:
+            assert out(result).strip() == expected, (rule, result.stderr)
+    daemon.docker("create", "--name", "rules", "--device-cgroup-rule", "c 10:* rw", "busybox")
+    try:
+        assert _host_config(daemon, "rules")["DeviceCgroupRules"] == ["c 10:* rw"]
+    finally:
+        daemon.docker("rm", "rules")
+
+
 def test_device_inspect_shows_the_mapping(daemon: Daemon) -> None:
     daemon.docker("create", "--name", "dev", "--device", "/dev/zero:/dev/z:rw", "busybox", "true")
     try:
@@ -491,7 +510,7 @@ def test_tmpfs_mounts_with_dockers_defaults_and_the_given_options(daemon: Daemon
         (("--uts", "host", "--hostname", "box"), 125, "hostname and the UTS mode"),
         (("--tmpfs", "/run:rw,nope"), 125, "HostConfig.Tmpfs['/run']: invalid tmpfs option"),
         (("--tmpfs", "/run", "-v", "/tmp:/run"), 125, "Duplicate mount point: /run"),
-        (("--device-cgroup-rule", "c 1:3 rwm"), 125, "HostConfig.DeviceCgroupRules"),
+        (("--gpus", "all"), 125, "HostConfig.DeviceRequests"),
     ],
 )
 def test_unsupported_or_bad_options_are_refused(

@@ -124,6 +124,16 @@ def test_pid_and_ipc_of_another_container(daemon: Daemon) -> None:
         daemon.docker("rm", "-f", "donor", "private")
 
 
+def test_cgroupns_private_roots_the_container_at_its_cgroup(daemon: Daemon) -> None:
+    script = "readlink /proc/self/ns/cgroup; grep pids: /proc/self/cgroup"
+    private = _ok(
+        daemon.docker("run", "--rm", "--cgroupns", "private", "busybox", "sh", "-c", script)
+    ).split()
+    assert private[0] != _ns("cgroup") and private[1].endswith(":pids:/")
+    host = _ok(daemon.docker("run", "--rm", "busybox", "sh", "-c", script)).split()
+    assert host[0] == _ns("cgroup") and daemon.cgroup_parent in host[1]
+
+
 def test_ipc_none_has_no_dev_shm_and_inspect_shows_the_modes(daemon: Daemon) -> None:
     result = daemon.docker(
         "run", "--rm", "--ipc", "none", "busybox", "grep", "/dev/shm", "/proc/mounts"
@@ -135,10 +145,11 @@ def test_ipc_none_has_no_dev_shm_and_inspect_shows_the_modes(daemon: Daemon) -> 
             daemon.docker(
                 "inspect",
                 "-f",
-                "{{.HostConfig.PidMode}} {{.HostConfig.IpcMode}} {{.HostConfig.UTSMode}}",
+                "{{.HostConfig.PidMode}} {{.HostConfig.IpcMode}} {{.HostConfig.UTSMode}} "
+                "{{.HostConfig.CgroupnsMode}}",
                 "modes",
             )
         ).split()
-        assert shown == ["host", "private", "host"]
+        assert shown == ["host", "private", "host", "host"]
     finally:
         daemon.docker("rm", "modes")

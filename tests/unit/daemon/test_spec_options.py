@@ -12,7 +12,7 @@ from wharf.apitypes import ContainerConfig, ContainerCreate, DeviceMapping, Host
 from wharf.apitypes.containers import ContainerUpdate
 from wharf.apitypes.hostopts import NamespaceModes
 from wharf.daemon.containers import ContainerService
-from wharf.daemon.devices import host_devices, mapped_devices
+from wharf.daemon.devices import host_devices, mapped_devices, rule_entries
 from wharf.daemon.events import EventBus
 from wharf.daemon.spec import (
     DEFAULT_CAPABILITIES,
@@ -259,6 +259,8 @@ def test_namespace_modes_drop_or_join_namespaces() -> None:
     host = HostConfig(namespaces=NamespaceModes(pid="host", ipc="host", uts="host"))
     spec = _spec(host, shm="/dev/shm")
     assert [n["type"] for n in spec["linux"]["namespaces"]] == ["mount", "network"]
+    private = _spec(HostConfig(namespaces=NamespaceModes(cgroup="private")))
+    assert {"type": "cgroup"} in private["linux"]["namespaces"]
     assert "hostname" not in spec  # runc refuses a hostname without a UTS namespace
     assert _shm(spec) == [
         {
@@ -298,3 +300,11 @@ def test_joining_a_container_that_is_not_there_or_not_running_fails_the_start(
         assert joiner not in runtime.specs
     finally:
         runtime.close()
+
+
+def test_device_cgroup_rules_become_allow_entries() -> None:
+    assert rule_entries(("c 1:3 rwm", "b 8:* r", "a *:* m")) == [
+        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+        {"allow": True, "type": "b", "major": 8, "access": "r"},
+        {"allow": True, "type": "a", "access": "m"},
+    ]
