@@ -318,7 +318,7 @@ async def _refused(client, backends, host, status, message, *, extra=None) -> No
             "HostConfig.DeviceCgroupRules[1]: invalid device cgroup rule format 'c 1 rwm'",
         ),
         ({"DeviceCgroupRules": ["c 1:3 x"]}, 400, "invalid device cgroup rule format"),
-        ({"CgroupParent": "/mine"}, 501, "HostConfig.CgroupParent"),
+        ({"CgroupParent": "/mine/../x"}, 400, "HostConfig.CgroupParent: component '..'"),
         ({"GroupAdd": ["wheel:x"]}, 400, "HostConfig.GroupAdd[0]: expected a group name"),
         ({"GroupAdd": [10]}, 400, "HostConfig.GroupAdd"),
         ({"OomKillDisable": "yes"}, 400, "HostConfig.OomKillDisable"),

@@ -19,6 +19,7 @@ from wharf.apitypes.common import (
 from wharf.apitypes.hostopts import (
     HostOptions,
     NamespaceModes,
+    cgroup_parent,
     device_cgroup_rules,
     refuse_unsupported,
 )
@@ -393,6 +394,7 @@ class HostConfig:
     console_size: tuple[int, int] = (0, 0)
     devices: tuple[DeviceMapping, ...] = ()
     device_cgroup_rules: tuple[str, ...] = ()
+    cgroup_parent: str = ""
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     group_add: tuple[str, ...] = ()
@@ -452,6 +454,7 @@ class HostConfig:
                 for i, item in enumerate(devices or ())
             ),
             device_cgroup_rules=device_cgroup_rules(data),
+            cgroup_parent=cgroup_parent(data),
             cap_add=get_str_list(data, "CapAdd", "HostConfig.CapAdd") or (),
             cap_drop=get_str_list(data, "CapDrop", "HostConfig.CapDrop") or (),
             group_add=_group_add(get_str_list(data, "GroupAdd", "HostConfig.GroupAdd") or ()),
@@ -487,6 +490,7 @@ class HostConfig:
             **self.resources.to_json(),
             "Devices": [d.to_json() for d in self.devices],
             "DeviceCgroupRules": list(self.device_cgroup_rules) or None,
+            "CgroupParent": self.cgroup_parent,
             **self.options.to_json(),
             **self.namespaces.to_json(),
         }

@@ -19,6 +19,7 @@ __all__ = [
     "HostOptions",
     "NamespaceModes",
     "Ulimit",
+    "cgroup_parent",
     "device_cgroup_rules",
     "refuse_unsupported",
     "tmpfs_options",
@@ -270,6 +271,24 @@ def _joins(mode: str) -> bool:
     return mode.startswith("container:") and len(mode) > len("container:")
 
 
+def cgroup_parent(data: Obj) -> str:
+    """``CgroupParent`` (``--cgroup-parent``): the cgroup the container's own is made in,
+    instead of the daemon's; absolute, or relative to the root of each hierarchy as dockerd's
+    cgroupfs driver takes it. "": the daemon's.
+
+    Raises:
+        InvalidArgument: a ``.`` or ``..`` component, or a character cgroup names cannot have.
+    """
+    parent = get_str(data, "CgroupParent", "HostConfig.CgroupParent")
+    for part in parent.split("/"):
+        if part in (".", "..") or "\0" in part or "\n" in part:
+            raise InvalidArgument(
+                f"HostConfig.CgroupParent: component {part!r} is not allowed in {parent!r}; "
+                "expected a cgroup path like /mine or mine/sub"
+            )
+    return parent.rstrip("/") if parent.strip("/") else ""
+
+
 def device_cgroup_rules(data: Obj) -> tuple[str, ...]:
     """``DeviceCgroupRules`` (``--device-cgroup-rule``): ``TYPE MAJOR:MINOR ACCESS`` each,
     TYPE ``a``, ``b`` or ``c``, MAJOR and MINOR numbers or ``*``, ACCESS of ``rwm``.
@@ -327,7 +346,6 @@ def _ulimits(raw: object) -> tuple[Ulimit, ...]:
 # HostConfig fields Wharf does not implement, with the values that mean "not used".
 _UNSUPPORTED: Final[tuple[tuple[str, tuple[object, ...], str], ...]] = (
     ("UsernsMode", ("", "host"), "user namespace modes (--userns)"),
-    ("CgroupParent", ("",), "a per-container cgroup parent (--cgroup-parent)"),
     ("DeviceRequests", ((),), "device requests (--gpus)"),
 )
 

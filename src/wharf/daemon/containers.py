@@ -225,7 +225,7 @@ class ContainerService:
             host=host,
             process=process,
             hostname=hostname,
-            cgroup_parent=self._cgroup_parent,
+            cgroup_parent=host.cgroup_parent or self._cgroup_parent,
             init_path=self._init_binary() if init else None,
             devices=devices,
             device_rules=rules,

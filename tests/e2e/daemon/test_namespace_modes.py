@@ -1,10 +1,11 @@
-"""``--pid``, ``--ipc`` and ``--uts``: the host's namespaces, or another container's, through
-the real docker CLI."""
+"""``--pid``, ``--ipc``, ``--uts`` and ``--cgroupns`` (the host's namespaces, or another
+container's) and ``--cgroup-parent``, through the real docker CLI."""
 
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from tests.e2e.daemon.harness import Daemon
 
@@ -153,3 +154,47 @@ def test_ipc_none_has_no_dev_shm_and_inspect_shows_the_modes(daemon: Daemon) -> 
         assert shown == ["host", "private", "host", "host"]
     finally:
         daemon.docker("rm", "modes")
+
+
+def test_cgroup_parent_places_the_container_and_its_limits(daemon: Daemon) -> None:
+    parent = f"/{daemon.cgroup_parent}-own/sub"
+    try:
+        _ok(
+            daemon.docker(
+                "run",
+                "-d",
+                "--name",
+                "cgp",
+                "--cgroup-parent",
+                parent,
+                "-m",
+                "64m",
+                "busybox",
+                "sleep",
+                "300",
+            )
+        )
+        cid = _ok(daemon.docker("inspect", "-f", "{{.Id}}", "cgp")).strip()
+        memory = Path("/sys/fs/cgroup/memory") / parent.lstrip("/") / cid
+        assert (memory / "memory.limit_in_bytes").read_text().strip() == str(64 << 20)
+        _ok(daemon.docker("update", "-m", "96m", "--memory-swap", "200m", "cgp"))
+        assert (memory / "memory.limit_in_bytes").read_text().strip() == str(96 << 20)
+        inside = _ok(daemon.docker("exec", "cgp", "grep", "pids:", "/proc/self/cgroup"))
+        assert inside.strip().endswith(f"{parent}/{cid}")
+        assert "/ 96MiB" in _ok(daemon.docker("stats", "--no-stream", "cgp"))
+        assert _ok(daemon.docker("inspect", "-f", "{{.HostConfig.CgroupParent}}", "cgp")) == (
+            parent + "\n"
+        )
+        _ok(daemon.docker("rm", "-f", "cgp"))
+        assert not memory.exists()
+        # The next container, in the daemon's parent, takes the pool's slot made in ours.
+        _ok(daemon.docker("run", "--rm", "busybox", "true"))
+    finally:
+        daemon.docker("rm", "-f", "cgp")
+        top = parent.lstrip("/")
+        for controller in Path("/sys/fs/cgroup").iterdir():
+            for d in (controller / top, controller / os.path.dirname(top)):
+                if d.is_dir() and not d.is_symlink():
+                    left = [p.name for p in d.iterdir() if p.is_dir()]
+                    assert left in ([], ["sub"]), f"left in {d}: {left}"
+                    d.rmdir()
