@@ -124,6 +124,7 @@ class Runtime(Protocol):
     def exec_state(self, container_id: str, exec_id: str) -> ExecState: ...
     def exec_exit_fd(self, container_id: str, exec_id: str) -> int: ...
     def exec_attach_path(self, container_id: str, exec_id: str) -> str: ...
+    def exec_delete(self, container_id: str, exec_id: str) -> None: ...
     def exec_resize(self, container_id: str, exec_id: str, height: int, width: int) -> None: ...
     def close(self) -> None: ...
 
@@ -703,6 +704,25 @@ class MonitoredRuntime:
 
     def exec_attach_path(self, container_id: str, exec_id: str) -> str:
         return self._socket_dirs.address(self._dir(container_id, exec_id), ATTACH_SOCK)
+
+    def exec_delete(self, container_id: str, exec_id: str) -> None:
+        """Forget an exec that has exited: its state directory and sockets (a container's
+        execs otherwise go with it).
+
+        Raises:
+            NotFound: no such exec.
+            Conflict: it is still running, or its monitor is not done with it.
+        """
+        d, state = self._load(container_id, exec_id)
+        if self._exec_state(container_id, exec_id, d, state).running:
+            raise Conflict(f"exec {exec_id} in container {container_id}: still running")
+        if not self._wait_done(d, state, _DELETE_TIMEOUT):
+            raise Conflict(f"exec {exec_id} in container {container_id}: its monitor did not exit")
+        session = self._sessions.pop(d, None)
+        if session is not None:
+            session.close()
+        self._socket_dirs.forget(d)
+        remove_state_dir(d)
 
     def exec_resize(self, container_id: str, exec_id: str, height: int, width: int) -> None:
         d, _ = self._load(container_id, exec_id)

@@ -450,6 +450,27 @@ def test_exec_with_its_own_user_env_cwd_and_exit_code(
     assert runtime.state(cid).status == "running"
 
 
+def test_exec_delete_forgets_an_exited_exec_only(
+    runtime: MonitoredRuntime, base_spec: dict[str, Any]
+) -> None:
+    cid = "rtengine-execdel"
+    create(runtime, base_spec, cid, ["sleep", "100"])
+    runtime.start(cid)
+    log = os.path.join(runtime.state_root, "execdel.log")
+    process = {"args": ["sh", "-c", "echo probed; sleep 0.3"], "cwd": "/", "env": ["PATH=/bin"]}
+    runtime.exec(cid, "p1", process=process, io=ContainerIO(log_path=log))
+    with pytest.raises(Conflict, match="still running"):
+        runtime.exec_delete(cid, "p1")
+    wait_exit(runtime.exec_exit_fd(cid, "p1"))
+    runtime.exec_delete(cid, "p1")
+    with pytest.raises(NotFound):
+        runtime.exec_state(cid, "p1")
+    assert '"probed\\n"' in Path(log).read_text()  # the log is the caller's to remove
+    os.unlink(log)
+    runtime.exec(cid, "p1", process=process, io=ContainerIO())  # the id is free again
+    assert runtime.state(cid).status == "running"
+
+
 def test_exec_with_a_terminal_and_resize(
     runtime: MonitoredRuntime, base_spec: dict[str, Any]
 ) -> None:
