@@ -99,3 +99,10 @@ async def test_bad_parameters(client, builder: FakeBuilder, params, status, mess
     assert resp.status == status
     assert message in (await resp.json())["message"]
     assert builder.requests == []
+
+
+async def test_builder_prune_has_nothing_to_delete(client) -> None:
+    # docker system prune ends with it: a 404 failed the whole command
+    resp = await client.post("/v1.41/build/prune?all=1")
+    assert resp.status == 200
+    assert await resp.json() == {"CachesDeleted": None, "SpaceReclaimed": 0}

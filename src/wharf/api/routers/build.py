@@ -1,4 +1,5 @@
-"""``POST /build``: the classic builder (``version=1``) with Docker's JSON message stream.
+"""``POST /build``: the classic builder (``version=1``) with Docker's JSON message stream;
+``POST /build/prune``.
 
 The query parameters are those the docker CLI and docker-py send (``t`` repeated,
 ``buildargs``/``labels``/``cachefrom`` as JSON, ``nocache``, ``q``, ``rm`` (default true),
@@ -94,4 +95,11 @@ async def build(request: web.Request) -> web.StreamResponse:
     return response
 
 
-ROUTES = [("POST", "/build", build)]
+async def prune(request: web.Request) -> web.StreamResponse:
+    """``POST /build/prune`` (``docker builder prune``, the last step of ``docker system
+    prune``): the classic builder keeps no cache of its own (its cache is images, which
+    ``image prune`` removes), so there is nothing to delete, as with dockerd and no BuildKit."""
+    return web.json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
+
+
+ROUTES = [("POST", "/build", build), ("POST", "/build/prune", prune)]
