@@ -343,6 +343,21 @@ async def test_uts_host_with_a_hostname_is_refused(client, backends) -> None:
     )
 
 
+async def test_a_bad_healthcheck_is_refused_and_a_good_one_kept(client, backends) -> None:
+    await _refused(
+        client,
+        backends,
+        {},
+        400,
+        "Healthcheck.Interval: expected 0 or at least 1ms",
+        extra={"Healthcheck": {"Test": ["CMD", "true"], "Interval": 10}},
+    )
+    check = {"Test": ["CMD-SHELL", "true"], "Interval": 10**9}
+    cid = await create(client, {"Image": "busybox", "Healthcheck": check})
+    shown = backends.containers.created[cid].config.to_json()["Healthcheck"]
+    assert shown == {**check, "Timeout": 0, "StartPeriod": 0, "Retries": 0}
+
+
 async def test_namespace_modes_are_kept_and_shown(client, backends) -> None:
     host = {"PidMode": "container:db", "IpcMode": "host", "UTSMode": "host"}
     cid = await create(client, {"Image": "busybox", "HostConfig": host})

@@ -16,6 +16,7 @@ from wharf.apitypes.common import (
     get_str,
     get_str_list,
 )
+from wharf.apitypes.health import HealthConfig, HealthState
 from wharf.apitypes.hostopts import (
     HostOptions,
     NamespaceModes,
@@ -87,6 +88,7 @@ class ContainerConfig:
     stop_timeout: int | None = None
     exposed_ports: tuple[str, ...] = ()
     volumes: tuple[str, ...] = ()
+    healthcheck: HealthConfig | None = None
 
     @classmethod
     def from_json(cls, data: Obj, prefix: str = "") -> ContainerConfig:
@@ -123,6 +125,11 @@ class ContainerConfig:
             else get_int(data, "StopTimeout", prefix + "StopTimeout"),
             exposed_ports=tuple(sorted(get_obj(data, "ExposedPorts", prefix + "ExposedPorts"))),
             volumes=tuple(sorted(get_obj(data, "Volumes", prefix + "Volumes"))),
+            healthcheck=None
+            if data.get("Healthcheck") is None
+            else HealthConfig.from_json(
+                get_obj(data, "Healthcheck", prefix + "Healthcheck"), prefix + "Healthcheck"
+            ),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -148,6 +155,7 @@ class ContainerConfig:
             "Labels": dict(self.labels),
             **({"StopSignal": self.stop_signal} if self.stop_signal else {}),
             **({"StopTimeout": self.stop_timeout} if self.stop_timeout is not None else {}),
+            **({"Healthcheck": self.healthcheck.to_json()} if self.healthcheck else {}),
         }
 
 
@@ -543,9 +551,10 @@ class ContainerState:
     error: str = ""
     started_at: str = "0001-01-01T00:00:00Z"
     finished_at: str = "0001-01-01T00:00:00Z"
+    health: HealthState | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """Wire form."""
+        """Wire form (``Health`` only for a container with a health check, as dockerd)."""
         return {
             "Status": self.status,
             "Running": self.status in ("running", "paused", "restarting"),
@@ -558,6 +567,7 @@ class ContainerState:
             "Error": self.error,
             "StartedAt": self.started_at,
             "FinishedAt": self.finished_at,
+            **({"Health": self.health.to_json()} if self.health is not None else {}),
         }
 
 

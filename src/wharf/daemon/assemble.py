@@ -19,6 +19,7 @@ from wharf.daemon.containers import ContainerService
 from wharf.daemon.distribution import DistributionService
 from wharf.daemon.events import EventBus
 from wharf.daemon.exec import ExecService
+from wharf.daemon.health import HealthService
 from wharf.daemon.images import ImageService
 from wharf.daemon.imagestore import ImageConfigReader, ImageStoreAdapter
 from wharf.daemon.networks import NetworkConfig, NetworkService
@@ -112,6 +113,7 @@ def assemble(config: DaemonConfig, zygote: Zygote | None = None) -> Engine:
         "files": networks.names.files(record.id),
     }
     execs = ExecService(containers)
+    HealthService(containers)  # hooks itself into the containers' start, exit and removal
     image_service = ImageService(images, containers, events)
     system = SystemService(
         containers=containers,

@@ -177,6 +177,7 @@ class DaemonBuildBackend:
                 "AttachStdout": True,
                 "AttachStderr": True,
                 "Labels": {},
+                "Healthcheck": {"Test": ["NONE"]},  # the base image's check is not the step's
                 "HostConfig": {"NetworkMode": step.network_mode or "default"},
             }
         )

@@ -40,6 +40,7 @@ from wharf.apitypes import (
     WaitResult,
 )
 from wharf.apitypes.containers import ContainerUpdate, validate_name
+from wharf.apitypes.health import HealthState
 from wharf.apitypes.stats import StatsSample
 from wharf.daemon import spec as specs
 from wharf.daemon.archive import ContainerArchive
@@ -138,6 +139,11 @@ class ContainerService:
         self._exited: dict[str, asyncio.Event] = {}
         self.log_watcher = FileWatcher()
         self.removal_hooks: builtins.list[Callable[[str], None]] = []
+        # Called with a container that has started (or was re-adopted running), and with the
+        # id of one whose process has exited.
+        self.start_hooks: builtins.list[Callable[[ContainerRecord], None]] = []
+        self.exit_hooks: builtins.list[Callable[[str], None]] = []
+        self.health_of: Callable[[str], HealthState | None] = lambda container_id: None
         self.hooks: builtins.list[ContainerHook] = []
         self.restore_hooks: builtins.list[Callable[[set[str]], None]] = []
         self.view_extras: Callable[[ContainerRecord], dict[str, Any]] | None = None
@@ -383,6 +389,8 @@ class ContainerService:
         for hook in self.hooks:
             hook.release(record.id)
         self._shm.release(record.id)
+        for exit_hook in self.exit_hooks:
+            exit_hook(record.id)
         if oom:
             self.emit(record, "oom")
         self.emit(record, "die", exitCode=str(code))
@@ -482,9 +490,11 @@ class ContainerService:
         )
         self.store.save(record, durable=False)  # the runtime's state shows it running
         self._watch(record.id)
+        self.emit(record, "start")
+        for start_hook in self.start_hooks:
+            start_hook(record)
         if state.status == "stopped":
             self._on_exit(record.id)  # it already exited: record it now
-        self.emit(record, "start")
 
     async def stop(self, ref: str, *, timeout: int | None) -> None:
         self.restarts.cancel(self.store.get(ref).id)
@@ -634,13 +644,15 @@ class ContainerService:
     # ---- views ----------------------------------------------------------------------------------
 
     def _view(self, record: ContainerRecord) -> ContainerView:
-        view = container_view(record, str(self.store.log_path(record.id)))
+        view = container_view(
+            record, str(self.store.log_path(record.id)), self.health_of(record.id)
+        )
         if self.view_extras is not None:
             view = dataclasses.replace(view, **self.view_extras(record))
         return view
 
     def _summary_view(self, record: ContainerRecord) -> ContainerView:
-        view = container_view(record, "")
+        view = container_view(record, "", self.health_of(record.id))
         if self.summary_extras is not None:
             view = dataclasses.replace(view, **self.summary_extras(record))
         return view
@@ -663,7 +675,7 @@ class ContainerService:
         return out
 
     def _filter(self, record: ContainerRecord, filters: Filters) -> bool:
-        return matches_filters(record, filters, self._image_id)
+        return matches_filters(record, filters, self._image_id, self.health_of(record.id))
 
     def _image_id(self, ref: str) -> str | None:
         try:
@@ -830,8 +842,11 @@ class ContainerService:
                 await self.remove(record.id, force=True, volumes=record.status == "exited")
             elif state is not None and state.status in ("running", "paused"):
                 status = "paused" if state.status == "paused" else "running"
-                self.store.save(record.with_(status=status, pid=state.pid), durable=False)
+                record = record.with_(status=status, pid=state.pid)
+                self.store.save(record, durable=False)
                 self._watch(record.id)
+                for start_hook in self.start_hooks:
+                    start_hook(record)
             elif self._running(record):
                 if state is not None and state.status == "stopped":
                     self._record_exit(record, state.exit_code, state.finished_at, state.oom_killed)

@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from wharf.apitypes import ExecConfig, ExecView
 from wharf.daemon import spec as specs
@@ -18,9 +19,39 @@ from wharf.daemon.attach import StreamSession, parse_detach_keys
 from wharf.daemon.containers import ContainerService
 from wharf.daemon.ports import ContainerIO
 from wharf.daemon.rootfs import read_etc_files
+from wharf.daemon.store import ContainerRecord
 from wharf.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, WharfError
 
-__all__ = ["ExecService"]
+__all__ = ["ExecService", "exec_process"]
+
+
+def exec_process(
+    containers: ContainerService, record: ContainerRecord, config: ExecConfig
+) -> dict[str, Any]:
+    """The OCI process of ``config`` run in ``record``: its user, env and working directory
+    over the container's and its image's, and the container's capabilities (all of them
+    with ``privileged``, as Docker)."""
+    image = containers.images.resolve(record.image_id)
+    user = config.user or record.spec.config.user or str(image.config.get("User") or "")
+    files = read_etc_files(("passwd", "group"), pid=record.pid)
+    uid, gid, gids = specs.user_ids(user, files, record.spec.host_config.group_add)
+    env = specs.merge_env([*(image.config.get("Env") or ()), *record.spec.config.env], config.env)
+    process = specs.process_spec(
+        args=config.cmd,
+        env=env,
+        cwd=config.working_dir
+        or record.spec.config.working_dir
+        or str(image.config.get("WorkingDir") or "/"),
+        uid=uid,
+        gid=gid,
+        gids=gids,
+        terminal=config.tty,
+        capabilities=specs.all_capabilities()
+        if config.privileged
+        else specs.container_capabilities(record.spec.host_config),
+    )
+    process.update(specs.container_process_options(record.spec.host_config))
+    return process
 
 
 @dataclass
@@ -79,29 +110,7 @@ class ExecService:
             raise Conflict(f"Container {record.id} is not running")
         config = ex.config
         runtime = self._containers.runtime
-        image = self._containers.images.resolve(record.image_id)
-        user = config.user or record.spec.config.user or str(image.config.get("User") or "")
-        files = read_etc_files(("passwd", "group"), pid=record.pid)
-        uid, gid, gids = specs.user_ids(user, files, record.spec.host_config.group_add)
-        env = specs.merge_env(
-            [*(image.config.get("Env") or ()), *record.spec.config.env], config.env
-        )
-        process = specs.process_spec(
-            args=config.cmd,
-            env=env,
-            cwd=config.working_dir
-            or record.spec.config.working_dir
-            or str(image.config.get("WorkingDir") or "/"),
-            uid=uid,
-            gid=gid,
-            gids=gids,
-            terminal=config.tty,
-            # The container's capabilities; every one with exec --privileged (Docker's).
-            capabilities=specs.all_capabilities()
-            if config.privileged
-            else specs.container_capabilities(record.spec.host_config),
-        )
-        process.update(specs.container_process_options(record.spec.host_config))
+        process = exec_process(self._containers, record, config)
         io = ContainerIO(terminal=config.tty, stdin=config.attach_stdin, stdin_once=True)
         ex.started = True
         try:

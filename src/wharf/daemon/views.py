@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Final
 
 from wharf.apitypes import ContainerState, ContainerView, Filters
+from wharf.apitypes.health import HealthState
 from wharf.daemon.logs import parse_rfc3339
 from wharf.daemon.store import ContainerRecord
 from wharf.errors import InvalidArgument
@@ -35,12 +37,21 @@ def human_duration(seconds: float) -> str:
     return f"{hours // 24} days"
 
 
-def status_text(record: ContainerRecord) -> str:
-    """Docker's STATUS column: ``Up 5 seconds``, ``Exited (0) 2 minutes ago``..."""
+_HEALTH_TEXT: Final = {
+    "starting": " (health: starting)",
+    "healthy": " (healthy)",
+    "unhealthy": " (unhealthy)",
+}
+
+
+def status_text(record: ContainerRecord, health: HealthState | None = None) -> str:
+    """Docker's STATUS column: ``Up 5 seconds (healthy)``, ``Exited (0) 2 minutes ago``..."""
     if record.status in ("running", "paused"):
         started = parse_rfc3339(record.started_at)
         text = f"Up {human_duration(time.time() - started)}"
-        return text + " (Paused)" if record.status == "paused" else text
+        if record.status == "paused":
+            return text + " (Paused)"
+        return text + (_HEALTH_TEXT[health.status] if health is not None else "")
     if record.status == "restarting":
         return f"Restarting ({record.exit_code})"
     if record.status == "exited" and record.has_been_started:
@@ -51,8 +62,10 @@ def status_text(record: ContainerRecord) -> str:
     return "Created"
 
 
-def container_view(record: ContainerRecord, log_path: str) -> ContainerView:
-    """The API view of a record."""
+def container_view(
+    record: ContainerRecord, log_path: str, health: HealthState | None = None
+) -> ContainerView:
+    """The API view of a record (``health``: its health check's state, if it has one)."""
     status = "exited" if record.status == "exited" else record.status
     state = ContainerState(
         status=status,  # type: ignore[arg-type]
@@ -62,6 +75,7 @@ def container_view(record: ContainerRecord, log_path: str) -> ContainerView:
         error=record.error,
         started_at=record.started_at,
         finished_at=record.finished_at,
+        health=health,
     )
     created = parse_rfc3339(record.created)
     return ContainerView(
@@ -75,7 +89,7 @@ def container_view(record: ContainerRecord, log_path: str) -> ContainerView:
         state=state,
         config=record.spec.config,
         host_config=record.spec.host_config,
-        status_text=status_text(record),
+        status_text=status_text(record, health),
         log_path=log_path,
         restart_count=record.restart_count,
         exec_ids=record.exec_ids,
@@ -115,16 +129,28 @@ def check_filters(filters: Filters) -> None:
                 f"filters.status: invalid filter 'status={value}'; expected one of "
                 + ", ".join(sorted(statuses))
             )
+    for value in filters.get("health", []):
+        if value not in ("starting", "healthy", "unhealthy", "none"):
+            raise InvalidArgument(
+                f"filters.health: unrecognised filter value for health: {value!r}; expected "
+                "starting, healthy, unhealthy or none"
+            )
 
 
 def matches_filters(
-    record: ContainerRecord, filters: Filters, image_id: Callable[[str], str | None]
+    record: ContainerRecord,
+    filters: Filters,
+    image_id: Callable[[str], str | None],
+    health: HealthState | None = None,
 ) -> bool:
     """Whether a container passes ``docker ps`` filters (status, id, name, label, exited,
-    ancestor); ``image_id`` resolves an image reference (None: no such image)."""
+    ancestor, health); ``image_id`` resolves an image reference (None: no such image),
+    ``health`` is the container's health check state (None: it has none)."""
     for key, values in filters.items():
         if not values:
             continue
+        if key == "health" and (health.status if health is not None else "none") not in values:
+            return False
         if key == "status" and record.status not in values:
             return False
         if key == "id" and not any(record.id.startswith(v) for v in values):
