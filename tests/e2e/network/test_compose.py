@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -115,3 +116,42 @@ def test_compose_up_and_down(daemon: Daemon, app_dir: Path) -> None:
         assert time.monotonic() < deadline, network_leftovers(daemon.stem)
         time.sleep(0.05)
     assert os.listdir(daemon.root / "netns") == []
+
+
+HEALTHY_FIRST = """\
+version: "3.8"
+services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "sleep 1; touch /tmp/ready; exec sleep 300"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 200ms
+      retries: 30
+  app:
+    image: busybox
+    command: ["sh", "-c", "echo app saw a healthy db"]
+    depends_on:
+      db:
+        condition: service_healthy
+"""
+
+
+@pytest.mark.skipif(COMPOSE is None, reason="docker-compose is not installed (scripts/setup)")
+def test_compose_waits_for_a_healthy_dependency(daemon: Daemon, app_dir: Path) -> None:
+    (app_dir / "docker-compose.yml").write_text(HEALTHY_FIRST)
+    try:
+        up = _compose(daemon, app_dir, "up", "-d")
+        assert up.returncode == 0, up.stderr
+        db = daemon.docker("inspect", "-f", "{{.State.Health.Status}}", "netapp_db_1")
+        assert db.stdout.decode().strip() == "healthy"  # compose started app only then
+        # The app started after the db's first healthy probe, which came a second in.
+        health = json.loads(
+            daemon.docker("inspect", "-f", "{{json .State.Health}}", "netapp_db_1").stdout
+        )
+        healthy_at = next(r["End"] for r in health["Log"] if r["ExitCode"] == 0)
+        started = daemon.docker("inspect", "-f", "{{json .State.StartedAt}}", "netapp_app_1")
+        assert healthy_at < json.loads(started.stdout)
+    finally:
+        down = _compose(daemon, app_dir, "down")
+    assert down.returncode == 0, down.stderr
