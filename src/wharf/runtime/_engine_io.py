@@ -64,13 +64,40 @@ class LineSplitter:
 
 
 class LogWriter:
-    """Appends json-file entries to ``path`` (no file at all when ``path`` is empty)."""
+    """Appends json-file entries to ``path`` (no file at all when ``path`` is empty).
 
-    def __init__(self, path: str) -> None:
+    With ``max_size``, once the file has reached that many bytes it is rotated as
+    Docker's json-file driver does: ``path.{n-1}`` becomes ``path.{n}`` (the oldest, past
+    ``max_files - 1``, is dropped), ``path`` becomes ``path.1``, and a new ``path`` is
+    started; with ``max_files`` 1 the file is started afresh. Readers follow the name.
+    """
+
+    def __init__(self, path: str, max_size: int = 0, max_files: int = 1) -> None:
         self._fd = -1
+        self._path = path
+        self._max_size = max_size
+        self._max_files = max(1, max_files)
+        self._size = 0
         if path:
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            self._open()
         self._splitters = {STDOUT: LineSplitter(), STDERR: LineSplitter()}
+
+    def _open(self) -> None:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        self._fd = os.open(self._path, flags, 0o640)
+        self._size = os.fstat(self._fd).st_size
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        if self._max_files == 1:
+            os.unlink(self._path)
+        else:
+            for n in range(self._max_files - 1, 1, -1):
+                older = f"{self._path}.{n - 1}"
+                if os.path.exists(older):
+                    os.replace(older, f"{self._path}.{n}")
+            os.replace(self._path, f"{self._path}.1")
+        self._open()
 
     def write(self, stream: int, data: bytes) -> None:
         """Log ``data`` read from ``stream`` (STDOUT or STDERR)."""
@@ -101,6 +128,23 @@ class LogWriter:
             )
             for e in entries
         ]
-        data = ("\n".join(lines) + "\n").encode()
+        if not self._max_size:
+            self._write(("\n".join(lines) + "\n").encode())
+            return
+        batch: list[bytes] = []  # what fits before the file reaches its size
+        room = self._max_size - self._size
+        for line in lines:
+            data = line.encode() + b"\n"
+            batch.append(data)
+            room -= len(data)
+            if room <= 0:
+                self._write(b"".join(batch))
+                self._rotate()
+                batch, room = [], self._max_size
+        if batch:
+            self._write(b"".join(batch))
+
+    def _write(self, data: bytes) -> None:
+        self._size += len(data)
         while data:
             data = data[os.write(self._fd, data) :]

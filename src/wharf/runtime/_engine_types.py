@@ -22,6 +22,10 @@ class ContainerIO:
         stdin_once: close the container's stdin when the first attach client half-closes.
         log_path: the json-file log; empty for no log (execs).
         console_size: (height, width) of the pty.
+        log_max_size: bytes after which the log is rotated (0: never; ``--log-opt
+            max-size``): ``log_path`` becomes ``log_path.1``, ``.1`` becomes ``.2``...
+        log_max_files: how many files the log keeps, the current one included
+            (``--log-opt max-file``); the oldest goes.
     """
 
     terminal: bool = False
@@ -29,6 +33,8 @@ class ContainerIO:
     stdin_once: bool = False
     log_path: str = ""
     console_size: tuple[int, int] | None = None
+    log_max_size: int = 0
+    log_max_files: int = 1
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -37,6 +43,8 @@ class ContainerIO:
             "stdin_once": self.stdin_once,
             "log_path": self.log_path,
             "console_size": list(self.console_size) if self.console_size else None,
+            "log_max_size": self.log_max_size,
+            "log_max_files": self.log_max_files,
         }
 
     @classmethod
@@ -52,6 +60,8 @@ class ContainerIO:
             stdin_once=bool(value["stdin_once"]),
             log_path=str(value["log_path"]),
             console_size=(size[0], size[1]) if size else None,
+            log_max_size=max(0, int(value.get("log_max_size", 0))),
+            log_max_files=max(1, int(value.get("log_max_files", 1))),
         )
 
 

@@ -117,7 +117,7 @@ class MonitorLaunch:
         )  # exec output kept for the first attach client (it starts before attach)
         self.me = os.getpid()
         self.sel = selectors.DefaultSelector()
-        self.log = LogWriter(req.io.log_path)
+        self.log = LogWriter(req.io.log_path, req.io.log_max_size, req.io.log_max_files)
         self.state: dict[str, Any] = {}
         self.binary_stdio: tuple[int, int, int] = (-1, -1, -1)
         self.serving = False

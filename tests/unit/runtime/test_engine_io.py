@@ -73,6 +73,34 @@ def test_log_writer_without_a_path_writes_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def _logged(path: Path) -> list[str]:
+    return [json.loads(line)["log"] for line in path.read_text().splitlines()]
+
+
+def test_log_writer_rotates_at_max_size_keeping_max_files(tmp_path: Path) -> None:
+    path = tmp_path / "c.log"
+    w = LogWriter(str(path), max_size=300, max_files=3)
+    w.write(1, b"".join(b"line-%03d\n" % i for i in range(40)))  # one read, many lines
+    w.close()
+    files = [tmp_path / "c.log.2", tmp_path / "c.log.1", path]
+    assert sorted(tmp_path.iterdir()) == sorted(files)  # the oldest went
+    assert all(f.stat().st_size < 300 + 80 for f in files)  # cut at entry boundaries
+    kept = [line for f in files for line in _logged(f)]
+    assert kept == [f"line-{i:03d}\n" for i in range(40 - len(kept), 40)]  # newest, in order
+
+
+def test_log_writer_with_one_file_starts_it_afresh(tmp_path: Path) -> None:
+    path = tmp_path / "c.log"
+    w = LogWriter(str(path), max_size=200, max_files=1)
+    for i in range(10):
+        w.write(1, b"entry-%d\n" % i)
+    w.close()
+    assert list(tmp_path.iterdir()) == [path]
+    assert _logged(path)[-1] == "entry-9\n" and len(_logged(path)) < 10
+    with pytest.raises(FileNotFoundError):
+        (tmp_path / "c.log.1").stat()
+
+
 def test_stdcopy_frame_header() -> None:
     frame = stdcopy_frame(2, b"oops")
     assert frame[:8] == struct.pack(">BxxxI", 2, 4) and frame[8:] == b"oops"
