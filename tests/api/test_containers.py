@@ -311,6 +311,13 @@ async def _refused(client, backends, host, status, message, *, extra=None) -> No
             "sysctl 'kernel.shmmax' is not allowed in the host IPC namespace",
         ),
         ({"UsernsMode": "private"}, 501, "HostConfig.UsernsMode"),
+        ({"LogConfig": {"Type": "syslog"}}, 501, "the 'syslog' logging driver is not supported"),
+        ({"LogConfig": {"Config": {"max-size": "lots"}}}, 400, "max-size: expected a size"),
+        ({"LogConfig": {"Config": {"max-file": "3"}}}, 400, "max-file cannot be set when"),
+        ({"LogConfig": {"Config": {"max-size": "1m", "max-file": "0"}}}, 400, "max-file"),
+        ({"LogConfig": {"Config": {"labels": "a"}}}, 400, "unknown log opt 'labels'"),
+        ({"LogConfig": {"Type": "none", "Config": {"max-size": "1m"}}}, 400, "for none log"),
+        ({"LogConfig": {"Config": {"compress": "true"}}}, 501, "compress is not supported"),
         ({"CgroupnsMode": "shared"}, 400, "invalid cgroup namespace mode 'shared'"),
         (
             {"DeviceCgroupRules": ["c 1:3 rwm", "c 1 rwm"]},
@@ -356,6 +363,23 @@ async def test_a_bad_healthcheck_is_refused_and_a_good_one_kept(client, backends
     cid = await create(client, {"Image": "busybox", "Healthcheck": check})
     shown = backends.containers.created[cid].config.to_json()["Healthcheck"]
     assert shown == {**check, "Timeout": 0, "StartPeriod": 0, "Retries": 0}
+
+
+async def test_log_config_sizes_and_defaults(client, backends) -> None:
+    cases = [
+        ({}, ("json-file", 0, 1)),
+        (
+            {"Type": "json-file", "Config": {"max-size": "1.5k", "max-file": "4"}},
+            ("json-file", 1500, 4),
+        ),
+        ({"Type": "local"}, ("local", 20_000_000, 5)),
+        ({"Type": "local", "Config": {"max-size": "10m"}}, ("local", 10_000_000, 5)),
+        ({"Type": "none"}, ("none", 0, 1)),
+    ]
+    for log_config, expected in cases:
+        cid = await create(client, {"Image": "busybox", "HostConfig": {"LogConfig": log_config}})
+        got = backends.containers.created[cid].host_config.log_config
+        assert (got.type, got.max_size, got.max_files) == expected, log_config
 
 
 async def test_namespace_modes_are_kept_and_shown(client, backends) -> None:

@@ -19,6 +19,7 @@ from wharf.apitypes.common import (
 from wharf.apitypes.health import HealthConfig, HealthState
 from wharf.apitypes.hostopts import (
     HostOptions,
+    LogConfig,
     NamespaceModes,
     cgroup_parent,
     device_cgroup_rules,
@@ -408,6 +409,7 @@ class HostConfig:
     group_add: tuple[str, ...] = ()
     options: HostOptions = field(default_factory=HostOptions)
     namespaces: NamespaceModes = field(default_factory=NamespaceModes)
+    log_config: LogConfig = field(default_factory=LogConfig)
 
     @classmethod
     def from_json(cls, data: Obj) -> HostConfig:
@@ -468,6 +470,7 @@ class HostConfig:
             group_add=_group_add(get_str_list(data, "GroupAdd", "HostConfig.GroupAdd") or ()),
             options=HostOptions.from_json(data, network_mode=network_mode, ipc_mode=namespaces.ipc),
             namespaces=namespaces,
+            log_config=LogConfig.from_json(data),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -475,7 +478,7 @@ class HostConfig:
         return {
             "Binds": list(self.binds) or None,
             "ContainerIDFile": "",
-            "LogConfig": {"Type": "json-file", "Config": {}},
+            "LogConfig": self.log_config.to_json(),
             "NetworkMode": self.network_mode,
             "PortBindings": {},
             "RestartPolicy": self.restart_policy.to_json(),

@@ -10,13 +10,22 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from wharf.apitypes.common import Obj, get_bool, get_int, get_map, get_str, get_str_list
+from wharf.apitypes.common import (
+    Obj,
+    get_bool,
+    get_int,
+    get_map,
+    get_obj,
+    get_str,
+    get_str_list,
+)
 from wharf.errors import InvalidArgument, Unimplemented
 
 __all__ = [
     "DEFAULT_SHM_SIZE",
     "ULIMITS",
     "HostOptions",
+    "LogConfig",
     "NamespaceModes",
     "Ulimit",
     "cgroup_parent",
@@ -269,6 +278,84 @@ class NamespaceModes:
 
 def _joins(mode: str) -> bool:
     return mode.startswith("container:") and len(mode) > len("container:")
+
+
+_SIZE_UNITS: Final = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+_SIZE: Final = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?", re.IGNORECASE)
+# The local driver's defaults (moby's): it always rotates.
+_LOCAL_MAX_SIZE: Final = 20 * 10**6
+_LOCAL_MAX_FILES: Final = 5
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """``HostConfig.LogConfig``: ``json-file`` (the default), ``local`` (the same file,
+    rotated by default, as moby's local driver) or ``none``; ``max-size`` and ``max-file``
+    rotate the file. Other drivers and options are refused rather than ignored.
+
+    Attributes:
+        max_size: bytes after which the file is rotated (0: never).
+        max_files: files kept, the current one included.
+    """
+
+    type: str = "json-file"
+    config: tuple[tuple[str, str], ...] = ()
+    max_size: int = 0
+    max_files: int = 1
+
+    @classmethod
+    def from_json(cls, data: Obj) -> LogConfig:
+        """Parse ``LogConfig``.
+
+        Raises:
+            InvalidArgument: an option the driver does not have, a bad size or count.
+            Unimplemented: a driver other than json-file, local and none; ``compress``.
+        """
+        raw = get_obj(data, "LogConfig", "HostConfig.LogConfig")
+        kind = get_str(raw, "Type", "HostConfig.LogConfig.Type") or "json-file"
+        config = get_map(raw, "Config", "HostConfig.LogConfig.Config")
+        if kind not in ("json-file", "local", "none"):
+            raise Unimplemented(
+                f"HostConfig.LogConfig.Type: the {kind!r} logging driver is not supported "
+                "(json-file, local and none are)"
+            )
+        allowed = () if kind == "none" else ("max-size", "max-file", "compress")
+        for key in config:
+            if key not in allowed:
+                raise InvalidArgument(f"unknown log opt '{key}' for {kind} log driver")
+        if config.get("compress", "false") != "false":
+            raise Unimplemented(
+                "HostConfig.LogConfig.Config: compress is not supported (rotated files stay "
+                "uncompressed)"
+            )
+        local = kind == "local"
+        size = _LOCAL_MAX_SIZE if local else 0
+        if "max-size" in config:
+            size = _human_size(config["max-size"])
+        files = _LOCAL_MAX_FILES if local else 1
+        if "max-file" in config:
+            text = config["max-file"]
+            if not text.isdigit() or int(text) < 1:
+                raise InvalidArgument(f"max-file: expected a count of 1 or more, got {text!r}")
+            if not size:
+                raise InvalidArgument("max-file cannot be set when max-size is not set")
+            files = int(text)
+        return cls(kind, tuple(sorted(config.items())), size, files)
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form."""
+        return {"Type": self.type, "Config": dict(self.config)}
+
+
+def _human_size(text: str) -> int:
+    """Docker's ``max-size``: a number and a decimal unit (``10m``, ``1.5g``, ``500k``)."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise InvalidArgument(f"max-size: expected a size like 10m, got {text!r}")
+    size = int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+    if size < 1:
+        raise InvalidArgument(f"max-size: expected a size of at least 1 byte, got {text!r}")
+    return size
 
 
 def cgroup_parent(data: Obj) -> str:

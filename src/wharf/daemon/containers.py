@@ -64,6 +64,7 @@ from wharf.errors import (
     NotFound,
     NotModified,
     PermissionDenied,
+    Unimplemented,
     WharfError,
 )
 from wharf.mount import Mount
@@ -179,12 +180,15 @@ class ContainerService:
     def _io(self, record: ContainerRecord) -> ContainerIO:
         config = record.spec.config
         size = record.spec.host_config.console_size
+        logging = record.spec.host_config.log_config
         return ContainerIO(
             terminal=config.tty,
             stdin=config.open_stdin,
             stdin_once=config.stdin_once,
-            log_path=str(self.store.log_path(record.id)),
+            log_path="" if logging.type == "none" else str(self.store.log_path(record.id)),
             console_size=size if all(size) else None,
+            log_max_size=logging.max_size,
+            log_max_files=logging.max_files,
         )
 
     def _spec(
@@ -742,6 +746,11 @@ class ContainerService:
 
     def logs(self, ref: str, options: LogOptions) -> ByteStream:
         record = self.store.get(ref)
+        if record.spec.host_config.log_config.type == "none":
+            raise Unimplemented(
+                "configured logging driver does not support reading (the container logs "
+                "with the none driver)"
+            )
         tty = record.spec.config.tty
         chunks = read_logs(
             self.store.log_path(record.id),

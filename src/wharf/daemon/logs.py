@@ -12,16 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Final
 
 from wharf.api.backends import LogOptions
 from wharf.apitypes.stream import STDERR, STDOUT, frame
 from wharf.daemon.inotify import FileWatcher
 
 __all__ = ["parse_rfc3339", "read_logs"]
+
+# A rotated log's new file comes microseconds after the old one's rename: look for it
+# every 5 ms, up to 20 times (then the file was removed: wait for a change or the exit).
+_ROTATING: Final = 0.005
+_ROTATING_LOOKS: Final = 20
 
 
 def parse_rfc3339(text: str) -> float:
@@ -67,6 +73,24 @@ def _entries(lines: list[bytes]) -> list[dict[str, Any]]:
     return out
 
 
+def _rotated(path: Path) -> list[Path]:
+    """The rotated files of the log at ``path`` (``path.1`` is the newest), oldest first."""
+    out: list[Path] = []
+    while (older := path.with_name(f"{path.name}.{len(out) + 1}")).exists():
+        out.append(older)
+    return out[::-1]
+
+
+def _replaced(path: Path, f: BinaryIO) -> bool | None:
+    """Whether ``path`` is no longer the file ``f`` reads (the log was rotated); None while
+    there is no file at ``path`` (between the rotation's rename and its new file, or once
+    the container is removed)."""
+    try:
+        return os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
+    except FileNotFoundError:
+        return None
+
+
 async def read_logs(
     path: Path,
     options: LogOptions,
@@ -76,10 +100,12 @@ async def read_logs(
     watcher: FileWatcher,
     exited: asyncio.Event | None = None,
 ) -> AsyncIterator[bytes]:
-    """The log's records as response bytes (stdcopy frames unless ``tty``).
+    """The log's records as response bytes (stdcopy frames unless ``tty``), its rotated
+    files' first.
 
     With ``follow``, keeps reading new records while ``running()`` is true, waking on the
-    file's writes (``watcher``) or on ``exited``, then drains the rest.
+    file's writes (``watcher``) or on ``exited``, then drains the rest; when the log is
+    rotated, drains the old file and goes on with the new one.
     """
     try:
         f = open(path, "rb")  # noqa: SIM115 - held across awaits while following
@@ -88,34 +114,49 @@ async def read_logs(
     # Subscribed before the first read: a write after it wakes us even if that read missed it.
     subscription = watcher.subscribe(str(path)) if options.follow else None
     try:
-        with f:
-            lines = f.read().splitlines(keepends=True)
-            pending = b""
-            if lines and not lines[-1].endswith(b"\n"):
-                pending = lines.pop()
-            if options.tail >= 0:
-                lines = lines[len(lines) - options.tail :] if options.tail else []
-            for entry in _entries(lines):
-                if chunk := _render(entry, options, tty):
-                    yield chunk
-            if subscription is None:
+        lines = [line for older in _rotated(path) for line in older.read_bytes().splitlines(True)]
+        lines += f.read().splitlines(keepends=True)
+        pending = b""
+        if lines and not lines[-1].endswith(b"\n"):
+            pending = lines.pop()
+        if options.tail >= 0:
+            lines = lines[len(lines) - options.tail :] if options.tail else []
+        for entry in _entries(lines):
+            if chunk := _render(entry, options, tty):
+                yield chunk
+        if subscription is None:
+            return
+        looks = 0  # for a rotated log's new file
+        while True:
+            alive = running()  # before the read: an exit after it still gets one more
+            data = f.read()
+            replaced = None if data else _replaced(path, f)
+            if replaced is None and not data and alive and looks < _ROTATING_LOOKS:
+                looks += 1
+                await asyncio.sleep(_ROTATING)  # the new file is on its way
+                continue
+            looks = 0
+            if replaced:
+                # The monitor rotates after its last write to the old file: that is all read.
+                subscription.close()
+                subscription = watcher.subscribe(str(path))
+                f.close()
+                f = open(path, "rb")  # noqa: SIM115
+                continue
+            if data:
+                buffered = (pending + data).split(b"\n")
+                pending = buffered.pop()
+                for entry in _entries(buffered):
+                    when = parse_rfc3339(str(entry.get("time", "")))
+                    if options.until and when > options.until:
+                        return
+                    if chunk := _render(entry, options, tty):
+                        yield chunk
+                continue
+            if not alive:
                 return
-            while True:
-                alive = running()  # before the read: an exit after it still gets one more
-                data = f.read()
-                if data:
-                    buffered = (pending + data).split(b"\n")
-                    pending = buffered.pop()
-                    for entry in _entries(buffered):
-                        when = parse_rfc3339(str(entry.get("time", "")))
-                        if options.until and when > options.until:
-                            return
-                        if chunk := _render(entry, options, tty):
-                            yield chunk
-                    continue
-                if not alive:
-                    return
-                await subscription.wait(until=exited)
+            await subscription.wait(until=exited)
     finally:
+        f.close()
         if subscription is not None:
             subscription.close()

@@ -123,3 +123,66 @@ def test_follow_survives_a_stop_and_restart_cycle_of_others(daemon: Daemon) -> N
                 proc.kill()
                 proc.wait()
         daemon.docker("rm", "-f", "stays", "goes")
+
+
+def test_log_rotation_keeps_max_file_files_and_follow_crosses_it(daemon: Daemon) -> None:
+    # Each `go` prints 60 lines of ~60 bytes (~5 KB of json-file): over max-size, rotated.
+    script = (
+        "echo ready; n=0; while true; do if [ -e /tmp/go ]; then rm /tmp/go; n=$((n+1)); "
+        'i=0; while [ $i -lt 60 ]; do echo "batch-$n-line-$i"; i=$((i+1)); done; fi; '
+        "sleep 0.05; done"
+    )
+    result = daemon.docker(
+        "run",
+        "-d",
+        "--name",
+        "rot",
+        "--log-opt",
+        "max-size=4k",
+        "--log-opt",
+        "max-file=2",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    )
+    assert result.returncode == 0, result.stderr
+    follower = _follow(daemon, "rot")
+    try:
+        assert _read_line(follower) == b"ready\n"
+        for batch in (1, 2, 3):
+            daemon.docker("exec", "rot", "touch", "/tmp/go")
+            lines = [_read_line(follower) for _ in range(60)]
+            assert lines == [f"batch-{batch}-line-{i}\n".encode() for i in range(60)]
+        cid = daemon.docker("inspect", "-f", "{{.Id}}", "rot").stdout.decode().strip()
+        log = daemon.root / "data" / "containers" / cid / f"{cid}-json.log"
+        assert sorted(p.name for p in log.parent.glob(f"{cid}-json.log*")) == [
+            log.name,
+            log.name + ".1",
+        ]
+        assert all(p.stat().st_size < 4000 + 200 for p in log.parent.glob(f"{cid}-json.log*"))
+        kept = daemon.docker("logs", "rot").stdout.decode().splitlines()
+        assert kept[-1] == "batch-3-line-59" and "ready" not in kept  # the oldest went
+        assert daemon.docker("logs", "--tail", "2", "rot").stdout.decode().splitlines() == [
+            "batch-3-line-58",
+            "batch-3-line-59",
+        ]
+    finally:
+        daemon.docker("rm", "-f", "rot")
+        _finish(follower)
+
+
+def test_none_driver_keeps_no_log_and_other_drivers_are_refused(daemon: Daemon) -> None:
+    result = daemon.docker(
+        "run", "--name", "quiet", "--log-driver", "none", "busybox", "echo", "hi"
+    )
+    try:
+        assert result.returncode == 0 and result.stdout == b"hi\n"  # attached output still flows
+        logs = daemon.docker("logs", "quiet")
+        assert logs.returncode != 0
+        assert b"configured logging driver does not support reading" in logs.stderr
+    finally:
+        daemon.docker("rm", "quiet")
+    refused = daemon.docker("run", "--rm", "--log-driver", "syslog", "busybox", "true")
+    assert refused.returncode == 125
+    assert b"the 'syslog' logging driver is not supported" in refused.stderr
