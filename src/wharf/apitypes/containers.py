@@ -18,6 +18,7 @@ from wharf.apitypes.common import (
 )
 from wharf.apitypes.health import HealthConfig, HealthState
 from wharf.apitypes.hostopts import (
+    BlkioDevices,
     HostOptions,
     LogConfig,
     NamespaceModes,
@@ -410,6 +411,7 @@ class HostConfig:
     options: HostOptions = field(default_factory=HostOptions)
     namespaces: NamespaceModes = field(default_factory=NamespaceModes)
     log_config: LogConfig = field(default_factory=LogConfig)
+    blkio_devices: BlkioDevices = field(default_factory=BlkioDevices)
 
     @classmethod
     def from_json(cls, data: Obj) -> HostConfig:
@@ -471,6 +473,7 @@ class HostConfig:
             options=HostOptions.from_json(data, network_mode=network_mode, ipc_mode=namespaces.ipc),
             namespaces=namespaces,
             log_config=LogConfig.from_json(data),
+            blkio_devices=BlkioDevices.from_json(data),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -504,6 +507,7 @@ class HostConfig:
             "CgroupParent": self.cgroup_parent,
             **self.options.to_json(),
             **self.namespaces.to_json(),
+            **self.blkio_devices.to_json(),
         }
 
 

@@ -24,6 +24,7 @@ from wharf.errors import InvalidArgument, Unimplemented
 __all__ = [
     "DEFAULT_SHM_SIZE",
     "ULIMITS",
+    "BlkioDevices",
     "HostOptions",
     "LogConfig",
     "NamespaceModes",
@@ -358,6 +359,89 @@ def _human_size(text: str) -> int:
     return size
 
 
+_THROTTLES: Final = (
+    "BlkioDeviceReadBps",
+    "BlkioDeviceWriteBps",
+    "BlkioDeviceReadIOps",
+    "BlkioDeviceWriteIOps",
+)
+
+
+@dataclass(frozen=True)
+class BlkioDevices:
+    """Per-device block I/O settings (``--blkio-weight-device``, ``--device-read-bps``,
+    ``--device-write-bps``, ``--device-read-iops``, ``--device-write-iops``) and
+    ``--memory-swappiness``: (host device path, value) pairs.
+
+    Attributes:
+        throttles: (wire name, path, rate) for each ``BlkioDevice*`` entry.
+    """
+
+    weights: tuple[tuple[str, int], ...] = ()
+    throttles: tuple[tuple[str, str, int], ...] = ()
+    swappiness: int | None = None
+
+    @classmethod
+    def from_json(cls, data: Obj) -> BlkioDevices:
+        """Parse the five device lists and ``MemorySwappiness``.
+
+        Raises:
+            InvalidArgument: not a list of {Path, Weight|Rate}, a relative path, a weight
+                out of 10-1000, a negative rate, a swappiness out of 0-100.
+        """
+        weights = _device_values(data, "BlkioWeightDevice", "Weight")
+        for _, weight in weights:
+            _check_range("BlkioWeightDevice", weight, 10, 1000)
+        throttles = [
+            (key, path, rate)
+            for key in _THROTTLES
+            for path, rate in _device_values(data, key, "Rate")
+        ]
+        for key, _, rate in throttles:
+            _check_range(key, rate, 0, 2**63 - 1)
+        swappiness = data.get("MemorySwappiness")
+        if swappiness is not None:
+            swappiness = get_int(data, "MemorySwappiness", "HostConfig.MemorySwappiness")
+            if swappiness == -1:
+                swappiness = None  # older clients' "unset"
+            else:
+                _check_range("MemorySwappiness", swappiness, 0, 100)
+        return cls(tuple(weights), tuple(throttles), swappiness)
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields as they appear inlined in ``HostConfig``."""
+        out: dict[str, Any] = {
+            "BlkioWeightDevice": [{"Path": p, "Weight": w} for p, w in self.weights],
+            "MemorySwappiness": self.swappiness,
+        }
+        for key in _THROTTLES:
+            out[key] = [{"Path": p, "Rate": r} for k, p, r in self.throttles if k == key]
+        return out
+
+
+def _device_values(data: Obj, key: str, value_key: str) -> list[tuple[str, int]]:
+    raw = data.get(key)
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise InvalidArgument(f"HostConfig.{key}: expected a list of {{Path, {value_key}}}")
+    out = []
+    for i, item in enumerate(raw):
+        field = f"HostConfig.{key}[{i}]"
+        if not isinstance(item, dict):
+            raise InvalidArgument(f"{field}: expected an object with Path and {value_key}")
+        path = get_str(item, "Path", field + ".Path")
+        if not path.startswith("/"):
+            raise InvalidArgument(f"{field}.Path: expected an absolute device path, got {path!r}")
+        out.append((path, get_int(item, value_key, f"{field}.{value_key}")))
+    return out
+
+
+def _check_range(key: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise InvalidArgument(f"HostConfig.{key}: {value} is out of range [{low}, {high}]")
+
+
 def cgroup_parent(data: Obj) -> str:
     """``CgroupParent`` (``--cgroup-parent``): the cgroup the container's own is made in,
     instead of the daemon's; absolute, or relative to the root of each hierarchy as dockerd's
@@ -434,6 +518,13 @@ def _ulimits(raw: object) -> tuple[Ulimit, ...]:
 _UNSUPPORTED: Final[tuple[tuple[str, tuple[object, ...], str], ...]] = (
     ("UsernsMode", ("", "host"), "user namespace modes (--userns)"),
     ("DeviceRequests", ((),), "device requests (--gpus)"),
+    ("Links", ((),), "legacy container links (--link; use a user-defined network)"),
+    ("StorageOpt", ({},), "storage options (--storage-opt)"),
+    ("Isolation", ("", "default"), "isolation technologies (--isolation)"),
+    ("Runtime", ("", "runc"), "runtimes other than the daemon's (--runtime)"),
+    ("KernelMemory", (0,), "kernel memory limits (--kernel-memory)"),
+    ("CpuRealtimePeriod", (0,), "realtime CPU scheduling (--cpu-rt-period)"),
+    ("CpuRealtimeRuntime", (0,), "realtime CPU scheduling (--cpu-rt-runtime)"),
 )
 
 

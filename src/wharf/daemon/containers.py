@@ -45,7 +45,7 @@ from wharf.apitypes.stats import StatsSample
 from wharf.daemon import spec as specs
 from wharf.daemon.archive import ContainerArchive
 from wharf.daemon.attach import StreamSession, parse_detach_keys
-from wharf.daemon.devices import host_devices, mapped_devices, rule_entries
+from wharf.daemon.devices import blkio_entries, host_devices, mapped_devices, rule_entries
 from wharf.daemon.events import EventBus
 from wharf.daemon.inotify import FileWatcher
 from wharf.daemon.logs import read_logs
@@ -241,6 +241,7 @@ class ContainerService:
             device_rules=rules,
             donors={kind: d.pid for kind, d in donors.items()},
             shm=self._shm_source(record, donors.get("ipc")),
+            block_io=blkio_entries(host.blkio_devices),
         )
 
     def _shm_source(self, record: ContainerRecord, donor: ContainerRecord | None) -> str | None:
@@ -424,8 +425,10 @@ class ContainerService:
         except NotFound:
             raise NotFound(f"No such image: {spec.config.image}") from None
         path, args = specs.merge_command(spec.config, image.config)
-        # Bad --device or --cap-add/--cap-drop values fail create, as they would fail start.
+        # Bad --device, --cap-add/--cap-drop or block device values fail create, as they would
+        # fail start.
         mapped_devices(spec.host_config.devices)
+        blkio_entries(spec.host_config.blkio_devices)
         specs.container_capabilities(spec.host_config)
         warnings: list[str] = []
         container_id = secrets.token_hex(32)

@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from wharf.apitypes import DeviceMapping
+from wharf.apitypes.hostopts import BlkioDevices
 from wharf.errors import InvalidArgument
 
-__all__ = ["host_devices", "mapped_devices", "rule_entries"]
+__all__ = ["blkio_entries", "host_devices", "mapped_devices", "rule_entries"]
 
 # runc's libcontainer/devices GetDevices skips these directories and names.
 _SKIP_DIRS: Final = frozenset({"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"})
@@ -137,3 +138,47 @@ def rule_entries(rules: tuple[str, ...]) -> list[dict[str, Any]]:
                 entry[key] = int(number)
         entries.append({**entry, "access": access})
     return entries
+
+
+_THROTTLE_KEYS: Final = {
+    "BlkioDeviceReadBps": "throttleReadBpsDevice",
+    "BlkioDeviceWriteBps": "throttleWriteBpsDevice",
+    "BlkioDeviceReadIOps": "throttleReadIOPSDevice",
+    "BlkioDeviceWriteIOps": "throttleWriteIOPSDevice",
+}
+
+
+def blkio_entries(devices: BlkioDevices) -> dict[str, Any]:
+    """OCI ``linux.resources.blockIO`` per-device entries of ``devices``, each path's major
+    and minor read from the host's node.
+
+    Raises:
+        InvalidArgument: a path that is not a block device, named with its field.
+    """
+    out: dict[str, list[dict[str, int]]] = {}
+    for path, weight in devices.weights:
+        major, minor = _block_device("BlkioWeightDevice", path)
+        out.setdefault("weightDevice", []).append(
+            {"major": major, "minor": minor, "weight": weight}
+        )
+    for key, path, rate in devices.throttles:
+        major, minor = _block_device(key, path)
+        out.setdefault(_THROTTLE_KEYS[key], []).append(
+            {"major": major, "minor": minor, "rate": rate}
+        )
+    return out
+
+
+def _block_device(key: str, path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        # Not "no such file or directory": the docker CLI reads that as a missing command.
+        raise InvalidArgument(f"HostConfig.{key}: {path!r} does not exist") from None
+    except OSError as exc:
+        raise InvalidArgument(
+            f"HostConfig.{key}: {path!r}: {os.strerror(exc.errno or 0).lower()}"
+        ) from None
+    if not stat.S_ISBLK(st.st_mode):
+        raise InvalidArgument(f"HostConfig.{key}: {path!r} is not a block device")
+    return os.major(st.st_rdev), os.minor(st.st_rdev)

@@ -297,7 +297,11 @@ def process_spec(
     return process
 
 
-def _resources(host: HostConfig, device_rules: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+def _resources(
+    host: HostConfig,
+    device_rules: Sequence[dict[str, Any]] = (),
+    block_io: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     r = host.resources
     out: dict[str, Any] = {
         "devices": [{"allow": False, "access": "rwm"}, *device_rules],
@@ -336,8 +340,12 @@ def _resources(host: HostConfig, device_rules: Sequence[dict[str, Any]] = ()) ->
         out["cpu"] = cpu
     if r.pids_limit is not None and r.pids_limit > 0:
         out["pids"] = {"limit": r.pids_limit}
-    if r.blkio_weight:
-        out["blockIO"] = {"weight": r.blkio_weight}
+    block = {**(block_io or {}), **({"weight": r.blkio_weight} if r.blkio_weight else {})}
+    if block:
+        out["blockIO"] = block
+    swappiness = host.blkio_devices.swappiness
+    if swappiness is not None:
+        out.setdefault("memory", {})["swappiness"] = swappiness
     return out
 
 
@@ -361,6 +369,7 @@ def build_spec(
     device_rules: Sequence[dict[str, Any]] = (),
     donors: Mapping[str, int] | None = None,
     shm: str | None = "",
+    block_io: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The OCI runtime spec of a container.
 
@@ -372,6 +381,7 @@ def build_spec(
             one joins (``--pid``/``--ipc container:<name|id>``).
         shm: ``/dev/shm``: "" a tmpfs of its own, a host path bound there (the host's, or a
             shareable IPC namespace's tmpfs), None none (``--ipc none``).
+        block_io: per-device ``linux.resources.blockIO`` entries (weights, throttles).
     """
     privileged = host.privileged
     options = host.options
@@ -451,7 +461,7 @@ def build_spec(
         "devices": list(devices),
         "sysctl": dict(options.sysctls),
         "cgroupsPath": f"{cgroup_parent}/{container_id}",
-        "resources": _resources(host, rules),
+        "resources": _resources(host, rules, block_io or {}),
         "maskedPaths": [] if privileged else list(_MASKED),
         "readonlyPaths": [] if privileged else list(_READONLY),
     }

@@ -213,6 +213,55 @@ def test_device_cgroup_rules_allow_nodes_the_container_makes(daemon: Daemon) -> 
         daemon.docker("rm", "rules")
 
 
+def _cgroup_dir(daemon: Daemon, name: str, controller: str) -> Path:
+    pid = out(daemon.docker("inspect", "-f", "{{.State.Pid}}", name)).strip()
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            return Path("/sys/fs/cgroup") / controller / path.lstrip("/")
+    raise AssertionError(f"{name} has no {controller} cgroup")
+
+
+def test_block_device_throttles_and_swappiness_reach_the_cgroup(daemon: Daemon) -> None:
+    disk = next((d for d in ("/dev/vda", "/dev/sda", "/dev/nvme0n1") if os.path.exists(d)), "")
+    if not disk or not Path("/sys/fs/cgroup/blkio").is_dir():
+        pytest.skip("no disk or no cgroup v1 blkio hierarchy")
+    rdev = os.stat(disk).st_rdev
+    number = f"{os.major(rdev)}:{os.minor(rdev)}"
+    result = daemon.docker(
+        "run",
+        "-d",
+        "--name",
+        "bio",
+        "--device-read-bps",
+        f"{disk}:1mb",
+        "--device-write-iops",
+        f"{disk}:100",
+        "-m",
+        "64m",
+        "--memory-swappiness",
+        "7",
+        "busybox",
+        "sleep",
+        "300",
+    )
+    assert result.returncode == 0, result.stderr
+    try:
+        blkio = _cgroup_dir(daemon, "bio", "blkio")
+        assert (blkio / "blkio.throttle.read_bps_device").read_text() == f"{number} 1048576\n"
+        assert (blkio / "blkio.throttle.write_iops_device").read_text() == f"{number} 100\n"
+        memory = _cgroup_dir(daemon, "bio", "memory")
+        assert (memory / "memory.swappiness").read_text().strip() == "7"
+        host = _host_config(daemon, "bio")
+        assert host["BlkioDeviceReadBps"] == [{"Path": disk, "Rate": 1048576}]
+        assert host["MemorySwappiness"] == 7
+    finally:
+        daemon.docker("rm", "-f", "bio")
+    for bad, message in (("/dev/null", "is not a block device"), ("/dev/nope", "does not exist")):
+        refused = daemon.docker("run", "--rm", "--device-read-bps", f"{bad}:1mb", "busybox", "true")
+        assert refused.returncode == 125 and message.encode() in refused.stderr
+
+
 def test_device_inspect_shows_the_mapping(daemon: Daemon) -> None:
     daemon.docker("create", "--name", "dev", "--device", "/dev/zero:/dev/z:rw", "busybox", "true")
     try:
@@ -252,9 +301,17 @@ def test_bad_devices_get_a_clear_error_and_leave_nothing(
 def test_wharf_cli_passes_init_privileged_and_devices(daemon: Daemon) -> None:
     script = "ps -o pid,args | sed -n 2p; stat -c %t:%T /dev/z; grep CapEff /proc/self/status"
     result = daemon.wharf(
-        "run", "--rm", "--init", "--privileged", "--device", "/dev/zero:/dev/z:r", "busybox",
-        "sh", "-c", script,
-    )  # fmt: skip
+        "run",
+        "--rm",
+        "--init",
+        "--privileged",
+        "--device",
+        "/dev/zero:/dev/z:r",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    )
     assert result.returncode == 0, result.stderr
     lines = out(result).splitlines()
     assert lines[0].split(None, 1) == ["1", f"/sbin/docker-init -- sh -c {script}"]
@@ -316,9 +373,17 @@ def test_cap_add_and_cap_drop(daemon: Daemon) -> None:
     assert dropped.returncode != 0
     assert b"Operation not permitted" in dropped.stderr
     only = daemon.docker(
-        "run", "--rm", "--cap-drop", "ALL", "--cap-add", "KILL", "busybox",
-        "grep", "CapEff", "/proc/self/status",
-    )  # fmt: skip
+        "run",
+        "--rm",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "KILL",
+        "busybox",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    )
     assert out(only) == "CapEff:\t0000000000000020\n"  # CAP_KILL is bit 5
     daemon.docker("create", "--name", "capped", "--cap-add", "NET_ADMIN", "busybox", "true")
     try:
@@ -348,10 +413,23 @@ def test_shm_size_sysctl_ulimit_and_no_new_privileges(daemon: Daemon) -> None:
         "cat /proc/sys/kernel/msgmax; ulimit -n; ulimit -Hn; grep NoNewPrivs /proc/self/status"
     )
     result = daemon.docker(
-        "run", "--rm", "--shm-size", "32m", "--sysctl", "net.ipv4.ip_forward=1",
-        "--sysctl", "kernel.msgmax=12345", "--ulimit", "nofile=512:1024",
-        "--security-opt", "no-new-privileges", "busybox", "sh", "-c", script,
-    )  # fmt: skip
+        "run",
+        "--rm",
+        "--shm-size",
+        "32m",
+        "--sysctl",
+        "net.ipv4.ip_forward=1",
+        "--sysctl",
+        "kernel.msgmax=12345",
+        "--ulimit",
+        "nofile=512:1024",
+        "--security-opt",
+        "no-new-privileges",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    )
     assert result.returncode == 0, result.stderr
     lines = out(result).splitlines()
     assert lines[0].split()[1] == "32768"  # 1K-blocks of /dev/shm
@@ -359,8 +437,19 @@ def test_shm_size_sysctl_ulimit_and_no_new_privileges(daemon: Daemon) -> None:
     plain = out(daemon.docker("run", "--rm", "busybox", "sh", "-c", script)).splitlines()
     assert plain[0].split()[1] == "65536"
     assert plain[-1] == "NoNewPrivs:\t0"
-    daemon.docker("run", "-d", "--name", "nnp", "--security-opt", "no-new-privileges:true",
-                  "--ulimit", "nofile=512:1024", "busybox", "sleep", "300")  # fmt: skip
+    daemon.docker(
+        "run",
+        "-d",
+        "--name",
+        "nnp",
+        "--security-opt",
+        "no-new-privileges:true",
+        "--ulimit",
+        "nofile=512:1024",
+        "busybox",
+        "sleep",
+        "300",
+    )
     try:
         # An exec'd process has the container's no_new_privs and rlimits (moby's).
         nnp = daemon.docker(
@@ -370,8 +459,17 @@ def test_shm_size_sysctl_ulimit_and_no_new_privileges(daemon: Daemon) -> None:
         assert _host_config(daemon, "nnp")["SecurityOpt"] == ["no-new-privileges"]
     finally:
         daemon.docker("rm", "-f", "nnp")
-    daemon.docker("create", "--name", "opts", "--shm-size", "32m", "--ulimit", "nproc=10:20",
-                  "busybox", "true")  # fmt: skip
+    daemon.docker(
+        "create",
+        "--name",
+        "opts",
+        "--shm-size",
+        "32m",
+        "--ulimit",
+        "nproc=10:20",
+        "busybox",
+        "true",
+    )
     try:
         host = _host_config(daemon, "opts")
         assert host["ShmSize"] == 32 << 20
@@ -401,8 +499,17 @@ def test_the_containers_own_cgroups_are_mounted_read_only(daemon: Daemon) -> Non
 def test_oom_kill_disable_makes_a_hog_wait_at_its_limit(daemon: Daemon) -> None:
     control = "/sys/fs/cgroup/memory/memory.oom_control"
     flags = ("-m", "32m", "--memory-swap", "32m", "--oom-kill-disable")
-    daemon.docker("run", "-d", "--name", "nooom", *flags, "busybox", "sh", "-c",
-                  f"cat {control}; x=aaaaaaaa; while true; do x=$x$x; done")  # fmt: skip
+    daemon.docker(
+        "run",
+        "-d",
+        "--name",
+        "nooom",
+        *flags,
+        "busybox",
+        "sh",
+        "-c",
+        f"cat {control}; x=aaaaaaaa; while true; do x=$x$x; done",
+    )
     try:
         deadline = time.monotonic() + 10
         while "under_oom 1" not in out(daemon.docker("logs", "nooom")) + _oom(daemon):
@@ -479,8 +586,19 @@ def test_tmpfs_mounts_with_dockers_defaults_and_the_given_options(daemon: Daemon
         "grep -E ' /(run|x) ' /proc/mounts; stat -c %a /run; "
         "cp /bin/busybox /x/echo && /x/echo ran; cp /bin/busybox /run/true; /run/true || echo no"
     )
-    daemon.docker("run", "--name", "tmpfs", "--tmpfs", "/run:rw,size=1m,mode=1777",
-                  "--tmpfs", "/x:exec", "busybox", "sh", "-c", script)  # fmt: skip
+    daemon.docker(
+        "run",
+        "--name",
+        "tmpfs",
+        "--tmpfs",
+        "/run:rw,size=1m,mode=1777",
+        "--tmpfs",
+        "/x:exec",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    )
     try:
         result = daemon.docker("logs", "tmpfs")
         lines = out(result).splitlines()
