@@ -11,9 +11,10 @@ Docker does, once the container has exited and the rest of the file is drained.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Final
@@ -24,6 +25,7 @@ from wharf.daemon.inotify import FileWatcher
 
 __all__ = ["parse_rfc3339", "read_logs"]
 
+_CHUNK: Final = 1 << 16  # bytes read at a time: a log is never held whole
 # A rotated log's new file comes microseconds after the old one's rename: look for it
 # every 5 ms, up to 20 times (then the file was removed: wait for a change or the exit).
 _ROTATING: Final = 0.005
@@ -81,6 +83,54 @@ def _rotated(path: Path) -> list[Path]:
     return out[::-1]
 
 
+def _all_lines(files: list[Path], current: BinaryIO, carry: list[bytes]) -> Iterator[list[bytes]]:
+    """The complete lines of ``files`` (the last one open as ``current``), a chunk's worth at
+    a time; ``carry[0]`` is left with the current file's unterminated rest."""
+    for path in files:
+        with contextlib.ExitStack() as stack:
+            f = current if path is files[-1] else stack.enter_context(open(path, "rb"))
+            rest = b""
+            while block := f.read(_CHUNK):
+                lines = (rest + block).split(b"\n")
+                rest = lines.pop()
+                yield [line + b"\n" for line in lines]
+            if path is not files[-1] and rest:
+                yield [rest]
+            carry[0] = rest
+
+
+def _last_lines(files: list[Path], current: BinaryIO, n: int) -> tuple[list[bytes], bytes]:
+    """(The last ``n`` complete lines of ``files``, the current file's unterminated rest),
+    reading backwards a chunk at a time (the last of ``files`` is open as ``current``, and is
+    left at its end)."""
+    found: list[bytes] = []
+    pending = b""
+    for path in reversed(files):
+        with contextlib.ExitStack() as stack:
+            f = current if path is files[-1] else stack.enter_context(open(path, "rb"))
+            pos = f.seek(0, os.SEEK_END)
+            end = pos
+            buf = b""
+            while pos > 0 and buf.count(b"\n") <= n:
+                step = min(_CHUNK, pos)
+                pos -= step
+                f.seek(pos)
+                buf = f.read(step) + buf
+            f.seek(end)
+        lines = buf.split(b"\n")
+        rest = lines.pop()
+        if path is files[-1]:
+            pending = rest
+        elif rest:
+            lines.append(rest)  # a rotated file's torn last entry
+        if pos > 0:
+            lines = lines[1:]  # cut by the first block read
+        found = [line + b"\n" for line in lines] + found
+        if len(found) >= n:
+            break
+    return (found[len(found) - n :] if n else []), pending
+
+
 def _replaced(path: Path, f: BinaryIO) -> bool | None:
     """Whether ``path`` is no longer the file ``f`` reads (the log was rotated); None while
     there is no file at ``path`` (between the rotation's rename and its new file, or once
@@ -114,16 +164,18 @@ async def read_logs(
     # Subscribed before the first read: a write after it wakes us even if that read missed it.
     subscription = watcher.subscribe(str(path)) if options.follow else None
     try:
-        lines = [line for older in _rotated(path) for line in older.read_bytes().splitlines(True)]
-        lines += f.read().splitlines(keepends=True)
-        pending = b""
-        if lines and not lines[-1].endswith(b"\n"):
-            pending = lines.pop()
+        files = [*_rotated(path), path]
+        carry = [b""]  # the current file's unterminated rest, completed by the next read
         if options.tail >= 0:
-            lines = lines[len(lines) - options.tail :] if options.tail else []
-        for entry in _entries(lines):
-            if chunk := _render(entry, options, tty):
-                yield chunk
+            lines, carry[0] = _last_lines(files, f, options.tail)
+            batches: Iterator[list[bytes]] = iter([lines])
+        else:
+            batches = _all_lines(files, f, carry)
+        for batch in batches:
+            for entry in _entries(batch):
+                if chunk := _render(entry, options, tty):
+                    yield chunk
+        pending = carry[0]
         if subscription is None:
             return
         looks = 0  # for a rotated log's new file

@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import tempfile
 from pathlib import Path
+from unittest import mock
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wharf.api.backends import LogOptions
 from wharf.daemon.inotify import FileWatcher
@@ -133,3 +138,42 @@ def test_a_deleted_log_falls_back_to_polling_and_the_exit_still_ends_it(tmp_path
         watcher.close()
 
     asyncio.run(main())
+
+
+def _read_all(log: Path, tail: int) -> list[bytes]:
+    async def main() -> list[bytes]:
+        options = LogOptions(follow=False, stdout=True, stderr=True, tail=tail)
+        return [
+            chunk
+            async for chunk in read_logs(
+                log, options, tty=True, running=lambda: False, watcher=FileWatcher()
+            )
+        ]
+
+    return asyncio.run(main())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 12), min_size=1, max_size=4),
+    tail=st.integers(-1, 30),
+    torn=st.booleans(),
+)
+def test_rotated_files_and_tail_read_in_small_chunks(
+    sizes: list[int], tail: int, torn: bool
+) -> None:
+    # Files oldest first: log.N ... log.1, then log; 7-byte chunks cut entries anywhere.
+    with tempfile.TemporaryDirectory() as d, mock.patch("wharf.daemon.logs._CHUNK", 7):
+        log = Path(d) / "c-json.log"
+        texts, n = [], 0
+        for i, size in enumerate(sizes):
+            name = log if i == len(sizes) - 1 else log.with_name(f"{log.name}.{len(sizes) - 1 - i}")
+            body = b""
+            for _ in range(size):
+                texts.append(f"entry-{n}\n".encode())
+                body += _line(f"entry-{n}\n") + b"\n"
+                n += 1
+            name.write_bytes(body + (_line("torn")[:9] if torn and name == log else b""))
+        got = _read_all(log, tail)
+        expected = texts if tail < 0 else texts[len(texts) - tail :] if tail else []
+        assert got == expected
