@@ -39,7 +39,7 @@ def test_restart_keeps_a_default_bridge_named_like_a_stale_link(
 ) -> None:
     # A bridge "net-q1ab0" has the stem "net-q1ab", whose first 7 characters are the prefix
     # of the service's links: the bridge itself looks like a user network's bridge ("b") or
-    # an endpoint's host end ("v"). CI's daemons, named at random, hit this 1 time in 8.
+    # an endpoint's host end ("v"). The e2e daemons (net-<4 hex>) hit it 1 time in 16.
     bridge = f"{stem}{letter}0"
     stale = f"{stem}v0000000"
     subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)  # the last daemon's
